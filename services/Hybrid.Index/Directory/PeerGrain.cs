@@ -1,0 +1,160 @@
+using System.Collections.Immutable;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+
+namespace Hybrid.Index.Directory;
+
+/// <summary>Durable part of a peer: what it signed and when it was last seen.</summary>
+[GenerateSerializer]
+public sealed class PeerState
+{
+    [Id(0)] public byte[]? PublicKey { get; set; }
+
+    [Id(1)] public SignedProfile? Profile { get; set; }
+
+    [Id(2)] public DateTimeOffset FirstSeen { get; set; }
+
+    [Id(3)] public DateTimeOffset LastSeen { get; set; }
+}
+
+/// <inheritdoc cref="IPeerGrain"/>
+public sealed class PeerGrain(
+    [PersistentState("peer", IndexStorage.ProviderName)] IPersistentState<PeerState> state,
+    TimeProvider time) : Grain, IPeerGrain
+{
+    // Writing last-seen on every heartbeat would turn presence into a write load; once a minute is enough.
+    private static readonly TimeSpan LastSeenWriteInterval = TimeSpan.FromMinutes(1);
+
+    private Presence? _presence;
+
+    public async Task<IndexResult> OpenSession(SessionClaim claim)
+    {
+        ArgumentNullException.ThrowIfNull(claim);
+        if (!OwnsKey(claim.PublicKey))
+        {
+            return new IndexResult(IndexOutcome.KeyMismatch, "the session key does not belong to this peer id");
+        }
+
+        if (claim.Profile is { } profile && Accept(profile) is { Succeeded: false } refused)
+        {
+            return refused;
+        }
+
+        var now = time.GetUtcNow();
+        state.State.PublicKey ??= claim.PublicKey;
+        if (state.State.FirstSeen == default)
+        {
+            state.State.FirstSeen = now;
+        }
+
+        state.State.LastSeen = now;
+        _presence = new Presence(claim.SessionId, claim.Endpoints, claim.SupernodeUrl, now + claim.Lease, now);
+        await state.WriteStateAsync();
+        return new IndexResult(IndexOutcome.Applied, "session opened");
+    }
+
+    public async Task<IndexResult> RenewSession(Guid sessionId, TimeSpan lease)
+    {
+        if (_presence is not { } presence || presence.SessionId != sessionId)
+        {
+            return NotCurrent();
+        }
+
+        var now = time.GetUtcNow();
+        _presence = presence with { LeaseExpires = now + lease };
+        if (now - presence.LastSeenWritten >= LastSeenWriteInterval)
+        {
+            state.State.LastSeen = now;
+            _presence = _presence with { LastSeenWritten = now };
+            await state.WriteStateAsync();
+        }
+
+        return new IndexResult(IndexOutcome.Applied, "lease renewed");
+    }
+
+    public Task<IndexResult> UpdateEndpoints(Guid sessionId, IReadOnlyList<string> endpoints)
+    {
+        if (_presence is not { } presence || presence.SessionId != sessionId)
+        {
+            return Task.FromResult(NotCurrent());
+        }
+
+        _presence = presence with { Endpoints = [.. endpoints] };
+        return Task.FromResult(new IndexResult(IndexOutcome.Applied, "endpoints updated"));
+    }
+
+    public async Task CloseSession(Guid sessionId)
+    {
+        if (_presence is not { } presence || presence.SessionId != sessionId)
+        {
+            return;
+        }
+
+        _presence = null;
+        state.State.LastSeen = time.GetUtcNow();
+        await state.WriteStateAsync();
+    }
+
+    public async Task<IndexResult> PublishProfile(byte[] publicKey, SignedProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        if (!OwnsKey(publicKey))
+        {
+            return new IndexResult(IndexOutcome.KeyMismatch, "the profile's signer is not this peer");
+        }
+
+        var accepted = Accept(profile);
+        if (accepted.Outcome == IndexOutcome.Applied)
+        {
+            state.State.PublicKey ??= publicKey;
+            await state.WriteStateAsync();
+        }
+
+        return accepted;
+    }
+
+    public Task<PeerSnapshot?> Describe()
+    {
+        if (state.State.PublicKey is not { } key)
+        {
+            return Task.FromResult<PeerSnapshot?>(null);
+        }
+
+        var now = time.GetUtcNow();
+        var online = _presence is { } p && p.LeaseExpires > now;
+        return Task.FromResult<PeerSnapshot?>(new PeerSnapshot(
+            key,
+            state.State.Profile?.Envelope,
+            online,
+            online ? _presence!.Endpoints : [],
+            online ? now : state.State.LastSeen,
+            online ? _presence!.SupernodeUrl : null));
+    }
+
+    private bool OwnsKey(byte[] publicKey) =>
+        PeerId.TryParse(this.GetPrimaryKeyString(), out var id, out _) && id.Matches(publicKey);
+
+    private IndexResult Accept(SignedProfile profile)
+    {
+        var stored = state.State.Profile;
+        try
+        {
+            if (!SignedEnvelopes.SupersedesStored(EnvelopeKinds.Profile, profile.Version, profile.Payload, stored?.Version, stored is null ? default : stored.Payload))
+            {
+                return new IndexResult(IndexOutcome.Unchanged, "profile unchanged");
+            }
+        }
+        catch (EnvelopeRejectedException ex)
+        {
+            return new IndexResult(IndexOutcome.Replayed, ex.Message);
+        }
+
+        state.State.Profile = profile;
+        return new IndexResult(IndexOutcome.Applied, "profile stored");
+    }
+
+    private static IndexResult NotCurrent() =>
+        new(IndexOutcome.NotCurrentSession, "this session is no longer the peer's current session");
+
+    private sealed record Presence(Guid SessionId, ImmutableArray<string> Endpoints, string SupernodeUrl, DateTimeOffset LeaseExpires, DateTimeOffset LastSeenWritten);
+}

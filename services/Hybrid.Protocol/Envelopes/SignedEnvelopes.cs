@@ -1,0 +1,159 @@
+using Google.Protobuf;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+
+namespace Hybrid.Protocol.Envelopes;
+
+/// <summary>An envelope whose signature, kind and validity period were checked.</summary>
+/// <param name="Envelope">The envelope as received; store its exact bytes.</param>
+/// <param name="Payload">The signed payload.</param>
+/// <param name="Signer">The peer that signed it.</param>
+public sealed record VerifiedEnvelope(SignedEnvelope Envelope, EnvelopePayload Payload, PeerId Signer)
+{
+    /// <summary>The version the signer gave this envelope.</summary>
+    public ulong Version => Payload.Version;
+
+    /// <summary>Parses the body as <typeparamref name="T"/>.</summary>
+    /// <exception cref="EnvelopeRejectedException">The body is not a <typeparamref name="T"/>.</exception>
+    public T Body<T>(MessageParser<T> parser)
+        where T : IMessage<T>
+    {
+        try
+        {
+            return parser.ParseFrom(Payload.Body);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new EnvelopeRejectedException(EnvelopeFault.Malformed, $"{Payload.Kind} body does not parse: {ex.Message}");
+        }
+    }
+}
+
+/// <summary>Makes and checks signed envelopes.</summary>
+public static class SignedEnvelopes
+{
+    /// <summary>The largest payload accepted, in bytes.</summary>
+    public const int MaxPayloadBytes = 64 * 1024;
+
+    /// <summary>How far a signer's clock may run ahead of the verifier's.</summary>
+    public static readonly TimeSpan AllowedClockSkew = TimeSpan.FromMinutes(5);
+
+    /// <summary>Signs <paramref name="body"/> as an envelope of <paramref name="kind"/>.</summary>
+    public static SignedEnvelope Sign(PeerIdentity signer, string kind, ulong version, IMessage body, DateTimeOffset issuedAt, DateTimeOffset expiresAt)
+    {
+        ArgumentNullException.ThrowIfNull(signer);
+        ArgumentNullException.ThrowIfNull(body);
+        var payload = new EnvelopePayload
+        {
+            Kind = kind,
+            Version = version,
+            IssuedAtMs = issuedAt.ToUnixTimeMilliseconds(),
+            ExpiresAtMs = expiresAt.ToUnixTimeMilliseconds(),
+            Body = body.ToByteString(),
+        }.ToByteArray();
+        return new SignedEnvelope
+        {
+            Payload = ByteString.CopyFrom(payload),
+            SignerPublicKey = ByteString.CopyFrom(signer.PublicKey),
+            Signature = ByteString.CopyFrom(signer.Sign(payload)),
+        };
+    }
+
+    /// <summary>
+    /// Checks an envelope: well formed, of <paramref name="expectedKind"/>, signed by the enclosed key
+    /// (and by <paramref name="expectedSigner"/> when given), issued no later than now plus the allowed
+    /// skew, and not expired.
+    /// </summary>
+    /// <exception cref="EnvelopeRejectedException">Any check fails; the message says which.</exception>
+    public static VerifiedEnvelope Verify(SignedEnvelope? envelope, string expectedKind, DateTimeOffset now, PeerId? expectedSigner = null)
+    {
+        if (envelope is null || envelope.Payload.IsEmpty)
+        {
+            throw Reject(EnvelopeFault.Malformed, $"{expectedKind} envelope is missing or empty");
+        }
+
+        if (envelope.Payload.Length > MaxPayloadBytes)
+        {
+            throw Reject(EnvelopeFault.Malformed, $"{expectedKind} envelope is {envelope.Payload.Length} bytes; the limit is {MaxPayloadBytes}");
+        }
+
+        if (envelope.SignerPublicKey.IsEmpty || envelope.Signature.IsEmpty)
+        {
+            throw Reject(EnvelopeFault.Malformed, $"{expectedKind} envelope has no signer key or no signature");
+        }
+
+        if (!PublicKeys.IsValidP256(envelope.SignerPublicKey.Span))
+        {
+            throw Reject(EnvelopeFault.Malformed, "signer key is not an ECDSA P-256 public key");
+        }
+
+        if (!PublicKeys.VerifySignature(envelope.SignerPublicKey.Span, envelope.Payload.Span, envelope.Signature.Span))
+        {
+            throw Reject(EnvelopeFault.BadSignature, $"{expectedKind} signature does not verify: the envelope was forged or altered");
+        }
+
+        EnvelopePayload payload;
+        try
+        {
+            payload = EnvelopePayload.Parser.ParseFrom(envelope.Payload);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw Reject(EnvelopeFault.Malformed, $"envelope payload does not parse: {ex.Message}");
+        }
+
+        if (!string.Equals(payload.Kind, expectedKind, StringComparison.Ordinal))
+        {
+            throw Reject(EnvelopeFault.WrongKind, $"expected a {expectedKind} envelope, got '{payload.Kind}'");
+        }
+
+        var signer = PeerId.FromPublicKey(envelope.SignerPublicKey.Span);
+        if (expectedSigner is { } expected && !expected.Equals(signer))
+        {
+            throw Reject(EnvelopeFault.WrongSigner, $"{expectedKind} is signed by {signer}, not by {expected}");
+        }
+
+        var nowMs = now.ToUnixTimeMilliseconds();
+        if (payload.ExpiresAtMs <= nowMs)
+        {
+            throw Reject(EnvelopeFault.Expired, $"{expectedKind} expired at {DateTimeOffset.FromUnixTimeMilliseconds(payload.ExpiresAtMs):O}");
+        }
+
+        if (payload.IssuedAtMs > nowMs + (long)AllowedClockSkew.TotalMilliseconds)
+        {
+            throw Reject(EnvelopeFault.NotYetValid, $"{expectedKind} is issued in the future ({DateTimeOffset.FromUnixTimeMilliseconds(payload.IssuedAtMs):O}); check the signer's clock");
+        }
+
+        return new VerifiedEnvelope(envelope, payload, signer);
+    }
+
+    /// <summary>
+    /// Refuses <paramref name="incoming"/> unless it is newer than <paramref name="storedVersion"/>.
+    /// The same bytes again are not an error (<see langword="false"/>: nothing new to store).
+    /// </summary>
+    /// <returns><see langword="true"/> when the incoming envelope replaces the stored one.</returns>
+    /// <exception cref="EnvelopeRejectedException">An older version, or another envelope with the same version.</exception>
+    public static bool SupersedesStored(VerifiedEnvelope incoming, ulong? storedVersion, ReadOnlySpan<byte> storedPayload)
+    {
+        ArgumentNullException.ThrowIfNull(incoming);
+        return SupersedesStored(incoming.Payload.Kind, incoming.Version, incoming.Envelope.Payload.Span, storedVersion, storedPayload);
+    }
+
+    /// <summary>The rule of <see cref="SupersedesStored(VerifiedEnvelope, ulong?, ReadOnlySpan{byte})"/>, on stored values.</summary>
+    public static bool SupersedesStored(string kind, ulong incomingVersion, ReadOnlySpan<byte> incomingPayload, ulong? storedVersion, ReadOnlySpan<byte> storedPayload)
+    {
+        if (storedVersion is not { } stored || incomingVersion > stored)
+        {
+            return true;
+        }
+
+        if (incomingVersion == stored && incomingPayload.SequenceEqual(storedPayload))
+        {
+            return false;
+        }
+
+        throw Reject(EnvelopeFault.Replayed, $"{kind} version {incomingVersion} is not newer than the stored version {stored}");
+    }
+
+    private static EnvelopeRejectedException Reject(EnvelopeFault fault, string message) => new(fault, message);
+}

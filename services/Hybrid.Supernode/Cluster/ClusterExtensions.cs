@@ -1,0 +1,65 @@
+using System.Net;
+using Hybrid.Index;
+using Hybrid.Supernode.Configuration;
+using Hybrid.Supernode.Storage;
+using Orleans.Configuration;
+using Orleans.Serialization;
+using Orleans.Storage;
+using StackExchange.Redis;
+
+namespace Hybrid.Supernode.Cluster;
+
+/// <summary>The Orleans silo inside the supernode: embedded (SQLite) or a Redis cluster.</summary>
+public static class ClusterExtensions
+{
+    public static WebApplicationBuilder AddSupernodeCluster(this WebApplicationBuilder builder, SupernodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        Directory.CreateDirectory(options.DataDir);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(TimeProvider.System);
+
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = options.ClusterId;
+                o.ServiceId = options.ServiceId;
+            });
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                o.ProbeTimeout = options.ProbeTimeout;
+                o.NumMissedProbesLimit = options.MissedProbesLimit;
+                o.EnableConnectionLivenessCheck = options.ConnectionLivenessCheck;
+            });
+
+            if (options.IsCluster)
+            {
+                var redis = ConfigurationOptions.Parse(options.Redis!);
+                // Keep retrying a Redis that is briefly away instead of failing the silo at start.
+                redis.AbortOnConnectFail = false;
+                silo.UseRedisClustering(o => o.ConfigurationOptions = redis);
+                silo.AddRedisGrainStorage(IndexStorage.ProviderName, o => o.ConfigurationOptions = redis);
+                silo.Services.AddOptions<Orleans.Persistence.RedisStorageOptions>(IndexStorage.ProviderName)
+                    .Configure<Serializer>((o, serializer) => o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
+                var address = options.ResolveSiloAddress();
+                silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(address));
+            }
+            else
+            {
+                silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
+                var databasePath = Path.Combine(options.DataDir, "index.db");
+                silo.Services.AddKeyedSingleton<IGrainStorage>(IndexStorage.ProviderName, (sp, _) =>
+                    new SqliteGrainStorage(IndexStorage.ProviderName, databasePath, new OrleansGrainStorageSerializer(sp.GetRequiredService<Serializer>())));
+                silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp =>
+                    (SqliteGrainStorage)sp.GetRequiredKeyedService<IGrainStorage>(IndexStorage.ProviderName));
+            }
+        });
+
+        // Registered after the silo so that it starts once the silo has joined.
+        builder.Services.AddSingleton<SupernodeRegistration>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SupernodeRegistration>());
+        return builder;
+    }
+}

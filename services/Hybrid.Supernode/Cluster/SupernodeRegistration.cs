@@ -1,0 +1,94 @@
+using Hybrid.Index.Supernodes;
+using Hybrid.Supernode.Configuration;
+using Hybrid.Supernode.Hosting;
+
+namespace Hybrid.Supernode.Cluster;
+
+/// <summary>
+/// Puts this supernode's advertised URL into the cluster's registry and keeps it there; answers
+/// which supernodes are live (registry filtered by the membership this silo sees).
+/// </summary>
+public sealed partial class SupernodeRegistration(
+    IGrainFactory grains,
+    ILocalSiloDetails silo,
+    IClusterMembershipService membership,
+    SupernodeOptions options,
+    IConfiguration configuration,
+    TimeProvider time,
+    ILogger<SupernodeRegistration> logger) : BackgroundService
+{
+    private static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(500);
+    private volatile bool _registered;
+
+    /// <summary>The public gRPC URL of this supernode.</summary>
+    public string AdvertisedUrl { get; } = ResolveAdvertisedUrl(options, configuration);
+
+    /// <summary>A stable id for this supernode's process, sent with session challenges.</summary>
+    public string SupernodeId => silo.SiloAddress.ToParsableString();
+
+    /// <summary>Whether the silo is active in the cluster and this supernode is in the registry.</summary>
+    public bool IsReady => _registered && membership.CurrentSnapshot.GetSiloStatus(silo.SiloAddress) == SiloStatus.Active;
+
+    /// <summary>The live supernodes' records, oldest first.</summary>
+    public async Task<IReadOnlyList<SupernodeRecord>> LiveSupernodesAsync()
+    {
+        var live = LiveSilos();
+        var all = await grains.GetGrain<ISupernodeRegistryGrain>(0).List();
+        return [.. all.Where(s => live.Contains(s.Silo))];
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var record = new SupernodeRecord(SupernodeId, AdvertisedUrl, time.GetUtcNow());
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await grains.GetGrain<ISupernodeRegistryGrain>(0).Register(record, LiveSilos());
+                if (!_registered)
+                {
+                    LogRegistered(logger, AdvertisedUrl, SupernodeId);
+                }
+
+                _registered = true;
+                await Task.Delay(RefreshInterval, time, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is OrleansException or TimeoutException or InvalidOperationException or StackExchange.Redis.RedisException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                LogRegistrationFailed(logger, ex.Message);
+                await Task.Delay(RetryInterval, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private HashSet<string> LiveSilos() =>
+        [.. membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress.ToParsableString())];
+
+    private static string ResolveAdvertisedUrl(SupernodeOptions options, IConfiguration configuration)
+    {
+        if (!string.IsNullOrWhiteSpace(options.AdvertisedUrl))
+        {
+            return options.AdvertisedUrl.TrimEnd('/');
+        }
+
+        var url = Listeners.ConfiguredGrpcUrl(configuration) ?? "http://127.0.0.1:5000";
+        // A wildcard listen address is not something a client can dial: name this machine instead.
+        foreach (var wildcard in new[] { "://0.0.0.0", "://*", "://+", "://[::]" })
+        {
+            url = url.Replace(wildcard, "://" + System.Net.Dns.GetHostName(), StringComparison.Ordinal);
+        }
+
+        return url.TrimEnd('/');
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Supernode registered in the cluster as {Url} (silo {Silo})")]
+    private static partial void LogRegistered(ILogger logger, string url, string silo);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Supernode registration failed, retrying: {Reason}")]
+    private static partial void LogRegistrationFailed(ILogger logger, string reason);
+}

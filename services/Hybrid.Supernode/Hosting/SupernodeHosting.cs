@@ -1,0 +1,62 @@
+using Hybrid.Supernode.Api;
+using Hybrid.Supernode.Cluster;
+using Hybrid.Supernode.Configuration;
+using Hybrid.Supernode.Ops;
+using Hybrid.Supernode.Sessions;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Prometheus;
+
+namespace Hybrid.Supernode.Hosting;
+
+/// <summary>Registers and maps the public API and the operations endpoints.</summary>
+public static class SupernodeHosting
+{
+    public static WebApplicationBuilder AddSupernodeApi(this WebApplicationBuilder builder, SupernodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = options.MaxMessageBytes;
+            o.MaxSendMessageSize = options.MaxMessageBytes;
+            o.EnableDetailedErrors = false;
+            o.Interceptors.Add<StatusMappingInterceptor>();
+        });
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddGrpcHealthChecks()
+            .AddCheck<ClusterReadinessCheck>("cluster", tags: [ClusterReadinessCheck.ReadyTag]);
+        builder.Services.AddSingleton<SupernodeMetrics>();
+        builder.Services.AddSingleton<RequestLimits>();
+        builder.Services.AddSingleton<SessionHub>();
+        builder.Services.AddSingleton<SessionHost>();
+        // Sessions are long-lived streams: give them time to hear "draining" and move before Kestrel cuts them.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        return builder;
+    }
+
+    public static WebApplication MapSupernodeEndpoints(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseListenerSeparation();
+        app.MapGrpcService<SupernodeApi>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ClusterReadinessCheck.ReadyTag) });
+        app.MapMetrics("/metrics");
+        // Created now so the series exist (at zero) from the first scrape.
+        _ = app.Services.GetRequiredService<SupernodeMetrics>();
+
+        var lifetime = app.Lifetime;
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            var hub = app.Services.GetRequiredService<SessionHub>();
+            var registration = app.Services.GetRequiredService<SupernodeRegistration>();
+            var others = registration.LiveSupernodesAsync().WaitAsync(TimeSpan.FromSeconds(2)).ContinueWith(
+                t => t.IsCompletedSuccessfully ? t.Result.Select(s => s.Url).Where(u => u != registration.AdvertisedUrl).ToList() : [],
+                TaskScheduler.Default).GetAwaiter().GetResult();
+            hub.Drain(others);
+        });
+        return app;
+    }
+}

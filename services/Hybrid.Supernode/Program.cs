@@ -1,0 +1,27 @@
+using Hybrid.Supernode.Configuration;
+using Hybrid.Supernode.Cluster;
+using Hybrid.Supernode.Hosting;
+
+SupernodeOptions options;
+var builder = WebApplication.CreateBuilder(args);
+try
+{
+    options = SupernodeConfiguration.Load(builder.Configuration);
+}
+catch (SupernodeConfigurationException ex)
+{
+    await Console.Error.WriteLineAsync($"hybrid-supernode: configuration error: {ex.Message}");
+    return 2;
+}
+
+builder.AddSupernodeListeners();
+builder.AddSupernodeCluster(options);
+builder.AddSupernodeApi(options);
+
+var app = builder.Build();
+app.MapSupernodeEndpoints();
+await app.RunAsync();
+return 0;
+
+/// <summary>Entry point, public so tests can name the assembly.</summary>
+public partial class Program;

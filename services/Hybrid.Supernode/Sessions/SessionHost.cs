@@ -1,0 +1,294 @@
+using System.Collections.Immutable;
+using System.Security.Cryptography;
+using Google.Protobuf;
+using Grpc.Core;
+using Hybrid.Index.Directory;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Api;
+using Hybrid.Supernode.Cluster;
+using Hybrid.Supernode.Configuration;
+using Hybrid.Supernode.Ops;
+
+namespace Hybrid.Supernode.Sessions;
+
+/// <summary>
+/// Runs one peer session: challenge, proof of key, then heartbeats that keep the peer's presence
+/// lease alive. One writer task owns the response stream; everything else queues into the outbox.
+/// </summary>
+public sealed partial class SessionHost(
+    IGrainFactory grains,
+    SessionHub hub,
+    SupernodeRegistration registration,
+    SupernodeOptions options,
+    RequestLimits limits,
+    SupernodeMetrics metrics,
+    TimeProvider time,
+    ILogger<SessionHost> logger)
+{
+    public const int MaxEndpoints = 8;
+    public const int MaxEndpointLength = 256;
+    public const int MaxDisplayNameLength = 64;
+    public const int MaxAboutLength = 1024;
+    private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(2);
+
+    public async Task RunAsync(IAsyncStreamReader<SessionClientMessage> requests, IServerStreamWriter<SessionServerMessage> responses, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        ArgumentNullException.ThrowIfNull(responses);
+        ArgumentNullException.ThrowIfNull(context);
+        var aborted = context.CancellationToken;
+        var nonce = RandomNumberGenerator.GetBytes(32);
+        await responses.WriteAsync(new SessionServerMessage
+        {
+            Challenge = new SessionChallenge
+            {
+                Nonce = ByteString.CopyFrom(nonce),
+                SupernodeId = registration.SupernodeId,
+                ServerTimeMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
+            },
+        }, aborted);
+
+        var hello = await ReadHelloAsync(requests, aborted);
+        var (peer, publicKey, endpoints, profile) = Authenticate(hello, nonce);
+        limits.SessionOpen(peer.ToString());
+
+        var grain = grains.GetGrain<IPeerGrain>(peer.ToString());
+        var sessionId = Guid.NewGuid();
+        var opened = await grain.OpenSession(new SessionClaim(sessionId, publicKey, profile, endpoints, registration.AdvertisedUrl, options.SessionTimeout));
+        if (!opened.Succeeded)
+        {
+            metrics.SessionsRefused.WithLabels(opened.Outcome.ToString()).Inc();
+            throw new RpcException(new Status(IndexStatus.For(opened.Outcome), opened.Message));
+        }
+
+        var session = new OpenSession(peer, sessionId, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), aborted);
+        hub.Add(session);
+        LogOpened(logger, peer, registration.AdvertisedUrl);
+        var writer = PumpAsync(session, responses);
+        try
+        {
+            session.TrySend(new SessionServerMessage
+            {
+                Welcome = new SessionWelcome
+                {
+                    PeerId = peer.ToString(),
+                    SessionToken = session.Token,
+                    HeartbeatIntervalMs = (int)options.HeartbeatInterval.TotalMilliseconds,
+                    SessionTimeoutMs = (int)options.SessionTimeout.TotalMilliseconds,
+                    SupernodeUrl = registration.AdvertisedUrl,
+                },
+            });
+            await ReadLoopAsync(requests, session, grain);
+        }
+        finally
+        {
+            hub.Remove(session);
+            session.CompleteOutbox();
+            // Let a last notice (superseded, draining) reach the peer, but never wait on a stuck client.
+            await writer.WaitAsync(FlushTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await session.Ending.CancelAsync();
+            await writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await CloseQuietlyAsync(grain, sessionId, peer);
+            session.Ending.Dispose();
+        }
+    }
+
+    private async Task<SessionHello> ReadHelloAsync(IAsyncStreamReader<SessionClientMessage> requests, CancellationToken aborted)
+    {
+        using var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        helloTimeout.CancelAfter(options.HelloTimeout);
+        try
+        {
+            if (!await requests.MoveNext(helloTimeout.Token))
+            {
+                throw new RpcException(new Status(StatusCode.Cancelled, "the stream closed before the hello"));
+            }
+        }
+        catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+        {
+            metrics.SessionsRefused.WithLabels("hello_timeout").Inc();
+            throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no hello within {options.HelloTimeout.TotalSeconds:0} s of the challenge"));
+        }
+
+        return requests.Current.Hello ?? throw Refuse("not_hello", StatusCode.InvalidArgument, "the first session message must be a hello answering the challenge");
+    }
+
+    private (PeerId Peer, byte[] PublicKey, ImmutableArray<string> Endpoints, SignedProfile? Profile) Authenticate(SessionHello hello, byte[] nonce)
+    {
+        var now = time.GetUtcNow();
+        VerifiedEnvelope proof;
+        try
+        {
+            proof = SignedEnvelopes.Verify(hello.Proof, EnvelopeKinds.SessionProof, now);
+        }
+        catch (EnvelopeRejectedException ex)
+        {
+            throw Refuse("bad_proof", StatusCode.Unauthenticated, $"session proof refused: {ex.Message}");
+        }
+
+        var body = proof.Body(SessionProof.Parser);
+        if (!CryptographicOperations.FixedTimeEquals(body.Challenge.Span, nonce))
+        {
+            throw Refuse("stale_challenge", StatusCode.Unauthenticated, "session proof answers another challenge (replayed or stale): sign the challenge this stream sent");
+        }
+
+        if (!string.Equals(body.SupernodeId, registration.SupernodeId, StringComparison.Ordinal))
+        {
+            throw Refuse("wrong_supernode", StatusCode.Unauthenticated, "session proof was made for another supernode");
+        }
+
+        var endpoints = ValidateEndpoints(body.Endpoints);
+        SignedProfile? profile = null;
+        if (hello.Profile is { } envelope)
+        {
+            var verified = SignedEnvelopes.Verify(envelope, EnvelopeKinds.Profile, now, proof.Signer);
+            ValidateProfile(verified.Body(PeerProfile.Parser));
+            profile = new SignedProfile(envelope.ToByteArray(), verified.Envelope.Payload.ToByteArray(), verified.Version);
+        }
+
+        return (proof.Signer, proof.Envelope.SignerPublicKey.ToByteArray(), endpoints, profile);
+    }
+
+    private async Task ReadLoopAsync(IAsyncStreamReader<SessionClientMessage> requests, OpenSession session, IPeerGrain grain)
+    {
+        using var watchdog = CancellationTokenSource.CreateLinkedTokenSource(session.Ending.Token);
+        var peerKey = session.Peer.ToString();
+        while (true)
+        {
+            watchdog.CancelAfter(options.SessionTimeout);
+            try
+            {
+                if (!await requests.MoveNext(watchdog.Token))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (session.Ending.IsCancellationRequested)
+            {
+                // The client left, or the supernode is draining and the writer has delivered the notice.
+                return;
+            }
+            catch (OperationCanceledException)
+            {
+                throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no heartbeat for {options.SessionTimeout.TotalSeconds:0.#} s; the session is closed"));
+            }
+
+            limits.Request(peerKey);
+            var message = requests.Current;
+            switch (message.KindCase)
+            {
+                case SessionClientMessage.KindOneofCase.Heartbeat:
+                    var renewed = await grain.RenewSession(session.SessionId, options.SessionTimeout);
+                    if (!renewed.Succeeded)
+                    {
+                        session.TrySend(new SessionServerMessage { Event = new SupernodeEvent { Superseded = new SessionSuperseded() } });
+                        return;
+                    }
+
+                    if (!session.TrySend(new SessionServerMessage { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } }))
+                    {
+                        return;
+                    }
+
+                    break;
+                case SessionClientMessage.KindOneofCase.Endpoints:
+                    var endpoints = ValidateEndpoints(message.Endpoints.Endpoints);
+                    var updated = await grain.UpdateEndpoints(session.SessionId, endpoints);
+                    if (!updated.Succeeded)
+                    {
+                        throw new RpcException(new Status(IndexStatus.For(updated.Outcome), updated.Message));
+                    }
+
+                    break;
+                case SessionClientMessage.KindOneofCase.Hello:
+                    throw new RpcException(new Status(StatusCode.FailedPrecondition, "the session is already authenticated; send heartbeats"));
+                default:
+                    throw new RpcException(new Status(StatusCode.InvalidArgument, "empty session message"));
+            }
+        }
+    }
+
+    private static async Task PumpAsync(OpenSession session, IServerStreamWriter<SessionServerMessage> responses)
+    {
+        try
+        {
+            await foreach (var message in session.Outgoing.ReadAllAsync(session.Ending.Token))
+            {
+                await responses.WriteAsync(message, session.Ending.Token);
+            }
+        }
+        finally
+        {
+            // Outbox completed (draining, superseded) or the call ended: either way the session is over.
+            await session.Ending.CancelAsync();
+        }
+    }
+
+    private async Task CloseQuietlyAsync(IPeerGrain grain, Guid sessionId, PeerId peer)
+    {
+        try
+        {
+            await grain.CloseSession(sessionId).WaitAsync(TimeSpan.FromSeconds(5));
+            LogClosed(logger, peer);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException or InvalidOperationException)
+        {
+            // The presence lease runs out by itself; nothing is lost.
+            LogCloseFailed(logger, peer, ex.Message);
+        }
+    }
+
+    /// <summary>Checks endpoint URLs the peer announces; they are shown to anyone who looks the peer up.</summary>
+    public static ImmutableArray<string> ValidateEndpoints(IReadOnlyCollection<PeerEndpoint> endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        if (endpoints.Count > MaxEndpoints)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{endpoints.Count} endpoints announced; at most {MaxEndpoints}"));
+        }
+
+        foreach (var endpoint in endpoints)
+        {
+            if (endpoint.Url.Length > MaxEndpointLength || !Uri.TryCreate(endpoint.Url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"endpoint '{Truncate(endpoint.Url)}' is not an https:// URL of at most {MaxEndpointLength} characters"));
+            }
+        }
+
+        return [.. endpoints.Select(e => e.Url)];
+    }
+
+    /// <summary>Checks a profile's fields.</summary>
+    public static void ValidateProfile(PeerProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        if (string.IsNullOrWhiteSpace(profile.DisplayName) || profile.DisplayName.Length > MaxDisplayNameLength || profile.DisplayName.Any(char.IsControl))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"display name must be 1-{MaxDisplayNameLength} printable characters"));
+        }
+
+        if (profile.About.Length > MaxAboutLength)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"about text is {profile.About.Length} characters; at most {MaxAboutLength}"));
+        }
+    }
+
+    private RpcException Refuse(string reason, StatusCode code, string message)
+    {
+        metrics.SessionsRefused.WithLabels(reason).Inc();
+        return new RpcException(new Status(code, message));
+    }
+
+    private static string Truncate(string text) => text.Length <= 64 ? text : text[..64] + "…";
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Session opened for {Peer} on {Supernode}")]
+    private static partial void LogOpened(ILogger logger, PeerId peer, string supernode);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Session closed for {Peer}")]
+    private static partial void LogClosed(ILogger logger, PeerId peer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Could not mark {Peer} offline at once ({Reason}); its lease will expire")]
+    private static partial void LogCloseFailed(ILogger logger, PeerId peer, string reason);
+}

@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Ops;
+
+namespace Hybrid.Supernode.Sessions;
+
+/// <summary>One authenticated peer session on this supernode.</summary>
+public sealed class OpenSession
+{
+    private readonly Channel<SessionServerMessage> _outbox = Channel.CreateBounded<SessionServerMessage>(
+        new BoundedChannelOptions(256) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+    public OpenSession(PeerId peer, Guid sessionId, string token, CancellationToken callAborted)
+    {
+        Peer = peer;
+        SessionId = sessionId;
+        Token = token;
+        Ending = CancellationTokenSource.CreateLinkedTokenSource(callAborted);
+    }
+
+    public PeerId Peer { get; }
+
+    public Guid SessionId { get; }
+
+    public string Token { get; }
+
+    /// <summary>Cancelled when the session must end (client gone, superseded, supernode draining).</summary>
+    public CancellationTokenSource Ending { get; }
+
+    public ChannelReader<SessionServerMessage> Outgoing => _outbox.Reader;
+
+    /// <summary>Queues a message for the peer; false once the session is ending.</summary>
+    public bool TrySend(SessionServerMessage message) => _outbox.Writer.TryWrite(message);
+
+    public void CompleteOutbox() => _outbox.Writer.TryComplete();
+}
+
+/// <summary>The sessions open on this supernode, by token.</summary>
+public sealed class SessionHub(SupernodeMetrics metrics)
+{
+    private readonly ConcurrentDictionary<string, OpenSession> _byToken = new(StringComparer.Ordinal);
+
+    public int Count => _byToken.Count;
+
+    public void Add(OpenSession session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        _byToken[session.Token] = session;
+        metrics.SessionsOpened.Inc();
+        metrics.SessionsActive.Set(_byToken.Count);
+    }
+
+    public void Remove(OpenSession session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        _byToken.TryRemove(session.Token, out _);
+        metrics.SessionsActive.Set(_byToken.Count);
+    }
+
+    public bool TryGet(string? token, out OpenSession session)
+    {
+        session = null!;
+        return token is not null && _byToken.TryGetValue(token, out session!);
+    }
+
+    /// <summary>Tells every peer to move to another supernode, then ends their sessions.</summary>
+    public void Drain(IReadOnlyList<string> alternatives)
+    {
+        foreach (var session in _byToken.Values)
+        {
+            var draining = new SupernodeDraining();
+            draining.Alternatives.AddRange(alternatives);
+            session.TrySend(new SessionServerMessage { Event = new SupernodeEvent { Draining = draining } });
+            session.CompleteOutbox();
+        }
+    }
+}

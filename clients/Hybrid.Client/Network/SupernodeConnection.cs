@@ -1,0 +1,540 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Polly;
+using Polly.Retry;
+
+namespace Hybrid.Client.Network;
+
+/// <summary>
+/// A peer's link to the supernode network: starts from a seed list, learns the live supernodes,
+/// keeps one authenticated session open, and when its supernode dies or drains, re-opens the
+/// session on another one (immediately, then with capped exponential backoff while none answers).
+/// </summary>
+public sealed partial class SupernodeConnection : IAsyncDisposable
+{
+    /// <summary>Metadata key carrying the session token on authenticated calls.</summary>
+    public const string SessionHeader = "hybrid-session";
+
+    private static readonly TimeSpan ProofLifetime = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan ProfileLifetime = TimeSpan.FromDays(365);
+    private static readonly TimeSpan ListTimeout = TimeSpan.FromSeconds(3);
+
+    private readonly PeerIdentity _identity;
+    private readonly SupernodeConnectionOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly ResiliencePipeline _reconnect;
+    private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly SignedEnvelope _profile;
+    private readonly List<string> _known;
+    private TaskCompletionSource<ActiveSession> _session = NewSessionSource();
+    private Task? _loop;
+    private string? _lastUrl;
+
+    /// <summary>Creates the connection; nothing is sent until <see cref="Start"/>.</summary>
+    public SupernodeConnection(PeerIdentity identity, SupernodeConnectionOptions options, ILogger<SupernodeConnection>? logger = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Seeds.Count == 0)
+        {
+            throw new ArgumentException("at least one supernode URL is needed", nameof(options));
+        }
+
+        _identity = identity;
+        _options = options;
+        _logger = logger ?? NullLogger<SupernodeConnection>.Instance;
+        _time = time ?? TimeProvider.System;
+        _known = [.. options.Seeds.Select(Normalize).Distinct(StringComparer.Ordinal)];
+        var now = _time.GetUtcNow();
+        _profile = SignedEnvelopes.Sign(
+            identity,
+            EnvelopeKinds.Profile,
+            (ulong)now.ToUnixTimeMilliseconds(),
+            new PeerProfile { DisplayName = options.DisplayName, About = options.About },
+            now,
+            now + ProfileLifetime);
+        _reconnect = new ResiliencePipelineBuilder()
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<NoSupernodeAnsweredException>(),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.InitialBackoff,
+                MaxDelay = options.MaxBackoff,
+            })
+            .Build();
+    }
+
+    /// <summary>Raised when the first session opens.</summary>
+    public event EventHandler<SupernodeConnectionEvent>? Connected;
+
+    /// <summary>Raised when a session ends, before the connection looks for another supernode.</summary>
+    public event EventHandler<SupernodeConnectionEvent>? Disconnected;
+
+    /// <summary>Raised when a session re-opens after a loss, on whichever supernode answered.</summary>
+    public event EventHandler<SupernodeConnectionEvent>? FailedOver;
+
+    /// <summary>This peer's id.</summary>
+    public PeerId PeerId => _identity.Id;
+
+    /// <summary>The supernode holding the session now, or null between sessions.</summary>
+    public string? CurrentSupernode => _session.Task.IsCompletedSuccessfully ? _session.Task.Result.Url : null;
+
+    /// <summary>Whether a session is open now.</summary>
+    public bool InSession => _session.Task.IsCompletedSuccessfully;
+
+    /// <summary>The supernodes this connection knows of: the seeds, then what the cluster reported.</summary>
+    public IReadOnlyList<string> KnownSupernodes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _known];
+            }
+        }
+    }
+
+    /// <summary>Starts keeping a session open in the background.</summary>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
+            _loop ??= Task.Run(() => RunAsync(_stopping.Token));
+        }
+    }
+
+    /// <summary>Waits until a session is open; returns the supernode URL holding it.</summary>
+    public async Task<string> WaitForSessionAsync(CancellationToken cancellationToken = default)
+    {
+        Task<ActiveSession> pending;
+        lock (_gate)
+        {
+            pending = _session.Task;
+        }
+
+        return (await pending.WaitAsync(cancellationToken)).Url;
+    }
+
+    /// <summary>
+    /// Calls the supernode holding the session, with the session token attached. When that supernode
+    /// is unavailable the call waits for the session to re-open elsewhere and tries again (three tries).
+    /// </summary>
+    public async Task<T> CallAsync<T>(Func<Protocol.V1.Supernode.SupernodeClient, CallOptions, Task<T>> call, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        for (var attempt = 1; ; attempt++)
+        {
+            Task<ActiveSession> pending;
+            lock (_gate)
+            {
+                pending = _session.Task;
+            }
+
+            var session = await pending.WaitAsync(cancellationToken);
+            var headers = new Metadata { { SessionHeader, session.Token } };
+            try
+            {
+                return await call(new Protocol.V1.Supernode.SupernodeClient(session.Channel), new CallOptions(headers, cancellationToken: cancellationToken));
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && attempt < 3)
+            {
+                session.End("the supernode became unavailable");
+            }
+        }
+    }
+
+    /// <summary>Looks a peer up through any live supernode (no session needed).</summary>
+    public async Task<PeerInfo> LookupPeerAsync(PeerId peer, CancellationToken cancellationToken = default)
+    {
+        RpcException? last = null;
+        foreach (var url in Candidates())
+        {
+            try
+            {
+                return await new Protocol.V1.Supernode.SupernodeClient(Channel(url))
+                    .LookupPeerAsync(new LookupPeerRequest { PeerId = peer.ToString() }, deadline: _time.GetUtcNow().UtcDateTime + _options.ConnectTimeout, cancellationToken: cancellationToken);
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+            {
+                last = ex;
+            }
+        }
+
+        throw last ?? new RpcException(new Status(StatusCode.Unavailable, "no supernode is known"));
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        Task? loop;
+        lock (_gate)
+        {
+            if (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+
+            _stopping.Cancel();
+            loop = _loop;
+        }
+
+        if (loop is not null)
+        {
+            await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        foreach (var channel in _channels.Values)
+        {
+            channel.Dispose();
+        }
+
+        _stopping.Dispose();
+    }
+
+    private async Task RunAsync(CancellationToken stopping)
+    {
+        var hadSession = false;
+        while (!stopping.IsCancellationRequested)
+        {
+            ActiveSession session;
+            try
+            {
+                session = await _reconnect.ExecuteAsync(ConnectAnyAsync, stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+
+            var previous = _lastUrl;
+            _lastUrl = session.Url;
+            lock (_gate)
+            {
+                _session.TrySetResult(session);
+            }
+
+            var opened = new SupernodeConnectionEvent(session.Url, hadSession ? previous : null, null);
+            if (hadSession)
+            {
+                LogFailedOver(_logger, previous, session.Url);
+                FailedOver?.Invoke(this, opened);
+            }
+            else
+            {
+                LogConnected(_logger, session.Url);
+                Connected?.Invoke(this, opened);
+            }
+
+            hadSession = true;
+            var reason = await session.Completion;
+            lock (_gate)
+            {
+                _session = NewSessionSource();
+            }
+
+            LogDisconnected(_logger, session.Url, reason);
+            Disconnected?.Invoke(this, new SupernodeConnectionEvent(session.Url, null, reason));
+            await session.DisposeAsync();
+            if (session.Draining is { Count: > 0 } alternatives)
+            {
+                Learn(alternatives);
+            }
+        }
+    }
+
+    private async ValueTask<ActiveSession> ConnectAnyAsync(CancellationToken stopping)
+    {
+        var failures = new List<string>();
+        foreach (var url in Candidates())
+        {
+            try
+            {
+                return await OpenSessionAsync(url, stopping);
+            }
+            catch (Exception ex) when (ex is RpcException or OperationCanceledException or HttpRequestException or InvalidOperationException && !stopping.IsCancellationRequested)
+            {
+                LogAttemptFailed(_logger, url, ex.Message);
+                failures.Add($"{url}: {ex.Message}");
+            }
+        }
+
+        throw new NoSupernodeAnsweredException(string.Join("; ", failures));
+    }
+
+    private async Task<ActiveSession> OpenSessionAsync(string url, CancellationToken stopping)
+    {
+        var channel = Channel(url);
+        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+        await RefreshSupernodesAsync(client, stopping);
+
+        var callEnded = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var call = client.Session(cancellationToken: callEnded.Token);
+        try
+        {
+            using var handshake = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            handshake.CancelAfter(_options.ConnectTimeout);
+            var challenge = await ReadAsync(call, handshake.Token);
+            if (challenge.KindCase != SessionServerMessage.KindOneofCase.Challenge)
+            {
+                throw new InvalidOperationException($"supernode sent {challenge.KindCase} instead of a challenge");
+            }
+
+            var now = _time.GetUtcNow();
+            var proofBody = new SessionProof { Challenge = challenge.Challenge.Nonce, SupernodeId = challenge.Challenge.SupernodeId };
+            proofBody.Endpoints.AddRange(_options.Endpoints.Select(e => new PeerEndpoint { Url = e }));
+            var proof = SignedEnvelopes.Sign(_identity, EnvelopeKinds.SessionProof, (ulong)now.ToUnixTimeMilliseconds(), proofBody, now, now + ProofLifetime);
+            await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = _profile } }, handshake.Token);
+            var welcome = await ReadAsync(call, handshake.Token);
+            if (welcome.KindCase != SessionServerMessage.KindOneofCase.Welcome)
+            {
+                throw new InvalidOperationException($"supernode sent {welcome.KindCase} instead of a welcome");
+            }
+
+            return new ActiveSession(url, channel, call, callEnded, welcome.Welcome, _time);
+        }
+        catch
+        {
+            await callEnded.CancelAsync();
+            call.Dispose();
+            callEnded.Dispose();
+            throw;
+        }
+    }
+
+    private async Task RefreshSupernodesAsync(Protocol.V1.Supernode.SupernodeClient client, CancellationToken stopping)
+    {
+        try
+        {
+            var listed = await client.ListSupernodesAsync(new ListSupernodesRequest(), deadline: _time.GetUtcNow().UtcDateTime + ListTimeout, cancellationToken: stopping);
+            Learn([.. listed.Supernodes.Select(s => s.Url)]);
+        }
+        catch (RpcException ex) when (ex.StatusCode is not StatusCode.Unavailable)
+        {
+            // The supernode answers but its registry does not right now: keep the list we have and go on.
+            LogListFailed(_logger, ex.Status.Detail);
+        }
+    }
+
+    private void Learn(IReadOnlyCollection<string> urls)
+    {
+        lock (_gate)
+        {
+            foreach (var url in urls.Select(Normalize))
+            {
+                if (!_known.Contains(url))
+                {
+                    _known.Add(url);
+                }
+            }
+        }
+    }
+
+    /// <summary>Where to try next: supernodes other than the one just lost first, the lost one last.</summary>
+    private List<string> Candidates()
+    {
+        lock (_gate)
+        {
+            var others = _known.Where(u => u != _lastUrl).ToList();
+            if (_lastUrl is not null && _known.Contains(_lastUrl))
+            {
+                others.Add(_lastUrl);
+            }
+
+            return others;
+        }
+    }
+
+    private GrpcChannel Channel(string url)
+    {
+        lock (_gate)
+        {
+            if (!_channels.TryGetValue(url, out var channel))
+            {
+                channel = GrpcChannel.ForAddress(url, new GrpcChannelOptions
+                {
+                    HttpHandler = new SocketsHttpHandler
+                    {
+                        ConnectTimeout = _options.ConnectTimeout,
+                        // Pings find a supernode that hangs without closing its sockets.
+                        KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+                        KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+                        EnableMultipleHttp2Connections = true,
+                        PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                    },
+                    DisposeHttpClient = true,
+                });
+                _channels[url] = channel;
+            }
+
+            return channel;
+        }
+    }
+
+    private static async Task<SessionServerMessage> ReadAsync(AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> call, CancellationToken cancellationToken) =>
+        await call.ResponseStream.MoveNext(cancellationToken)
+            ? call.ResponseStream.Current
+            : throw new InvalidOperationException("the supernode closed the session stream");
+
+    private static string Normalize(string url) => url.Trim().TrimEnd('/');
+
+    private static TaskCompletionSource<ActiveSession> NewSessionSource() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "In session with {Url}")]
+    private static partial void LogConnected(ILogger logger, string url);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session moved from {Previous} to {Url}")]
+    private static partial void LogFailedOver(ILogger logger, string? previous, string url);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session with {Url} ended: {Reason}")]
+    private static partial void LogDisconnected(ILogger logger, string url, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Supernode {Url} did not open a session: {Reason}")]
+    private static partial void LogAttemptFailed(ILogger logger, string url, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Could not refresh the supernode list: {Reason}")]
+    private static partial void LogListFailed(ILogger logger, string reason);
+
+    /// <summary>One open session: sends heartbeats, watches acks and events, completes with the reason it ended.</summary>
+    private sealed class ActiveSession : IAsyncDisposable
+    {
+        private readonly AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> _call;
+        private readonly CancellationTokenSource _ended;
+        private readonly TaskCompletionSource<string> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TimeSpan _interval;
+        private readonly TimeSpan _timeout;
+        private readonly TimeProvider _time;
+        private readonly Task _heartbeats;
+        private readonly Task _reader;
+        private long _lastAckTicks;
+
+        public ActiveSession(string url, GrpcChannel channel, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> call, CancellationTokenSource ended, SessionWelcome welcome, TimeProvider time)
+        {
+            Url = url;
+            Channel = channel;
+            Token = welcome.SessionToken;
+            _call = call;
+            _ended = ended;
+            _time = time;
+            _interval = TimeSpan.FromMilliseconds(Math.Max(100, welcome.HeartbeatIntervalMs));
+            _timeout = TimeSpan.FromMilliseconds(Math.Max(welcome.SessionTimeoutMs, welcome.HeartbeatIntervalMs * 2));
+            _lastAckTicks = Stopwatch.GetTimestamp();
+            _heartbeats = Task.Run(SendHeartbeatsAsync);
+            _reader = Task.Run(ReadEventsAsync);
+        }
+
+        public string Url { get; }
+
+        public GrpcChannel Channel { get; }
+
+        public string Token { get; }
+
+        public IReadOnlyList<string>? Draining { get; private set; }
+
+        public Task<string> Completion => _completion.Task;
+
+        public void End(string reason)
+        {
+            _completion.TrySetResult(reason);
+            _ended.Cancel();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            End("closed");
+            await Task.WhenAll(_heartbeats, _reader).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _call.Dispose();
+            _ended.Dispose();
+        }
+
+        private async Task SendHeartbeatsAsync()
+        {
+            ulong sequence = 0;
+            try
+            {
+                using var timer = new PeriodicTimer(_interval, _time);
+                while (await timer.WaitForNextTickAsync(_ended.Token))
+                {
+                    if (Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastAckTicks)) > _timeout)
+                    {
+                        End($"no heartbeat answer for {_timeout.TotalSeconds:0.#} s");
+                        return;
+                    }
+
+                    await _call.RequestStream.WriteAsync(new SessionClientMessage { Heartbeat = new Heartbeat { Sequence = ++sequence } }, _ended.Token);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or RpcException or InvalidOperationException or IOException)
+            {
+                End(ex is OperationCanceledException ? "closed" : $"heartbeat failed: {ex.Message}");
+            }
+        }
+
+        private async Task ReadEventsAsync()
+        {
+            try
+            {
+                while (await _call.ResponseStream.MoveNext(_ended.Token))
+                {
+                    var message = _call.ResponseStream.Current;
+                    switch (message.KindCase)
+                    {
+                        case SessionServerMessage.KindOneofCase.HeartbeatAck:
+                            Interlocked.Exchange(ref _lastAckTicks, Stopwatch.GetTimestamp());
+                            break;
+                        case SessionServerMessage.KindOneofCase.Event when message.Event.KindCase == SupernodeEvent.KindOneofCase.Draining:
+                            Draining = [.. message.Event.Draining.Alternatives];
+                            End("the supernode is shutting down");
+                            return;
+                        case SessionServerMessage.KindOneofCase.Event when message.Event.KindCase == SupernodeEvent.KindOneofCase.Superseded:
+                            End("another session of this peer took over");
+                            return;
+                    }
+                }
+
+                End("the supernode closed the session");
+            }
+            catch (RpcException ex)
+            {
+                End($"{ex.StatusCode}: {ex.Status.Detail}");
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or IOException)
+            {
+                End(ex is OperationCanceledException ? "closed" : ex.Message);
+            }
+        }
+    }
+}
+
+/// <summary>No known supernode opened a session in one round of attempts.</summary>
+public sealed class NoSupernodeAnsweredException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public NoSupernodeAnsweredException()
+    {
+    }
+
+    /// <summary>Creates the exception with what each supernode answered.</summary>
+    public NoSupernodeAnsweredException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public NoSupernodeAnsweredException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,0 +1,32 @@
+namespace Hybrid.Client.Network;
+
+/// <summary>Settings of a <see cref="SupernodeConnection"/>.</summary>
+public sealed class SupernodeConnectionOptions
+{
+    /// <summary>Supernode URLs to start from; the connection learns the rest of the cluster from them.</summary>
+    public required IReadOnlyList<string> Seeds { get; init; }
+
+    /// <summary>The name shown to other peers.</summary>
+    public required string DisplayName { get; init; }
+
+    /// <summary>Free text shown with the profile.</summary>
+    public string About { get; init; } = string.Empty;
+
+    /// <summary>https:// URLs where this peer's host can be reached directly.</summary>
+    public IReadOnlyList<string> Endpoints { get; init; } = [];
+
+    /// <summary>How long one attempt to reach and authenticate with a supernode may take.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>First wait after every known supernode failed; it doubles (with jitter) up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Longest wait between rounds of attempts.</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>What happened to the connection.</summary>
+/// <param name="SupernodeUrl">The supernode now serving the session (or the one just lost).</param>
+/// <param name="PreviousUrl">On failover: the supernode that was lost.</param>
+/// <param name="Reason">Why the session ended, for disconnects.</param>
+public sealed record SupernodeConnectionEvent(string SupernodeUrl, string? PreviousUrl, string? Reason);

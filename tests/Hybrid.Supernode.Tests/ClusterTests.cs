@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using Hybrid.Client.Network;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Hybrid.Supernode.Tests;
+
+public sealed class ClusterTests(ITestOutputHelper output)
+{
+    private static readonly string[] FastSessions = ["--Supernode:HeartbeatInterval=00:00:00.500", "--Supernode:SessionTimeout=00:00:03"];
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    // What "within the configured time" means for these settings: failure detection (1 s probes, 3 missed)
+    // plus one session timeout, with room for a loaded 2-core CI machine. The measured figure goes to BENCHMARKS.md.
+    private static readonly TimeSpan FailoverBound = TimeSpan.FromSeconds(15);
+
+    [Fact]
+    public async Task AClientSeededWithOneSupernodeLearnsAllAndIsFoundOnlineThroughAnother()
+    {
+        await using var cluster = await TestCluster.StartAsync(3, FastSessions);
+        var (sn1, sn3) = (cluster.Nodes[0], cluster.Nodes[2]);
+        using var peer = PeerIdentity.Generate();
+        await using var connection = new SupernodeConnection(peer, new SupernodeConnectionOptions { Seeds = [sn1.GrpcUrl], DisplayName = "Pat" });
+
+        connection.Start();
+        Assert.Equal(sn1.GrpcUrl, await connection.WaitForSessionAsync().WaitAsync(Deadline));
+
+        Assert.Equal(cluster.Nodes.Select(n => n.GrpcUrl).Order(), connection.KnownSupernodes.Order());
+        var seenFromThree = await sn3.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.Id.ToString() });
+        Assert.True(seenFromThree.Online);
+        Assert.Equal("Pat", seenFromThree.DisplayName);
+        Assert.Equal(sn1.GrpcUrl, seenFromThree.SupernodeUrl);
+        var listedByThree = await sn3.Client.ListSupernodesAsync(new ListSupernodesRequest());
+        Assert.Equal(cluster.Nodes.Select(n => n.GrpcUrl).Order(), listedByThree.Supernodes.Select(s => s.Url).Order());
+    }
+
+    [Fact]
+    public async Task KillingTheSupernodeHoldingASessionMovesItElsewhereAndThePeerStaysFindable()
+    {
+        await using var cluster = await TestCluster.StartAsync(3, FastSessions);
+        var sn1 = cluster.Nodes[0];
+        var survivors = cluster.Nodes.Skip(1).ToList();
+        using var peer = PeerIdentity.Generate();
+        await using var connection = new SupernodeConnection(peer, new SupernodeConnectionOptions { Seeds = [sn1.GrpcUrl], DisplayName = "Pat's Records" });
+        var failedOver = new TaskCompletionSource<SupernodeConnectionEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.FailedOver += (_, e) => failedOver.TrySetResult(e);
+        connection.Start();
+        Assert.Equal(sn1.GrpcUrl, await connection.WaitForSessionAsync().WaitAsync(Deadline));
+
+        var clock = Stopwatch.StartNew();
+        sn1.KillHard();
+        var moved = await failedOver.Task.WaitAsync(Deadline);
+        var backInSession = clock.Elapsed;
+
+        Assert.Equal(sn1.GrpcUrl, moved.PreviousUrl);
+        Assert.Contains(moved.SupernodeUrl, survivors.Select(s => s.GrpcUrl));
+        Assert.True(backInSession < FailoverBound, $"back in session after {backInSession.TotalSeconds:0.0} s; bound {FailoverBound.TotalSeconds} s");
+        foreach (var survivor in survivors)
+        {
+            var info = await Eventually.ReturnsAsync(
+                () => survivor.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.Id.ToString() }).ResponseAsync,
+                i => i.Online && i.SupernodeUrl == moved.SupernodeUrl,
+                Deadline,
+                $"{survivor.GrpcUrl} to show the peer online via {moved.SupernodeUrl}");
+            Assert.Equal("Pat's Records", info.DisplayName);
+            Assert.Equal(peer.PublicKey, info.PublicKey.ToByteArray());
+        }
+
+        var lookupsAnswer = clock.Elapsed;
+        output.WriteLine($"kill -9 -> back in session: {backInSession.TotalSeconds:0.00} s; -> lookups on all survivors answer: {lookupsAnswer.TotalSeconds:0.00} s");
+        await Eventually.TrueAsync(
+            async () => !(await survivors[0].Client.ListSupernodesAsync(new ListSupernodesRequest())).Supernodes.Any(s => s.Url == sn1.GrpcUrl),
+            Deadline,
+            "the dead supernode to leave the supernode list");
+    }
+
+    [Fact]
+    public async Task AGracefullyStoppingSupernodeSendsItsPeersElsewhereAtOnce()
+    {
+        await using var cluster = await TestCluster.StartAsync(2, FastSessions);
+        var (sn1, sn2) = (cluster.Nodes[0], cluster.Nodes[1]);
+        using var peer = PeerIdentity.Generate();
+        await using var connection = new SupernodeConnection(peer, new SupernodeConnectionOptions { Seeds = [sn1.GrpcUrl], DisplayName = "Quinn" });
+        var disconnected = new TaskCompletionSource<SupernodeConnectionEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var failedOver = new TaskCompletionSource<SupernodeConnectionEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.Disconnected += (_, e) => disconnected.TrySetResult(e);
+        connection.FailedOver += (_, e) => failedOver.TrySetResult(e);
+        connection.Start();
+        await connection.WaitForSessionAsync().WaitAsync(Deadline);
+
+        sn1.Terminate();
+
+        Assert.Contains("shutting down", (await disconnected.Task.WaitAsync(Deadline)).Reason, StringComparison.Ordinal);
+        Assert.Equal(sn2.GrpcUrl, (await failedOver.Task.WaitAsync(Deadline)).SupernodeUrl);
+    }
+}

@@ -1,0 +1,94 @@
+using Hybrid.Supernode.Configuration;
+using Hybrid.Supernode.Tests.Infrastructure;
+using Microsoft.Extensions.Configuration;
+
+namespace Hybrid.Supernode.Tests;
+
+public sealed class ConfigurationTests
+{
+    private static SupernodeOptions Load(params (string Key, string Value)[] settings) =>
+        SupernodeConfiguration.Load(new ConfigurationBuilder()
+            .AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)))
+            .Build());
+
+    private static string Refused(params (string Key, string Value)[] settings) =>
+        Assert.Throws<SupernodeConfigurationException>(() => Load(settings)).Message;
+
+    [Fact]
+    public void NoSettingsMeansAnEmbeddedSupernodeWithLocalDefaults()
+    {
+        var options = Load();
+
+        Assert.False(options.IsCluster);
+        Assert.Equal(11111, options.SiloPort);
+        Assert.Equal(30000, options.GatewayPort);
+        Assert.False(string.IsNullOrWhiteSpace(options.DataDir));
+    }
+
+    [Fact]
+    public void ARedisConnectionStringMeansClusterMode()
+    {
+        var options = Load(("Supernode:Redis", "127.0.0.1:6379,password=secret"), ("Supernode:ClusterId", "eu-1"), ("Supernode:SiloPort", "12000"));
+
+        Assert.True(options.IsCluster);
+        Assert.Equal("eu-1", options.ClusterId);
+        Assert.Equal(12000, options.SiloPort);
+    }
+
+    [Fact]
+    public void TimeSpansBindFromTheirTextForm()
+    {
+        var options = Load(("Supernode:HeartbeatInterval", "00:00:00.500"), ("Supernode:SessionTimeout", "00:00:03"));
+
+        Assert.Equal(TimeSpan.FromMilliseconds(500), options.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(3), options.SessionTimeout);
+    }
+
+    [Fact]
+    public void ANonNumericPortNamesTheSetting() =>
+        Assert.Contains("Supernode:SiloPort", Refused(("Supernode:SiloPort", "eleven")), StringComparison.Ordinal);
+
+    [Fact]
+    public void AMisspelledSettingIsRefusedNotIgnored() =>
+        Assert.Contains("SiloPrt", Refused(("Supernode:SiloPrt", "12000")), StringComparison.Ordinal);
+
+    [Theory]
+    [InlineData("Supernode:SiloPort", "0", "Supernode:SiloPort must be between 1 and 65535")]
+    [InlineData("Supernode:GatewayPort", "70000", "Supernode:GatewayPort must be between 1 and 65535")]
+    [InlineData("Supernode:AdvertisedUrl", "ftp://example.org", "Supernode:AdvertisedUrl")]
+    [InlineData("Supernode:SiloAddress", "not-an-ip", "Supernode:SiloAddress")]
+    [InlineData("Supernode:ClusterId", "has space", "Supernode:ClusterId")]
+    [InlineData("Supernode:MaxMessageBytes", "10", "Supernode:MaxMessageBytes")]
+    [InlineData("Supernode:SessionTimeout", "00:00:01", "must be longer than Supernode:HeartbeatInterval")]
+    public void AnOutOfRangeValueIsRefusedWithItsReason(string key, string value, string reason) =>
+        Assert.Contains(reason, Refused((key, value)), StringComparison.Ordinal);
+
+    [Fact]
+    public void EqualSiloAndGatewayPortsAreRefused() =>
+        Assert.Contains("must differ", Refused(("Supernode:SiloPort", "12000"), ("Supernode:GatewayPort", "12000")), StringComparison.Ordinal);
+
+    [Fact]
+    public void EveryProblemIsReportedInOneLine()
+    {
+        var message = Refused(("Supernode:SiloPort", "0"), ("Supernode:ClusterId", "bad id!"));
+
+        Assert.Contains("SiloPort", message, StringComparison.Ordinal);
+        Assert.Contains("ClusterId", message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', message);
+    }
+
+    [Fact]
+    public async Task ASupernodeWithBadConfigurationExitsAtOnceWithOneClearLine()
+    {
+        using var temp = new TempDir();
+        await using var node = SupernodeProcess.Launch(temp.Sub("data"), "--Supernode:SiloPort=eleven");
+
+        var exitCode = await node.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(2, exitCode);
+        var lines = node.Output.Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        var line = Assert.Single(lines);
+        Assert.StartsWith("hybrid-supernode: configuration error:", line, StringComparison.Ordinal);
+        Assert.Contains("Supernode:SiloPort", line, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,161 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Grpc.Net.Client;
+
+namespace Hybrid.Supernode.Tests.Infrastructure;
+
+/// <summary>A real supernode process on loopback ports, started from the supernode's own build output.</summary>
+internal sealed class SupernodeProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+    private GrpcChannel? _channel;
+
+    private SupernodeProcess(Process process, string grpcUrl, string opsUrl, string dataDir)
+    {
+        _process = process;
+        GrpcUrl = grpcUrl;
+        OpsUrl = opsUrl;
+        DataDir = dataDir;
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public string GrpcUrl { get; }
+
+    public string OpsUrl { get; }
+
+    public string DataDir { get; }
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public string Output => string.Join(Environment.NewLine, _output);
+
+    public Protocol.V1.Supernode.SupernodeClient Client => new(_channel ??= GrpcChannel.ForAddress(GrpcUrl));
+
+    /// <summary>Starts a supernode and waits until /readyz answers 200.</summary>
+    public static async Task<SupernodeProcess> StartAsync(string dataDir, params string[] extraArgs)
+    {
+        var node = Launch(dataDir, extraArgs);
+        await node.WaitReadyAsync();
+        return node;
+    }
+
+    /// <summary>Starts a supernode without waiting for it (to see it fail, or to start several at once).</summary>
+    public static SupernodeProcess Launch(string dataDir, params string[] extraArgs)
+    {
+        var grpcPort = Ports.Free();
+        var opsPort = Ports.Free();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Path.GetDirectoryName(SupernodeBuild.DllPath)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(SupernodeBuild.DllPath);
+        start.ArgumentList.Add($"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpcPort}");
+        start.ArgumentList.Add($"--Kestrel:Endpoints:Ops:Url=http://127.0.0.1:{opsPort}");
+        start.ArgumentList.Add($"--Supernode:DataDir={dataDir}");
+        start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
+        foreach (var arg in extraArgs)
+        {
+            start.ArgumentList.Add(arg.Replace("{grpcPort}", grpcPort.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+        }
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        return new SupernodeProcess(process, $"http://127.0.0.1:{grpcPort}", $"http://127.0.0.1:{opsPort}", dataDir);
+    }
+
+    public async Task WaitReadyAsync()
+    {
+        try
+        {
+            await Eventually.TrueAsync(
+                async () => !_process.HasExited && (await Http.GetAsync(new Uri($"{OpsUrl}/readyz"))).IsSuccessStatusCode,
+                ReadyTimeout,
+                $"supernode {GrpcUrl} to report ready");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}{Environment.NewLine}its output:{Environment.NewLine}{Output}", ex);
+        }
+    }
+
+    /// <summary>kill -9: no shutdown code runs, sockets are reset by the kernel.</summary>
+    public void KillHard()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    /// <summary>SIGTERM: the supernode drains its sessions and leaves the cluster.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel?.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        _output.Enqueue(line);
+        while (_output.Count > 400 && _output.TryDequeue(out _))
+        {
+        }
+    }
+}
+
+/// <summary>Where the supernode's build output is, for the configuration these tests were built in.</summary>
+internal static class SupernodeBuild
+{
+    public static string DllPath { get; } = Locate();
+
+    private static string Locate()
+    {
+        var here = AppContext.BaseDirectory;
+        var configuration = here.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+        var dir = new DirectoryInfo(here);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Hybrid.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        if (dir is null)
+        {
+            throw new InvalidOperationException($"no Hybrid.sln above {here}");
+        }
+
+        var path = Path.Combine(dir.FullName, "services", "Hybrid.Supernode", "bin", configuration, "net10.0", "Hybrid.Supernode.dll");
+        return File.Exists(path) ? path : throw new InvalidOperationException($"supernode not built: {path} is missing");
+    }
+}

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Tests.Infrastructure;
+using Hybrid.Testing;
 
 namespace Hybrid.Supernode.Tests;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Hybrid.Client.Network;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
-using Hybrid.Supernode.Tests.Infrastructure;
+using Hybrid.Testing;
 using Xunit.Abstractions;
 
 namespace Hybrid.Supernode.Tests;

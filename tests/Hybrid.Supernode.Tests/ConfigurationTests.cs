@@ -1,5 +1,5 @@
 using Hybrid.Supernode.Configuration;
-using Hybrid.Supernode.Tests.Infrastructure;
+using Hybrid.Testing;
 using Microsoft.Extensions.Configuration;
 
 namespace Hybrid.Supernode.Tests;

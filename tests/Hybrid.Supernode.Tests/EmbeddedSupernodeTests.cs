@@ -2,6 +2,7 @@ using Hybrid.Client.Network;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Tests.Infrastructure;
+using Hybrid.Testing;
 
 namespace Hybrid.Supernode.Tests;
 

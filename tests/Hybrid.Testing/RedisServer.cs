@@ -2,10 +2,10 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Hybrid.Supernode.Tests.Infrastructure;
+namespace Hybrid.Testing;
 
 /// <summary>A real redis-server on a free loopback port, without persistence.</summary>
-internal sealed class RedisServer : IAsyncDisposable
+public sealed class RedisServer : IAsyncDisposable
 {
     private readonly Process _process;
 

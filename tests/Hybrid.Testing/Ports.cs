@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Hybrid.Supernode.Tests.Infrastructure;
+namespace Hybrid.Testing;
 
-internal static class Ports
+public static class Ports
 {
     /// <summary>A loopback port that was free a moment ago (the OS hands out ports in sequence, so reuse is unlikely).</summary>
     public static int Free()

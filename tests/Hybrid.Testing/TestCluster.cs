@@ -1,13 +1,15 @@
-namespace Hybrid.Supernode.Tests.Infrastructure;
+namespace Hybrid.Testing;
 
 /// <summary>A real redis-server and several supernode processes forming one cluster on it.</summary>
-internal sealed class TestCluster : IAsyncDisposable
+public sealed class TestCluster : IAsyncDisposable
 {
     private readonly TempDir _temp = new();
 
     private TestCluster(RedisServer redis) => Redis = redis;
 
     public RedisServer Redis { get; }
+
+    public string ClusterId { get; } = $"test-{Guid.NewGuid():N}"[..16];
 
     public List<SupernodeProcess> Nodes { get; } = [];
 
@@ -16,14 +18,13 @@ internal sealed class TestCluster : IAsyncDisposable
         var cluster = new TestCluster(await RedisServer.StartAsync());
         try
         {
-            var clusterId = $"test-{Guid.NewGuid():N}"[..16];
             for (var i = 0; i < size; i++)
             {
                 cluster.Nodes.Add(SupernodeProcess.Launch(
                     cluster._temp.Sub($"sn{i + 1}"),
                     [
                         $"--Supernode:Redis={cluster.Redis.ConnectionString}",
-                        $"--Supernode:ClusterId={clusterId}",
+                        $"--Supernode:ClusterId={cluster.ClusterId}",
                         $"--Supernode:SiloPort={Ports.Free()}",
                         $"--Supernode:GatewayPort={Ports.Free()}",
                         "--Supernode:AdvertisedUrl=http://127.0.0.1:{grpcPort}",

@@ -2,10 +2,10 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Grpc.Net.Client;
 
-namespace Hybrid.Supernode.Tests.Infrastructure;
+namespace Hybrid.Testing;
 
 /// <summary>A real supernode process on loopback ports, started from the supernode's own build output.</summary>
-internal sealed class SupernodeProcess : IAsyncDisposable
+public sealed class SupernodeProcess : IAsyncDisposable
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
@@ -136,7 +136,7 @@ internal sealed class SupernodeProcess : IAsyncDisposable
 }
 
 /// <summary>Where the supernode's build output is, for the configuration these tests were built in.</summary>
-internal static class SupernodeBuild
+public static class SupernodeBuild
 {
     public static string DllPath { get; } = Locate();
 

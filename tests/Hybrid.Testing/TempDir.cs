@@ -1,6 +1,6 @@
-namespace Hybrid.Supernode.Tests.Infrastructure;
+namespace Hybrid.Testing;
 
-internal sealed class TempDir : IDisposable
+public sealed class TempDir : IDisposable
 {
     public string Path { get; } = Directory.CreateTempSubdirectory("hybrid-test-").FullName;
 

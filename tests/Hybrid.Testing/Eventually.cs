@@ -1,9 +1,9 @@
 using System.Diagnostics;
 
-namespace Hybrid.Supernode.Tests.Infrastructure;
+namespace Hybrid.Testing;
 
 /// <summary>Polls a condition until a deadline; on timeout says what was awaited and the last thing seen.</summary>
-internal static class Eventually
+public static class Eventually
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(100);
 

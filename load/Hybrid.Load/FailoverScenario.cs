@@ -1,0 +1,109 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Hybrid.Client.Network;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Hybrid.Testing;
+
+namespace Hybrid.Load;
+
+/// <summary>
+/// Three supernodes on one Redis; many peers in session on one of them; kill -9 it. Measured per
+/// peer: kill to back in session on a survivor, and kill to lookups through a survivor showing the
+/// peer online again. Baseline: opening a session on a healthy supernode, in the same run.
+/// </summary>
+internal static class FailoverScenario
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    public static async Task<int> RunAsync(int runs, int peers, string reportFolder, CancellationToken cancellationToken)
+    {
+        var report = new Report("failover", "open a session on a healthy supernode");
+        var baseline = report.Series("open a session on a healthy supernode");
+        var backInSession = report.Series("kill -9 to back in session");
+        var lookupsAnswer = report.Series("kill -9 to lookup shows peer online");
+        await using var cluster = await TestCluster.StartAsync(3, Settings);
+        var nodes = cluster.Nodes.ToList();
+
+        for (var run = 0; run < runs && !cancellationToken.IsCancellationRequested; run++)
+        {
+            var victim = nodes[0];
+            var survivor = nodes[1];
+            var identities = Enumerable.Range(0, peers).Select(_ => PeerIdentity.Generate()).ToList();
+            var moved = new ConcurrentDictionary<PeerId, TimeSpan>();
+            var clock = new Stopwatch();
+            var connections = identities.Select(id =>
+            {
+                var c = new SupernodeConnection(id, new SupernodeConnectionOptions { Seeds = [victim.GrpcUrl], DisplayName = "load peer" });
+                c.FailedOver += (_, _) => moved.TryAdd(id.Id, clock.Elapsed);
+                return c;
+            }).ToList();
+
+            await Task.WhenAll(connections.Select(async c =>
+            {
+                var opening = Stopwatch.StartNew();
+                c.Start();
+                await c.WaitForSessionAsync(cancellationToken).WaitAsync(Deadline, cancellationToken);
+                Report.Record(baseline, opening.Elapsed);
+            }));
+
+            clock.Start();
+            victim.KillHard();
+            // Lookups are polled from the moment of the kill: the peer counts as found again once a
+            // survivor shows it online through a supernode other than the dead one.
+            var lookups = Task.WhenAll(identities.Select(async id =>
+            {
+                await Eventually.TrueAsync(
+                    async () => await survivor.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = id.Id.ToString() }) is { Online: true } info && info.SupernodeUrl != victim.GrpcUrl,
+                    Deadline,
+                    $"lookup of {id.Id} online through {survivor.GrpcUrl}");
+                Report.Record(lookupsAnswer, clock.Elapsed);
+            }));
+            await Eventually.TrueAsync(() => Task.FromResult(moved.Count == peers), Deadline, $"all {peers} peers back in session");
+            foreach (var time in moved.Values)
+            {
+                Report.Record(backInSession, time);
+            }
+
+            await lookups;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run + 1}/{runs}: all {peers} peers back in session after {moved.Values.Max().TotalSeconds:0.00} s"));
+            foreach (var c in connections)
+            {
+                await c.DisposeAsync();
+            }
+
+            identities.ForEach(i => i.Dispose());
+
+            // Replace the dead supernode so every run starts from three.
+            nodes.RemoveAt(0);
+            var replacement = SupernodeProcess.Launch(
+                Path.Combine(Path.GetTempPath(), $"hybrid-load-{Guid.NewGuid():N}"),
+                [.. ClusterArgs(cluster), .. Settings]);
+            await replacement.WaitReadyAsync();
+            cluster.Nodes.Add(replacement);
+            nodes.Add(replacement);
+        }
+
+        await report.WriteAsync(reportFolder, new Dictionary<string, string>
+        {
+            ["runs"] = runs.ToString(CultureInfo.InvariantCulture),
+            ["peers"] = peers.ToString(CultureInfo.InvariantCulture),
+            ["supernodes"] = "3",
+            ["settings"] = string.Join(' ', Settings),
+        });
+        return 0;
+    }
+
+    // The supernode defaults: heartbeats every 2 s, 6 s session timeout, 1 s liveness probes.
+    private static readonly string[] Settings = [];
+
+    private static string[] ClusterArgs(TestCluster cluster) =>
+    [
+        $"--Supernode:Redis={cluster.Redis.ConnectionString}",
+        $"--Supernode:ClusterId={cluster.ClusterId}",
+        $"--Supernode:SiloPort={Ports.Free()}",
+        $"--Supernode:GatewayPort={Ports.Free()}",
+        "--Supernode:AdvertisedUrl=http://127.0.0.1:{grpcPort}",
+    ];
+}

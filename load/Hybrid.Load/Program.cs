@@ -1,0 +1,21 @@
+using System.CommandLine;
+using Hybrid.Load;
+
+var runs = new Option<int>("--runs") { Description = "Repetitions (each kills and replaces one supernode, or starts one).", DefaultValueFactory = _ => 5 };
+var peers = new Option<int>("--peers") { Description = "Peers in session on the supernode that is killed.", DefaultValueFactory = _ => 20 };
+var report = new Option<string>("--report") { Description = "Folder for the JSON and Markdown reports.", DefaultValueFactory = _ => "artifacts/bench" };
+
+var failover = new Command("failover", "Kill -9 the supernode holding many sessions; time until each peer is back in session elsewhere, and until lookups show it again.")
+{
+    runs, peers, report,
+};
+failover.SetAction((parse, ct) => FailoverScenario.RunAsync(parse.GetValue(runs), parse.GetValue(peers), parse.GetValue(report)!, ct));
+
+var startup = new Command("startup", "Time from process start to /readyz, embedded and joining a Redis cluster.")
+{
+    runs, report,
+};
+startup.SetAction((parse, ct) => StartupScenario.RunAsync(parse.GetValue(runs), parse.GetValue(report)!, ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup };
+return await root.Parse(args).InvokeAsync();

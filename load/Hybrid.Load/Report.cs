@@ -1,0 +1,71 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using HdrHistogram;
+
+namespace Hybrid.Load;
+
+/// <summary>Latency series in microseconds, printed as a table and written as JSON and Markdown.</summary>
+internal sealed class Report(string scenario, string baselineName)
+{
+    private readonly List<(string Name, LongHistogram Histogram)> _series = [];
+
+    public LongHistogram Series(string name)
+    {
+        var histogram = new LongHistogram(TimeSpan.FromMinutes(5).Ticks / 10, 3); // microseconds, up to 5 min
+        _series.Add((name, histogram));
+        return histogram;
+    }
+
+    /// <summary>Records one latency; safe from concurrent tasks (HdrHistogram's LongHistogram is not).</summary>
+    public static void Record(LongHistogram histogram, TimeSpan elapsed)
+    {
+        ArgumentNullException.ThrowIfNull(histogram);
+        lock (histogram)
+        {
+            histogram.RecordValue(Math.Max(1, (long)elapsed.TotalMicroseconds));
+        }
+    }
+
+    public async Task WriteAsync(string folder, IReadOnlyDictionary<string, string> parameters)
+    {
+        var baseline = _series.Single(s => s.Name == baselineName).Histogram.GetValueAtPercentile(50);
+        var rows = _series.Select(s => new
+        {
+            name = s.Name,
+            count = s.Histogram.TotalCount,
+            p50_ms = Ms(s.Histogram.GetValueAtPercentile(50)),
+            p90_ms = Ms(s.Histogram.GetValueAtPercentile(90)),
+            p99_ms = Ms(s.Histogram.GetValueAtPercentile(99)),
+            max_ms = Ms(s.Histogram.GetMaxValue()),
+            p50_vs_baseline = Math.Round((double)s.Histogram.GetValueAtPercentile(50) / baseline, 2),
+            p99_vs_baseline = Math.Round((double)s.Histogram.GetValueAtPercentile(99) / baseline, 2),
+        }).ToList();
+
+        var machine = $"{Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}";
+        var date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        var markdown = new StringBuilder()
+            .AppendLine(CultureInfo.InvariantCulture, $"### {scenario} ({date}; {machine})")
+            .AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"Parameters: {string.Join(", ", parameters.Select(p => $"{p.Key}={p.Value}"))}. Baseline: `{baselineName}` (p50, same run).")
+            .AppendLine()
+            .AppendLine("| series | n | p50 ms | p90 ms | p99 ms | max ms | p50 / baseline | p99 / baseline |")
+            .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in rows)
+        {
+            markdown.AppendLine(CultureInfo.InvariantCulture, $"| {r.name} | {r.count} | {r.p50_ms} | {r.p90_ms} | {r.p99_ms} | {r.max_ms} | {r.p50_vs_baseline} | {r.p99_vs_baseline} |");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine(markdown.ToString());
+        Directory.CreateDirectory(folder);
+        await File.WriteAllTextAsync(Path.Combine(folder, $"{scenario}.md"), markdown.ToString());
+        await File.WriteAllTextAsync(
+            Path.Combine(folder, $"{scenario}.json"),
+            JsonSerializer.Serialize(new { scenario, date, machine, parameters, baseline = baselineName, series = rows }, JsonOptions));
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    private static double Ms(long micros) => Math.Round(micros / 1000.0, 1);
+}

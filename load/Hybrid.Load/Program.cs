@@ -3,13 +3,14 @@ using Hybrid.Load;
 
 var runs = new Option<int>("--runs") { Description = "Repetitions (each kills and replaces one supernode, or starts one).", DefaultValueFactory = _ => 5 };
 var peers = new Option<int>("--peers") { Description = "Peers in session on the supernode that is killed.", DefaultValueFactory = _ => 20 };
+var settings = new Option<string[]>("--set") { Description = "Supernode setting for every supernode of the run, as KEY=VALUE (e.g. MissedProbesLimit=2); repeatable.", DefaultValueFactory = _ => [] };
 var report = new Option<string>("--report") { Description = "Folder for the JSON and Markdown reports.", DefaultValueFactory = _ => "artifacts/bench" };
 
 var failover = new Command("failover", "Kill -9 the supernode holding many sessions; time until each peer is back in session elsewhere, and until lookups show it again.")
 {
-    runs, peers, report,
+    runs, peers, settings, report,
 };
-failover.SetAction((parse, ct) => FailoverScenario.RunAsync(parse.GetValue(runs), parse.GetValue(peers), parse.GetValue(report)!, ct));
+failover.SetAction((parse, ct) => FailoverScenario.RunAsync(parse.GetValue(runs), parse.GetValue(peers), parse.GetValue(settings)!, parse.GetValue(report)!, ct));
 
 var startup = new Command("startup", "Time from process start to /readyz, embedded and joining a Redis cluster.")
 {

@@ -56,7 +56,7 @@ public sealed class ConfigurationTests
     [InlineData("Supernode:SiloPort", "0", "Supernode:SiloPort must be between 1 and 65535")]
     [InlineData("Supernode:GatewayPort", "70000", "Supernode:GatewayPort must be between 1 and 65535")]
     [InlineData("Supernode:AdvertisedUrl", "ftp://example.org", "Supernode:AdvertisedUrl")]
-    [InlineData("Supernode:SiloAddress", "not-an-ip", "Supernode:SiloAddress")]
+    [InlineData("Supernode:SiloAddress", "no-such-host.invalid", "Supernode:SiloAddress")]
     [InlineData("Supernode:ClusterId", "has space", "Supernode:ClusterId")]
     [InlineData("Supernode:MaxMessageBytes", "10", "Supernode:MaxMessageBytes")]
     [InlineData("Supernode:SessionTimeout", "00:00:01", "must be longer than Supernode:HeartbeatInterval")]

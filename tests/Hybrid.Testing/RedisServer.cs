@@ -50,14 +50,19 @@ public sealed class RedisServer : IAsyncDisposable
         return server;
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Kills the server (kill -9), as an outage would.</summary>
+    public async Task StopAsync()
     {
         if (!_process.HasExited)
         {
             _process.Kill();
             await _process.WaitForExitAsync();
         }
+    }
 
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
         _process.Dispose();
     }
 

@@ -90,6 +90,9 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     /// <summary>The supernode holding the session now, or null between sessions.</summary>
     public string? CurrentSupernode => _session.Task.IsCompletedSuccessfully ? _session.Task.Result.Url : null;
 
+    /// <summary>The last reason a supernode did not open or keep a session, for status displays.</summary>
+    public string? LastFailure { get; private set; }
+
     /// <summary>Whether a session is open now.</summary>
     public bool InSession => _session.Task.IsCompletedSuccessfully;
 
@@ -244,6 +247,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                 _session = NewSessionSource();
             }
 
+            LastFailure = $"{session.Url}: {reason}";
             LogDisconnected(_logger, session.Url, reason);
             Disconnected?.Invoke(this, new SupernodeConnectionEvent(session.Url, null, reason));
             await session.DisposeAsync();
@@ -263,10 +267,12 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             {
                 return await OpenSessionAsync(url, stopping);
             }
-            catch (Exception ex) when (ex is RpcException or OperationCanceledException or HttpRequestException or InvalidOperationException && !stopping.IsCancellationRequested)
+            catch (Exception ex) when (!stopping.IsCancellationRequested)
             {
+                // Whatever one supernode did wrong, the answer is the same: try the next one.
                 LogAttemptFailed(_logger, url, ex.Message);
-                failures.Add($"{url}: {ex.Message}");
+                failures.Add($"{url}: {ex.GetType().Name}: {ex.Message}");
+                LastFailure = failures[^1];
             }
         }
 

@@ -40,6 +40,11 @@ public sealed partial class SupernodeRegistration(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (options.IsCluster && string.IsNullOrEmpty(StackExchange.Redis.ConfigurationOptions.Parse(options.Redis!).Password))
+        {
+            LogRedisWithoutPassword(logger);
+        }
+
         var record = new SupernodeRecord(SupernodeId, AdvertisedUrl, time.GetUtcNow());
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -88,6 +93,9 @@ public sealed partial class SupernodeRegistration(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Supernode registered in the cluster as {Url} (silo {Silo})")]
     private static partial void LogRegistered(ILogger logger, string url, string silo);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Supernode:Redis has no password: anything that can reach this Redis can add silos to the cluster or mark real ones dead. Set requirepass on Redis and password=... in Supernode:Redis.")]
+    private static partial void LogRedisWithoutPassword(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Supernode registration failed, retrying: {Reason}")]
     private static partial void LogRegistrationFailed(ILogger logger, string reason);

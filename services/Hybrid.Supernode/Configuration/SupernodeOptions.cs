@@ -29,8 +29,8 @@ public sealed class SupernodeOptions
     public int GatewayPort { get; set; } = 30000;
 
     /// <summary>
-    /// The address other silos reach this one at. Defaults to the POD_IP environment variable,
-    /// else loopback (one machine).
+    /// The address other silos reach this one at: an IP, or a host name resolved at start (a
+    /// compose service name). Defaults to the POD_IP environment variable, else loopback (one machine).
     /// </summary>
     public string? SiloAddress { get; set; }
 
@@ -50,7 +50,7 @@ public sealed class SupernodeOptions
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Missed probes before a silo is suspected.</summary>
-    public int MissedProbesLimit { get; set; } = 3;
+    public int MissedProbesLimit { get; set; } = 2;
 
     /// <summary>
     /// Whether recent traffic on a connection vetoes suspicion of its silo. Off by default: with it
@@ -80,7 +80,14 @@ public sealed class SupernodeOptions
     public IPAddress ResolveSiloAddress()
     {
         var text = SiloAddress ?? Environment.GetEnvironmentVariable("POD_IP");
-        return string.IsNullOrWhiteSpace(text) ? IPAddress.Loopback : IPAddress.Parse(text);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return IPAddress.Loopback;
+        }
+
+        return IPAddress.TryParse(text, out var address)
+            ? address
+            : Dns.GetHostAddresses(text).OrderBy(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 0 : 1).First();
     }
 
     /// <summary>Every problem with these settings, one sentence each, naming the setting.</summary>
@@ -109,9 +116,9 @@ public sealed class SupernodeOptions
         }
 
         var silo = SiloAddress ?? Environment.GetEnvironmentVariable("POD_IP");
-        if (!string.IsNullOrWhiteSpace(silo) && !IPAddress.TryParse(silo, out _))
+        if (!string.IsNullOrWhiteSpace(silo) && !IPAddress.TryParse(silo, out _) && !Resolves(silo))
         {
-            errors.Add($"Supernode:SiloAddress '{silo}' is not an IP address");
+            errors.Add($"Supernode:SiloAddress '{silo}' is neither an IP address nor a host name that resolves");
         }
 
         if (IsCluster)
@@ -150,6 +157,18 @@ public sealed class SupernodeOptions
         }
 
         return errors;
+    }
+
+    private static bool Resolves(string host)
+    {
+        try
+        {
+            return Uri.CheckHostName(host) == UriHostNameType.Dns && Dns.GetHostAddresses(host).Length > 0;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
     }
 
     private static void CheckPort(List<string> errors, string name, int port)

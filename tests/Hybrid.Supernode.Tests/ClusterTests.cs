@@ -32,6 +32,8 @@ public sealed class ClusterTests(ITestOutputHelper output)
         Assert.True(seenFromThree.Online);
         Assert.Equal("Pat", seenFromThree.DisplayName);
         Assert.Equal(sn1.GrpcUrl, seenFromThree.SupernodeUrl);
+        var viaConnection = await connection.LookupPeerAsync(peer.Id);
+        Assert.True(viaConnection.Online);
         var listedByThree = await sn3.Client.ListSupernodesAsync(new ListSupernodesRequest());
         Assert.Equal(cluster.Nodes.Select(n => n.GrpcUrl).Order(), listedByThree.Supernodes.Select(s => s.Url).Order());
     }

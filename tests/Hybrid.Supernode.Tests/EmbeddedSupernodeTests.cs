@@ -62,9 +62,13 @@ public sealed class EmbeddedSupernodeTests
         Assert.True(info.Online);
         Assert.Equal(node.GrpcUrl, info.SupernodeUrl);
         Assert.Equal("https://127.0.0.1:7400", Assert.Single(info.Endpoints).Url);
+        // An authenticated call through the connection carries the session token.
+        var renamed = RawSession.Profile(bob, "Bob's Books", (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 1000);
+        await connection.CallAsync((client, call) => client.PublishProfileAsync(renamed, call).ResponseAsync);
+        Assert.Equal("Bob's Books", (await node.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = bob.Id.ToString() })).DisplayName);
         var metrics = await Http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics"));
         Assert.Contains("hybrid_sessions_active 1", metrics, StringComparison.Ordinal);
-        Assert.Contains("hybrid_lookups_total 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("hybrid_lookups_total 2", metrics, StringComparison.Ordinal);
     }
 
     [Fact]

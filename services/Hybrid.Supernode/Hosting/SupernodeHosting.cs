@@ -47,16 +47,25 @@ public static class SupernodeHosting
         // Created now so the series exist (at zero) from the first scrape.
         _ = app.Services.GetRequiredService<SupernodeMetrics>();
 
-        var lifetime = app.Lifetime;
-        lifetime.ApplicationStopping.Register(() =>
-        {
-            var hub = app.Services.GetRequiredService<SessionHub>();
-            var registration = app.Services.GetRequiredService<SupernodeRegistration>();
-            var others = registration.LiveSupernodesAsync().WaitAsync(TimeSpan.FromSeconds(2)).ContinueWith(
-                t => t.IsCompletedSuccessfully ? t.Result.Select(s => s.Url).Where(u => u != registration.AdvertisedUrl).ToList() : [],
-                TaskScheduler.Default).GetAwaiter().GetResult();
-            hub.Drain(others);
-        });
+        // ApplicationStopping runs before Kestrel stops: peers hear "draining" while the stream still works.
+        app.Lifetime.ApplicationStopping.Register(() => DrainSessionsAsync(app.Services).GetAwaiter().GetResult());
         return app;
+    }
+
+    private static async Task DrainSessionsAsync(IServiceProvider services)
+    {
+        var registration = services.GetRequiredService<SupernodeRegistration>();
+        IReadOnlyList<string> others = [];
+        try
+        {
+            var live = await registration.LiveSupernodesAsync().WaitAsync(TimeSpan.FromSeconds(2));
+            others = [.. live.Select(s => s.Url).Where(url => url != registration.AdvertisedUrl)];
+        }
+        catch (Exception ex) when (ex is TimeoutException or OrleansException)
+        {
+            // Peers still know the list they learned at connect; the notice just carries none.
+        }
+
+        services.GetRequiredService<SessionHub>().Drain(others);
     }
 }

@@ -1,0 +1,111 @@
+using System.Collections.Immutable;
+
+namespace Hybrid.Index.Listings;
+
+/// <summary>
+/// A listing as stored: the seller's exact signed envelope and what the index needs to order
+/// versions without parsing it. A withdrawn listing stays as a tombstone so older versions
+/// cannot come back.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record StoredListing(
+    [property: Id(0)] string ListingId,
+    [property: Id(1)] string Seller,
+    [property: Id(2)] ulong Version,
+    [property: Id(3)] long ExpiresMs,
+    [property: Id(4)] bool Withdrawn,
+    [property: Id(5)] byte[] Envelope);
+
+/// <summary>How a listing write went.</summary>
+[GenerateSerializer]
+public enum ListingOutcome
+{
+    Applied = 0,
+    Unchanged = 1,
+    Replayed = 2,
+    NotSeller = 3,
+    NotFound = 4,
+}
+
+/// <summary>The outcome of a listing write, with a reason a person can read.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ListingWriteResult(
+    [property: Id(0)] ListingOutcome Outcome,
+    [property: Id(1)] string Message,
+    [property: Id(2)] ulong Version)
+{
+    public bool Succeeded => Outcome is ListingOutcome.Applied or ListingOutcome.Unchanged;
+}
+
+/// <summary>The durable home of listings, per shard: SQLite embedded, Redis in a cluster.</summary>
+public interface IListingStore
+{
+    /// <summary>Stores (or replaces) listings; returns once they are durable.</summary>
+    Task SaveAsync(int shard, StoredListing listing);
+
+    /// <summary>One listing, or null.</summary>
+    Task<StoredListing?> GetAsync(int shard, string listingId);
+
+    /// <summary>Every listing of a shard, for rebuilding its index.</summary>
+    IAsyncEnumerable<StoredListing> ReadShardAsync(int shard, CancellationToken cancellationToken);
+}
+
+/// <summary>Listings are spread over a fixed number of shards by a hash of their id.</summary>
+public static class ListingShards
+{
+    /// <summary>The shard of <paramref name="listingId"/> among <paramref name="shardCount"/>; stable across processes.</summary>
+    public static int Of(string listingId, int shardCount)
+    {
+        ArgumentNullException.ThrowIfNull(listingId);
+        Span<byte> hash = stackalloc byte[32];
+        System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(listingId), hash);
+        return (int)(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(hash) % (uint)shardCount);
+    }
+}
+
+/// <summary>Search options shared by the shards (configured once per cluster).</summary>
+public sealed class SearchOptions
+{
+    /// <summary>Number of search shards; fixed for the life of a cluster's data.</summary>
+    public int Shards { get; set; } = 8;
+}
+
+/// <summary>A search as the shards see it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SearchQuery(
+    [property: Id(0)] string Text,
+    [property: Id(1)] long? MinPriceMicros,
+    [property: Id(2)] long? MaxPriceMicros,
+    [property: Id(3)] string? Currency,
+    [property: Id(4)] string? Category,
+    [property: Id(5)] string? Country,
+    [property: Id(6)] string? Region,
+    [property: Id(7)] string? Seller,
+    [property: Id(8)] string? GeohashPrefix,
+    [property: Id(9)] SearchOrder Order);
+
+[GenerateSerializer]
+public enum SearchOrder
+{
+    Relevance = 0,
+    PriceAscending = 1,
+    PriceDescending = 2,
+    Newest = 3,
+}
+
+/// <summary>One hit from one shard: enough to merge and to answer without another lookup.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ShardHit(
+    [property: Id(0)] string ListingId,
+    [property: Id(1)] float Score,
+    [property: Id(2)] long PriceMicros,
+    [property: Id(3)] long CreatedMs,
+    [property: Id(4)] byte[] Envelope,
+    [property: Id(5)] string Seller,
+    [property: Id(6)] ulong Version,
+    [property: Id(7)] long ExpiresMs);
+
+[GenerateSerializer, Immutable]
+public sealed record ShardHits(
+    [property: Id(0)] ImmutableArray<ShardHit> Hits,
+    [property: Id(1)] long TotalHits);

@@ -1,0 +1,388 @@
+using System.Collections.Immutable;
+using System.Text.RegularExpressions;
+using Hybrid.Index.Listings;
+using Hybrid.Protocol.V1;
+using Lucene.Net.Analysis;
+using Lucene.Net.Analysis.Core;
+using Lucene.Net.Analysis.En;
+using Lucene.Net.Analysis.Miscellaneous;
+using Lucene.Net.Analysis.Standard;
+using Lucene.Net.Analysis.TokenAttributes;
+using Lucene.Net.Documents;
+using Lucene.Net.Index;
+using Lucene.Net.Search;
+using Lucene.Net.Search.Similarities;
+using Lucene.Net.Store;
+using Lucene.Net.Util;
+
+namespace Hybrid.Index.Search;
+
+/// <summary>
+/// The in-memory Lucene index of one search shard. Text is folded to ASCII, lower-cased and
+/// stemmed (English) and scored with BM25; a separate unstemmed field serves type-ahead prefixes.
+/// Filters are constant-score clauses (they add nothing to the score); price and dates use doc
+/// values. Writes come from one caller at a time; searches may run concurrently.
+/// </summary>
+public sealed partial class ListingIndex : IDisposable
+{
+    private const LuceneVersion Version = LuceneVersion.LUCENE_48;
+    private const string IdField = "id";
+    private const string IdSortField = "id_sort";
+    private const string TitleField = "title";
+    private const string DescriptionField = "description";
+    private const string WordsField = "words";
+    private const string SellerField = "seller";
+    private const string CategoryField = "category";
+    private const string TagField = "tag";
+    private const string CountryField = "country";
+    private const string RegionField = "region";
+    private const string GeohashField = "geohash";
+    private const string CurrencyField = "currency";
+    private const string PriceField = "price";
+    private const string CreatedField = "created";
+    private const string ExpiresField = "expires";
+    private const string VersionField = "version";
+    private const string EnvelopeField = "envelope";
+    private const float TitleBoost = 2f;
+
+    private static readonly Similarity Bm25 = new BM25Similarity();
+    private readonly RAMDirectory _directory = new();
+    private readonly Analyzer _stemmed = new TextAnalyzer(stem: true);
+    private readonly Analyzer _plain = new TextAnalyzer(stem: false);
+    private readonly IndexWriter _writer;
+    private readonly SearcherManager _searchers;
+    private int _dirty;
+
+    public ListingIndex()
+    {
+        var perField = new PerFieldAnalyzerWrapper(_stemmed, new Dictionary<string, Analyzer> { [WordsField] = _plain });
+        _writer = new IndexWriter(_directory, new IndexWriterConfig(Version, perField)
+        {
+            Similarity = Bm25,
+            OpenMode = OpenMode.CREATE,
+            RAMBufferSizeMB = 64,
+        });
+        _searchers = new SearcherManager(_writer, applyAllDeletes: true, new Bm25SearcherFactory());
+    }
+
+    /// <summary>Number of listings searchable (after the pending changes are made visible).</summary>
+    public int Count
+    {
+        get
+        {
+            Refresh();
+            var searcher = _searchers.Acquire();
+            try
+            {
+                return searcher.IndexReader.NumDocs;
+            }
+            finally
+            {
+                _searchers.Release(searcher);
+            }
+        }
+    }
+
+    /// <summary>Adds or replaces a listing (by id).</summary>
+    public void Upsert(StoredListing stored)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        var envelope = SignedEnvelope.Parser.ParseFrom(stored.Envelope);
+        var payload = EnvelopePayload.Parser.ParseFrom(envelope.Payload);
+        var listing = Listing.Parser.ParseFrom(payload.Body);
+        var document = new Document
+        {
+            new StringField(IdField, stored.ListingId, Field.Store.YES),
+            new SortedDocValuesField(IdSortField, new BytesRef(stored.ListingId)),
+            new TextField(TitleField, listing.Title, Field.Store.NO) { Boost = 1f },
+            new TextField(DescriptionField, listing.Description, Field.Store.NO),
+            new TextField(WordsField, listing.Title + "\n" + listing.Description, Field.Store.NO),
+            new StringField(SellerField, stored.Seller, Field.Store.YES),
+            new StringField(CategoryField, listing.Category, Field.Store.NO),
+            new StringField(CurrencyField, listing.Price.Currency, Field.Store.NO),
+            new NumericDocValuesField(PriceField, Listings.PriceMicros(listing)),
+            new StoredField(PriceField, Listings.PriceMicros(listing)),
+            new NumericDocValuesField(CreatedField, listing.CreatedMs),
+            new StoredField(CreatedField, listing.CreatedMs),
+            new NumericDocValuesField(ExpiresField, stored.ExpiresMs),
+            new StoredField(ExpiresField, stored.ExpiresMs),
+            new StoredField(VersionField, (long)stored.Version),
+            new StoredField(EnvelopeField, stored.Envelope),
+        };
+        foreach (var tag in listing.Tags)
+        {
+            document.Add(new StringField(TagField, tag.ToLowerInvariant(), Field.Store.NO));
+        }
+
+        if (listing.Location is { } location)
+        {
+            document.Add(new StringField(CountryField, location.Country, Field.Store.NO));
+            document.Add(new StringField(RegionField, Fold(location.Region), Field.Store.NO));
+            document.Add(new StringField(GeohashField, location.Geohash, Field.Store.NO));
+        }
+
+        _writer.UpdateDocument(new Term(IdField, stored.ListingId), document);
+        Interlocked.Exchange(ref _dirty, 1);
+    }
+
+    /// <summary>Removes a listing from search.</summary>
+    public void Remove(string listingId)
+    {
+        _writer.DeleteDocuments(new Term(IdField, listingId));
+        Interlocked.Exchange(ref _dirty, 1);
+    }
+
+    /// <summary>Removes every listing whose expiry has passed; returns their ids.</summary>
+    public IReadOnlyList<string> RemoveExpired(long nowMs)
+    {
+        Refresh();
+        var searcher = _searchers.Acquire();
+        List<string> expired;
+        try
+        {
+            var query = new ConstantScoreQuery(FieldCacheRangeFilter.NewInt64Range(ExpiresField, null, nowMs, true, true));
+            var top = searcher.Search(query, Math.Max(1, searcher.IndexReader.NumDocs));
+            expired = [.. top.ScoreDocs.Select(d => searcher.Doc(d.Doc).Get(IdField))];
+        }
+        finally
+        {
+            _searchers.Release(searcher);
+        }
+
+        foreach (var id in expired)
+        {
+            Remove(id);
+        }
+
+        return expired;
+    }
+
+    /// <summary>Makes every change so far visible to searches.</summary>
+    public void Refresh()
+    {
+        if (Interlocked.Exchange(ref _dirty, 0) == 1)
+        {
+            _searchers.MaybeRefreshBlocking();
+        }
+    }
+
+    /// <summary>
+    /// The best <paramref name="take"/> listings for <paramref name="query"/> among those not
+    /// expired at <paramref name="nowMs"/>, in the query's order (ties broken by listing id).
+    /// </summary>
+    public ShardHits Search(SearchQuery query, int take, long nowMs, Func<string, double>? sellerWeight = null)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        Refresh();
+        var lucene = BuildQuery(query, nowMs);
+        var sort = query.Order switch
+        {
+            SearchOrder.PriceAscending => new Sort(new SortField(PriceField, SortFieldType.INT64), new SortField(IdSortField, SortFieldType.STRING)),
+            SearchOrder.PriceDescending => new Sort(new SortField(PriceField, SortFieldType.INT64, true), new SortField(IdSortField, SortFieldType.STRING)),
+            SearchOrder.Newest => new Sort(new SortField(CreatedField, SortFieldType.INT64, true), new SortField(IdSortField, SortFieldType.STRING)),
+            _ => new Sort(SortField.FIELD_SCORE, new SortField(IdSortField, SortFieldType.STRING)),
+        };
+        var searcher = _searchers.Acquire();
+        try
+        {
+            var top = searcher.Search(lucene, null, Math.Max(1, take), sort, doDocScores: true, doMaxScore: false);
+            var hits = ImmutableArray.CreateBuilder<ShardHit>(top.ScoreDocs.Length);
+            foreach (var scoreDoc in top.ScoreDocs)
+            {
+                var doc = searcher.Doc(scoreDoc.Doc);
+                var seller = doc.Get(SellerField);
+                var score = float.IsNaN(scoreDoc.Score) ? 0f : scoreDoc.Score;
+                if (sellerWeight is not null && query.Order == SearchOrder.Relevance)
+                {
+                    score = (float)(score * sellerWeight(seller));
+                }
+
+                hits.Add(new ShardHit(
+                    doc.Get(IdField),
+                    score,
+                    doc.GetField(PriceField).GetInt64Value() ?? 0,
+                    doc.GetField(CreatedField).GetInt64Value() ?? 0,
+                    doc.GetBinaryValue(EnvelopeField).Bytes[..],
+                    seller,
+                    (ulong)(doc.GetField(VersionField).GetInt64Value() ?? 0),
+                    doc.GetField(ExpiresField).GetInt64Value() ?? 0));
+            }
+
+            var ordered = sellerWeight is not null && query.Order == SearchOrder.Relevance
+                ? [.. hits.OrderByDescending(h => h.Score).ThenBy(h => h.ListingId, StringComparer.Ordinal)]
+                : hits.ToImmutable();
+            return new ShardHits(ordered, top.TotalHits);
+        }
+        finally
+        {
+            _searchers.Release(searcher);
+        }
+    }
+
+    public void Dispose()
+    {
+        _searchers.Dispose();
+        _writer.Dispose();
+        _directory.Dispose();
+        _stemmed.Dispose();
+        _plain.Dispose();
+    }
+
+    private BooleanQuery BuildQuery(SearchQuery query, long nowMs)
+    {
+        var root = new BooleanQuery { { BuildTextQuery(query.Text), Occur.MUST } };
+        AddFilter(root, new ConstantScoreQuery(FieldCacheRangeFilter.NewInt64Range(ExpiresField, nowMs + 1, null, true, true)));
+        if (query.MinPriceMicros is not null || query.MaxPriceMicros is not null)
+        {
+            AddFilter(root, new ConstantScoreQuery(FieldCacheRangeFilter.NewInt64Range(PriceField, query.MinPriceMicros, query.MaxPriceMicros, true, true)));
+        }
+
+        AddTerm(root, CurrencyField, query.Currency);
+        AddTerm(root, CategoryField, query.Category);
+        AddTerm(root, CountryField, query.Country);
+        AddTerm(root, RegionField, query.Region is null ? null : Fold(query.Region));
+        AddTerm(root, SellerField, query.Seller);
+        if (!string.IsNullOrEmpty(query.GeohashPrefix))
+        {
+            AddFilter(root, new ConstantScoreQuery(new PrefixQuery(new Term(GeohashField, query.GeohashPrefix))));
+        }
+
+        return root;
+    }
+
+    private static void AddTerm(BooleanQuery root, string field, string? value)
+    {
+        if (!string.IsNullOrEmpty(value))
+        {
+            AddFilter(root, new ConstantScoreQuery(new TermQuery(new Term(field, value))));
+        }
+    }
+
+    private static void AddFilter(BooleanQuery root, Query filter)
+    {
+        filter.Boost = 0f;
+        root.Add(filter, Occur.MUST);
+    }
+
+    /// <summary>
+    /// Words must all match (stemmed, title weighted double); "quoted phrases" match as phrases;
+    /// the last word, unless followed by a space, also matches as a prefix (type-ahead).
+    /// </summary>
+    private Query BuildTextQuery(string text)
+    {
+        var query = new BooleanQuery();
+        foreach (Match phrase in PhrasePattern().Matches(text))
+        {
+            var tokens = Analyze(_stemmed, TitleField, phrase.Groups[1].Value);
+            if (tokens.Count > 0)
+            {
+                query.Add(Either(PhraseOf(TitleField, tokens, TitleBoost), PhraseOf(DescriptionField, tokens, 1f)), Occur.MUST);
+            }
+        }
+
+        var rest = PhrasePattern().Replace(text, " ");
+        var words = rest.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        var typing = words.Length > 0 && !char.IsWhiteSpace(text[^1]) && !text.EndsWith('"');
+        for (var i = 0; i < words.Length; i++)
+        {
+            var isPrefix = typing && i == words.Length - 1;
+            var stems = Analyze(_stemmed, TitleField, words[i]);
+            var clause = new BooleanQuery();
+            foreach (var stem in stems)
+            {
+                clause.Add(Either(TermOf(TitleField, stem, TitleBoost), TermOf(DescriptionField, stem, 1f)), isPrefix ? Occur.SHOULD : Occur.MUST);
+            }
+
+            if (isPrefix)
+            {
+                foreach (var plain in Analyze(_plain, WordsField, words[i]).Where(p => p.Length >= 2))
+                {
+                    clause.Add(new PrefixQuery(new Term(WordsField, plain)), Occur.SHOULD);
+                }
+            }
+
+            if (clause.Clauses.Count > 0)
+            {
+                query.Add(clause, Occur.MUST);
+            }
+        }
+
+        return query.Clauses.Count == 0 ? new MatchAllDocsQuery() : query;
+    }
+
+    private static BooleanQuery Either(Query a, Query b) => new() { { a, Occur.SHOULD }, { b, Occur.SHOULD } };
+
+    private static TermQuery TermOf(string field, string term, float boost) => new(new Term(field, term)) { Boost = boost };
+
+    private static PhraseQuery PhraseOf(string field, IReadOnlyList<string> terms, float boost)
+    {
+        var phrase = new PhraseQuery { Boost = boost };
+        foreach (var term in terms)
+        {
+            phrase.Add(new Term(field, term));
+        }
+
+        return phrase;
+    }
+
+    private static List<string> Analyze(Analyzer analyzer, string field, string text)
+    {
+        var tokens = new List<string>();
+        using var stream = analyzer.GetTokenStream(field, text);
+        var term = stream.AddAttribute<ICharTermAttribute>();
+        stream.Reset();
+        while (stream.IncrementToken())
+        {
+            tokens.Add(term.ToString());
+        }
+
+        stream.End();
+        return tokens;
+    }
+
+    private static string Fold(string text)
+    {
+        var input = text.Trim().ToCharArray();
+        var output = new char[input.Length * 4];
+        var length = ASCIIFoldingFilter.FoldToASCII(input, 0, output, 0, input.Length);
+        return new string(output, 0, length).ToLowerInvariant();
+    }
+
+    [GeneratedRegex("\"([^\"]*)\"")]
+    private static partial Regex PhrasePattern();
+
+    /// <summary>Standard tokens, folded to ASCII before lower-casing (so "İstanbul" matches "istanbul"), optionally stemmed.</summary>
+    private sealed class TextAnalyzer(bool stem) : Analyzer
+    {
+        protected override TokenStreamComponents CreateComponents(string fieldName, TextReader reader)
+        {
+            var source = new StandardTokenizer(Version, reader);
+            TokenStream result = new EnglishPossessiveFilter(Version, source);
+            result = new ASCIIFoldingFilter(result);
+            result = new LowerCaseFilter(Version, result);
+            if (stem)
+            {
+                result = new StopFilter(Version, result, EnglishAnalyzer.DefaultStopSet);
+                result = new PorterStemFilter(result);
+            }
+
+            return new TokenStreamComponents(source, result);
+        }
+    }
+
+    private sealed class Bm25SearcherFactory : SearcherFactory
+    {
+        public override IndexSearcher NewSearcher(IndexReader reader) => new(reader) { Similarity = Bm25 };
+    }
+}
+
+/// <summary>Listing helpers the index shares with the shard.</summary>
+public static class Listings
+{
+    /// <summary>The listing's price in millionths of a unit.</summary>
+    public static long PriceMicros(Listing listing)
+    {
+        ArgumentNullException.ThrowIfNull(listing);
+        return Hybrid.Protocol.Listings.ListingRules.ToMicros(listing.Price);
+    }
+}

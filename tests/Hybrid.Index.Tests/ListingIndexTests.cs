@@ -1,0 +1,190 @@
+using Google.Protobuf;
+using Hybrid.Index.Listings;
+using Hybrid.Index.Search;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Hybrid.Testing;
+
+namespace Hybrid.Index.Tests;
+
+public sealed class ListingIndexTests : IDisposable
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
+    private readonly ListingIndex _index = new();
+    private readonly PeerIdentity _alice = PeerIdentity.Generate();
+    private readonly PeerIdentity _bob = PeerIdentity.Generate();
+
+    public void Dispose()
+    {
+        _index.Dispose();
+        _alice.Dispose();
+        _bob.Dispose();
+    }
+
+    private string Add(Listing listing, PeerIdentity? seller = null, TimeSpan? lifetime = null)
+    {
+        var who = seller ?? _alice;
+        var envelope = ListingFactory.Sign(who, listing, lifetime: lifetime, now: Now);
+        var expires = EnvelopePayload.Parser.ParseFrom(envelope.Payload).ExpiresAtMs;
+        _index.Upsert(new StoredListing(listing.ListingId, who.Id.ToString(), 1, expires, false, envelope.ToByteArray()));
+        return listing.ListingId;
+    }
+
+    private List<string> Find(string text, SearchOrder order = SearchOrder.Relevance, int take = 50, Func<SearchQuery, SearchQuery>? filter = null, DateTimeOffset? at = null)
+    {
+        var query = new SearchQuery(text, null, null, null, null, null, null, null, null, order);
+        return [.. _index.Search(filter is null ? query : filter(query), take, (at ?? Now).ToUnixTimeMilliseconds()).Hits.Select(h => h.ListingId)];
+    }
+
+    [Fact]
+    public void StemmingFindsBikeForBikes()
+    {
+        var bike = Add(ListingFactory.Listing("Red bike", "A sturdy city bike"));
+        Add(ListingFactory.Listing("Blue kettle"));
+
+        Assert.Equal([bike], Find("bikes "));
+        Assert.Equal([bike], Find("biking "));
+    }
+
+    [Fact]
+    public void EveryWordMustMatch()
+    {
+        var red = Add(ListingFactory.Listing("Red road bike"));
+        Add(ListingFactory.Listing("Blue road bike"));
+        Add(ListingFactory.Listing("Red kettle"));
+
+        Assert.Equal([red], Find("red bike "));
+    }
+
+    [Fact]
+    public void AQuotedPhraseMatchesOnlyInThatOrder()
+    {
+        var exact = Add(ListingFactory.Listing("Mountain bike with disc brakes"));
+        Add(ListingFactory.Listing("Bike for the mountain trails"));
+
+        Assert.Equal([exact], Find("\"mountain bike\""));
+        Assert.Equal(2, Find("mountain bike ").Count);
+    }
+
+    [Fact]
+    public void TheLastWordMatchesAsAPrefixWhileTyping()
+    {
+        var bicycle = Add(ListingFactory.Listing("Vintage bicycle"));
+        Add(ListingFactory.Listing("Vintage bible"));
+
+        Assert.Equal([bicycle], Find("vintage bicy"));
+        Assert.Empty(Find("vintage bicy "));
+    }
+
+    [Fact]
+    public void AccentsAndDottedCapitalsAreFolded()
+    {
+        var cafe = Add(ListingFactory.Listing("Café chairs from İstanbul", region: "İstanbul", country: "TR"));
+
+        Assert.Equal([cafe], Find("cafe istanbul "));
+        Assert.Equal([cafe], Find("CAFÉ "));
+        Assert.Equal([cafe], Find(string.Empty, filter: q => q with { Region = "istanbul" }));
+    }
+
+    [Fact]
+    public void ATitleMatchOutranksADescriptionMatch()
+    {
+        var inDescription = Add(ListingFactory.Listing("Helmet", "Goes well with any bike"));
+        var inTitle = Add(ListingFactory.Listing("Bike", "Goes well with any helmet"));
+
+        Assert.Equal([inTitle, inDescription], Find("bike "));
+    }
+
+    [Fact]
+    public void EachFilterNarrowsTheResults()
+    {
+        var cheapBerlin = Add(ListingFactory.Listing("Lamp", price: 5m, category: "home", country: "DE", region: "Berlin", geohash: "u33dbc", tags: "vintage"));
+        var dearMunich = Add(ListingFactory.Listing("Lamp", price: 50m, category: "home", country: "DE", region: "München", geohash: "u281zz"));
+        var dollars = Add(ListingFactory.Listing("Lamp", price: 7m, currency: "USD", category: "electronics", country: "US", region: "New York", geohash: "dr5ru1"), _bob);
+
+        Assert.Equal([cheapBerlin, dearMunich], Find("lamp ", SearchOrder.PriceAscending, filter: q => q with { Currency = "EUR" }));
+        Assert.Equal([cheapBerlin], Find("lamp ", filter: q => q with { Currency = "EUR", MinPriceMicros = 1_000_000, MaxPriceMicros = 10_000_000 }));
+        Assert.Equal([dollars], Find("lamp ", filter: q => q with { Category = "electronics" }));
+        Assert.Equal([dollars], Find("lamp ", filter: q => q with { Country = "US" }));
+        Assert.Equal([dearMunich], Find("lamp ", filter: q => q with { Region = "münchen" }));
+        Assert.Equal([dollars], Find("lamp ", filter: q => q with { Seller = _bob.Id.ToString() }));
+        Assert.Equal([cheapBerlin], Find("lamp ", filter: q => q with { GeohashPrefix = "u33d" }));
+    }
+
+    [Fact]
+    public void EachSortOrdersAsAsked()
+    {
+        var old = Add(ListingFactory.Listing("Guitar", price: 300m, created: Now.AddDays(-3)));
+        var mid = Add(ListingFactory.Listing("Guitar", price: 100m, created: Now.AddDays(-2)));
+        var fresh = Add(ListingFactory.Listing("Guitar", price: 200m, created: Now.AddDays(-1)));
+
+        Assert.Equal([mid, fresh, old], Find("guitar ", SearchOrder.PriceAscending));
+        Assert.Equal([old, fresh, mid], Find("guitar ", SearchOrder.PriceDescending));
+        Assert.Equal([fresh, mid, old], Find("guitar ", SearchOrder.Newest));
+    }
+
+    [Fact]
+    public void EqualScoresAreOrderedByListingIdSoPagesAreStable()
+    {
+        var ids = Enumerable.Range(0, 30).Select(_ => Add(ListingFactory.Listing("Chair"))).ToList();
+
+        Assert.Equal(ids.Order(StringComparer.Ordinal), Find("chair "));
+    }
+
+    [Fact]
+    public void AnUpdateReplacesTheListingAndAWithdrawalRemovesIt()
+    {
+        var listing = ListingFactory.Listing("Old title");
+        Add(listing);
+        var updated = listing.Clone();
+        updated.Title = "New title";
+        Add(updated);
+
+        Assert.Equal([listing.ListingId], Find("new "));
+        Assert.Empty(Find("old "));
+        Assert.Equal(1, _index.Count);
+
+        _index.Remove(listing.ListingId);
+        Assert.Empty(Find("new "));
+    }
+
+    [Fact]
+    public void ExpiredListingsAreNotFoundAndCanBeSweptOut()
+    {
+        var shortLived = Add(ListingFactory.Listing("Tent"), lifetime: TimeSpan.FromMinutes(1));
+        var lasting = Add(ListingFactory.Listing("Tent"));
+
+        Assert.Equal(2, Find("tent ").Count);
+        Assert.Equal([lasting], Find("tent ", at: Now.AddMinutes(2)));
+        Assert.Equal([shortLived], _index.RemoveExpired(Now.AddMinutes(2).ToUnixTimeMilliseconds()));
+        Assert.Equal(1, _index.Count);
+    }
+
+    [Fact]
+    public void HitsCarryTheSellersExactSignedBytes()
+    {
+        var listing = ListingFactory.Listing("Camera");
+        var envelope = ListingFactory.Sign(_alice, listing, now: Now);
+        _index.Upsert(new StoredListing(listing.ListingId, _alice.Id.ToString(), 1, Now.AddDays(1).ToUnixTimeMilliseconds(), false, envelope.ToByteArray()));
+
+        var hit = Assert.Single(_index.Search(new SearchQuery("camera", null, null, null, null, null, null, null, null, SearchOrder.Relevance), 10, Now.ToUnixTimeMilliseconds()).Hits);
+
+        Assert.Equal(envelope.ToByteArray(), hit.Envelope);
+        Assert.Equal(_alice.Id.ToString(), hit.Seller);
+        Assert.Equal(10_000_000, hit.PriceMicros);
+    }
+
+    [Fact]
+    public void ReputationWeightReordersRelevanceThroughTheExtensionPoint()
+    {
+        var honest = Add(ListingFactory.Listing("Desk", "desk"), _alice);
+        var unknown = Add(ListingFactory.Listing("Desk"), _bob);
+        var query = new SearchQuery("desk", null, null, null, null, null, null, null, null, SearchOrder.Relevance);
+
+        var neutral = _index.Search(query, 10, Now.ToUnixTimeMilliseconds(), _ => 1.0).Hits.Select(h => h.ListingId).ToList();
+        var weighted = _index.Search(query, 10, Now.ToUnixTimeMilliseconds(), seller => seller == _bob.Id.ToString() ? 10.0 : 1.0).Hits.Select(h => h.ListingId).ToList();
+
+        Assert.Equal([honest, unknown], neutral);
+        Assert.Equal([unknown, honest], weighted);
+    }
+}

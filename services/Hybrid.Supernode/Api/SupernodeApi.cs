@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Hybrid.Index.Directory;
+using Hybrid.Index.Search;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
@@ -11,8 +12,9 @@ using Google.Protobuf;
 namespace Hybrid.Supernode.Api;
 
 /// <summary>The public gRPC API: authenticate, validate, call one grain, map the outcome to a status.</summary>
-public sealed class SupernodeApi(
+public sealed partial class SupernodeApi(
     IGrainFactory grains,
+    ShardedSearch search,
     SessionHost sessions,
     SessionHub hub,
     SupernodeRegistration registration,

@@ -1,5 +1,7 @@
 using System.Net;
 using Hybrid.Index;
+using Hybrid.Index.Listings;
+using Hybrid.Index.Search;
 using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Storage;
 using Orleans.Configuration;
@@ -19,6 +21,9 @@ public static class ClusterExtensions
         Directory.CreateDirectory(options.DataDir);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.Configure<SearchOptions>(o => o.Shards = options.SearchShards);
+        builder.Services.AddSingleton<ShardedSearch>();
+        builder.Services.AddSingleton<IRankingSignal, NeutralRanking>();
 
         builder.UseOrleans(silo =>
         {
@@ -43,6 +48,8 @@ public static class ClusterExtensions
                 silo.AddRedisGrainStorage(IndexStorage.ProviderName, o => o.ConfigurationOptions = redis);
                 silo.Services.AddOptions<Orleans.Persistence.RedisStorageOptions>(IndexStorage.ProviderName)
                     .Configure<Serializer>((o, serializer) => o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
+                silo.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
+                silo.Services.AddSingleton<IListingStore>(sp => new RedisListingStore(sp.GetRequiredService<IConnectionMultiplexer>(), options.ServiceId));
                 var address = options.ResolveSiloAddress();
                 silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(address));
             }
@@ -54,6 +61,7 @@ public static class ClusterExtensions
                     new SqliteGrainStorage(IndexStorage.ProviderName, databasePath, new OrleansGrainStorageSerializer(sp.GetRequiredService<Serializer>())));
                 silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp =>
                     (SqliteGrainStorage)sp.GetRequiredKeyedService<IGrainStorage>(IndexStorage.ProviderName));
+                silo.Services.AddSingleton<IListingStore>(_ => new SqliteListingStore(databasePath));
             }
         });
 

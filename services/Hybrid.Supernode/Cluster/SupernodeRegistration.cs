@@ -1,3 +1,4 @@
+using Hybrid.Index.Search;
 using Hybrid.Index.Supernodes;
 using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Hosting;
@@ -10,6 +11,7 @@ namespace Hybrid.Supernode.Cluster;
 /// </summary>
 public sealed partial class SupernodeRegistration(
     IGrainFactory grains,
+    ShardedSearch search,
     ILocalSiloDetails silo,
     IClusterMembershipService membership,
     SupernodeOptions options,
@@ -20,6 +22,7 @@ public sealed partial class SupernodeRegistration(
     private static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(500);
     private volatile bool _registered;
+    private volatile bool _searchReady;
 
     /// <summary>The public gRPC URL of this supernode.</summary>
     public string AdvertisedUrl { get; } = ResolveAdvertisedUrl(options, configuration);
@@ -27,8 +30,8 @@ public sealed partial class SupernodeRegistration(
     /// <summary>A stable id for this supernode's process, sent with session challenges.</summary>
     public string SupernodeId => silo.SiloAddress.ToParsableString();
 
-    /// <summary>Whether the silo is active in the cluster and this supernode is in the registry.</summary>
-    public bool IsReady => _registered && membership.CurrentSnapshot.GetSiloStatus(silo.SiloAddress) == SiloStatus.Active;
+    /// <summary>Whether the silo is active, this supernode is in the registry and every search shard answers.</summary>
+    public bool IsReady => _registered && _searchReady && membership.CurrentSnapshot.GetSiloStatus(silo.SiloAddress) == SiloStatus.Active;
 
     /// <summary>The live supernodes' records, oldest first.</summary>
     public async Task<IReadOnlyList<SupernodeRecord>> LiveSupernodesAsync()
@@ -57,6 +60,14 @@ public sealed partial class SupernodeRegistration(
                 }
 
                 _registered = true;
+                if (!_searchReady)
+                {
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    var listings = await search.WarmUpAsync();
+                    _searchReady = true;
+                    LogSearchReady(logger, search.ShardCount, listings, clock.ElapsedMilliseconds);
+                }
+
                 await Task.Delay(RefreshInterval, time, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -96,6 +107,9 @@ public sealed partial class SupernodeRegistration(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Supernode:Redis has no password: anything that can reach this Redis can add silos to the cluster or mark real ones dead. Set requirepass on Redis and password=... in Supernode:Redis.")]
     private static partial void LogRedisWithoutPassword(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Search ready: {Shards} shards answer with {Listings} listings after {Milliseconds} ms")]
+    private static partial void LogSearchReady(ILogger logger, int shards, int listings, long milliseconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Supernode registration failed, retrying: {Reason}")]
     private static partial void LogRegistrationFailed(ILogger logger, string reason);

@@ -70,6 +70,9 @@ public sealed class SupernodeOptions
     /// <summary>New sessions per minute allowed per peer.</summary>
     public int SessionsPerMinute { get; set; } = 30;
 
+    /// <summary>Number of search shards. Fixed for the life of a cluster's data: every supernode of a cluster must agree.</summary>
+    public int SearchShards { get; set; } = 8;
+
     /// <summary>True when a Redis connection string is set.</summary>
     public bool IsCluster => !string.IsNullOrWhiteSpace(Redis);
 
@@ -149,6 +152,11 @@ public sealed class SupernodeOptions
         if (MaxMessageBytes is < 4096 or > 64 * 1024 * 1024)
         {
             errors.Add($"Supernode:MaxMessageBytes must be between 4096 and 67108864 (got {MaxMessageBytes})");
+        }
+
+        if (SearchShards is < 1 or > 256)
+        {
+            errors.Add($"Supernode:SearchShards must be between 1 and 256 (got {SearchShards})");
         }
 
         if (RequestsPerSecond < 1 || RequestBurst < 1 || SessionsPerMinute < 1)

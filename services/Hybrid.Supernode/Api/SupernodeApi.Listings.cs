@@ -1,0 +1,249 @@
+using System.Security.Cryptography;
+using System.Text;
+using Google.Protobuf;
+using Grpc.Core;
+using Hybrid.Index.Listings;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Listings;
+using Hybrid.Protocol.V1;
+
+namespace Hybrid.Supernode.Api;
+
+/// <summary>Listings and search: verify the seller's signature and the listing rules, then call the listing's shard.</summary>
+public sealed partial class SupernodeApi
+{
+    public const int DefaultLimit = 20;
+    public const int MaxLimit = 100;
+    public const int MaxPagedResults = 1000;
+    public const int MaxQueryLength = 256;
+
+    public override async Task<PublishListingResponse> PublishListing(SignedEnvelope request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        limits.Request(ClientAddress(context));
+        var now = time.GetUtcNow();
+        var verified = SignedEnvelopes.Verify(request, EnvelopeKinds.Listing, now);
+        limits.Request(verified.Signer.ToString());
+        var listing = verified.Body(Listing.Parser);
+        var expires = DateTimeOffset.FromUnixTimeMilliseconds(verified.Payload.ExpiresAtMs);
+        if (ListingRules.Check(listing, expires, now) is { } problem)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, problem));
+        }
+
+        var stored = new StoredListing(listing.ListingId, verified.Signer.ToString(), verified.Version, verified.Payload.ExpiresAtMs, false, request.ToByteArray());
+        var result = await search.ShardOf(listing.ListingId).Publish(stored);
+        Ensure(result);
+        return new PublishListingResponse { ListingId = listing.ListingId, Version = verified.Version, ExpiresMs = verified.Payload.ExpiresAtMs };
+    }
+
+    public override async Task<WithdrawListingResponse> WithdrawListing(SignedEnvelope request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        limits.Request(ClientAddress(context));
+        var verified = SignedEnvelopes.Verify(request, EnvelopeKinds.Withdrawal, time.GetUtcNow());
+        var withdrawal = verified.Body(ListingWithdrawal.Parser);
+        RequireListingId(withdrawal.ListingId);
+        var result = await search.ShardOf(withdrawal.ListingId).Withdraw(withdrawal.ListingId, verified.Signer.ToString(), verified.Version);
+        Ensure(result);
+        return new WithdrawListingResponse { ListingId = withdrawal.ListingId };
+    }
+
+    public override async Task<ListingRecord> GetListing(GetListingRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        limits.Request(ClientAddress(context));
+        RequireListingId(request.ListingId);
+        var stored = await search.ShardOf(request.ListingId).Find(request.ListingId)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no listing {request.ListingId}"));
+        var state = stored.Withdrawn ? ListingState.Withdrawn
+            : stored.ExpiresMs <= time.GetUtcNow().ToUnixTimeMilliseconds() ? ListingState.Expired
+            : ListingState.Active;
+        return Record(stored.Envelope, stored.Seller, stored.Version, stored.ExpiresMs, state);
+    }
+
+    public override async Task<SearchResponse> Search(SearchRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        limits.Request(ClientAddress(context));
+        var query = ToQuery(request);
+        var (offset, limit) = Paging(query, request.Limit, request.PageToken);
+        var page = await search.SearchAsync(query, offset, limit);
+        var response = new SearchResponse { TotalHits = page.TotalHits, NextPageToken = page.HasMore ? PageToken(query, offset + page.Hits.Count) : string.Empty };
+        response.Hits.AddRange(page.Hits.Select(h => new SearchHit { Record = Record(h.Envelope, h.Seller, h.Version, h.ExpiresMs, ListingState.Active), Score = h.Score }));
+        return response;
+    }
+
+    public override async Task<ListingPage> ListBySeller(ListBySellerRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        limits.Request(ClientAddress(context));
+        var seller = ParsePeer(request.Seller, "seller");
+        var query = new SearchQuery(string.Empty, null, null, null, null, null, null, seller.ToString(), null, SearchOrder.Newest);
+        var (offset, limit) = Paging(query, request.Limit, request.PageToken);
+        var page = await search.SearchAsync(query, offset, limit);
+        var response = new ListingPage { TotalHits = page.TotalHits, NextPageToken = page.HasMore ? PageToken(query, offset + page.Hits.Count) : string.Empty };
+        response.Listings.AddRange(page.Hits.Select(h => Record(h.Envelope, h.Seller, h.Version, h.ExpiresMs, ListingState.Active)));
+        return response;
+    }
+
+    public override Task<ListCategoriesResponse> ListCategories(ListCategoriesRequest request, ServerCallContext context)
+    {
+        var response = new ListCategoriesResponse();
+        response.Categories.AddRange(ListingRules.Categories);
+        return Task.FromResult(response);
+    }
+
+    private static SearchQuery ToQuery(SearchRequest request)
+    {
+        if (request.Text.Length > MaxQueryLength)
+        {
+            throw Invalid($"query text is {request.Text.Length} characters; at most {MaxQueryLength}");
+        }
+
+        var currency = Optional(request.Currency);
+        long? min = null, max = null;
+        foreach (var (bound, name) in new[] { (request.MinPrice, "min_price"), (request.MaxPrice, "max_price") })
+        {
+            if (bound is null)
+            {
+                continue;
+            }
+
+            if (ListingRules.PriceProblem(bound) is { } problem)
+            {
+                throw Invalid($"{name}: {problem}");
+            }
+
+            if (currency is not null && bound.Currency != currency)
+            {
+                throw Invalid($"{name} is in {bound.Currency} but the search asks for {currency}");
+            }
+
+            currency = bound.Currency;
+        }
+
+        if (request.MinPrice is not null && request.MaxPrice is not null && request.MinPrice.Currency != request.MaxPrice.Currency)
+        {
+            throw Invalid("min_price and max_price must be in the same currency");
+        }
+
+        min = request.MinPrice is null ? null : ListingRules.ToMicros(request.MinPrice);
+        max = request.MaxPrice is null ? null : ListingRules.ToMicros(request.MaxPrice);
+        if (min > max)
+        {
+            throw Invalid("min_price is above max_price");
+        }
+
+        if (currency is not null && !ListingRules.IsCurrency(currency))
+        {
+            throw Invalid($"currency '{currency}' is not an ISO 4217 code such as EUR or USD");
+        }
+
+        var category = Optional(request.Category);
+        if (category is not null && !ListingRules.IsCategory(category))
+        {
+            throw Invalid($"category '{category}' is not one of: {string.Join(", ", ListingRules.Categories)}");
+        }
+
+        var seller = Optional(request.Seller) is { } s ? ParsePeer(s, "seller").ToString() : null;
+        if (!Enum.IsDefined(request.Sort))
+        {
+            throw Invalid($"sort {(int)request.Sort} is not one of relevance, price ascending, price descending, newest");
+        }
+
+        return new SearchQuery(
+            request.Text,
+            min,
+            max,
+            currency,
+            category,
+            Optional(request.Country)?.ToUpperInvariant(),
+            Optional(request.Region),
+            seller,
+            Optional(request.GeohashPrefix)?.ToLowerInvariant(),
+            (SearchOrder)(int)request.Sort);
+    }
+
+    private static (int Offset, int Limit) Paging(SearchQuery query, int requestedLimit, string token)
+    {
+        if (requestedLimit is < 0 or > MaxLimit)
+        {
+            throw Invalid($"limit must be 1-{MaxLimit} (got {requestedLimit})");
+        }
+
+        var limit = requestedLimit == 0 ? DefaultLimit : requestedLimit;
+        if (string.IsNullOrEmpty(token))
+        {
+            return (0, limit);
+        }
+
+        var parts = token.Split('.');
+        if (parts.Length != 2 || !int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out var offset) || offset < 0 || parts[1] != Fingerprint(query))
+        {
+            throw Invalid("page token does not belong to this query: repeat the query without a token");
+        }
+
+        if (offset >= MaxPagedResults)
+        {
+            throw Invalid($"results past the first {MaxPagedResults} are not paged; narrow the query");
+        }
+
+        return (offset, Math.Min(limit, MaxPagedResults - offset));
+    }
+
+    private static string PageToken(SearchQuery query, int offset) =>
+        offset >= MaxPagedResults ? string.Empty : $"{offset.ToString(System.Globalization.CultureInfo.InvariantCulture)}.{Fingerprint(query)}";
+
+    // A page token is bound to its query, so it cannot be replayed against another one.
+    private static string Fingerprint(SearchQuery query) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(query.ToString())), 0, 8);
+
+    private static ListingRecord Record(byte[] envelopeBytes, string seller, ulong version, long expiresMs, ListingState state)
+    {
+        var envelope = SignedEnvelope.Parser.ParseFrom(envelopeBytes);
+        return new ListingRecord
+        {
+            Envelope = envelope,
+            Listing = Listing.Parser.ParseFrom(EnvelopePayload.Parser.ParseFrom(envelope.Payload).Body),
+            Seller = seller,
+            Version = version,
+            ExpiresMs = expiresMs,
+            State = state,
+        };
+    }
+
+    private static void Ensure(ListingWriteResult result)
+    {
+        if (!result.Succeeded)
+        {
+            var code = result.Outcome switch
+            {
+                ListingOutcome.Replayed => StatusCode.AlreadyExists,
+                ListingOutcome.NotSeller => StatusCode.PermissionDenied,
+                ListingOutcome.NotFound => StatusCode.NotFound,
+                _ => StatusCode.Internal,
+            };
+            throw new RpcException(new Status(code, result.Message));
+        }
+    }
+
+    private static void RequireListingId(string id)
+    {
+        if (!ListingRules.IsListingId(id, out var error))
+        {
+            throw Invalid(error);
+        }
+    }
+
+    private static PeerId ParsePeer(string text, string what) =>
+        PeerId.TryParse(text, out var peer, out var error) ? peer : throw Invalid($"{what}: {error}");
+
+    private static string? Optional(string value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+}

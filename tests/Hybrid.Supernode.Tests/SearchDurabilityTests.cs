@@ -1,0 +1,96 @@
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Listings;
+using Hybrid.Protocol.V1;
+using Hybrid.Testing;
+
+namespace Hybrid.Supernode.Tests;
+
+public sealed class SearchDurabilityTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+    // Bulk publishing from one test process is far above what one real peer sends.
+    private static readonly string[] BulkLimits = ["--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000"];
+    private static readonly string[] Queries = ["bike ", "guitar", "\"road bike\"", "lamp used ", string.Empty];
+
+    private static async Task<List<Listing>> PublishRealisticAsync(Protocol.V1.Supernode.SupernodeClient client, int count, int seed)
+    {
+        using var seller = PeerIdentity.Generate();
+        var listings = ListingFactory.Realistic(seed).Take(count).ToList();
+        await Task.WhenAll(listings.Select(l => client.PublishListingAsync(ListingFactory.Sign(seller, l)).ResponseAsync));
+        return listings;
+    }
+
+    private static async Task<List<List<string>>> AnswersAsync(Protocol.V1.Supernode.SupernodeClient client)
+    {
+        var answers = new List<List<string>>();
+        foreach (var text in Queries)
+        {
+            var response = await client.SearchAsync(new SearchRequest { Text = text, Limit = 50 });
+            answers.Add([.. response.Hits.Select(h => h.Record.Listing.ListingId), $"total={response.TotalHits}"]);
+        }
+
+        foreach (var sort in new[] { SearchSort.PriceAscending, SearchSort.Newest })
+        {
+            var response = await client.SearchAsync(new SearchRequest { Limit = 50, Sort = sort, Currency = "EUR" });
+            answers.Add([.. response.Hits.Select(h => h.Record.Listing.ListingId), $"total={response.TotalHits}"]);
+        }
+
+        return answers;
+    }
+
+    [Fact]
+    public async Task AnEmbeddedSupernodeKilledHardAnswersTheSameQueriesAfterRestart()
+    {
+        using var temp = new TempDir();
+        var dataDir = temp.Sub("data");
+        List<List<string>> before;
+        await using (var first = await SupernodeProcess.StartAsync(dataDir, BulkLimits))
+        {
+            await PublishRealisticAsync(first.Client, 300, seed: 7);
+            before = await AnswersAsync(first.Client);
+            first.KillHard();
+        }
+
+        await using var second = await SupernodeProcess.StartAsync(dataDir, BulkLimits);
+        var after = await AnswersAsync(second.Client);
+
+        Assert.Equal(before, after);
+        Assert.Contains(before, a => a.Count > 2);
+    }
+
+    [Fact]
+    public async Task AListingPublishedThroughOneSupernodeIsFoundThroughAnotherAndSurvivesAKilledShardHost()
+    {
+        await using var cluster = await TestCluster.StartAsync(3, BulkLimits);
+        var (sn1, sn2, sn3) = (cluster.Nodes[0], cluster.Nodes[1], cluster.Nodes[2]);
+        var listings = await PublishRealisticAsync(sn1.Client, 200, seed: 11);
+        var probe = listings[0];
+
+        var found = await sn3.Client.SearchAsync(new SearchRequest { Text = probe.Title, Limit = 100 });
+        Assert.Contains(probe.ListingId, found.Hits.Select(h => h.Record.Listing.ListingId));
+        var everything = await sn3.Client.SearchAsync(new SearchRequest { Limit = 1 });
+        Assert.Equal(200, everything.TotalHits);
+        var before = await AnswersAsync(sn2.Client);
+
+        // With 8 shards spread over 3 silos, the first supernode hosts some of them; kill it.
+        sn1.KillHard();
+
+        var recovered = await Eventually.ReturnsAsync(
+            () => AnswersAsync(sn2.Client),
+            answers => answers.SequenceEqual(before, new ListComparer()),
+            Deadline,
+            "search through the survivors to answer as before the kill");
+        Assert.Equal(before, recovered);
+        Assert.Equal(200, (await sn3.Client.SearchAsync(new SearchRequest { Limit = 1 })).TotalHits);
+        var record = await sn3.Client.GetListingAsync(new GetListingRequest { ListingId = probe.ListingId });
+        Assert.Equal(ListingState.Active, record.State);
+        Assert.Equal(ListingRules.Format(probe.Price), ListingRules.Format(record.Listing.Price));
+    }
+
+    private sealed class ListComparer : IEqualityComparer<List<string>>
+    {
+        public bool Equals(List<string>? x, List<string>? y) => x is not null && y is not null && x.SequenceEqual(y);
+
+        public int GetHashCode(List<string> obj) => obj.Count;
+    }
+}

@@ -52,13 +52,38 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _sellers = new(StringComparer.Ordinal);
     private readonly ListingIndex _index = new();
+    private Task _rebuilt = Task.CompletedTask;
     private int Shard => (int)this.GetPrimaryKeyLong();
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // Rebuilding a large shard takes longer than an activation should: it runs on the thread pool
+        // (shards rebuild in parallel), and every call waits for it before touching the index.
+        var shard = Shard;
+        _rebuilt = Task.Run(() => RebuildAsync(shard), CancellationToken.None);
+        this.RegisterGrainTimer(SweepExpired, new GrainTimerCreationOptions(SweepInterval, SweepInterval) { Interleave = true });
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Waits for the rebuild; a failed one (storage down) deactivates the shard so the next call rebuilds afresh.</summary>
+    private async Task RebuiltAsync()
+    {
+        try
+        {
+            await _rebuilt;
+        }
+        catch
+        {
+            this.DeactivateOnIdle();
+            throw;
+        }
+    }
+
+    private async Task RebuildAsync(int shard)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        await foreach (var listing in store.ReadShardAsync(Shard, cancellationToken))
+        await foreach (var listing in store.ReadShardAsync(shard, CancellationToken.None))
         {
             Remember(listing);
             if (!listing.Withdrawn && listing.ExpiresMs > now)
@@ -68,13 +93,13 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         }
 
         _index.Refresh();
-        LogRebuilt(logger, Shard, _entries.Count, clock.ElapsedMilliseconds);
-        this.RegisterGrainTimer(SweepExpired, new GrainTimerCreationOptions(SweepInterval, SweepInterval) { Interleave = true });
+        LogRebuilt(logger, shard, _entries.Count, clock.ElapsedMilliseconds);
     }
 
     public async Task<ListingWriteResult> Publish(StoredListing listing)
     {
         ArgumentNullException.ThrowIfNull(listing);
+        await RebuiltAsync();
         var hash = Hash(listing.Envelope);
         if (_entries.TryGetValue(listing.ListingId, out var current))
         {
@@ -102,6 +127,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
 
     public async Task<ListingWriteResult> Withdraw(string listingId, string seller, ulong version)
     {
+        await RebuiltAsync();
         if (!_entries.TryGetValue(listingId, out var current))
         {
             return new(ListingOutcome.NotFound, $"no listing {listingId}", 0);
@@ -125,22 +151,35 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return new(ListingOutcome.Applied, "listing withdrawn", version);
     }
 
-    public Task<StoredListing?> Find(string listingId) =>
-        _entries.ContainsKey(listingId) ? store.GetAsync(Shard, listingId) : Task.FromResult<StoredListing?>(null);
-
-    public Task<ShardHits> Search(SearchQuery query, int take)
+    public async Task<StoredListing?> Find(string listingId)
     {
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        // Lucene's searcher is thread-safe: searching off the grain's scheduler lets one shard serve queries in parallel.
-        return Task.Run(() => _index.Search(query, take, now, ranking.SellerWeight));
+        await RebuiltAsync();
+        return _entries.ContainsKey(listingId) ? await store.GetAsync(Shard, listingId) : null;
     }
 
-    public Task<int> Count() => Task.FromResult(_index.Count);
+    public async Task<ShardHits> Search(SearchQuery query, int take)
+    {
+        await RebuiltAsync();
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        // Lucene's searcher is thread-safe: searching off the grain's scheduler lets one shard serve queries in parallel.
+        return await Task.Run(() => _index.Search(query, take, now, ranking.SellerWeight));
+    }
+
+    public async Task<int> Count()
+    {
+        await RebuiltAsync();
+        return _index.Count;
+    }
 
     public void Dispose() => _index.Dispose();
 
     private Task SweepExpired()
     {
+        if (!_rebuilt.IsCompleted)
+        {
+            return Task.CompletedTask;
+        }
+
         var expired = _index.RemoveExpired(time.GetUtcNow().ToUnixTimeMilliseconds());
         if (expired.Count > 0)
         {

@@ -18,5 +18,22 @@ var startup = new Command("startup", "Time from process start to /readyz, embedd
 };
 startup.SetAction((parse, ct) => StartupScenario.RunAsync(parse.GetValue(runs), parse.GetValue(report)!, ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup };
+var listings = new Option<int>("--listings") { Description = "Listings in the run.", DefaultValueFactory = _ => 100_000 };
+var shards = new Option<int>("--shards") { Description = "Search shards of the supernode.", DefaultValueFactory = _ => 8 };
+var workers = new Option<int>("--workers") { Description = "Requests in flight (closed model).", DefaultValueFactory = _ => 8 };
+var seconds = new Option<int>("--seconds") { Description = "Length of each measured phase.", DefaultValueFactory = _ => 20 };
+
+var search = new Command("search", "Search at scale on one embedded supernode, against the same queries on one in-process Lucene index.")
+{
+    listings, shards, workers, seconds, report,
+};
+search.SetAction((parse, ct) => SearchScenario.RunAsync(parse.GetValue(listings), parse.GetValue(shards), parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct));
+
+var publish = new Command("publish", "Publish throughput through one embedded supernode, against in-process signature verification.")
+{
+    listings, workers, shards, report,
+};
+publish.SetAction((parse, ct) => PublishScenario.RunAsync(parse.GetValue(listings), parse.GetValue(workers), parse.GetValue(shards), parse.GetValue(report)!, ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish };
 return await root.Parse(args).InvokeAsync();

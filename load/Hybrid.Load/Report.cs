@@ -9,6 +9,14 @@ namespace Hybrid.Load;
 internal sealed class Report(string scenario, string baselineName)
 {
     private readonly List<(string Name, LongHistogram Histogram)> _series = [];
+    private readonly List<(string Name, string Value)> _facts = [];
+
+    /// <summary>A figure that is not a latency (throughput, memory, ratios), reported as given.</summary>
+    public void Fact(string name, string value)
+    {
+        _facts.Add((name, value));
+        Console.WriteLine($"{name}: {value}");
+    }
 
     public LongHistogram Series(string name)
     {
@@ -56,13 +64,22 @@ internal sealed class Report(string scenario, string baselineName)
             markdown.AppendLine(CultureInfo.InvariantCulture, $"| {r.name} | {r.count} | {r.p50_ms} | {r.p90_ms} | {r.p99_ms} | {r.max_ms} | {r.p50_vs_baseline} | {r.p99_vs_baseline} |");
         }
 
+        if (_facts.Count > 0)
+        {
+            markdown.AppendLine().AppendLine("| figure | value |").AppendLine("|---|---:|");
+            foreach (var (name, value) in _facts)
+            {
+                markdown.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {value} |");
+            }
+        }
+
         Console.WriteLine();
         Console.WriteLine(markdown.ToString());
         Directory.CreateDirectory(folder);
         await File.WriteAllTextAsync(Path.Combine(folder, $"{scenario}.md"), markdown.ToString());
         await File.WriteAllTextAsync(
             Path.Combine(folder, $"{scenario}.json"),
-            JsonSerializer.Serialize(new { scenario, date, machine, parameters, baseline = baselineName, series = rows }, JsonOptions));
+            JsonSerializer.Serialize(new { scenario, date, machine, parameters, baseline = baselineName, series = rows, facts = _facts.ToDictionary(f => f.Name, f => f.Value) }, JsonOptions));
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };

@@ -33,6 +33,15 @@ public sealed class SupernodeProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int ProcessId => _process.Id;
+
+    /// <summary>Resident memory of the process now (Linux /proc), in bytes.</summary>
+    public long ResidentBytes()
+    {
+        var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
+
     public int ExitCode => _process.ExitCode;
 
     public string Output => string.Join(Environment.NewLine, _output);
@@ -73,13 +82,13 @@ public sealed class SupernodeProcess : IAsyncDisposable
         return new SupernodeProcess(process, $"http://127.0.0.1:{grpcPort}", $"http://127.0.0.1:{opsPort}", dataDir);
     }
 
-    public async Task WaitReadyAsync()
+    public async Task WaitReadyAsync(TimeSpan? timeout = null)
     {
         try
         {
             await Eventually.TrueAsync(
                 async () => !_process.HasExited && (await Http.GetAsync(new Uri($"{OpsUrl}/readyz"))).IsSuccessStatusCode,
-                ReadyTimeout,
+                timeout ?? ReadyTimeout,
                 $"supernode {GrpcUrl} to report ready");
         }
         catch (TimeoutException ex)

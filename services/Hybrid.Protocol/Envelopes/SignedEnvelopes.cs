@@ -82,14 +82,12 @@ public static class SignedEnvelopes
             throw Reject(EnvelopeFault.Malformed, $"{expectedKind} envelope has no signer key or no signature");
         }
 
-        if (!PublicKeys.IsValidP256(envelope.SignerPublicKey.Span))
+        switch (PublicKeys.Verify(envelope.SignerPublicKey.Span, envelope.Payload.Span, envelope.Signature.Span))
         {
-            throw Reject(EnvelopeFault.Malformed, "signer key is not an ECDSA P-256 public key");
-        }
-
-        if (!PublicKeys.VerifySignature(envelope.SignerPublicKey.Span, envelope.Payload.Span, envelope.Signature.Span))
-        {
-            throw Reject(EnvelopeFault.BadSignature, $"{expectedKind} signature does not verify: the envelope was forged or altered");
+            case SignatureCheck.NotAKey:
+                throw Reject(EnvelopeFault.Malformed, "signer key is not an ECDSA P-256 public key");
+            case SignatureCheck.Invalid:
+                throw Reject(EnvelopeFault.BadSignature, $"{expectedKind} signature does not verify: the envelope was forged or altered");
         }
 
         EnvelopePayload payload;

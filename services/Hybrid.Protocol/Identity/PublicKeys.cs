@@ -2,6 +2,19 @@ using System.Security.Cryptography;
 
 namespace Hybrid.Protocol.Identity;
 
+/// <summary>What a signature check found.</summary>
+public enum SignatureCheck
+{
+    /// <summary>The signature was made by the key's owner over these bytes.</summary>
+    Valid,
+
+    /// <summary>The key is a P-256 key, but the signature does not match.</summary>
+    Invalid,
+
+    /// <summary>The bytes are not one P-256 public key.</summary>
+    NotAKey,
+}
+
 /// <summary>Checks and uses peers' public keys as they arrive from the wire.</summary>
 public static class PublicKeys
 {
@@ -11,12 +24,44 @@ public static class PublicKeys
     /// Verifies an ECDSA P-256 / SHA-256 signature made by the key in <paramref name="subjectPublicKeyInfo"/>.
     /// Returns false for a bad signature and for anything that is not a P-256 public key.
     /// </summary>
-    public static bool VerifySignature(ReadOnlySpan<byte> subjectPublicKeyInfo, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
+    public static bool VerifySignature(ReadOnlySpan<byte> subjectPublicKeyInfo, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature) =>
+        Verify(subjectPublicKeyInfo, data, signature) == SignatureCheck.Valid;
+
+    /// <summary>
+    /// Checks a signature. Imported keys are cached (a seller signs many listings; importing and
+    /// validating the point costs more than the verification itself).
+    /// </summary>
+    public static SignatureCheck Verify(ReadOnlySpan<byte> subjectPublicKeyInfo, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
     {
-        using var key = TryImport(subjectPublicKeyInfo);
-        return key is not null &&
-               key.VerifyData(data, signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+        var cacheKey = Convert.ToBase64String(subjectPublicKeyInfo);
+        if (!KeyCache.TryGetValue(cacheKey, out var key))
+        {
+            key = TryImport(subjectPublicKeyInfo);
+            if (key is null)
+            {
+                return SignatureCheck.NotAKey;
+            }
+
+            if (KeyCache.Count >= MaxCachedKeys)
+            {
+                // Crude but bounded: a flood of fresh keys cannot grow the cache without limit.
+                KeyCache.Clear();
+            }
+
+            key = KeyCache.GetOrAdd(cacheKey, key);
+        }
+
+        // One key object is not documented as safe for concurrent use: verifications with the same key take turns.
+        lock (key)
+        {
+            return key.VerifyData(data, signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)
+                ? SignatureCheck.Valid
+                : SignatureCheck.Invalid;
+        }
     }
+
+    private const int MaxCachedKeys = 16_384;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ECDsa> KeyCache = new(StringComparer.Ordinal);
 
     /// <summary>Whether the bytes are exactly one P-256 SubjectPublicKeyInfo.</summary>
     public static bool IsValidP256(ReadOnlySpan<byte> subjectPublicKeyInfo)

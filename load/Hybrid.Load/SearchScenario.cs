@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Globalization;
+using Grpc.Net.Client;
+using Hybrid.Index.Listings;
+using Hybrid.Index.Search;
+using Hybrid.Protocol.Listings;
+using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Storage;
+using Hybrid.Testing;
+
+namespace Hybrid.Load;
+
+/// <summary>
+/// Search at scale on one embedded supernode: N realistic listings are written into its SQLite
+/// store, the supernode starts and rebuilds its shards (time to ready, memory per listing), then
+/// the same two-word, price-filtered queries run (a) in-process on one Lucene index of the same
+/// listings — the baseline — and (b) through the supernode's gRPC API, closed model and open model.
+/// </summary>
+internal static class SearchScenario
+{
+    private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(3);
+
+    public static async Task<int> RunAsync(int listings, int shards, int workers, TimeSpan duration, string reportFolder, CancellationToken cancellationToken)
+    {
+        var report = new Report("search", "in-process, one Lucene index");
+        var clock = Stopwatch.StartNew();
+        var corpus = Corpus.Create(listings);
+        report.Fact("listings signed", $"{listings:N0} in {clock.Elapsed.TotalSeconds:0.0} s");
+        var queries = corpus.Queries(10_000);
+
+        using var temp = new TempDir();
+        var dataDir = temp.Sub("data");
+        Directory.CreateDirectory(dataDir);
+        clock.Restart();
+        await using (var store = new SqliteListingStore(Path.Combine(dataDir, "index.db")))
+        {
+            await corpus.SeedAsync(store, shards);
+        }
+
+        report.Fact("listings written to SQLite", $"{clock.Elapsed.TotalSeconds:0.0} s");
+
+        long emptyRss;
+        await using (var empty = await SupernodeProcess.StartAsync(temp.Sub("empty"), $"--Supernode:SearchShards={shards}"))
+        {
+            emptyRss = empty.ResidentBytes();
+        }
+
+        clock.Restart();
+        await using var node = await SupernodeProcess.StartAsync(dataDir, $"--Supernode:SearchShards={shards}", "--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000");
+        var ready = clock.Elapsed;
+        GC.Collect();
+        var fullRss = node.ResidentBytes();
+        report.Fact("supernode start to ready, rebuilding every shard", $"{ready.TotalSeconds:0.0} s ({listings / ready.TotalSeconds:N0} listings/s)");
+        report.Fact("supernode resident memory, empty / full", $"{emptyRss >> 20} MiB / {fullRss >> 20} MiB");
+        report.Fact("memory per indexed listing (RSS growth / listings)", $"{(fullRss - emptyRss) / (double)listings:0} bytes");
+
+        // Baseline: the same queries in this process, on one index holding every listing.
+        clock.Restart();
+        var before = GC.GetTotalMemory(true);
+        using var local = new ListingIndex();
+        foreach (var item in corpus.Items)
+        {
+            local.Upsert(item.Stored);
+        }
+
+        local.Refresh();
+        report.Fact("in-process index build", $"{listings / clock.Elapsed.TotalSeconds:N0} listings/s; managed heap +{(GC.GetTotalMemory(true) - before) >> 20} MiB");
+        var localQueries = queries.Select(ToQuery).ToArray();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        Task Local(int i)
+        {
+            local.Search(localQueries[i % localQueries.Length], 20, now);
+            return Task.CompletedTask;
+        }
+
+        await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)"), Local);
+        var localRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, one Lucene index"), Local);
+
+        using var channel = GrpcChannel.ForAddress(node.GrpcUrl, new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } });
+        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+        async Task Remote(int i) => await client.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken);
+
+        await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored) "), Remote);
+        var remoteRate = await Drivers.ClosedAsync(workers, duration, report.Series($"supernode gRPC, closed model, {workers} workers"), Remote);
+        var openRate = Math.Max(1, Math.Round(remoteRate / 2));
+        var (_, dropped) = await Drivers.OpenAsync(openRate, duration, report.Series($"supernode gRPC, open model at {openRate:0}/s"), Remote);
+
+        report.Fact("in-process throughput (baseline)", $"{localRate:N0} searches/s");
+        report.Fact("supernode throughput", $"{remoteRate:N0} searches/s");
+        report.Fact("supernode / in-process throughput", $"{remoteRate / localRate:0.00}");
+        report.Fact("open model requests dropped (over 2000 in flight)", dropped.ToString(CultureInfo.InvariantCulture));
+        await report.WriteAsync(reportFolder, new Dictionary<string, string>
+        {
+            ["listings"] = listings.ToString(CultureInfo.InvariantCulture),
+            ["shards"] = shards.ToString(CultureInfo.InvariantCulture),
+            ["workers"] = workers.ToString(CultureInfo.InvariantCulture),
+            ["seconds"] = duration.TotalSeconds.ToString(CultureInfo.InvariantCulture),
+            ["query"] = "two words + price range in one currency, top 20",
+        });
+        return 0;
+    }
+
+    private static SearchQuery ToQuery(SearchRequest request) => new(
+        request.Text,
+        ListingRules.ToMicros(request.MinPrice),
+        ListingRules.ToMicros(request.MaxPrice),
+        request.Currency,
+        null,
+        null,
+        null,
+        null,
+        null,
+        SearchOrder.Relevance);
+}

@@ -161,17 +161,20 @@ public sealed class ListingIndexTests : IDisposable
     }
 
     [Fact]
-    public void HitsCarryTheSellersExactSignedBytes()
+    public void HitsCarryTheSortKeyTheShardsAreMergedBy()
     {
-        var listing = ListingFactory.Listing("Camera");
-        var envelope = ListingFactory.Sign(_alice, listing, now: Now);
-        _index.Upsert(new StoredListing(listing.ListingId, _alice.Id.ToString(), 1, Now.AddDays(1).ToUnixTimeMilliseconds(), false, envelope.ToByteArray()));
+        var listing = ListingFactory.Listing("Camera", price: 12.5m, created: Now.AddHours(-1));
+        Add(listing);
+        var query = new SearchQuery("camera", null, null, null, null, null, null, null, null, SearchOrder.PriceAscending);
 
-        var hit = Assert.Single(_index.Search(new SearchQuery("camera", null, null, null, null, null, null, null, null, SearchOrder.Relevance), 10, Now.ToUnixTimeMilliseconds()).Hits);
+        var byPrice = Assert.Single(_index.Search(query, 10, Now.ToUnixTimeMilliseconds()).Hits);
+        var byDate = Assert.Single(_index.Search(query with { Order = SearchOrder.Newest }, 10, Now.ToUnixTimeMilliseconds()).Hits);
+        var byScore = Assert.Single(_index.Search(query with { Order = SearchOrder.Relevance }, 10, Now.ToUnixTimeMilliseconds()).Hits);
 
-        Assert.Equal(envelope.ToByteArray(), hit.Envelope);
-        Assert.Equal(_alice.Id.ToString(), hit.Seller);
-        Assert.Equal(10_000_000, hit.PriceMicros);
+        Assert.Equal(12_500_000, byPrice.SortKey);
+        Assert.Equal(listing.CreatedMs, byDate.SortKey);
+        Assert.True(byScore.Score > 0);
+        Assert.Equal(listing.ListingId, byScore.ListingId);
     }
 
     [Fact]
@@ -182,7 +185,7 @@ public sealed class ListingIndexTests : IDisposable
         var query = new SearchQuery("desk", null, null, null, null, null, null, null, null, SearchOrder.Relevance);
 
         var neutral = _index.Search(query, 10, Now.ToUnixTimeMilliseconds(), _ => 1.0).Hits.Select(h => h.ListingId).ToList();
-        var weighted = _index.Search(query, 10, Now.ToUnixTimeMilliseconds(), seller => seller == _bob.Id.ToString() ? 10.0 : 1.0).Hits.Select(h => h.ListingId).ToList();
+        var weighted = _index.Search(query, 10, Now.ToUnixTimeMilliseconds(), id => id == unknown ? 10.0 : 1.0).Hits.Select(h => h.ListingId).ToList();
 
         Assert.Equal([honest, unknown], neutral);
         Assert.Equal([unknown, honest], weighted);

@@ -93,17 +93,16 @@ public enum SearchOrder
     Newest = 3,
 }
 
-/// <summary>One hit from one shard: enough to merge and to answer without another lookup.</summary>
+/// <summary>
+/// One hit from one shard, as light as merging needs: the listing id, its score and the value of
+/// the query's sort key (price or creation time; 0 for relevance). Envelopes are fetched afterwards
+/// for the final page only.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record ShardHit(
     [property: Id(0)] string ListingId,
     [property: Id(1)] float Score,
-    [property: Id(2)] long PriceMicros,
-    [property: Id(3)] long CreatedMs,
-    [property: Id(4)] byte[] Envelope,
-    [property: Id(5)] string Seller,
-    [property: Id(6)] ulong Version,
-    [property: Id(7)] long ExpiresMs);
+    [property: Id(2)] long SortKey);
 
 [GenerateSerializer, Immutable]
 public sealed record ShardHits(

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Text.RegularExpressions;
 using Hybrid.Index.Listings;
 using Hybrid.Protocol.V1;
@@ -41,8 +40,6 @@ public sealed partial class ListingIndex : IDisposable
     private const string PriceField = "price";
     private const string CreatedField = "created";
     private const string ExpiresField = "expires";
-    private const string VersionField = "version";
-    private const string EnvelopeField = "envelope";
     private const float TitleBoost = 2f;
 
     private static readonly Similarity Bm25 = new BM25Similarity();
@@ -92,22 +89,17 @@ public sealed partial class ListingIndex : IDisposable
         var listing = Listing.Parser.ParseFrom(payload.Body);
         var document = new Document
         {
-            new StringField(IdField, stored.ListingId, Field.Store.YES),
+            new StringField(IdField, stored.ListingId, Field.Store.NO),
             new SortedDocValuesField(IdSortField, new BytesRef(stored.ListingId)),
             new TextField(TitleField, listing.Title, Field.Store.NO) { Boost = 1f },
             new TextField(DescriptionField, listing.Description, Field.Store.NO),
             new TextField(WordsField, listing.Title + "\n" + listing.Description, Field.Store.NO),
-            new StringField(SellerField, stored.Seller, Field.Store.YES),
+            new StringField(SellerField, stored.Seller, Field.Store.NO),
             new StringField(CategoryField, listing.Category, Field.Store.NO),
             new StringField(CurrencyField, listing.Price.Currency, Field.Store.NO),
             new NumericDocValuesField(PriceField, Listings.PriceMicros(listing)),
-            new StoredField(PriceField, Listings.PriceMicros(listing)),
             new NumericDocValuesField(CreatedField, listing.CreatedMs),
-            new StoredField(CreatedField, listing.CreatedMs),
             new NumericDocValuesField(ExpiresField, stored.ExpiresMs),
-            new StoredField(ExpiresField, stored.ExpiresMs),
-            new StoredField(VersionField, (long)stored.Version),
-            new StoredField(EnvelopeField, stored.Envelope),
         };
         foreach (var tag in listing.Tags)
         {
@@ -141,8 +133,8 @@ public sealed partial class ListingIndex : IDisposable
         try
         {
             var query = new ConstantScoreQuery(FieldCacheRangeFilter.NewInt64Range(ExpiresField, null, nowMs, true, true));
-            var top = searcher.Search(query, Math.Max(1, searcher.IndexReader.NumDocs));
-            expired = [.. top.ScoreDocs.Select(d => searcher.Doc(d.Doc).Get(IdField))];
+            var top = searcher.Search(query, null, Math.Max(1, searcher.IndexReader.NumDocs), new Sort(new SortField(IdSortField, SortFieldType.STRING)));
+            expired = [.. top.ScoreDocs.Select(d => ((BytesRef)((FieldDoc)d).Fields[0]).Utf8ToString())];
         }
         finally
         {
@@ -169,49 +161,48 @@ public sealed partial class ListingIndex : IDisposable
     /// <summary>
     /// The best <paramref name="take"/> listings for <paramref name="query"/> among those not
     /// expired at <paramref name="nowMs"/>, in the query's order (ties broken by listing id).
+    /// Reads nothing but the sort values, so a shard's share of a query stays cheap. For relevance,
+    /// <paramref name="weightOf"/> (by listing id) scales each hit's score — the reputation hook.
     /// </summary>
-    public ShardHits Search(SearchQuery query, int take, long nowMs, Func<string, double>? sellerWeight = null)
+    public ShardHits Search(SearchQuery query, int take, long nowMs, Func<string, double>? weightOf = null)
     {
         ArgumentNullException.ThrowIfNull(query);
         Refresh();
         var lucene = BuildQuery(query, nowMs);
+        var byId = new SortField(IdSortField, SortFieldType.STRING);
         var sort = query.Order switch
         {
-            SearchOrder.PriceAscending => new Sort(new SortField(PriceField, SortFieldType.INT64), new SortField(IdSortField, SortFieldType.STRING)),
-            SearchOrder.PriceDescending => new Sort(new SortField(PriceField, SortFieldType.INT64, true), new SortField(IdSortField, SortFieldType.STRING)),
-            SearchOrder.Newest => new Sort(new SortField(CreatedField, SortFieldType.INT64, true), new SortField(IdSortField, SortFieldType.STRING)),
-            _ => new Sort(SortField.FIELD_SCORE, new SortField(IdSortField, SortFieldType.STRING)),
+            SearchOrder.PriceAscending => new Sort(new SortField(PriceField, SortFieldType.INT64), byId),
+            SearchOrder.PriceDescending => new Sort(new SortField(PriceField, SortFieldType.INT64, true), byId),
+            SearchOrder.Newest => new Sort(new SortField(CreatedField, SortFieldType.INT64, true), byId),
+            _ => new Sort(SortField.FIELD_SCORE, byId),
         };
+        var relevance = query.Order == SearchOrder.Relevance;
         var searcher = _searchers.Acquire();
         try
         {
-            var top = searcher.Search(lucene, null, Math.Max(1, take), sort, doDocScores: true, doMaxScore: false);
-            var hits = ImmutableArray.CreateBuilder<ShardHit>(top.ScoreDocs.Length);
-            foreach (var scoreDoc in top.ScoreDocs)
+            var top = searcher.Search(lucene, null, Math.Max(1, take), sort, doDocScores: relevance, doMaxScore: false);
+            var hits = new List<ShardHit>(top.ScoreDocs.Length);
+            foreach (FieldDoc doc in top.ScoreDocs)
             {
-                var doc = searcher.Doc(scoreDoc.Doc);
-                var seller = doc.Get(SellerField);
-                var score = float.IsNaN(scoreDoc.Score) ? 0f : scoreDoc.Score;
-                if (sellerWeight is not null && query.Order == SearchOrder.Relevance)
+                var id = ((BytesRef)doc.Fields[1]).Utf8ToString();
+                if (relevance)
                 {
-                    score = (float)(score * sellerWeight(seller));
+                    var score = float.IsNaN(doc.Score) ? 0f : doc.Score;
+                    hits.Add(new ShardHit(id, weightOf is null ? score : (float)(score * weightOf(id)), 0));
                 }
-
-                hits.Add(new ShardHit(
-                    doc.Get(IdField),
-                    score,
-                    doc.GetField(PriceField).GetInt64Value() ?? 0,
-                    doc.GetField(CreatedField).GetInt64Value() ?? 0,
-                    doc.GetBinaryValue(EnvelopeField).Bytes[..],
-                    seller,
-                    (ulong)(doc.GetField(VersionField).GetInt64Value() ?? 0),
-                    doc.GetField(ExpiresField).GetInt64Value() ?? 0));
+                else
+                {
+                    hits.Add(new ShardHit(id, 0f, Convert.ToInt64(doc.Fields[0], System.Globalization.CultureInfo.InvariantCulture)));
+                }
             }
 
-            var ordered = sellerWeight is not null && query.Order == SearchOrder.Relevance
-                ? [.. hits.OrderByDescending(h => h.Score).ThenBy(h => h.ListingId, StringComparer.Ordinal)]
-                : hits.ToImmutable();
-            return new ShardHits(ordered, top.TotalHits);
+            if (relevance && weightOf is not null)
+            {
+                hits.Sort(ShardedSearch.Comparer(SearchOrder.Relevance));
+            }
+
+            return new ShardHits([.. hits], top.TotalHits);
         }
         finally
         {

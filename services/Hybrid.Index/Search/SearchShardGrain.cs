@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Security.Cryptography;
 using Hybrid.Index.Listings;
 using Microsoft.Extensions.Logging;
@@ -23,9 +24,13 @@ public interface ISearchShardGrain : IGrainWithIntegerKey
     [AlwaysInterleave]
     Task<StoredListing?> Find(string listingId);
 
-    /// <summary>The best <paramref name="take"/> hits of this shard.</summary>
+    /// <summary>The best <paramref name="take"/> hits of this shard: ids and sort keys only.</summary>
     [AlwaysInterleave]
     Task<ShardHits> Search(SearchQuery query, int take);
+
+    /// <summary>The stored, still-searchable listings among <paramref name="listingIds"/>.</summary>
+    [AlwaysInterleave]
+    Task<ImmutableArray<StoredListing>> Fetch(ImmutableArray<string> listingIds);
 
     /// <summary>Listings searchable in this shard (activates and rebuilds it if needed).</summary>
     [AlwaysInterleave]
@@ -154,16 +159,41 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     public async Task<StoredListing?> Find(string listingId)
     {
         await RebuiltAsync();
-        return _entries.ContainsKey(listingId) ? await store.GetAsync(Shard, listingId) : null;
+        if (!_entries.TryGetValue(listingId, out var entry))
+        {
+            return null;
+        }
+
+        return entry.Envelope is { } envelope
+            ? new StoredListing(listingId, entry.Seller, entry.Version, entry.ExpiresMs, false, envelope)
+            : await store.GetAsync(Shard, listingId);
     }
 
     public async Task<ShardHits> Search(SearchQuery query, int take)
     {
         await RebuiltAsync();
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        // Lucene's searcher is thread-safe: searching off the grain's scheduler lets one shard serve queries in parallel.
-        return await Task.Run(() => _index.Search(query, take, now, ranking.SellerWeight));
+        // Searched within the grain's turn: one shard answers one query at a time, and shards run in parallel.
+        return _index.Search(query, take, now, ranking is NeutralRanking ? null : WeightOf);
     }
+
+    public async Task<ImmutableArray<StoredListing>> Fetch(ImmutableArray<string> listingIds)
+    {
+        await RebuiltAsync();
+        var found = ImmutableArray.CreateBuilder<StoredListing>(listingIds.Length);
+        foreach (var id in listingIds)
+        {
+            if (_entries.TryGetValue(id, out var entry) && entry.Envelope is { } envelope)
+            {
+                found.Add(new StoredListing(id, entry.Seller, entry.Version, entry.ExpiresMs, false, envelope));
+            }
+        }
+
+        return found.ToImmutable();
+    }
+
+    private double WeightOf(string listingId) =>
+        _entries.TryGetValue(listingId, out var entry) ? ranking.SellerWeight(entry.Seller) : 1.0;
 
     public async Task<int> Count()
     {
@@ -197,7 +227,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             _sellers[seller] = seller;
         }
 
-        _entries[listing.ListingId] = new Entry(seller, listing.Version, hash ?? Hash(listing.Envelope));
+        _entries[listing.ListingId] = new Entry(seller, listing.Version, hash ?? Hash(listing.Envelope), listing.ExpiresMs, listing.Withdrawn ? null : listing.Envelope);
     }
 
     private static ulong Hash(byte[] envelope)
@@ -213,5 +243,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} removed {Count} expired listings")]
     private static partial void LogSwept(ILogger logger, int shard, int count);
 
-    private readonly record struct Entry(string Seller, ulong Version, ulong Hash);
+    // The envelope of a live listing stays in memory (the index stores no fields), so a page is
+    // fetched without touching storage; a withdrawn listing keeps only what orders its versions.
+    private readonly record struct Entry(string Seller, ulong Version, ulong Hash, long ExpiresMs, byte[]? Envelope);
 }

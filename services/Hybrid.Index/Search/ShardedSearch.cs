@@ -3,8 +3,8 @@ using Microsoft.Extensions.Options;
 
 namespace Hybrid.Index.Search;
 
-/// <summary>A page of merged results.</summary>
-public sealed record SearchPage(IReadOnlyList<ShardHit> Hits, long TotalHits, bool HasMore);
+/// <summary>A page of merged results: the stored listings in order, with their scores.</summary>
+public sealed record SearchPage(IReadOnlyList<(StoredListing Listing, float Score)> Hits, long TotalHits, bool HasMore);
 
 /// <summary>
 /// Routes listings to their shard and fans queries out to every shard, merging their top hits.
@@ -18,15 +18,25 @@ public sealed class ShardedSearch(IGrainFactory grains, IOptions<SearchOptions> 
     public ISearchShardGrain ShardOf(string listingId) =>
         grains.GetGrain<ISearchShardGrain>(ListingShards.Of(listingId, ShardCount));
 
-    /// <summary>Hits <paramref name="offset"/> to <paramref name="offset"/> + <paramref name="limit"/> in the query's order.</summary>
+    /// <summary>
+    /// Hits <paramref name="offset"/> to <paramref name="offset"/> + <paramref name="limit"/> in the query's order.
+    /// Query then fetch: every shard returns its best ids and sort keys; only the listings of the
+    /// merged page are fetched, from the shards that hold them.
+    /// </summary>
     public async Task<SearchPage> SearchAsync(SearchQuery query, int offset, int limit)
     {
         ArgumentNullException.ThrowIfNull(query);
         var take = offset + limit;
         var shards = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(i => grains.GetGrain<ISearchShardGrain>(i).Search(query, take)));
-        var merged = shards.SelectMany(s => s.Hits).Order(Comparer(query.Order)).Skip(offset).Take(limit).ToList();
+        var page = shards.SelectMany(s => s.Hits).Order(Comparer(query.Order)).Skip(offset).Take(limit).ToList();
         var total = shards.Sum(s => s.TotalHits);
-        return new SearchPage(merged, total, offset + merged.Count < total);
+        var fetched = await Task.WhenAll(page
+            .GroupBy(h => ListingShards.Of(h.ListingId, ShardCount))
+            .Select(g => grains.GetGrain<ISearchShardGrain>(g.Key).Fetch([.. g.Select(h => h.ListingId)])));
+        var byId = fetched.SelectMany(f => f).ToDictionary(l => l.ListingId, StringComparer.Ordinal);
+        // A listing withdrawn between the two phases is simply left out of the page.
+        var hits = page.Where(h => byId.ContainsKey(h.ListingId)).Select(h => (byId[h.ListingId], h.Score)).ToList();
+        return new SearchPage(hits, total, offset + page.Count < total);
     }
 
     /// <summary>Activates every shard (rebuilding each from storage); returns the listings they hold.</summary>
@@ -41,9 +51,8 @@ public sealed class ShardedSearch(IGrainFactory grains, IOptions<SearchOptions> 
     {
         var first = order switch
         {
-            SearchOrder.PriceAscending => a.PriceMicros.CompareTo(b.PriceMicros),
-            SearchOrder.PriceDescending => b.PriceMicros.CompareTo(a.PriceMicros),
-            SearchOrder.Newest => b.CreatedMs.CompareTo(a.CreatedMs),
+            SearchOrder.PriceAscending => a.SortKey.CompareTo(b.SortKey),
+            SearchOrder.PriceDescending or SearchOrder.Newest => b.SortKey.CompareTo(a.SortKey),
             _ => b.Score.CompareTo(a.Score),
         };
         return first != 0 ? first : string.CompareOrdinal(a.ListingId, b.ListingId);

@@ -73,7 +73,7 @@ public sealed partial class SupernodeApi
         var (offset, limit) = Paging(query, request.Limit, request.PageToken);
         var page = await search.SearchAsync(query, offset, limit);
         var response = new SearchResponse { TotalHits = page.TotalHits, NextPageToken = page.HasMore ? PageToken(query, offset + page.Hits.Count) : string.Empty };
-        response.Hits.AddRange(page.Hits.Select(h => new SearchHit { Record = Record(h.Envelope, h.Seller, h.Version, h.ExpiresMs, ListingState.Active), Score = h.Score }));
+        response.Hits.AddRange(page.Hits.Select(h => new SearchHit { Record = Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active), Score = h.Score }));
         return response;
     }
 
@@ -87,7 +87,7 @@ public sealed partial class SupernodeApi
         var (offset, limit) = Paging(query, request.Limit, request.PageToken);
         var page = await search.SearchAsync(query, offset, limit);
         var response = new ListingPage { TotalHits = page.TotalHits, NextPageToken = page.HasMore ? PageToken(query, offset + page.Hits.Count) : string.Empty };
-        response.Listings.AddRange(page.Hits.Select(h => Record(h.Envelope, h.Seller, h.Version, h.ExpiresMs, ListingState.Active)));
+        response.Listings.AddRange(page.Hits.Select(h => Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active)));
         return response;
     }
 

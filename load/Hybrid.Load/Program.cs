@@ -35,5 +35,11 @@ var publish = new Command("publish", "Publish throughput through one embedded su
 };
 publish.SetAction((parse, ct) => PublishScenario.RunAsync(parse.GetValue(listings), parse.GetValue(workers), parse.GetValue(shards), parse.GetValue(report)!, ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish };
+var restart = new Command("cluster-restart", "Three supernodes with many listings in Redis: start to search-ready, kill -9 all, restart, same answers.")
+{
+    listings, shards, report,
+};
+restart.SetAction((parse, ct) => ClusterRestartScenario.RunAsync(parse.GetValue(listings), parse.GetValue(shards), parse.GetValue(report)!, ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart };
 return await root.Parse(args).InvokeAsync();

@@ -80,12 +80,19 @@ internal static class SearchScenario
         var client = new Protocol.V1.Supernode.SupernodeClient(channel);
         async Task Remote(int i) => await client.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken);
 
+        // The ceiling the transport alone allows on this machine: a call that does no work.
+        var noop = new ListCategoriesRequest();
+        async Task NoOp(int i) => await client.ListCategoriesAsync(noop, cancellationToken: cancellationToken);
+        await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)  "), NoOp);
+        var noopRate = await Drivers.ClosedAsync(workers, duration, report.Series($"no-op gRPC call, closed model, {workers} workers"), NoOp);
+
         await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored) "), Remote);
         var remoteRate = await Drivers.ClosedAsync(workers, duration, report.Series($"supernode gRPC, closed model, {workers} workers"), Remote);
         var openRate = Math.Max(1, Math.Round(remoteRate / 2));
         var (_, dropped) = await Drivers.OpenAsync(openRate, duration, report.Series($"supernode gRPC, open model at {openRate:0}/s"), Remote);
 
         report.Fact("in-process throughput (baseline)", $"{localRate:N0} searches/s");
+        report.Fact("no-op gRPC call throughput (transport ceiling)", $"{noopRate:N0} calls/s");
         report.Fact("supernode throughput", $"{remoteRate:N0} searches/s");
         report.Fact("supernode / in-process throughput", $"{remoteRate / localRate:0.00}");
         report.Fact("open model requests dropped (over 2000 in flight)", dropped.ToString(CultureInfo.InvariantCulture));

@@ -30,9 +30,9 @@ public sealed class ListingIndexTests : IDisposable
         return listing.ListingId;
     }
 
-    private List<string> Find(string text, SearchOrder order = SearchOrder.Relevance, int take = 50, Func<SearchQuery, SearchQuery>? filter = null, DateTimeOffset? at = null)
+    private List<string> Find(string text, SearchOrder order = SearchOrder.Relevance, int take = 50, Func<SearchQuery, SearchQuery>? filter = null, DateTimeOffset? at = null, bool typeAhead = false)
     {
-        var query = new SearchQuery(text, null, null, null, null, null, null, null, null, order);
+        var query = new SearchQuery(text, null, null, null, null, null, null, null, null, order, typeAhead);
         return [.. _index.Search(filter is null ? query : filter(query), take, (at ?? Now).ToUnixTimeMilliseconds()).Hits.Select(h => h.ListingId)];
     }
 
@@ -72,8 +72,9 @@ public sealed class ListingIndexTests : IDisposable
         var bicycle = Add(ListingFactory.Listing("Vintage bicycle"));
         Add(ListingFactory.Listing("Vintage bible"));
 
-        Assert.Equal([bicycle], Find("vintage bicy"));
-        Assert.Empty(Find("vintage bicy "));
+        Assert.Equal([bicycle], Find("vintage bicy", typeAhead: true));
+        Assert.Empty(Find("vintage bicy ", typeAhead: true));
+        Assert.Empty(Find("vintage bicy"));
     }
 
     [Fact]

@@ -68,6 +68,15 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
     }
 
     [Fact]
+    public async Task TypeAheadMatchesTheLastWordAsAPrefixOnlyWhenAsked()
+    {
+        var listing = await PublishAsync(ListingFactory.Listing($"Accordion {_word}", category: "music"));
+
+        Assert.Equal([listing.ListingId], await SearchAsync($"{_word} accor", r => r.TypeAhead = true));
+        Assert.Empty(await SearchAsync($"{_word} accor"));
+    }
+
+    [Fact]
     public async Task PublishingTheSameSignedVersionAgainIsHarmless()
     {
         var listing = ListingFactory.Listing($"Kettle {_word}");

@@ -4,8 +4,13 @@ namespace Hybrid.Testing;
 public sealed class TestCluster : IAsyncDisposable
 {
     private readonly TempDir _temp = new();
+    private readonly bool _ownsRedis;
 
-    private TestCluster(RedisServer redis) => Redis = redis;
+    private TestCluster(RedisServer redis, bool ownsRedis)
+    {
+        Redis = redis;
+        _ownsRedis = ownsRedis;
+    }
 
     public RedisServer Redis { get; }
 
@@ -13,9 +18,16 @@ public sealed class TestCluster : IAsyncDisposable
 
     public List<SupernodeProcess> Nodes { get; } = [];
 
-    public static async Task<TestCluster> StartAsync(int size, params string[] extraArgs)
+    /// <summary>Starts a redis-server of its own and <paramref name="size"/> supernodes on it.</summary>
+    public static async Task<TestCluster> StartAsync(int size, params string[] extraArgs) =>
+        await StartAsync(new TestCluster(await RedisServer.StartAsync(), ownsRedis: true), size, extraArgs, null);
+
+    /// <summary>Starts <paramref name="size"/> supernodes on a redis-server the caller owns (and keeps).</summary>
+    public static Task<TestCluster> StartAsync(int size, RedisServer redis, string[] extraArgs, TimeSpan? readyTimeout = null) =>
+        StartAsync(new TestCluster(redis, ownsRedis: false), size, extraArgs, readyTimeout);
+
+    private static async Task<TestCluster> StartAsync(TestCluster cluster, int size, string[] extraArgs, TimeSpan? readyTimeout)
     {
-        var cluster = new TestCluster(await RedisServer.StartAsync());
         try
         {
             for (var i = 0; i < size; i++)
@@ -32,7 +44,7 @@ public sealed class TestCluster : IAsyncDisposable
                     ]));
             }
 
-            await Task.WhenAll(cluster.Nodes.Select(n => n.WaitReadyAsync()));
+            await Task.WhenAll(cluster.Nodes.Select(n => n.WaitReadyAsync(readyTimeout)));
             return cluster;
         }
         catch
@@ -42,14 +54,25 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops every supernode but leaves Redis running.</summary>
+    public async Task DisposeNodesAsync()
     {
         foreach (var node in Nodes)
         {
             await node.DisposeAsync();
         }
 
-        await Redis.DisposeAsync();
+        Nodes.Clear();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await DisposeNodesAsync();
+        if (_ownsRedis)
+        {
+            await Redis.DisposeAsync();
+        }
+
         _temp.Dispose();
     }
 }

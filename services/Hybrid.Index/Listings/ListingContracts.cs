@@ -82,7 +82,8 @@ public sealed record SearchQuery(
     [property: Id(6)] string? Region,
     [property: Id(7)] string? Seller,
     [property: Id(8)] string? GeohashPrefix,
-    [property: Id(9)] SearchOrder Order);
+    [property: Id(9)] SearchOrder Order,
+    [property: Id(10)] bool TypeAhead = false);
 
 [GenerateSerializer]
 public enum SearchOrder

@@ -221,7 +221,7 @@ public sealed partial class ListingIndex : IDisposable
 
     private BooleanQuery BuildQuery(SearchQuery query, long nowMs)
     {
-        var root = new BooleanQuery { { BuildTextQuery(query.Text), Occur.MUST } };
+        var root = new BooleanQuery { { BuildTextQuery(query.Text, query.TypeAhead), Occur.MUST } };
         AddFilter(root, new ConstantScoreQuery(FieldCacheRangeFilter.NewInt64Range(ExpiresField, nowMs + 1, null, true, true)));
         if (query.MinPriceMicros is not null || query.MaxPriceMicros is not null)
         {
@@ -257,9 +257,9 @@ public sealed partial class ListingIndex : IDisposable
 
     /// <summary>
     /// Words must all match (stemmed, title weighted double); "quoted phrases" match as phrases;
-    /// the last word, unless followed by a space, also matches as a prefix (type-ahead).
+    /// while typing, the last word (unless followed by a space) also matches as a prefix.
     /// </summary>
-    private Query BuildTextQuery(string text)
+    private Query BuildTextQuery(string text, bool typeAhead)
     {
         var query = new BooleanQuery();
         foreach (Match phrase in PhrasePattern().Matches(text))
@@ -273,7 +273,7 @@ public sealed partial class ListingIndex : IDisposable
 
         var rest = PhrasePattern().Replace(text, " ");
         var words = rest.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-        var typing = words.Length > 0 && !char.IsWhiteSpace(text[^1]) && !text.EndsWith('"');
+        var typing = typeAhead && words.Length > 0 && !char.IsWhiteSpace(text[^1]) && !text.EndsWith('"');
         for (var i = 0; i < words.Length; i++)
         {
             var isPrefix = typing && i == words.Length - 1;

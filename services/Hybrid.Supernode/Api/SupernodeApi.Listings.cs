@@ -166,7 +166,8 @@ public sealed partial class SupernodeApi
             Optional(request.Region),
             seller,
             Optional(request.GeohashPrefix)?.ToLowerInvariant(),
-            (SearchOrder)(int)request.Sort);
+            (SearchOrder)(int)request.Sort,
+            request.TypeAhead);
     }
 
     private static (int Offset, int Limit) Paging(SearchQuery query, int requestedLimit, string token)

@@ -90,8 +90,9 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         await foreach (var listing in store.ReadShardAsync(shard, CancellationToken.None))
         {
-            Remember(listing);
-            if (!listing.Withdrawn && listing.ExpiresMs > now)
+            var live = !listing.Withdrawn && listing.ExpiresMs > now;
+            Remember(listing, keepEnvelope: live);
+            if (live)
             {
                 _index.Upsert(listing);
             }
@@ -211,6 +212,15 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         }
 
         var expired = _index.RemoveExpired(time.GetUtcNow().ToUnixTimeMilliseconds());
+        foreach (var id in expired)
+        {
+            // An expired listing is read from storage if anyone asks; its envelope leaves memory.
+            if (_entries.TryGetValue(id, out var entry))
+            {
+                _entries[id] = entry with { Envelope = null };
+            }
+        }
+
         if (expired.Count > 0)
         {
             LogSwept(logger, Shard, expired.Count);
@@ -219,7 +229,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return Task.CompletedTask;
     }
 
-    private void Remember(StoredListing listing, ulong? hash = null)
+    private void Remember(StoredListing listing, ulong? hash = null, bool keepEnvelope = true)
     {
         if (!_sellers.TryGetValue(listing.Seller, out var seller))
         {
@@ -227,7 +237,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             _sellers[seller] = seller;
         }
 
-        _entries[listing.ListingId] = new Entry(seller, listing.Version, hash ?? Hash(listing.Envelope), listing.ExpiresMs, listing.Withdrawn ? null : listing.Envelope);
+        _entries[listing.ListingId] = new Entry(seller, listing.Version, hash ?? Hash(listing.Envelope), listing.ExpiresMs, keepEnvelope && !listing.Withdrawn ? listing.Envelope : null);
     }
 
     private static ulong Hash(byte[] envelope)

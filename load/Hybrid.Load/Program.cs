@@ -19,7 +19,7 @@ var startup = new Command("startup", "Time from process start to /readyz, embedd
 startup.SetAction((parse, ct) => StartupScenario.RunAsync(parse.GetValue(runs), parse.GetValue(report)!, ct));
 
 var listings = new Option<int>("--listings") { Description = "Listings in the run.", DefaultValueFactory = _ => 100_000 };
-var shards = new Option<int>("--shards") { Description = "Search shards of the supernode.", DefaultValueFactory = _ => 8 };
+var shards = new Option<int>("--shards") { Description = "Search shards of the supernode.", DefaultValueFactory = _ => 2 };
 var workers = new Option<int>("--workers") { Description = "Requests in flight (closed model).", DefaultValueFactory = _ => 8 };
 var seconds = new Option<int>("--seconds") { Description = "Length of each measured phase.", DefaultValueFactory = _ => 20 };
 

@@ -61,7 +61,7 @@ public sealed class SearchDurabilityTests
     [Fact]
     public async Task AListingPublishedThroughOneSupernodeIsFoundThroughAnotherAndSurvivesAKilledShardHost()
     {
-        await using var cluster = await TestCluster.StartAsync(3, BulkLimits);
+        await using var cluster = await TestCluster.StartAsync(3, [.. BulkLimits, "--Supernode:SearchShards=8"]);
         var (sn1, sn2, sn3) = (cluster.Nodes[0], cluster.Nodes[1], cluster.Nodes[2]);
         var listings = await PublishRealisticAsync(sn1.Client, 200, seed: 11);
         var probe = listings[0];

@@ -147,9 +147,13 @@ public sealed class SupernodeProcess : IAsyncDisposable
 /// <summary>Where the supernode's build output is, for the configuration these tests were built in.</summary>
 public static class SupernodeBuild
 {
-    public static string DllPath { get; } = Locate();
+    public static string DllPath { get; } = BuildOutput.Locate(Path.Combine("services", "Hybrid.Supernode"), "Hybrid.Supernode.dll");
+}
 
-    private static string Locate()
+/// <summary>Finds a project's build output beside the running assembly's configuration (Debug or Release).</summary>
+public static class BuildOutput
+{
+    public static string Locate(string projectDirectory, string dllName)
     {
         var here = AppContext.BaseDirectory;
         var configuration = here.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
@@ -164,7 +168,7 @@ public static class SupernodeBuild
             throw new InvalidOperationException($"no Hybrid.sln above {here}");
         }
 
-        var path = Path.Combine(dir.FullName, "services", "Hybrid.Supernode", "bin", configuration, "net10.0", "Hybrid.Supernode.dll");
-        return File.Exists(path) ? path : throw new InvalidOperationException($"supernode not built: {path} is missing");
+        var path = Path.Combine(dir.FullName, projectDirectory, "bin", configuration, "net10.0", dllName);
+        return File.Exists(path) ? path : throw new InvalidOperationException($"{dllName} not built: {path} is missing");
     }
 }

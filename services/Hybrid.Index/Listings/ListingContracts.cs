@@ -67,7 +67,7 @@ public static class ListingShards
 public sealed class SearchOptions
 {
     /// <summary>Number of search shards; fixed for the life of a cluster's data.</summary>
-    public int Shards { get; set; } = 8;
+    public int Shards { get; set; } = 2;
 }
 
 /// <summary>A search as the shards see it.</summary>

@@ -71,7 +71,7 @@ public sealed class SupernodeOptions
     public int SessionsPerMinute { get; set; } = 30;
 
     /// <summary>Number of search shards. Fixed for the life of a cluster's data: every supernode of a cluster must agree.</summary>
-    public int SearchShards { get; set; } = 8;
+    public int SearchShards { get; set; } = 2;
 
     /// <summary>True when a Redis connection string is set.</summary>
     public bool IsCluster => !string.IsNullOrWhiteSpace(Redis);

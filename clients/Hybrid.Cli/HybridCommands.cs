@@ -1,0 +1,303 @@
+using System.CommandLine;
+using System.Globalization;
+using Google.Protobuf;
+using Hybrid.Client.Network;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Listings;
+using Hybrid.Protocol.V1;
+using Spectre.Console;
+
+namespace Hybrid.Cli;
+
+/// <summary>The <c>hybrid</c> command tree.</summary>
+internal static class HybridCommands
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand("Hybrid: buy, sell and talk directly, person to person.")
+        {
+            Init(), Id(), Peer(), ListingCommands(), Search(),
+        };
+        root.Options.Add(CliContext.HomeOption);
+        root.Options.Add(CliContext.JsonOption);
+        root.Options.Add(CliContext.SupernodeOption);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            await Console.Error.WriteLineAsync($"hybrid: {parse.Errors[0].Message} (see 'hybrid --help')");
+            return ExitCodes.Usage;
+        }
+
+        return await parse.InvokeAsync();
+    }
+
+    private static Command Init()
+    {
+        var name = new Option<string>("--name") { Description = "The name other peers see.", DefaultValueFactory = _ => Environment.UserName };
+        var command = new Command("init", "Create this user's identity (a key pair) and print its PeerId.") { name };
+        command.SetAction((parse, _) => CliContext.GuardAsync(() =>
+        {
+            var context = new CliContext(parse);
+            using var identity = context.Home.CreateIdentity();
+            var settings = context.Home.LoadSettings();
+            settings.DisplayName = parse.GetValue(name)!;
+            context.Home.SaveSettings(settings);
+            context.Write(new { peerId = identity.Id.ToString(), name = settings.DisplayName, home = context.Home.Path }, () => Console.WriteLine(identity.Id));
+            return Task.FromResult(ExitCodes.Ok);
+        }));
+        return command;
+    }
+
+    private static Command Id()
+    {
+        var command = new Command("id", "Print this user's PeerId.");
+        command.SetAction((parse, _) => CliContext.GuardAsync(() =>
+        {
+            var context = new CliContext(parse);
+            using var identity = context.Home.LoadIdentity();
+            var settings = context.Home.LoadSettings();
+            context.Write(new { peerId = identity.Id.ToString(), name = settings.DisplayName }, () => Console.WriteLine(identity.Id));
+            return Task.FromResult(ExitCodes.Ok);
+        }));
+        return command;
+    }
+
+    private static Command Peer()
+    {
+        var listen = new Option<string?>("--listen") { Description = "HOST:PORT for this peer's own host (saved for direct peer links)." };
+        var privacy = new Option<bool>("--private") { Description = "Privacy mode: counterparties never learn this peer's address." };
+        var run = new Command("run", "Stay online: hold a session with the supernode network (fails over between supernodes) until Ctrl+C.") { listen, privacy };
+        run.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            using var identity = context.Home.LoadIdentity();
+            var settings = context.Home.LoadSettings();
+            settings.Supernodes = [.. context.Supernodes()];
+            settings.Listen = parse.GetValue(listen) ?? settings.Listen;
+            settings.Private = parse.GetValue(privacy);
+            context.Home.SaveSettings(settings);
+            await using var connection = new SupernodeConnection(identity, new SupernodeConnectionOptions { Seeds = settings.Supernodes, DisplayName = settings.DisplayName });
+            connection.Connected += (_, e) => Console.WriteLine($"online via {e.SupernodeUrl}");
+            connection.FailedOver += (_, e) => Console.WriteLine($"moved from {e.PreviousUrl} to {e.SupernodeUrl}");
+            connection.Disconnected += (_, e) => Console.WriteLine($"lost {e.SupernodeUrl}: {e.Reason}");
+            connection.Start();
+            Console.WriteLine($"{identity.Id} ({settings.DisplayName}) connecting to {string.Join(", ", settings.Supernodes)}");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                Console.WriteLine("offline");
+            }
+
+            return ExitCodes.Ok;
+        }));
+
+        var peerId = new Argument<string>("peer-id") { Description = "The PeerId to look up." };
+        var lookup = new Command("lookup", "Show a peer: name, online, endpoints, last seen.") { peerId };
+        lookup.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            if (!PeerId.TryParse(parse.GetValue(peerId), out var id, out var error))
+            {
+                throw new CliException(ExitCodes.Usage, error);
+            }
+
+            using var caller = context.Caller();
+            var info = await caller.CallAsync((c, o) => c.LookupPeerAsync(new LookupPeerRequest { PeerId = id.ToString() }, o).ResponseAsync, cancellationToken);
+            var lastSeen = DateTimeOffset.FromUnixTimeMilliseconds(info.LastSeenMs);
+            context.Write(
+                new { peerId = info.PeerId, name = info.DisplayName, online = info.Online, endpoints = info.Endpoints.Select(e => e.Url), lastSeen, supernode = info.SupernodeUrl },
+                () => Console.WriteLine($"{info.PeerId}  {info.DisplayName}  {(info.Online ? "online via " + info.SupernodeUrl : "offline, last seen " + lastSeen.ToString("u", CultureInfo.InvariantCulture))}"));
+            return ExitCodes.Ok;
+        }));
+        return new Command("peer", "Run this peer, or look up another.") { run, lookup };
+    }
+
+    private static Command ListingCommands()
+    {
+        var title = new Option<string>("--title") { Description = "What is offered.", Required = true };
+        var price = new Option<string>("--price") { Description = "Price, e.g. 12.50.", Required = true };
+        var currency = new Option<string>("--currency") { Description = "ISO 4217 code, e.g. EUR.", Required = true };
+        var category = new Option<string>("--category") { Description = $"One of: {string.Join(", ", ListingRules.Categories)}.", DefaultValueFactory = _ => "other" };
+        var location = new Option<string?>("--location") { Description = "COUNTRY[/REGION[/GEOHASH]], e.g. DE/Berlin." };
+        var description = new Option<string>("--description") { Description = "Longer text.", DefaultValueFactory = _ => string.Empty };
+        var tags = new Option<string[]>("--tag") { Description = "A free tag (repeatable).", DefaultValueFactory = _ => [] };
+        var quantity = new Option<uint>("--quantity") { Description = "How many are on offer.", DefaultValueFactory = _ => 1 };
+        var days = new Option<int>("--days") { Description = "Days until the listing expires (1-90).", DefaultValueFactory = _ => 30 };
+        var publish = new Command("publish", "Sign and publish a listing; prints its id.") { title, price, currency, category, location, description, tags, quantity, days };
+        publish.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            using var identity = context.Home.LoadIdentity();
+            var listing = new Listing
+            {
+                ListingId = ListingRules.NewListingId(),
+                Title = parse.GetValue(title)!,
+                Description = parse.GetValue(description)!,
+                Price = ListingRules.ParseMoney(parse.GetValue(price)!, parse.GetValue(currency)!.ToUpperInvariant()),
+                Category = parse.GetValue(category)!,
+                Location = ParseLocation(parse.GetValue(location)),
+                Quantity = parse.GetValue(quantity),
+                CreatedMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            };
+            listing.Tags.AddRange(parse.GetValue(tags)!);
+            var now = DateTimeOffset.UtcNow;
+            var expires = now.AddDays(parse.GetValue(days));
+            if (ListingRules.Check(listing, expires, now) is { } problem)
+            {
+                throw new CliException(ExitCodes.Usage, problem);
+            }
+
+            var envelope = SignedEnvelopes.Sign(identity, EnvelopeKinds.Listing, (ulong)now.ToUnixTimeMilliseconds(), listing, now, expires);
+            using var caller = context.Caller();
+            var published = await caller.CallAsync((c, o) => c.PublishListingAsync(envelope, o).ResponseAsync, cancellationToken);
+            context.Write(new { listingId = published.ListingId, version = published.Version, expires }, () => Console.WriteLine(published.ListingId));
+            return ExitCodes.Ok;
+        }));
+
+        var listingId = new Argument<string>("listing-id");
+        var withdraw = new Command("withdraw", "Take one of your listings down.") { listingId };
+        withdraw.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            using var identity = context.Home.LoadIdentity();
+            var id = parse.GetValue(listingId)!;
+            if (!ListingRules.IsListingId(id, out var error))
+            {
+                throw new CliException(ExitCodes.Usage, error);
+            }
+
+            var now = DateTimeOffset.UtcNow;
+            var envelope = SignedEnvelopes.Sign(identity, EnvelopeKinds.Withdrawal, (ulong)now.ToUnixTimeMilliseconds(), new ListingWithdrawal { ListingId = id }, now, now.AddDays(1));
+            using var caller = context.Caller();
+            await caller.CallAsync((c, o) => c.WithdrawListingAsync(envelope, o).ResponseAsync, cancellationToken);
+            context.Write(new { listingId = id, withdrawn = true }, () => Console.WriteLine($"withdrawn {id}"));
+            return ExitCodes.Ok;
+        }));
+
+        var mine = new Command("mine", "List your active listings, newest first.");
+        mine.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            using var identity = context.Home.LoadIdentity();
+            using var caller = context.Caller();
+            var page = await caller.CallAsync((c, o) => c.ListBySellerAsync(new ListBySellerRequest { Seller = identity.Id.ToString(), Limit = 100 }, o).ResponseAsync, cancellationToken);
+            Show(context, [.. page.Listings], page.TotalHits);
+            return ExitCodes.Ok;
+        }));
+        return new Command("listing", "Publish, withdraw and list your listings.") { publish, withdraw, mine };
+    }
+
+    private static Command Search()
+    {
+        var text = new Argument<string>("text") { Description = "Words to find; \"quoted phrases\" match in order." };
+        var minPrice = new Option<string?>("--min-price") { Description = "Lowest price (needs --currency)." };
+        var maxPrice = new Option<string?>("--max-price") { Description = "Highest price (needs --currency)." };
+        var currency = new Option<string?>("--currency") { Description = "Only listings priced in this currency." };
+        var category = new Option<string?>("--category") { Description = "Only this category." };
+        var location = new Option<string?>("--location") { Description = "COUNTRY[/REGION], e.g. DE/Berlin." };
+        var seller = new Option<string?>("--seller") { Description = "Only this seller's PeerId." };
+        var sort = new Option<string>("--sort") { Description = "relevance, price, price-desc or newest.", DefaultValueFactory = _ => "relevance" };
+        sort.AcceptOnlyFromAmong("relevance", "price", "price-desc", "newest");
+        var limit = new Option<int>("--limit") { Description = "How many (1-100).", DefaultValueFactory = _ => 20 };
+        var command = new Command("search", "Search every listing on the network.") { text, minPrice, maxPrice, currency, category, location, seller, sort, limit };
+        command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            var request = new SearchRequest
+            {
+                Text = parse.GetValue(text)!,
+                Category = parse.GetValue(category) ?? string.Empty,
+                Seller = parse.GetValue(seller) ?? string.Empty,
+                Limit = parse.GetValue(limit),
+                Sort = parse.GetValue(sort) switch
+                {
+                    "price" => SearchSort.PriceAscending,
+                    "price-desc" => SearchSort.PriceDescending,
+                    "newest" => SearchSort.Newest,
+                    _ => SearchSort.Relevance,
+                },
+            };
+            var code = parse.GetValue(currency)?.ToUpperInvariant();
+            if ((parse.GetValue(minPrice) is not null || parse.GetValue(maxPrice) is not null) && code is null)
+            {
+                throw new CliException(ExitCodes.Usage, "--min-price and --max-price need --currency");
+            }
+
+            request.Currency = code ?? string.Empty;
+            if (parse.GetValue(minPrice) is { } min)
+            {
+                request.MinPrice = ListingRules.ParseMoney(min, code!);
+            }
+
+            if (parse.GetValue(maxPrice) is { } max)
+            {
+                request.MaxPrice = ListingRules.ParseMoney(max, code!);
+            }
+
+            if (ParseLocation(parse.GetValue(location)) is { } where)
+            {
+                request.Country = where.Country;
+                request.Region = where.Region;
+            }
+
+            using var caller = context.Caller();
+            var response = await caller.CallAsync((c, o) => c.SearchAsync(request, o).ResponseAsync, cancellationToken);
+            Show(context, [.. response.Hits.Select(h => h.Record)], response.TotalHits);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total) => context.Write(
+        new
+        {
+            total,
+            listings = records.Select(r => new
+            {
+                listingId = r.Listing.ListingId,
+                title = r.Listing.Title,
+                price = ListingRules.Format(r.Listing.Price),
+                category = r.Listing.Category,
+                location = r.Listing.Location is { } l ? $"{l.Country}/{l.Region}" : string.Empty,
+                seller = r.Seller,
+                state = r.State.ToString().ToLowerInvariant(),
+                envelope = r.Envelope.ToByteString().ToBase64(),
+            }),
+        },
+        () =>
+        {
+            var table = new Table().AddColumns("id", "title", "price", "where", "seller");
+            foreach (var r in records)
+            {
+                table.AddRow(
+                    Markup.Escape(r.Listing.ListingId),
+                    Markup.Escape(r.Listing.Title),
+                    Markup.Escape(ListingRules.Format(r.Listing.Price)),
+                    Markup.Escape(r.Listing.Location is { } l ? $"{l.Country} {l.Region}" : string.Empty),
+                    Markup.Escape(r.Seller[..15] + "…"));
+            }
+
+            AnsiConsole.Write(table);
+            AnsiConsole.WriteLine($"{records.Count} of {total}");
+        });
+
+    private static Location ParseLocation(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return new Location();
+        }
+
+        var parts = text.Split('/', StringSplitOptions.TrimEntries);
+        return new Location
+        {
+            Country = parts[0].ToUpperInvariant(),
+            Region = parts.Length > 1 ? parts[1] : string.Empty,
+            Geohash = parts.Length > 2 ? parts[2].ToLowerInvariant() : string.Empty,
+        };
+    }
+}

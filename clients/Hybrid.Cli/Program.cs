@@ -1,0 +1,3 @@
+using Hybrid.Cli;
+
+return await HybridCommands.RunAsync(args);

@@ -77,6 +77,38 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
     }
 
     [Fact]
+    public async Task VersionsPublishedAllAtOnceEndWithTheNewestStoredAndFound()
+    {
+        var listing = ListingFactory.Listing($"Piano {_word}");
+        var versions = Enumerable.Range(1, 12).Select(v =>
+        {
+            var copy = listing.Clone();
+            copy.Title = $"Piano {_word} v{v}";
+            return ListingFactory.Sign(_seller, copy, (ulong)v);
+        }).Reverse().ToList();
+
+        // Sent newest first and all at once: whatever order they land in, older ones are refused or superseded.
+        var results = await Task.WhenAll(versions.Select(async e =>
+        {
+            try
+            {
+                await Client.PublishListingAsync(e);
+                return StatusCode.OK;
+            }
+            catch (RpcException ex)
+            {
+                return ex.StatusCode;
+            }
+        }));
+
+        Assert.All(results, c => Assert.True(c is StatusCode.OK or StatusCode.AlreadyExists, c.ToString()));
+        var stored = await Client.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId });
+        Assert.Equal(12UL, stored.Version);
+        Assert.Equal([listing.ListingId], await SearchAsync($"{_word} v12"));
+        Assert.Empty(await SearchAsync($"{_word} v11"));
+    }
+
+    [Fact]
     public async Task PublishingTheSameSignedVersionAgainIsHarmless()
     {
         var listing = ListingFactory.Listing($"Kettle {_word}");

@@ -15,9 +15,12 @@ namespace Hybrid.Index.Search;
 public interface ISearchShardGrain : IGrainWithIntegerKey
 {
     /// <summary>Stores and indexes a verified listing version; refuses older versions and other sellers.</summary>
+    /// <remarks>Writes to different listings overlap (their durable writes are committed together); writes to one listing take turns.</remarks>
+    [AlwaysInterleave]
     Task<ListingWriteResult> Publish(StoredListing listing);
 
     /// <summary>Takes a listing down, with a withdrawal signed by its seller at a newer version.</summary>
+    [AlwaysInterleave]
     Task<ListingWriteResult> Withdraw(string listingId, string seller, ulong version);
 
     /// <summary>The stored listing (active, withdrawn or expired), or null.</summary>
@@ -56,6 +59,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(30);
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _sellers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Task> _writing = new(StringComparer.Ordinal);
     private readonly ListingIndex _index = new();
     private Task _rebuilt = Task.CompletedTask;
     private int Shard => (int)this.GetPrimaryKeyLong();
@@ -106,6 +110,43 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     {
         ArgumentNullException.ThrowIfNull(listing);
         await RebuiltAsync();
+        return await OneAtATimeAsync(listing.ListingId, () => PublishNowAsync(listing));
+    }
+
+    public async Task<ListingWriteResult> Withdraw(string listingId, string seller, ulong version)
+    {
+        await RebuiltAsync();
+        return await OneAtATimeAsync(listingId, () => WithdrawNowAsync(listingId, seller, version));
+    }
+
+    /// <summary>
+    /// Runs writes to one listing in order while writes to others overlap. The grain runs one turn
+    /// at a time, so the check and the registration below happen with nothing in between.
+    /// </summary>
+    private async Task<ListingWriteResult> OneAtATimeAsync(string listingId, Func<Task<ListingWriteResult>> write)
+    {
+        while (_writing.TryGetValue(listingId, out var earlier))
+        {
+            await earlier.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+        }
+
+        var task = write();
+        _writing[listingId] = task;
+        try
+        {
+            return await task;
+        }
+        finally
+        {
+            if (_writing.TryGetValue(listingId, out var current) && current == task)
+            {
+                _writing.Remove(listingId);
+            }
+        }
+    }
+
+    private async Task<ListingWriteResult> PublishNowAsync(StoredListing listing)
+    {
         var hash = Hash(listing.Envelope);
         if (_entries.TryGetValue(listing.ListingId, out var current))
         {
@@ -131,9 +172,8 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return new(ListingOutcome.Applied, "listing stored", listing.Version);
     }
 
-    public async Task<ListingWriteResult> Withdraw(string listingId, string seller, ulong version)
+    private async Task<ListingWriteResult> WithdrawNowAsync(string listingId, string seller, ulong version)
     {
-        await RebuiltAsync();
         if (!_entries.TryGetValue(listingId, out var current))
         {
             return new(ListingOutcome.NotFound, $"no listing {listingId}", 0);

@@ -159,24 +159,13 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     }
 
     /// <summary>Looks a peer up through any live supernode (no session needed).</summary>
-    public async Task<PeerInfo> LookupPeerAsync(PeerId peer, CancellationToken cancellationToken = default)
-    {
-        RpcException? last = null;
-        foreach (var url in Candidates())
-        {
-            try
-            {
-                return await new Protocol.V1.Supernode.SupernodeClient(Channel(url))
-                    .LookupPeerAsync(new LookupPeerRequest { PeerId = peer.ToString() }, deadline: _time.GetUtcNow().UtcDateTime + _options.ConnectTimeout, cancellationToken: cancellationToken);
-            }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
-            {
-                last = ex;
-            }
-        }
-
-        throw last ?? new RpcException(new Status(StatusCode.Unavailable, "no supernode is known"));
-    }
+    public Task<PeerInfo> LookupPeerAsync(PeerId peer, CancellationToken cancellationToken = default) =>
+        SupernodeCaller.FirstAnsweringAsync(
+            Candidates(),
+            Channel,
+            (client, options) => client.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.ToString() }, options).ResponseAsync,
+            _options.ConnectTimeout,
+            cancellationToken);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

@@ -41,5 +41,13 @@ var restart = new Command("cluster-restart", "Three supernodes with many listing
 };
 restart.SetAction((parse, ct) => ClusterRestartScenario.RunAsync(parse.GetValue(listings), parse.GetValue(shards), parse.GetValue(report)!, ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart };
+var peersToConnect = new Option<int>("--peers") { Description = "Peers that open and hold a session.", DefaultValueFactory = _ => 1000 };
+var concurrency = new Option<int>("--concurrency") { Description = "Sessions being opened at once.", DefaultValueFactory = _ => 32 };
+var connect = new Command("connect", "Sessions opened per second and sessions held on one embedded supernode, against a no-op gRPC call.")
+{
+    peersToConnect, concurrency, seconds, report,
+};
+connect.SetAction((parse, ct) => ConnectScenario.RunAsync(parse.GetValue(peersToConnect), parse.GetValue(concurrency), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect };
 return await root.Parse(args).InvokeAsync();

@@ -32,9 +32,9 @@ internal static class SearchScenario
         var dataDir = temp.Sub("data");
         Directory.CreateDirectory(dataDir);
         clock.Restart();
-        await using (var store = new SqliteListingStore(Path.Combine(dataDir, "index.db")))
+        await using (var database = new SqliteDatabase(Path.Combine(dataDir, "index.db")))
         {
-            await corpus.SeedAsync(store, shards);
+            await corpus.SeedAsync(new SqliteListingStore(database), shards);
         }
 
         report.Fact("listings written to SQLite", $"{clock.Elapsed.TotalSeconds:0.0} s");

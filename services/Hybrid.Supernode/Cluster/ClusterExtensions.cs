@@ -57,11 +57,10 @@ public static class ClusterExtensions
             {
                 silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
                 var databasePath = Path.Combine(options.DataDir, "index.db");
+                silo.Services.AddSingleton(_ => new SqliteDatabase(databasePath));
                 silo.Services.AddKeyedSingleton<IGrainStorage>(IndexStorage.ProviderName, (sp, _) =>
-                    new SqliteGrainStorage(IndexStorage.ProviderName, databasePath, new OrleansGrainStorageSerializer(sp.GetRequiredService<Serializer>())));
-                silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp =>
-                    (SqliteGrainStorage)sp.GetRequiredKeyedService<IGrainStorage>(IndexStorage.ProviderName));
-                silo.Services.AddSingleton<IListingStore>(_ => new SqliteListingStore(databasePath));
+                    new SqliteGrainStorage(sp.GetRequiredService<SqliteDatabase>(), new OrleansGrainStorageSerializer(sp.GetRequiredService<Serializer>())));
+                silo.Services.AddSingleton<IListingStore>(sp => new SqliteListingStore(sp.GetRequiredService<SqliteDatabase>()));
             }
         });
 

@@ -1,45 +1,18 @@
 using System.Globalization;
-using Microsoft.Data.Sqlite;
 using Orleans.Storage;
 
 namespace Hybrid.Supernode.Storage;
 
 /// <summary>
-/// Grain storage for the embedded supernode: one SQLite file in WAL mode under DataDir.
-/// A write returns only once SQLite has committed it (synchronous=FULL), so what a client
-/// was told is stored survives <c>kill -9</c> and power loss alike. ETags are row versions,
-/// so a stale activation cannot overwrite a newer state.
+/// Grain storage for the embedded supernode, in <see cref="SqliteDatabase"/>. ETags are row
+/// versions, so a stale activation cannot overwrite a newer state; a write returns once durable.
 /// </summary>
-public sealed class SqliteGrainStorage : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>
+public sealed class SqliteGrainStorage(SqliteDatabase database, IGrainStorageSerializer serializer) : IGrainStorage
 {
-    private readonly string _name;
-    private readonly string _connectionString;
-    private readonly IGrainStorageSerializer _serializer;
-
-    public SqliteGrainStorage(string name, string databasePath, IGrainStorageSerializer serializer)
-    {
-        _name = name;
-        _serializer = serializer;
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = databasePath,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Cache = SqliteCacheMode.Private,
-            Pooling = true,
-            DefaultTimeout = 30,
-        }.ToString();
-    }
-
-    public void Participate(ISiloLifecycle lifecycle)
-    {
-        ArgumentNullException.ThrowIfNull(lifecycle);
-        lifecycle.Subscribe($"{nameof(SqliteGrainStorage)}-{_name}", ServiceLifecycleStage.ApplicationServices, InitializeAsync);
-    }
-
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
-        await using var connection = await OpenAsync();
+        await using var connection = database.Open();
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT etag, data FROM grain_state WHERE grain_id = $id AND state_name = $state";
         command.Parameters.AddWithValue("$id", grainId.ToString());
@@ -54,39 +27,36 @@ public sealed class SqliteGrainStorage : IGrainStorage, ILifecycleParticipant<IS
         }
 
         grainState.ETag = reader.GetInt64(0).ToString(CultureInfo.InvariantCulture);
-        grainState.State = _serializer.Deserialize<T>(new BinaryData((byte[])reader[1]));
+        grainState.State = serializer.Deserialize<T>(new BinaryData((byte[])reader[1]));
         grainState.RecordExists = true;
     }
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
-        var data = _serializer.Serialize(grainState.State).ToArray();
-        await using var connection = await OpenAsync();
-        await using var command = connection.CreateCommand();
-        long next;
-        if (grainState.ETag is null)
+        var data = serializer.Serialize(grainState.State).ToArray();
+        var id = grainId.ToString();
+        var expected = grainState.ETag is null ? (long?)null : long.Parse(grainState.ETag, CultureInfo.InvariantCulture);
+        var next = await database.WriteAsync(command =>
         {
-            next = 1;
-            command.CommandText = "INSERT INTO grain_state (grain_id, state_name, etag, data) VALUES ($id, $state, 1, $data) ON CONFLICT DO NOTHING";
-        }
-        else
-        {
-            var current = long.Parse(grainState.ETag, CultureInfo.InvariantCulture);
-            next = current + 1;
-            command.CommandText = "UPDATE grain_state SET etag = $next, data = $data WHERE grain_id = $id AND state_name = $state AND etag = $etag";
-            command.Parameters.AddWithValue("$etag", current);
-            command.Parameters.AddWithValue("$next", next);
-        }
+            if (expected is { } current)
+            {
+                command.CommandText = "UPDATE grain_state SET etag = $next, data = $data WHERE grain_id = $id AND state_name = $state AND etag = $etag";
+                command.Parameters.AddWithValue("$etag", current);
+                command.Parameters.AddWithValue("$next", current + 1);
+            }
+            else
+            {
+                command.CommandText = "INSERT INTO grain_state (grain_id, state_name, etag, data) VALUES ($id, $state, 1, $data) ON CONFLICT DO NOTHING";
+            }
 
-        command.Parameters.AddWithValue("$id", grainId.ToString());
-        command.Parameters.AddWithValue("$state", stateName);
-        command.Parameters.AddWithValue("$data", data);
-        if (await command.ExecuteNonQueryAsync() != 1)
-        {
-            throw new InconsistentStateException($"{stateName} of {grainId} was changed by another activation (stored version differs from {grainState.ETag ?? "none"})");
-        }
-
+            command.Parameters.AddWithValue("$id", id);
+            command.Parameters.AddWithValue("$state", stateName);
+            command.Parameters.AddWithValue("$data", data);
+            return command.ExecuteNonQuery() == 1
+                ? (expected ?? 0) + 1
+                : throw new InconsistentStateException($"{stateName} of {id} was changed by another activation (stored version differs from {expected?.ToString(CultureInfo.InvariantCulture) ?? "none"})");
+        });
         grainState.ETag = next.ToString(CultureInfo.InvariantCulture);
         grainState.RecordExists = true;
     }
@@ -94,57 +64,24 @@ public sealed class SqliteGrainStorage : IGrainStorage, ILifecycleParticipant<IS
     public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
-        if (grainState.ETag is not null)
+        if (grainState.ETag is { } etag)
         {
-            await using var connection = await OpenAsync();
-            await using var command = connection.CreateCommand();
-            command.CommandText = "DELETE FROM grain_state WHERE grain_id = $id AND state_name = $state AND etag = $etag";
-            command.Parameters.AddWithValue("$id", grainId.ToString());
-            command.Parameters.AddWithValue("$state", stateName);
-            command.Parameters.AddWithValue("$etag", long.Parse(grainState.ETag, CultureInfo.InvariantCulture));
-            if (await command.ExecuteNonQueryAsync() != 1)
+            var id = grainId.ToString();
+            var expected = long.Parse(etag, CultureInfo.InvariantCulture);
+            await database.WriteAsync(command =>
             {
-                throw new InconsistentStateException($"{stateName} of {grainId} was changed by another activation before it could be cleared");
-            }
+                command.CommandText = "DELETE FROM grain_state WHERE grain_id = $id AND state_name = $state AND etag = $etag";
+                command.Parameters.AddWithValue("$id", id);
+                command.Parameters.AddWithValue("$state", stateName);
+                command.Parameters.AddWithValue("$etag", expected);
+                return command.ExecuteNonQuery() == 1
+                    ? true
+                    : throw new InconsistentStateException($"{stateName} of {id} was changed by another activation before it could be cleared");
+            });
         }
 
         grainState.ETag = null;
         grainState.RecordExists = false;
         grainState.State = Activator.CreateInstance<T>();
-    }
-
-    private async Task InitializeAsync(CancellationToken cancellationToken)
-    {
-        await using var connection = await OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            PRAGMA journal_mode = WAL;
-            CREATE TABLE IF NOT EXISTS grain_state (
-                grain_id   TEXT    NOT NULL,
-                state_name TEXT    NOT NULL,
-                etag       INTEGER NOT NULL,
-                data       BLOB    NOT NULL,
-                PRIMARY KEY (grain_id, state_name)
-            ) WITHOUT ROWID;
-            """;
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken = default)
-    {
-        var connection = new SqliteConnection(_connectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken);
-            await using var pragma = connection.CreateCommand();
-            pragma.CommandText = "PRAGMA synchronous = FULL;";
-            await pragma.ExecuteNonQueryAsync(cancellationToken);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
     }
 }

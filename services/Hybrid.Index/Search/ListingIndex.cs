@@ -97,7 +97,7 @@ public sealed partial class ListingIndex : IDisposable
             new StringField(SellerField, stored.Seller, Field.Store.NO),
             new StringField(CategoryField, listing.Category, Field.Store.NO),
             new StringField(CurrencyField, listing.Price.Currency, Field.Store.NO),
-            new NumericDocValuesField(PriceField, Listings.PriceMicros(listing)),
+            new NumericDocValuesField(PriceField, Hybrid.Protocol.Listings.ListingRules.ToMicros(listing.Price)),
             new NumericDocValuesField(CreatedField, listing.CreatedMs),
             new NumericDocValuesField(ExpiresField, stored.ExpiresMs),
         };
@@ -364,16 +364,5 @@ public sealed partial class ListingIndex : IDisposable
     private sealed class Bm25SearcherFactory : SearcherFactory
     {
         public override IndexSearcher NewSearcher(IndexReader reader) => new(reader) { Similarity = Bm25 };
-    }
-}
-
-/// <summary>Listing helpers the index shares with the shard.</summary>
-public static class Listings
-{
-    /// <summary>The listing's price in millionths of a unit.</summary>
-    public static long PriceMicros(Listing listing)
-    {
-        ArgumentNullException.ThrowIfNull(listing);
-        return Hybrid.Protocol.Listings.ListingRules.ToMicros(listing.Price);
     }
 }

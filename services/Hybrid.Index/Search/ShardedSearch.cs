@@ -28,14 +28,20 @@ public sealed class ShardedSearch(IGrainFactory grains, IOptions<SearchOptions> 
         ArgumentNullException.ThrowIfNull(query);
         var take = offset + limit;
         var shards = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(i => grains.GetGrain<ISearchShardGrain>(i).Search(query, take)));
-        var page = shards.SelectMany(s => s.Hits).Order(Comparer(query.Order)).Skip(offset).Take(limit).ToList();
+        var comparer = Comparer(query.Order);
+        var page = shards
+            .SelectMany((s, shard) => s.Hits.Select(hit => (Hit: hit, Shard: shard)))
+            .OrderBy(h => h.Hit, comparer)
+            .Skip(offset)
+            .Take(limit)
+            .ToList();
         var total = shards.Sum(s => s.TotalHits);
         var fetched = await Task.WhenAll(page
-            .GroupBy(h => ListingShards.Of(h.ListingId, ShardCount))
-            .Select(g => grains.GetGrain<ISearchShardGrain>(g.Key).Fetch([.. g.Select(h => h.ListingId)])));
+            .GroupBy(h => h.Shard)
+            .Select(g => grains.GetGrain<ISearchShardGrain>(g.Key).Fetch([.. g.Select(h => h.Hit.ListingId)])));
         var byId = fetched.SelectMany(f => f).ToDictionary(l => l.ListingId, StringComparer.Ordinal);
         // A listing withdrawn between the two phases is simply left out of the page.
-        var hits = page.Where(h => byId.ContainsKey(h.ListingId)).Select(h => (byId[h.ListingId], h.Score)).ToList();
+        var hits = page.Where(h => byId.ContainsKey(h.Hit.ListingId)).Select(h => (byId[h.Hit.ListingId], h.Hit.Score)).ToList();
         return new SearchPage(hits, total, offset + page.Count < total);
     }
 

@@ -14,4 +14,19 @@ public static class EnvelopeKinds
 
     /// <summary>A seller taking its listing down (<c>ListingWithdrawal</c>).</summary>
     public const string Withdrawal = "hybrid.withdraw.v1";
+
+    /// <summary>A chat message to one peer (<c>ChatMessage</c>).</summary>
+    public const string Chat = "hybrid.chat.v1";
+
+    /// <summary>A buyer's offer for a listing (<c>OrderOffer</c>).</summary>
+    public const string OrderOffer = "hybrid.order.offer.v1";
+
+    /// <summary>A seller's acceptance of an offer (<c>OrderAcceptance</c>).</summary>
+    public const string OrderAcceptance = "hybrid.order.accept.v1";
+
+    /// <summary>A buyer's confirmation that the order was fulfilled (<c>OrderCompletion</c>).</summary>
+    public const string OrderCompletion = "hybrid.order.complete.v1";
+
+    /// <summary>A dialer's request for a relayed link (<c>RelayRequest</c>).</summary>
+    public const string RelayRequest = "hybrid.relay.v1";
 }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Hybrid.Protocol.Identity;
 
@@ -55,6 +56,32 @@ public sealed class PeerIdentity : IDisposable
     /// <summary>Signs <paramref name="data"/> (SHA-256, IEEE P1363 format).</summary>
     public byte[] Sign(ReadOnlySpan<byte> data) =>
         _key.SignData(data, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+
+    /// <summary>
+    /// A self-signed certificate over this key for the peer's own host, usable as TLS server and as
+    /// client certificate. Nobody trusts it by its chain: each side pins the PeerId its key hashes to.
+    /// </summary>
+    public X509Certificate2 CreateCertificate(DateTimeOffset now, TimeSpan validity)
+    {
+        var request = new CertificateRequest($"CN={Id}", _key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
+            [new Oid("1.3.6.1.5.5.7.3.1", "serverAuth"), new Oid("1.3.6.1.5.5.7.3.2", "clientAuth")], false));
+        return request.CreateSelfSigned(now.AddHours(-1), now + validity);
+    }
+
+    /// <summary>
+    /// ECDH agreement between this key and <paramref name="otherPublicKey"/> (SubjectPublicKeyInfo):
+    /// the raw shared secret, to be fed through a KDF. Used to open items sealed to this peer.
+    /// </summary>
+    public byte[] Agree(ReadOnlySpan<byte> otherPublicKey)
+    {
+        using var mine = ECDiffieHellman.Create(_key.ExportParameters(includePrivateParameters: true));
+        using var other = ECDiffieHellman.Create();
+        other.ImportSubjectPublicKeyInfo(otherPublicKey, out _);
+        return mine.DeriveRawSecretAgreement(other.PublicKey);
+    }
 
     /// <inheritdoc />
     public void Dispose() => _key.Dispose();

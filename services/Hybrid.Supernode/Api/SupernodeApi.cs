@@ -5,7 +5,9 @@ using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Cluster;
+using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Ops;
+using Hybrid.Supernode.Relay;
 using Hybrid.Supernode.Sessions;
 using Google.Protobuf;
 
@@ -20,6 +22,8 @@ public sealed partial class SupernodeApi(
     SupernodeRegistration registration,
     RequestLimits limits,
     SupernodeMetrics metrics,
+    RelayHub relays,
+    SupernodeOptions options,
     TimeProvider time) : Protocol.V1.Supernode.SupernodeBase
 {
     /// <summary>Metadata key carrying the session token on authenticated calls.</summary>

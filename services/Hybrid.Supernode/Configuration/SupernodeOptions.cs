@@ -73,6 +73,24 @@ public sealed class SupernodeOptions
     /// <summary>Number of search shards. Fixed for the life of a cluster's data: every supernode of a cluster must agree.</summary>
     public int SearchShards { get; set; } = 2;
 
+    /// <summary>Relayed links a peer may hold at once on this supernode (as dialer or as target).</summary>
+    public int RelayLinksPerPeer { get; set; } = 16;
+
+    /// <summary>Bytes one relayed link may carry (both directions) before the supernode cuts it.</summary>
+    public long RelayBytesPerLink { get; set; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>How long the target of a relay offer has to answer it.</summary>
+    public TimeSpan RelayAnswerTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a sealed item waits in a mailbox for its offline recipient.</summary>
+    public TimeSpan MailboxTimeToLive { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>Most items one mailbox holds.</summary>
+    public int MailboxMaxItems { get; set; } = 1000;
+
+    /// <summary>Most bytes one mailbox holds.</summary>
+    public long MailboxMaxBytes { get; set; } = 16L * 1024 * 1024;
+
     /// <summary>True when a Redis connection string is set.</summary>
     public bool IsCluster => !string.IsNullOrWhiteSpace(Redis);
 
@@ -157,6 +175,16 @@ public sealed class SupernodeOptions
         if (SearchShards is < 1 or > 256)
         {
             errors.Add($"Supernode:SearchShards must be between 1 and 256 (got {SearchShards})");
+        }
+
+        if (RelayLinksPerPeer < 1 || RelayBytesPerLink < 1024 * 1024 || MailboxMaxItems < 1 || MailboxMaxBytes < 64 * 1024)
+        {
+            errors.Add("Supernode:RelayLinksPerPeer and Supernode:MailboxMaxItems must be at least 1, Supernode:RelayBytesPerLink at least 1 MiB, Supernode:MailboxMaxBytes at least 64 KiB");
+        }
+
+        if (RelayAnswerTimeout <= TimeSpan.Zero || MailboxTimeToLive <= TimeSpan.Zero)
+        {
+            errors.Add("Supernode:RelayAnswerTimeout and Supernode:MailboxTimeToLive must be positive");
         }
 
         if (RequestsPerSecond < 1 || RequestBurst < 1 || SessionsPerMinute < 1)

@@ -29,6 +29,7 @@ public static class SupernodeHosting
         builder.Services.AddSingleton<RequestLimits>();
         builder.Services.AddSingleton<SessionHub>();
         builder.Services.AddSingleton<SessionHost>();
+        builder.Services.AddSingleton<Relay.RelayHub>();
         // Sessions are long-lived streams: give them time to hear "draining" and move before Kestrel cuts them.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         return builder;

@@ -14,4 +14,14 @@ public sealed class SupernodeMetrics
     public Counter Lookups { get; } = Metrics.CreateCounter("hybrid_lookups_total", "LookupPeer calls answered by this supernode.");
 
     public Counter RateLimited { get; } = Metrics.CreateCounter("hybrid_rate_limited_total", "Calls and session messages refused by the per-peer rate limit.");
+
+    public Gauge RelayLinksActive { get; } = Metrics.CreateGauge("hybrid_relay_links_active", "Relayed peer links currently piped by this supernode.");
+
+    public Counter RelayLinks { get; } = Metrics.CreateCounter("hybrid_relay_links_total", "Relayed peer links, by outcome.", "outcome");
+
+    public Counter RelayBytes { get; } = Metrics.CreateCounter("hybrid_relay_bytes_total", "Bytes piped between relayed peers (both directions; ciphertext).");
+
+    public Counter MailDeposited { get; } = Metrics.CreateCounter("hybrid_mail_deposited_total", "Sealed items deposited into mailboxes through this supernode.");
+
+    public Counter MailDelivered { get; } = Metrics.CreateCounter("hybrid_mail_delivered_total", "Mailbox items taken and acknowledged by their recipients through this supernode.");
 }

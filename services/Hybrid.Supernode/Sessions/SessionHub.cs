@@ -41,6 +41,7 @@ public sealed class OpenSession
 public sealed class SessionHub(SupernodeMetrics metrics)
 {
     private readonly ConcurrentDictionary<string, OpenSession> _byToken = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<PeerId, OpenSession> _byPeer = new();
 
     public int Count => _byToken.Count;
 
@@ -48,6 +49,7 @@ public sealed class SessionHub(SupernodeMetrics metrics)
     {
         ArgumentNullException.ThrowIfNull(session);
         _byToken[session.Token] = session;
+        _byPeer[session.Peer] = session;
         metrics.SessionsOpened.Inc();
         metrics.SessionsActive.Set(_byToken.Count);
     }
@@ -56,6 +58,7 @@ public sealed class SessionHub(SupernodeMetrics metrics)
     {
         ArgumentNullException.ThrowIfNull(session);
         _byToken.TryRemove(session.Token, out _);
+        _byPeer.TryRemove(new KeyValuePair<PeerId, OpenSession>(session.Peer, session));
         metrics.SessionsActive.Set(_byToken.Count);
     }
 
@@ -64,6 +67,9 @@ public sealed class SessionHub(SupernodeMetrics metrics)
         session = null!;
         return token is not null && _byToken.TryGetValue(token, out session!);
     }
+
+    /// <summary>The session <paramref name="peer"/> holds on this supernode, if any.</summary>
+    public bool TryGetByPeer(PeerId peer, out OpenSession session) => _byPeer.TryGetValue(peer, out session!);
 
     /// <summary>Tells every peer to move to another supernode, then ends their sessions.</summary>
     public void Drain(IReadOnlyList<string> alternatives)

@@ -1,0 +1,171 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Hybrid.Index.Mailbox;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Relay;
+
+namespace Hybrid.Supernode.Api;
+
+/// <summary>Relay and mailbox: how peers reach each other when they cannot directly, or not now.</summary>
+public sealed partial class SupernodeApi
+{
+    public override async Task Relay(IAsyncStreamReader<RelayFrame> requestStream, IServerStreamWriter<RelayFrame> responseStream, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(requestStream);
+        ArgumentNullException.ThrowIfNull(responseStream);
+        ArgumentNullException.ThrowIfNull(context);
+        limits.Request(ClientAddress(context));
+        using var firstFrame = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        firstFrame.CancelAfter(options.HelloTimeout);
+        if (!await requestStream.MoveNext(firstFrame.Token))
+        {
+            return;
+        }
+
+        var first = requestStream.Current;
+        switch (first.KindCase)
+        {
+            case RelayFrame.KindOneofCase.Open:
+                await DialRelayAsync(first.Open, requestStream, responseStream, context);
+                return;
+            case RelayFrame.KindOneofCase.Accept:
+                var session = RequireSession(context);
+                if (!relays.TryClaim(first.Accept, session.Peer, out var link))
+                {
+                    throw new RpcException(new Status(StatusCode.NotFound, "no relay offer with that id is waiting for this peer (it timed out or was for another peer)"));
+                }
+
+                link.Answered.TrySetResult(new RelayAnswer(requestStream, responseStream, context.CancellationToken));
+                await link.Done.Task.WaitAsync(context.CancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                return;
+            default:
+                throw new RpcException(new Status(StatusCode.InvalidArgument, "the first relay frame must open a link (signed request) or accept one (link id)"));
+        }
+    }
+
+    private async Task DialRelayAsync(SignedEnvelope open, IAsyncStreamReader<RelayFrame> requestStream, IServerStreamWriter<RelayFrame> responseStream, ServerCallContext context)
+    {
+        var request = SignedEnvelopes.Verify(open, EnvelopeKinds.RelayRequest, time.GetUtcNow());
+        limits.Request(request.Signer.ToString());
+        var body = request.Body(RelayRequest.Parser);
+        if (!PeerId.TryParse(body.Target, out var target, out var error))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, error));
+        }
+
+        if (!hub.TryGetByPeer(target, out var targetSession))
+        {
+            metrics.RelayLinks.WithLabels("target_absent").Inc();
+            throw new RpcException(new Status(StatusCode.NotFound, $"{target} holds no session on this supernode: look it up and relay through the supernode it names"));
+        }
+
+        var link = relays.Offer(request.Signer, target);
+        try
+        {
+            if (!targetSession.TrySend(new SessionServerMessage { Event = new SupernodeEvent { RelayOffer = new RelayOffer { LinkId = link.Id } } }))
+            {
+                throw new RpcException(new Status(StatusCode.Unavailable, $"{target}'s session is closing; try again"));
+            }
+
+            RelayAnswer answer;
+            try
+            {
+                answer = await link.Answered.Task.WaitAsync(options.RelayAnswerTimeout, context.CancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                metrics.RelayLinks.WithLabels("unanswered").Inc();
+                throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"{target} did not answer the relay offer within {options.RelayAnswerTimeout.TotalSeconds:0} s"));
+            }
+
+            // Tell the dialer the pipe is open before any byte flows, so it can start its handshake.
+            await responseStream.WriteAsync(new RelayFrame { Accept = link.Id }, context.CancellationToken);
+            await relays.PipeAsync(link, requestStream, responseStream, answer, context.CancellationToken);
+        }
+        finally
+        {
+            relays.Release(link);
+        }
+    }
+
+    public override async Task<DepositMailResponse> DepositMail(DepositMailRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        var session = RequireSession(context);
+        limits.Request(session.Peer.ToString());
+        if (!PeerId.TryParse(request.Recipient, out var recipient, out var error))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, error));
+        }
+
+        if (request.Item is not { Ciphertext.IsEmpty: false, Nonce.Length: 12, Tag.Length: 16, EphemeralPublicKey.IsEmpty: false })
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "a mailbox item must be sealed (ephemeral key, 12-byte nonce, ciphertext, 16-byte tag)"));
+        }
+
+        var result = await grains.GetGrain<IMailboxGrain>(recipient.ToString()).Deposit(new MailDeposit(
+            session.Peer.ToString(), request.Item.ToByteArray(), options.MailboxTimeToLive, options.MailboxMaxItems, options.MailboxMaxBytes));
+        if (!result.Stored)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, result.Message));
+        }
+
+        metrics.MailDeposited.Inc();
+        if (hub.TryGetByPeer(recipient, out var online))
+        {
+            online.TrySend(new SessionServerMessage { Event = new SupernodeEvent { MailWaiting = new MailWaiting { Count = 1 } } });
+        }
+
+        return new DepositMailResponse { ItemId = result.ItemId, ExpiresMs = result.Expires.ToUnixTimeMilliseconds() };
+    }
+
+    public override async Task<TakeMailResponse> TakeMail(TakeMailRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        var session = RequireSession(context);
+        limits.Request(session.Peer.ToString());
+        var items = await grains.GetGrain<IMailboxGrain>(session.Peer.ToString()).Peek(request.Limit <= 0 ? 100 : request.Limit);
+        var response = new TakeMailResponse();
+        response.Items.AddRange(items.Select(i => new MailItem
+        {
+            ItemId = i.ItemId,
+            Sender = i.Sender,
+            Item = SealedItem.Parser.ParseFrom(i.SealedItem),
+            DepositedMs = i.Deposited.ToUnixTimeMilliseconds(),
+        }));
+        return response;
+    }
+
+    public override async Task<AckMailResponse> AckMail(AckMailRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        var session = RequireSession(context);
+        limits.Request(session.Peer.ToString());
+        var removed = await grains.GetGrain<IMailboxGrain>(session.Peer.ToString()).Acknowledge([.. request.ItemIds.Take(500)]);
+        metrics.MailDelivered.Inc(removed);
+        return new AckMailResponse { Removed = removed };
+    }
+
+    public override async Task<MailStatusResponse> MailStatus(MailStatusRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        var session = RequireSession(context);
+        limits.Request(session.Peer.ToString());
+        if (!PeerId.TryParse(request.Recipient, out var recipient, out var error))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, error));
+        }
+
+        var status = await grains.GetGrain<IMailboxGrain>(recipient.ToString()).Status(session.Peer.ToString(), [.. request.ItemIds.Take(500)]);
+        var response = new MailStatusResponse();
+        response.Delivered.AddRange(status.Delivered);
+        response.Pending.AddRange(status.Pending);
+        return response;
+    }
+}

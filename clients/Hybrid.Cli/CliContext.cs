@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Text.Json;
 using Grpc.Core;
+using Hybrid.Client.Daemon;
 using Hybrid.Client.Home;
 using Hybrid.Client.Network;
+using Hybrid.Protocol.Control;
 
 namespace Hybrid.Cli;
 
@@ -55,6 +57,29 @@ internal sealed class CliContext(ParseResult parse)
 
     public SupernodeCaller Caller() => new(Supernodes());
 
+    /// <summary>
+    /// Runs <paramref name="call"/> against this home's daemon. No daemon (or a dead one) is one clear
+    /// line, not a transport error.
+    /// </summary>
+    public async Task<T> ControlAsync<T>(Func<Control.ControlClient, Task<T>> call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        if (!ControlChannel.Exists(Home.Path))
+        {
+            throw new CliException(ExitCodes.Unreachable, $"no daemon is running for {Home.Path}: start 'hybrid peer run' first");
+        }
+
+        using var channel = ControlChannel.Open(Home.Path);
+        try
+        {
+            return await call(ControlChannel.Client(channel));
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && ex.Status.DebugException is HttpRequestException or System.Net.Sockets.SocketException)
+        {
+            throw new CliException(ExitCodes.Unreachable, $"the daemon for {Home.Path} is not answering: start 'hybrid peer run' again");
+        }
+    }
+
     /// <summary>Prints <paramref name="value"/> as JSON with --json, else runs <paramref name="human"/>.</summary>
     public void Write(object value, Action human)
     {
@@ -87,7 +112,9 @@ internal sealed class CliContext(ParseResult parse)
                 StatusCode.Unavailable or StatusCode.DeadlineExceeded => ExitCodes.Unreachable,
                 _ => ExitCodes.Refused,
             };
-            var detail = ex.StatusCode is StatusCode.Unavailable ? "no supernode could be reached" : ex.Status.Detail;
+            var detail = ex.StatusCode is StatusCode.Unavailable && (string.IsNullOrEmpty(ex.Status.Detail) || ex.Status.DebugException is not null)
+                ? "no supernode could be reached"
+                : ex.Status.Detail;
             return Fail(code, $"{detail} ({ex.StatusCode})");
         }
         catch (FileNotFoundException ex)

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using Google.Protobuf;
-using Hybrid.Client.Network;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.Listings;
@@ -18,6 +17,7 @@ internal static class HybridCommands
         var root = new RootCommand("Hybrid: buy, sell and talk directly, person to person.")
         {
             Init(), Id(), Peer(), ListingCommands(), Search(),
+            PeerCommands.Chat(), PeerCommands.Order(), PeerCommands.Fetch(), PeerCommands.Status(),
         };
         root.Options.Add(CliContext.HomeOption);
         root.Options.Add(CliContext.JsonOption);
@@ -65,36 +65,7 @@ internal static class HybridCommands
 
     private static Command Peer()
     {
-        var listen = new Option<string?>("--listen") { Description = "HOST:PORT for this peer's own host (saved for direct peer links)." };
-        var privacy = new Option<bool>("--private") { Description = "Privacy mode: counterparties never learn this peer's address." };
-        var run = new Command("run", "Stay online: hold a session with the supernode network (fails over between supernodes) until Ctrl+C.") { listen, privacy };
-        run.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
-        {
-            var context = new CliContext(parse);
-            using var identity = context.Home.LoadIdentity();
-            var settings = context.Home.LoadSettings();
-            settings.Supernodes = [.. context.Supernodes()];
-            settings.Listen = parse.GetValue(listen) ?? settings.Listen;
-            settings.Private = parse.GetValue(privacy);
-            context.Home.SaveSettings(settings);
-            await using var connection = new SupernodeConnection(identity, new SupernodeConnectionOptions { Seeds = settings.Supernodes, DisplayName = settings.DisplayName });
-            connection.Connected += (_, e) => Console.WriteLine($"online via {e.SupernodeUrl}");
-            connection.FailedOver += (_, e) => Console.WriteLine($"moved from {e.PreviousUrl} to {e.SupernodeUrl}");
-            connection.Disconnected += (_, e) => Console.WriteLine($"lost {e.SupernodeUrl}: {e.Reason}");
-            connection.Start();
-            Console.WriteLine($"{identity.Id} ({settings.DisplayName}) connecting to {string.Join(", ", settings.Supernodes)}");
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                Console.WriteLine("offline");
-            }
-
-            return ExitCodes.Ok;
-        }));
-
+        var run = PeerCommands.Run();
         var peerId = new Argument<string>("peer-id") { Description = "The PeerId to look up." };
         var lookup = new Command("lookup", "Show a peer: name, online, endpoints, last seen.") { peerId };
         lookup.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
@@ -127,7 +98,8 @@ internal static class HybridCommands
         var tags = new Option<string[]>("--tag") { Description = "A free tag (repeatable).", DefaultValueFactory = _ => [] };
         var quantity = new Option<uint>("--quantity") { Description = "How many are on offer.", DefaultValueFactory = _ => 1 };
         var days = new Option<int>("--days") { Description = "Days until the listing expires (1-90).", DefaultValueFactory = _ => 30 };
-        var publish = new Command("publish", "Sign and publish a listing; prints its id.") { title, price, currency, category, location, description, tags, quantity, days };
+        var file = new Option<FileInfo?>("--file") { Description = "Goods data (a digital good) this peer serves to buyers with an accepted order (to anyone if the price is 0)." };
+        var publish = new Command("publish", "Sign and publish a listing; prints its id.") { title, price, currency, category, location, description, tags, quantity, days, file };
         publish.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var context = new CliContext(parse);
@@ -151,10 +123,15 @@ internal static class HybridCommands
                 throw new CliException(ExitCodes.Usage, problem);
             }
 
+            if (parse.GetValue(file) is { } goods)
+            {
+                listing.ContentId = await PeerCommands.RegisterGoodsAsync(context, goods, free: listing.Price.Units == 0 && listing.Price.Nanos == 0, cancellationToken);
+            }
+
             var envelope = SignedEnvelopes.Sign(identity, EnvelopeKinds.Listing, (ulong)now.ToUnixTimeMilliseconds(), listing, now, expires);
             using var caller = context.Caller();
             var published = await caller.CallAsync((c, o) => c.PublishListingAsync(envelope, o).ResponseAsync, cancellationToken);
-            context.Write(new { listingId = published.ListingId, version = published.Version, expires }, () => Console.WriteLine(published.ListingId));
+            context.Write(new { listingId = published.ListingId, version = published.Version, expires, contentId = listing.ContentId }, () => Console.WriteLine(published.ListingId));
             return ExitCodes.Ok;
         }));
 

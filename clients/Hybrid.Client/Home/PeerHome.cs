@@ -15,6 +15,9 @@ public sealed class PeerSettings
     /// <summary>Where the peer host listens (HOST:PORT), when set by <c>peer run --listen</c>.</summary>
     public string? Listen { get; set; }
 
+    /// <summary>HOST:PORT to advertise instead of the listening address (a forwarded port), when set by <c>peer run --advertise</c>.</summary>
+    public string? Advertise { get; set; }
+
     /// <summary>Privacy mode: never reveal this peer's address to counterparties.</summary>
     public bool Private { get; set; }
 }

@@ -84,6 +84,12 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     /// <summary>Raised when a session re-opens after a loss, on whichever supernode answered.</summary>
     public event EventHandler<SupernodeConnectionEvent>? FailedOver;
 
+    /// <summary>Another peer asked the supernode for a relayed link to this one (the link id); answer with <see cref="AnswerRelay"/>.</summary>
+    public event EventHandler<string>? RelayOffered;
+
+    /// <summary>A sealed item arrived in this peer's mailbox.</summary>
+    public event EventHandler? MailWaiting;
+
     /// <summary>This peer's id.</summary>
     public PeerId PeerId => _identity.Id;
 
@@ -157,6 +163,30 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Answers a relay offer on the supernode holding the session: the returned call's first frame
+    /// (already sent) claims the link; after it, data frames carry the relayed bytes.
+    /// </summary>
+    public AsyncDuplexStreamingCall<RelayFrame, RelayFrame> AnswerRelay(string linkId, CancellationToken cancellationToken)
+    {
+        Task<ActiveSession> pending;
+        lock (_gate)
+        {
+            pending = _session.Task;
+        }
+
+        if (!pending.IsCompletedSuccessfully)
+        {
+            throw new InvalidOperationException("no session is open to answer the relay offer on");
+        }
+
+        var session = pending.Result;
+        return new Protocol.V1.Supernode.SupernodeClient(session.Channel).Relay(new Metadata { { SessionHeader, session.Token } }, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>A channel to the supernode at <paramref name="url"/> (shared, kept for the connection's life).</summary>
+    public GrpcChannel ChannelFor(string url) => Channel(Normalize(url));
 
     /// <summary>Looks a peer up through any live supernode (no session needed).</summary>
     public Task<PeerInfo> LookupPeerAsync(PeerId peer, CancellationToken cancellationToken = default) =>
@@ -297,7 +327,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                 throw new InvalidOperationException($"supernode sent {welcome.KindCase} instead of a welcome");
             }
 
-            return new ActiveSession(url, channel, call, callEnded, welcome.Welcome, _time);
+            return new ActiveSession(url, channel, call, callEnded, welcome.Welcome, _time, OnEvent);
         }
         catch
         {
@@ -378,6 +408,19 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         }
     }
 
+    private void OnEvent(SupernodeEvent e)
+    {
+        switch (e.KindCase)
+        {
+            case SupernodeEvent.KindOneofCase.RelayOffer:
+                RelayOffered?.Invoke(this, e.RelayOffer.LinkId);
+                break;
+            case SupernodeEvent.KindOneofCase.MailWaiting:
+                MailWaiting?.Invoke(this, EventArgs.Empty);
+                break;
+        }
+    }
+
     private static async Task<SessionServerMessage> ReadAsync(AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> call, CancellationToken cancellationToken) =>
         await call.ResponseStream.MoveNext(cancellationToken)
             ? call.ResponseStream.Current
@@ -413,10 +456,12 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         private readonly TimeProvider _time;
         private readonly Task _heartbeats;
         private readonly Task _reader;
+        private readonly Action<SupernodeEvent> _onEvent;
         private long _lastAckTicks;
 
-        public ActiveSession(string url, GrpcChannel channel, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> call, CancellationTokenSource ended, SessionWelcome welcome, TimeProvider time)
+        public ActiveSession(string url, GrpcChannel channel, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> call, CancellationTokenSource ended, SessionWelcome welcome, TimeProvider time, Action<SupernodeEvent> onEvent)
         {
+            _onEvent = onEvent;
             Url = url;
             Channel = channel;
             Token = welcome.SessionToken;
@@ -496,6 +541,9 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                         case SessionServerMessage.KindOneofCase.Event when message.Event.KindCase == SupernodeEvent.KindOneofCase.Superseded:
                             End("another session of this peer took over");
                             return;
+                        case SessionServerMessage.KindOneofCase.Event:
+                            _onEvent(message.Event);
+                            break;
                     }
                 }
 

@@ -1,0 +1,319 @@
+using System.CommandLine;
+using System.Globalization;
+using Grpc.Core;
+using Hybrid.Client.Daemon;
+using Hybrid.Client.Store;
+using Hybrid.Protocol.Content;
+using Hybrid.Protocol.Control;
+using Hybrid.Protocol.Identity;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace Hybrid.Cli;
+
+/// <summary>The daemon and the commands that go through it: chat, orders, fetch, status.</summary>
+internal static class PeerCommands
+{
+    public static Command Run()
+    {
+        var listen = new Option<string?>("--listen") { Description = "IP:PORT for this peer's own host (saved), e.g. 0.0.0.0:7400." };
+        var advertise = new Option<string?>("--advertise") { Description = "HOST:PORT other peers should dial instead (a forwarded port; saved)." };
+        var privacy = new Option<bool>("--private") { Description = "Privacy mode: advertise no address; every peer link goes through a relay, so counterparties never learn your IP." };
+        var uploadRate = new Option<string?>("--max-upload-rate") { Description = "Cap on goods data sent, e.g. 5MB (per second)." };
+        var run = new Command("run", "Run this peer until Ctrl+C: a session with the supernode network, the peer host, relays and mailbox, and the local control socket the other commands use.") { listen, advertise, privacy, uploadRate };
+        run.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            using var identity = context.Home.LoadIdentity();
+            var settings = context.Home.LoadSettings();
+            settings.Supernodes = [.. context.Supernodes()];
+            settings.Listen = parse.GetValue(listen) ?? settings.Listen;
+            settings.Advertise = parse.GetValue(advertise) ?? settings.Advertise;
+            settings.Private = parse.GetValue(privacy);
+            context.Home.SaveSettings(settings);
+            using var logging = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information));
+            await using var daemon = await PeerDaemon.StartAsync(identity, new PeerDaemonOptions
+            {
+                HomePath = context.Home.Path,
+                Supernodes = settings.Supernodes,
+                DisplayName = settings.DisplayName,
+                Listen = settings.Listen,
+                Advertise = settings.Advertise,
+                Private = settings.Private,
+                MaxUploadBytesPerSecond = ParseRate(parse.GetValue(uploadRate)),
+                LoggerFactory = logging,
+            }, cancellationToken);
+            Console.WriteLine($"{identity.Id} ({settings.DisplayName}) peer host on {daemon.HostEndPoint}{(settings.Private ? " (private: relayed only)" : string.Empty)}; advertising {(daemon.Endpoints.Count == 0 ? "no address" : string.Join(", ", daemon.Endpoints))}");
+            Console.WriteLine($"connecting to {string.Join(", ", settings.Supernodes)}; control socket {daemon.ControlSocketPath}");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                Console.WriteLine("offline");
+            }
+
+            return ExitCodes.Ok;
+        }));
+        return run;
+    }
+
+    public static Command Chat()
+    {
+        var peer = new Argument<string>("peer-id") { Description = "Who to write to." };
+        var text = new Argument<string>("text") { Description = "The message." };
+        var send = new Command("send", "Send a message: directly, else relayed, else left sealed in the peer's mailbox.") { peer, text };
+        send.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            var to = ParsePeer(parse.GetValue(peer));
+            var sent = await context.ControlAsync(c => c.SendChatAsync(new SendChatRequest { PeerId = to, Text = parse.GetValue(text)! }, cancellationToken: cancellationToken).ResponseAsync);
+            context.Write(Json(sent), () => Console.WriteLine($"sent #{sent.Sequence} ({sent.Status})"));
+            return ExitCodes.Ok;
+        }));
+
+        var from = new Argument<string?>("peer-id") { Description = "Only this conversation.", Arity = ArgumentArity.ZeroOrOne };
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new messages." };
+        var read = new Command("read", "Show messages, oldest first.") { from, follow };
+        read.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            var peerId = parse.GetValue(from) is { } given ? ParsePeer(given) : string.Empty;
+            var following = parse.GetValue(follow);
+            return await context.ControlAsync(async c =>
+            {
+                using var call = c.ReadChat(new ReadChatRequest { PeerId = peerId, Follow = following }, cancellationToken: cancellationToken);
+                var all = new List<object>();
+                try
+                {
+                    await foreach (var entry in call.ResponseStream.ReadAllAsync(cancellationToken))
+                    {
+                        if (context.JsonOutput && !following)
+                        {
+                            all.Add(Json(entry));
+                        }
+                        else if (context.JsonOutput)
+                        {
+                            Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(Json(entry)));
+                        }
+                        else
+                        {
+                            var when = DateTimeOffset.FromUnixTimeMilliseconds(entry.SentMs).ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
+                            Console.WriteLine($"{when} {(entry.Direction == "in" ? "<" : ">")} {entry.PeerId[..15]}… {entry.Text}{(entry.Direction == "out" ? $"  [{entry.Status}]" : string.Empty)}");
+                        }
+                    }
+                }
+                catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+                {
+                    // Ctrl+C while following.
+                }
+
+                if (context.JsonOutput && !following)
+                {
+                    context.Write(all, () => { });
+                }
+
+                return ExitCodes.Ok;
+            });
+        }));
+        return new Command("chat", "Talk to another peer directly.") { send, read };
+    }
+
+    public static Command Order()
+    {
+        var listing = new Argument<string>("listing-id");
+        var quantity = new Option<uint>("--quantity") { Description = "How many.", DefaultValueFactory = _ => 1 };
+        var create = new Command("create", "Offer to buy a listing: a signed offer goes to the seller.") { listing, quantity };
+        create.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            var view = await context.ControlAsync(c => c.CreateOrderAsync(new CreateOrderRequest { ListingId = parse.GetValue(listing)!, Quantity = parse.GetValue(quantity) }, cancellationToken: cancellationToken).ResponseAsync);
+            context.Write(Json(view), () => Console.WriteLine(view.OrderId));
+            return ExitCodes.Ok;
+        }));
+
+        Command Step(string name, string description, Func<Control.ControlClient, OrderRef, CancellationToken, AsyncUnaryCall<OrderView>> call)
+        {
+            var orderId = new Argument<string>("order-id");
+            var command = new Command(name, description) { orderId };
+            command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+            {
+                var context = new CliContext(parse);
+                var view = await context.ControlAsync(c => call(c, new OrderRef { OrderId = parse.GetValue(orderId)! }, cancellationToken).ResponseAsync);
+                context.Write(Json(view), () => Console.WriteLine($"{view.OrderId} {view.State} ({view.Delivery})"));
+                return ExitCodes.Ok;
+            }));
+            return command;
+        }
+
+        var list = new Command("list", "Your orders, as buyer and as seller, newest first.");
+        list.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            var reply = await context.ControlAsync(c => c.ListOrdersAsync(new ListOrdersRequest(), cancellationToken: cancellationToken).ResponseAsync);
+            context.Write(reply.Orders.Select(Json).ToList(), () =>
+            {
+                var table = new Table().AddColumns("order", "role", "title", "price", "qty", "state", "with");
+                foreach (var o in reply.Orders)
+                {
+                    table.AddRow(Markup.Escape(o.OrderId), o.Role, Markup.Escape(o.Title), Markup.Escape(o.Price), o.Quantity.ToString(CultureInfo.InvariantCulture), o.State, Markup.Escape(o.Counterparty[..15] + "…"));
+                }
+
+                AnsiConsole.Write(table);
+            });
+            return ExitCodes.Ok;
+        }));
+        return new Command("order", "Buy and sell: offer, accept, complete; the result is a receipt signed by both.")
+        {
+            create,
+            Step("accept", "As seller: accept an offer.", (c, r, ct) => c.AcceptOrderAsync(r, cancellationToken: ct)),
+            Step("complete", "As buyer: confirm the order was fulfilled (co-signs the receipt).", (c, r, ct) => c.CompleteOrderAsync(r, cancellationToken: ct)),
+            list,
+        };
+    }
+
+    public static Command Fetch()
+    {
+        var what = new Argument<string>("order-or-content-id") { Description = "An accepted order's id, or a free content id (sha256:…) with --from." };
+        var from = new Option<string?>("--from") { Description = "The seller serving a free content id." };
+        var output = new Option<string?>("--out") { Description = "Where to write the file." };
+        var command = new Command("fetch", "Download goods data from the seller, verified chunk by chunk; resumes where it stopped.") { what, from, output };
+        command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            var id = parse.GetValue(what)!;
+            var request = new FetchRequest { OutPath = parse.GetValue(output) is { } o ? Path.GetFullPath(o) : string.Empty };
+            if (ContentManifests.IsContentId(id))
+            {
+                request.ContentId = id;
+                request.FromPeer = parse.GetValue(from) is { } seller ? ParsePeer(seller) : throw new CliException(ExitCodes.Usage, "a content id needs --from SELLER_PEERID");
+            }
+            else
+            {
+                request.OrderId = id;
+            }
+
+            var last = await context.ControlAsync(async c =>
+            {
+                using var call = c.Fetch(request, cancellationToken: cancellationToken);
+                FetchProgress? latest = null;
+                if (context.JsonOutput || Console.IsOutputRedirected)
+                {
+                    await foreach (var p in call.ResponseStream.ReadAllAsync(cancellationToken))
+                    {
+                        latest = p;
+                    }
+                }
+                else
+                {
+                    await AnsiConsole.Progress().StartAsync(async progress =>
+                    {
+                        var task = progress.AddTask("fetching", maxValue: 1);
+                        await foreach (var p in call.ResponseStream.ReadAllAsync(cancellationToken))
+                        {
+                            latest = p;
+                            task.MaxValue = Math.Max(1, p.TotalBytes);
+                            task.Value = p.ReceivedBytes;
+                            task.Description = $"{p.Path}, attempt {p.Attempt}";
+                        }
+                    });
+                }
+
+                return latest ?? throw new CliException(ExitCodes.Unreachable, "the daemon ended the download without a word");
+            });
+            context.Write(Json(last), () => Console.WriteLine($"{last.File} ({last.TotalBytes} bytes, verified{(last.ResumedFromBytes > 0 ? $", resumed from {last.ResumedFromBytes}" : string.Empty)})"));
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    public static Command Status()
+    {
+        var command = new Command("status", "The supernode in use and, for each open peer link, whether it is direct or relayed.");
+        command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            var status = await context.ControlAsync(c => c.StatusAsync(new StatusRequest(), cancellationToken: cancellationToken).ResponseAsync);
+            context.Write(
+                new
+                {
+                    peerId = status.PeerId,
+                    name = status.DisplayName,
+                    supernode = status.Supernode,
+                    endpoints = status.Endpoints,
+                    @private = status.Private,
+                    mailboxPending = status.MailboxPending,
+                    links = status.Links.Select(l => new { peerId = l.PeerId, path = l.Path, address = l.Address }),
+                },
+                () =>
+                {
+                    Console.WriteLine($"{status.PeerId} ({status.DisplayName}){(status.Private ? " private" : string.Empty)}");
+                    Console.WriteLine(string.IsNullOrEmpty(status.Supernode) ? "supernode: none (reconnecting)" : $"supernode: {status.Supernode}");
+                    Console.WriteLine($"advertised: {(status.Endpoints.Count == 0 ? "none" : string.Join(", ", status.Endpoints))}");
+                    foreach (var link in status.Links)
+                    {
+                        Console.WriteLine($"link {link.PeerId}: {link.Path} via {link.Address}");
+                    }
+
+                    Console.WriteLine($"messages waiting in mailboxes: {status.MailboxPending}");
+                });
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>Builds the manifest of a file this peer will serve and records it in the local store; returns its content id.</summary>
+    public static async Task<string> RegisterGoodsAsync(CliContext context, FileInfo file, bool free, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(file);
+        if (!file.Exists)
+        {
+            throw new CliException(ExitCodes.Usage, $"{file.FullName} does not exist");
+        }
+
+        await using var stream = file.OpenRead();
+        var manifest = await ContentManifests.BuildAsync(stream, cancellationToken: cancellationToken);
+        var contentId = ContentManifests.ContentId(manifest);
+        using var store = new LocalStore(Path.Combine(context.Home.Path, "store.db"));
+        store.RegisterContent(new ContentRow(contentId, file.FullName, Google.Protobuf.MessageExtensions.ToByteArray(manifest), free));
+        return contentId;
+    }
+
+    private static string ParsePeer(string? text) =>
+        PeerId.TryParse(text, out var peer, out var error) ? peer.ToString() : throw new CliException(ExitCodes.Usage, error);
+
+    private static long ParseRate(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return 0;
+        }
+
+        var t = text.Trim().ToUpperInvariant();
+        var (digits, factor) = t.EndsWith("MB", StringComparison.Ordinal) ? (t[..^2], 1_000_000L) : t.EndsWith("KB", StringComparison.Ordinal) ? (t[..^2], 1_000L) : (t, 1L);
+        return long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
+            ? value * factor
+            : throw new CliException(ExitCodes.Usage, $"'{text}' is not a rate such as 500KB or 5MB");
+    }
+
+    private static object Json(ChatEntry e) => new { peerId = e.PeerId, direction = e.Direction, sequence = e.Sequence, text = e.Text, sentMs = e.SentMs, status = e.Status };
+
+    private static object Json(FetchProgress p) => new { file = p.File, contentId = p.ContentId, totalBytes = p.TotalBytes, resumedFromBytes = p.ResumedFromBytes, attempts = p.Attempt, path = p.Path, done = p.Done };
+
+    private static object Json(OrderView o) => new
+    {
+        orderId = o.OrderId,
+        role = o.Role,
+        counterparty = o.Counterparty,
+        listingId = o.ListingId,
+        title = o.Title,
+        price = o.Price,
+        quantity = o.Quantity,
+        state = o.State,
+        contentId = o.ContentId,
+        delivery = o.Delivery,
+        receipt = o.Receipt.IsEmpty ? null : o.Receipt.ToBase64(),
+    };
+}

@@ -1,0 +1,253 @@
+using System.Collections.Concurrent;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Hybrid.Client.Network;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Microsoft.Extensions.Logging;
+
+namespace Hybrid.Client.Peers;
+
+/// <summary>How a link reaches its peer.</summary>
+public enum LinkPath
+{
+    /// <summary>A TCP connection to one of the peer's advertised endpoints.</summary>
+    Direct,
+
+    /// <summary>Through the supernode holding the peer's session (TLS still end to end).</summary>
+    Relayed,
+}
+
+/// <summary>An open link to one peer.</summary>
+public sealed record PeerLinkHandle(PeerId Peer, LinkPath Path, string Address, GrpcChannel Channel)
+{
+    /// <summary>The peer protocol client over this link.</summary>
+    public PeerLink.PeerLinkClient Client { get; } = new(Channel);
+}
+
+/// <summary>
+/// Opens and keeps links to other peers: direct to an advertised endpoint first; when none answers
+/// (NAT, firewall, a dead address) or in private mode, the same protocol through a supernode relay.
+/// Either way it is mutual TLS pinned to both PeerIds.
+/// </summary>
+public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 certificate, SupernodeConnection connection, bool privateMode, ILogger logger) : IDisposable
+{
+    /// <summary>How long a direct TCP connect may take before the dialer moves on.</summary>
+    public static readonly TimeSpan DirectConnectTimeout = TimeSpan.FromSeconds(3);
+
+    private static readonly TimeSpan RelayRequestLifetime = TimeSpan.FromMinutes(2);
+    private readonly ConcurrentDictionary<PeerId, PeerLinkHandle> _links = new();
+
+    /// <summary>The links open now.</summary>
+    public IReadOnlyList<PeerLinkHandle> Links => [.. _links.Values];
+
+    /// <summary>
+    /// Runs <paramref name="call"/> over a link to <paramref name="peer"/>, opening one if needed and
+    /// moving to the next path when a path fails in transport. Answers from the peer (even refusals) are final.
+    /// </summary>
+    /// <exception cref="PeerUnreachableException">No path reached the peer (it is offline, or neither direct nor relay worked).</exception>
+    public async Task<(T Result, PeerLinkHandle Link)> InvokeAsync<T>(PeerId peer, Func<PeerLink.PeerLinkClient, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        if (_links.TryGetValue(peer, out var cached))
+        {
+            try
+            {
+                return (await call(cached.Client, cancellationToken), cached);
+            }
+            catch (RpcException ex) when (IsTransportFailure(ex))
+            {
+                Forget(peer, cached);
+            }
+        }
+
+        PeerInfo info;
+        try
+        {
+            info = await connection.LookupPeerAsync(peer, cancellationToken);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            throw new PeerUnreachableException($"{peer} is not known on this network", ex);
+        }
+
+        if (!info.Online)
+        {
+            throw new PeerUnreachableException($"{peer} is offline");
+        }
+
+        var failures = new List<string>();
+        foreach (var (path, address) in Paths(info))
+        {
+            var handle = path == LinkPath.Direct ? new PeerLinkHandle(peer, path, address, DirectChannel(address, peer)) : new PeerLinkHandle(peer, path, address, RelayChannel(address, peer));
+            try
+            {
+                var result = await call(handle.Client, cancellationToken);
+                if (_links.TryAdd(peer, handle))
+                {
+                    LogLinked(logger, peer, path, address);
+                }
+                else
+                {
+                    handle.Channel.Dispose();
+                }
+
+                return (result, handle);
+            }
+            catch (RpcException ex) when (IsTransportFailure(ex))
+            {
+                handle.Channel.Dispose();
+                var reason = IsKeyMismatch(ex) ? "presented another key (refused)" : ex.Status.Detail;
+                failures.Add($"{path} {address}: {reason}");
+                LogPathFailed(logger, peer, path, address, reason);
+            }
+        }
+
+        throw new PeerUnreachableException($"could not reach {peer}: {string.Join("; ", failures)}");
+    }
+
+    /// <summary>
+    /// A link straight to <paramref name="url"/>, expecting <paramref name="expected"/> there. A host
+    /// presenting another key fails the TLS handshake: the call throws <see cref="PeerKeyMismatchException"/>.
+    /// </summary>
+    public async Task<T> CallDirectAsync<T>(string url, PeerId expected, Func<PeerLink.PeerLinkClient, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        using var channel = DirectChannel(url, expected);
+        try
+        {
+            return await call(new PeerLink.PeerLinkClient(channel), cancellationToken);
+        }
+        catch (RpcException ex) when (IsKeyMismatch(ex))
+        {
+            throw new PeerKeyMismatchException($"the host at {url} is not {expected}: it presented another key; nothing was sent", ex);
+        }
+    }
+
+    /// <summary>Drops the link to <paramref name="peer"/> (after a failure), so the next call dials again.</summary>
+    public void Forget(PeerId peer, PeerLinkHandle handle)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        if (_links.TryRemove(new KeyValuePair<PeerId, PeerLinkHandle>(peer, handle)))
+        {
+            handle.Channel.Dispose();
+        }
+    }
+
+    /// <summary>Whether a call failed in transport (so another path may work), not by the peer's answer.</summary>
+    public static bool IsTransportFailure(RpcException ex) =>
+        ex?.StatusCode is StatusCode.Unavailable or StatusCode.Internal || (ex?.StatusCode == StatusCode.Cancelled && ex.Status.DebugException is IOException or HttpRequestException);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var link in _links.Values)
+        {
+            link.Channel.Dispose();
+        }
+
+        _links.Clear();
+    }
+
+    private IEnumerable<(LinkPath, string)> Paths(PeerInfo info)
+    {
+        if (!privateMode)
+        {
+            foreach (var endpoint in info.Endpoints)
+            {
+                yield return (LinkPath.Direct, endpoint.Url);
+            }
+        }
+
+        if (!string.IsNullOrEmpty(info.SupernodeUrl))
+        {
+            yield return (LinkPath.Relayed, info.SupernodeUrl);
+        }
+    }
+
+    private GrpcChannel DirectChannel(string url, PeerId expected) => GrpcChannel.ForAddress(url, new GrpcChannelOptions
+    {
+        HttpHandler = new SocketsHttpHandler
+        {
+            ConnectTimeout = DirectConnectTimeout,
+            SslOptions = PeerTls.ClientOptions(certificate, expected),
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+        },
+        DisposeHttpClient = true,
+        MaxReceiveMessageSize = PeerProtocol.MaxMessageBytes,
+        MaxSendMessageSize = PeerProtocol.MaxMessageBytes,
+    });
+
+    private GrpcChannel RelayChannel(string supernodeUrl, PeerId expected) =>
+        // An IP literal authority: the name never appears in a plaintext SNI, even inside the relay.
+        GrpcChannel.ForAddress("https://127.0.0.1:9", new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                ConnectTimeout = TimeSpan.FromSeconds(15),
+                SslOptions = PeerTls.ClientOptions(certificate, expected),
+                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+                ConnectCallback = (_, ct) => OpenRelayAsync(supernodeUrl, expected, ct),
+            },
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = PeerProtocol.MaxMessageBytes,
+            MaxSendMessageSize = PeerProtocol.MaxMessageBytes,
+        });
+
+    private async ValueTask<Stream> OpenRelayAsync(string supernodeUrl, PeerId target, CancellationToken cancellationToken)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var request = SignedEnvelopes.Sign(identity, EnvelopeKinds.RelayRequest, (ulong)now.ToUnixTimeMilliseconds(), new RelayRequest { Target = target.ToString() }, now, now + RelayRequestLifetime);
+        var call = new Protocol.V1.Supernode.SupernodeClient(connection.ChannelFor(supernodeUrl)).Relay(cancellationToken: CancellationToken.None);
+        try
+        {
+            await call.RequestStream.WriteAsync(new RelayFrame { Open = request }, cancellationToken);
+            if (!await call.ResponseStream.MoveNext(cancellationToken) || call.ResponseStream.Current.KindCase != RelayFrame.KindOneofCase.Accept)
+            {
+                throw new IOException($"the relay at {supernodeUrl} did not open a link to {target}");
+            }
+
+            return new RelayStream(call);
+        }
+        catch (RpcException ex)
+        {
+            call.Dispose();
+            throw new IOException($"the relay at {supernodeUrl} refused a link to {target}: {ex.Status.Detail} ({ex.StatusCode})", ex);
+        }
+        catch
+        {
+            call.Dispose();
+            throw;
+        }
+    }
+
+    private static bool IsKeyMismatch(RpcException ex)
+    {
+        for (Exception? e = ex.Status.DebugException; e is not null; e = e.InnerException)
+        {
+            if (e is AuthenticationException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Linked to {Peer} ({Path}, {Address})")]
+    private static partial void LogLinked(ILogger logger, PeerId peer, LinkPath path, string address);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Could not link to {Peer} {Path} via {Address}: {Reason}")]
+    private static partial void LogPathFailed(ILogger logger, PeerId peer, LinkPath path, string address, string reason);
+}
+
+/// <summary>Limits of the peer protocol.</summary>
+public static class PeerProtocol
+{
+    /// <summary>Largest message on a peer link: one chunk of goods data plus framing.</summary>
+    public const int MaxMessageBytes = 2 * 1024 * 1024;
+}

@@ -1,0 +1,251 @@
+using Hybrid.Protocol.Identity;
+using Microsoft.Data.Sqlite;
+
+namespace Hybrid.Client.Store;
+
+/// <summary>One chat message as stored on this side.</summary>
+public sealed record ChatRow(long RowId, string Peer, string Direction, ulong Sequence, string Text, long SentMs, string Status);
+
+/// <summary>One order as this side knows it.</summary>
+public sealed record OrderRow(
+    string OrderId,
+    string Role,
+    string Counterparty,
+    string ListingId,
+    string Title,
+    string Price,
+    uint Quantity,
+    string State,
+    string ContentId,
+    byte[] Offer,
+    byte[]? Acceptance,
+    byte[]? Completion,
+    long UpdatedMs,
+    string Delivery);
+
+/// <summary>Goods data this peer serves: the file and its manifest.</summary>
+public sealed record ContentRow(string ContentId, string Path, byte[] Manifest, bool Free);
+
+/// <summary>A message left in a recipient's mailbox, until the recipient has taken it.</summary>
+public sealed record MailRow(string ItemId, string Recipient, string Kind, string Reference);
+
+/// <summary>
+/// A user's local store (SQLite, WAL, in the home directory): chats, orders, the goods this peer
+/// serves and mailbox deliveries in flight. The daemon and one-off CLI commands may open it at once.
+/// </summary>
+public sealed class LocalStore : IDisposable
+{
+    private const string Schema = """
+        PRAGMA journal_mode=WAL;
+        CREATE TABLE IF NOT EXISTS chats (
+            peer TEXT NOT NULL, direction TEXT NOT NULL, seq INTEGER NOT NULL, text TEXT NOT NULL,
+            sent_ms INTEGER NOT NULL, status TEXT NOT NULL, PRIMARY KEY (peer, direction, seq));
+        CREATE TABLE IF NOT EXISTS orders (
+            order_id TEXT PRIMARY KEY, role TEXT NOT NULL, counterparty TEXT NOT NULL, listing_id TEXT NOT NULL,
+            title TEXT NOT NULL, price TEXT NOT NULL, quantity INTEGER NOT NULL, state TEXT NOT NULL,
+            content_id TEXT NOT NULL, offer BLOB NOT NULL, acceptance BLOB, completion BLOB,
+            updated_ms INTEGER NOT NULL, delivery TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS contents (
+            content_id TEXT PRIMARY KEY, path TEXT NOT NULL, manifest BLOB NOT NULL, free INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS mail_out (
+            item_id TEXT PRIMARY KEY, recipient TEXT NOT NULL, kind TEXT NOT NULL, reference TEXT NOT NULL);
+        """;
+
+    private readonly SqliteConnection _db;
+    private readonly Lock _gate = new();
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Opens (creating if needed) the store at <paramref name="path"/>.</summary>
+    public LocalStore(string path)
+    {
+        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ToString());
+        _db.Open();
+        Execute("PRAGMA busy_timeout=10000;");
+        Execute(Schema);
+        Execute("PRAGMA synchronous=NORMAL;");
+    }
+
+    /// <summary>Completes at the next change to chats or orders (for followers).</summary>
+    public Task Changed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _changed.Task;
+            }
+        }
+    }
+
+    /// <summary>The next outgoing sequence number for <paramref name="peer"/>.</summary>
+    public ulong NextSequence(PeerId peer) =>
+        (ulong)Scalar<long>("SELECT COALESCE(MAX(seq), 0) + 1 FROM chats WHERE peer = $p AND direction = 'out'", ("$p", peer.ToString()));
+
+    /// <summary>Stores an outgoing message (before it is sent, so nothing acknowledged to the user is lost).</summary>
+    public void AddOutgoingChat(PeerId peer, ulong sequence, string text, long sentMs, string status) =>
+        Write("INSERT INTO chats (peer, direction, seq, text, sent_ms, status) VALUES ($p, 'out', $s, $t, $m, $st)", ("$p", peer.ToString()), ("$s", (long)sequence), ("$t", text), ("$m", sentMs), ("$st", status));
+
+    /// <summary>Records how an outgoing message went.</summary>
+    public void SetChatStatus(PeerId peer, ulong sequence, string status) =>
+        Write("UPDATE chats SET status = $st WHERE peer = $p AND direction = 'out' AND seq = $s", ("$p", peer.ToString()), ("$s", (long)sequence), ("$st", status));
+
+    /// <summary>Stores an incoming message; false when it was already stored (a repeat).</summary>
+    public bool AddIncomingChat(PeerId peer, ulong sequence, string text, long sentMs) =>
+        Write("INSERT OR IGNORE INTO chats (peer, direction, seq, text, sent_ms, status) VALUES ($p, 'in', $s, $t, $m, 'received')", ("$p", peer.ToString()), ("$s", (long)sequence), ("$t", text), ("$m", sentMs)) > 0;
+
+    /// <summary>Messages after <paramref name="afterRowId"/>, of one conversation or all, in arrival order.</summary>
+    public IReadOnlyList<ChatRow> ReadChats(PeerId? peer, long afterRowId)
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = peer is null
+                ? "SELECT rowid, peer, direction, seq, text, sent_ms, status FROM chats WHERE rowid > $after ORDER BY rowid"
+                : "SELECT rowid, peer, direction, seq, text, sent_ms, status FROM chats WHERE rowid > $after AND peer = $p ORDER BY rowid";
+            command.Parameters.AddWithValue("$after", afterRowId);
+            if (peer is { } p)
+            {
+                command.Parameters.AddWithValue("$p", p.ToString());
+            }
+
+            using var reader = command.ExecuteReader();
+            var rows = new List<ChatRow>();
+            while (reader.Read())
+            {
+                rows.Add(new ChatRow(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), (ulong)reader.GetInt64(3), reader.GetString(4), reader.GetInt64(5), reader.GetString(6)));
+            }
+
+            return rows;
+        }
+    }
+
+    /// <summary>Inserts or replaces an order.</summary>
+    public void SaveOrder(OrderRow order)
+    {
+        ArgumentNullException.ThrowIfNull(order);
+        Write(
+            "INSERT OR REPLACE INTO orders VALUES ($id, $role, $cp, $l, $t, $pr, $q, $st, $c, $o, $a, $co, $u, $d)",
+            ("$id", order.OrderId), ("$role", order.Role), ("$cp", order.Counterparty), ("$l", order.ListingId), ("$t", order.Title),
+            ("$pr", order.Price), ("$q", (long)order.Quantity), ("$st", order.State), ("$c", order.ContentId), ("$o", order.Offer),
+            ("$a", order.Acceptance), ("$co", order.Completion), ("$u", order.UpdatedMs), ("$d", order.Delivery));
+    }
+
+    /// <summary>One order, or null.</summary>
+    public OrderRow? GetOrder(string orderId) => QueryOrders("WHERE order_id = $id", ("$id", orderId)).FirstOrDefault();
+
+    /// <summary>Every order, newest first.</summary>
+    public IReadOnlyList<OrderRow> ListOrders() => QueryOrders("ORDER BY updated_ms DESC");
+
+    /// <summary>Records goods data this peer serves.</summary>
+    public void RegisterContent(ContentRow content)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        Write("INSERT OR REPLACE INTO contents VALUES ($c, $p, $m, $f)", ("$c", content.ContentId), ("$p", content.Path), ("$m", content.Manifest), ("$f", content.Free ? 1L : 0L));
+    }
+
+    /// <summary>Goods data this peer serves, or null.</summary>
+    public ContentRow? GetContent(string contentId)
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT content_id, path, manifest, free FROM contents WHERE content_id = $c";
+            command.Parameters.AddWithValue("$c", contentId);
+            using var reader = command.ExecuteReader();
+            return reader.Read() ? new ContentRow(reader.GetString(0), reader.GetString(1), (byte[])reader[2], reader.GetInt64(3) != 0) : null;
+        }
+    }
+
+    /// <summary>Remembers an item left in a mailbox.</summary>
+    public void AddMail(MailRow mail)
+    {
+        ArgumentNullException.ThrowIfNull(mail);
+        Write("INSERT OR REPLACE INTO mail_out VALUES ($i, $r, $k, $ref)", ("$i", mail.ItemId), ("$r", mail.Recipient), ("$k", mail.Kind), ("$ref", mail.Reference));
+    }
+
+    /// <summary>Items left in mailboxes and not yet known to be delivered.</summary>
+    public IReadOnlyList<MailRow> PendingMail()
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT item_id, recipient, kind, reference FROM mail_out";
+            using var reader = command.ExecuteReader();
+            var rows = new List<MailRow>();
+            while (reader.Read())
+            {
+                rows.Add(new MailRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
+            }
+
+            return rows;
+        }
+    }
+
+    /// <summary>Forgets a mailbox item once delivered.</summary>
+    public void RemoveMail(string itemId) => Write("DELETE FROM mail_out WHERE item_id = $i", ("$i", itemId));
+
+    /// <inheritdoc />
+    public void Dispose() => _db.Dispose();
+
+    private List<OrderRow> QueryOrders(string where, params (string Name, object? Value)[] parameters)
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT order_id, role, counterparty, listing_id, title, price, quantity, state, content_id, offer, acceptance, completion, updated_ms, delivery FROM orders " + where;
+            Bind(command, parameters);
+            using var reader = command.ExecuteReader();
+            var rows = new List<OrderRow>();
+            while (reader.Read())
+            {
+                rows.Add(new OrderRow(
+                    reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
+                    (uint)reader.GetInt64(6), reader.GetString(7), reader.GetString(8), (byte[])reader[9],
+                    reader.IsDBNull(10) ? null : (byte[])reader[10], reader.IsDBNull(11) ? null : (byte[])reader[11], reader.GetInt64(12), reader.GetString(13)));
+            }
+
+            return rows;
+        }
+    }
+
+    private int Write(string sql, params (string Name, object? Value)[] parameters)
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = sql;
+            Bind(command, parameters);
+            var changed = command.ExecuteNonQuery();
+            var previous = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            previous.TrySetResult();
+            return changed;
+        }
+    }
+
+    private T Scalar<T>(string sql, params (string Name, object? Value)[] parameters)
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = sql;
+            Bind(command, parameters);
+            return (T)Convert.ChangeType(command.ExecuteScalar()!, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    private void Execute(string sql)
+    {
+        using var command = _db.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static void Bind(SqliteCommand command, (string Name, object? Value)[] parameters)
+    {
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+    }
+}

@@ -3,7 +3,8 @@ using Hybrid.Supernode.Cluster;
 using Hybrid.Supernode.Hosting;
 
 SupernodeOptions options;
-var builder = WebApplication.CreateBuilder(args);
+// appsettings.json ships beside the binary: read it from there whatever the working directory is.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 try
 {
     options = SupernodeConfiguration.Load(builder.Configuration);

@@ -376,6 +376,10 @@ public sealed partial class Messaging(
                 timeout.Token);
             return link.Path == LinkPath.Direct ? "direct" : "relayed";
         }
+        catch (PeerUnreachableException ex) when (ex.InnerException is RpcException { StatusCode: StatusCode.NotFound })
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, $"{to} is not known on this network (it has never been online): check the PeerId"));
+        }
         catch (PeerUnreachableException ex)
         {
             LogToMailbox(logger, to, ex.Message);

@@ -1,0 +1,299 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Grpc.Core;
+using Hybrid.Client.Daemon;
+using Hybrid.Client.Network;
+using Hybrid.Client.Peers;
+using Hybrid.Protocol.Control;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Orders;
+using Hybrid.Protocol.V1;
+using Hybrid.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
+
+namespace Hybrid.Supernode.Tests;
+
+/// <summary>Two (or more) real daemons with separate homes talking peer to peer, as users would run them.</summary>
+public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper output) : IClassFixture<SupernodeFixture>, IDisposable
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private static readonly string[] FastSessions = ["--Supernode:HeartbeatInterval=00:00:00.500", "--Supernode:SessionTimeout=00:00:03"];
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public async Task ChatGoesBothWaysDirectlyAndAnOrderEndsInAReceiptBothSidesHold()
+    {
+        var (seller, buyer) = (await InitAsync("seller", "Sam"), await InitAsync("buyer", "Bea"));
+        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        var (sellerId, buyerId) = (await IdAsync(seller), await IdAsync(buyer));
+
+        var sent = Json(await Ok(buyer.RunAsync("chat", "send", sellerId, "is it still available?", "--json")));
+        Assert.Equal("direct", sent.GetProperty("status").GetString());
+        Assert.Equal("direct", Json(await Ok(seller.RunAsync("chat", "send", buyerId, "yes, come by on Saturday", "--json"))).GetProperty("status").GetString());
+        var sellerSees = Json(await Ok(seller.RunAsync("chat", "read", "--json"))).EnumerateArray().ToList();
+        Assert.Contains(sellerSees, m => m.GetProperty("direction").GetString() == "in" && m.GetProperty("text").GetString() == "is it still available?" && m.GetProperty("peerId").GetString() == buyerId);
+        var buyerSees = Json(await Ok(buyer.RunAsync("chat", "read", sellerId, "--json"))).EnumerateArray().Select(m => m.GetProperty("text").GetString()).ToList();
+        Assert.Equal(["is it still available?", "yes, come by on Saturday"], buyerSees);
+
+        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Vintage road bike, steel frame", "--price", "120.00", "--currency", "EUR", "--json"))).GetProperty("listingId").GetString()!;
+        var offered = Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json")));
+        var orderId = offered.GetProperty("orderId").GetString()!;
+        Assert.Equal(("offered", "direct"), (offered.GetProperty("state").GetString(), offered.GetProperty("delivery").GetString()));
+        var sellerOrder = Assert.Single(Json(await Ok(seller.RunAsync("order", "list", "--json"))).EnumerateArray());
+        Assert.Equal((orderId, "seller", "offered", buyerId), (sellerOrder.GetProperty("orderId").GetString(), sellerOrder.GetProperty("role").GetString(), sellerOrder.GetProperty("state").GetString(), sellerOrder.GetProperty("counterparty").GetString()));
+
+        Assert.Equal("accepted", Json(await Ok(seller.RunAsync("order", "accept", orderId, "--json"))).GetProperty("state").GetString());
+        var completed = Json(await Ok(buyer.RunAsync("order", "complete", orderId, "--json")));
+        Assert.Equal("completed", completed.GetProperty("state").GetString());
+        var receiptBytes = Convert.FromBase64String(completed.GetProperty("receipt").GetString()!);
+        var sellerCopy = Assert.Single(Json(await Ok(seller.RunAsync("order", "list", "--json"))).EnumerateArray());
+        Assert.Equal("completed", sellerCopy.GetProperty("state").GetString());
+        Assert.Equal(receiptBytes, Convert.FromBase64String(sellerCopy.GetProperty("receipt").GetString()!));
+
+        // Anyone can check the receipt with nothing but its bytes.
+        var receipt = Receipts.Verify(Receipt.Parser.ParseFrom(receiptBytes), DateTimeOffset.UtcNow);
+        Assert.Equal((buyerId, sellerId, listingId), (receipt.Buyer.ToString(), receipt.Seller.ToString(), receipt.Offer.ListingId));
+        Assert.Equal(120, receipt.Offer.UnitPrice.Units);
+        var link = Assert.Single(Json(await Ok(buyer.RunAsync("status", "--json"))).GetProperty("links").EnumerateArray());
+        Assert.Equal((sellerId, "direct"), (link.GetProperty("peerId").GetString(), link.GetProperty("path").GetString()));
+    }
+
+    [Fact]
+    public async Task AHundredMegabyteGoodArrivesVerifiedAndResumesWhenTheSellerIsKilledMidTransfer()
+    {
+        var (seller, buyer) = (await InitAsync("seller", "Sam"), await InitAsync("buyer", "Bea"));
+        var goods = _temp.Sub("album.flac");
+        WriteRandomFile(goods, 100 * 1024 * 1024);
+        var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0", "--max-upload-rate", "25MB");
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        try
+        {
+            var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Live album, lossless", "--price", "9.99", "--currency", "EUR", "--file", goods, "--json"))).GetProperty("listingId").GetString()!;
+            var orderId = Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json"))).GetProperty("orderId").GetString()!;
+            var early = await buyer.RunAsync("fetch", orderId);
+            Assert.Equal(5, early.ExitCode);
+            Assert.Contains("must accept it first", early.Stderr, StringComparison.Ordinal);
+            await Ok(seller.RunAsync("order", "accept", orderId));
+
+            var target = _temp.Sub("downloaded.flac");
+            using var channel = ControlChannel.Open(buyer.Home);
+            using var fetch = ControlChannel.Client(channel).Fetch(new FetchRequest { OrderId = orderId, OutPath = target });
+            ulong killedAt = 0;
+            FetchProgress? last = null;
+            using var bounded = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+            await foreach (var progress in fetch.ResponseStream.ReadAllAsync(bounded.Token))
+            {
+                last = progress;
+                if (killedAt == 0 && progress.ReceivedBytes >= 30_000_000)
+                {
+                    killedAt = progress.ReceivedBytes;
+                    Assert.True(killedAt < progress.TotalBytes, "the seller was to be killed mid-transfer");
+                    sellerDaemon.KillHard();
+                    await sellerDaemon.DisposeAsync();
+                    sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+                }
+            }
+
+            Assert.NotNull(last);
+            output.WriteLine($"killed the seller at {killedAt} bytes; finished on attempt {last.Attempt}, resumed from {last.ResumedFromBytes}");
+            Assert.True(last.Done);
+            Assert.True(killedAt > 0, "the transfer finished before the seller could be killed");
+            Assert.True(last.Attempt >= 2, $"expected the download to need a second attempt, got {last.Attempt}");
+            Assert.True(last.ResumedFromBytes >= killedAt, $"resumed from {last.ResumedFromBytes}, but {killedAt} verified bytes were on disk when the seller died: it restarted instead of resuming");
+            Assert.Equal(SHA256.HashData(File.ReadAllBytes(goods)), SHA256.HashData(File.ReadAllBytes(target)));
+        }
+        finally
+        {
+            await sellerDaemon.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task WhenTheDirectAddressIsUnreachableChatOrdersAndGoodsGoThroughTheRelayWhichSeesOnlyCiphertext()
+    {
+        var tapPort = Ports.Free();
+        await using var node = await SupernodeProcess.StartAsync(_temp.Sub("sn"), [.. FastSessions, $"--Supernode:AdvertisedUrl=http://127.0.0.1:{tapPort}"]);
+        await using var tap = new TcpTap(tapPort, new Uri(node.GrpcUrl).Port);
+        var via = $"http://127.0.0.1:{tap.Port}";
+        var (seller, buyer) = (await InitAsync("seller", "Sam"), await InitAsync("buyer", "Bea"));
+        // The seller advertises an address nobody listens on (a NAT without port forwarding, in effect).
+        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", via, "--listen", "127.0.0.1:0", "--advertise", $"127.0.0.1:{Ports.Free()}");
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", via, "--listen", "127.0.0.1:0");
+        var (sellerId, buyerId) = (await IdAsync(seller), await IdAsync(buyer));
+
+        const string Secret = "meet me behind the marmalade factory at 7431";
+        Assert.Equal("relayed", Json(await Ok(buyer.RunAsync("chat", "send", sellerId, Secret, "--json"))).GetProperty("status").GetString());
+        Assert.Contains(Json(await Ok(seller.RunAsync("chat", "read", "--json"))).EnumerateArray(), m => m.GetProperty("text").GetString() == Secret);
+
+        var goods = _temp.Sub("pattern.pdf");
+        WriteRandomFile(goods, 4 * 1024 * 1024);
+        const string Title = "Knitting pattern collection, printable";
+        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", Title, "--price", "4.50", "--currency", "EUR", "--file", goods, "--json"))).GetProperty("listingId").GetString()!;
+        var orderId = Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json"))).GetProperty("orderId").GetString()!;
+        await Ok(seller.RunAsync("order", "accept", orderId));
+        var fetched = Json(await Ok(buyer.RunAsync("fetch", orderId, "--out", _temp.Sub("got.pdf"), "--json")));
+        Assert.Equal("relayed", fetched.GetProperty("path").GetString());
+        Assert.Equal(File.ReadAllBytes(goods), File.ReadAllBytes(_temp.Sub("got.pdf")));
+        Assert.Equal("completed", Json(await Ok(buyer.RunAsync("order", "complete", orderId, "--json"))).GetProperty("state").GetString());
+
+        var link = Assert.Single(Json(await Ok(buyer.RunAsync("status", "--json"))).GetProperty("links").EnumerateArray(), l => l.GetProperty("peerId").GetString() == sellerId);
+        Assert.Equal("relayed", link.GetProperty("path").GetString());
+        Assert.True(await RelayedBytesAsync(node) >= 4 * 1024 * 1024, "the goods did not pass through the relay");
+
+        // The tap saw everything the supernode got and sent: what was published in the open is there...
+        Assert.True(tap.Saw(Encoding.UTF8.GetBytes(Title)), "the tap captured nothing useful: the check below would prove nothing");
+        Assert.True(tap.Saw(Encoding.UTF8.GetBytes(buyerId)));
+        // ...but neither the chat nor any part of the goods ever crossed it in plaintext.
+        Assert.False(tap.Saw(Encoding.UTF8.GetBytes(Secret)), "the relay saw the chat text");
+        var bytes = File.ReadAllBytes(goods);
+        foreach (var offset in new[] { 0, 1_000_000, 2_345_678, bytes.Length - 64 })
+        {
+            Assert.False(tap.Saw(bytes.AsSpan(offset, 64)), $"the relay saw the goods in plaintext at offset {offset}");
+        }
+    }
+
+    [Fact]
+    public async Task APrivatePeerAdvertisesNoAddressAndIsReachedOnlyThroughTheRelay()
+    {
+        var (seller, buyer) = (await InitAsync("seller", "Sam"), await InitAsync("buyer", "Bea"));
+        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", fixture.Node.GrpcUrl, "--private");
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        var (sellerId, buyerId) = (await IdAsync(seller), await IdAsync(buyer));
+
+        var lookedUp = Json(await Ok(buyer.RunAsync("peer", "lookup", sellerId, "--json")));
+        Assert.Empty(lookedUp.GetProperty("endpoints").EnumerateArray());
+        Assert.Equal("relayed", Json(await Ok(buyer.RunAsync("chat", "send", sellerId, "hello, private seller", "--json"))).GetProperty("status").GetString());
+        // The private side dials through the relay too, even though the buyer advertises an address.
+        Assert.Equal("relayed", Json(await Ok(seller.RunAsync("chat", "send", buyerId, "hello back", "--json"))).GetProperty("status").GetString());
+        var status = Json(await Ok(seller.RunAsync("status", "--json")));
+        Assert.True(status.GetProperty("private").GetBoolean());
+        Assert.Empty(status.GetProperty("endpoints").EnumerateArray());
+        Assert.All(status.GetProperty("links").EnumerateArray(), l => Assert.Equal("relayed", l.GetProperty("path").GetString()));
+    }
+
+    [Fact]
+    public async Task AMessageForAnOfflinePeerWaitsSealedInItsMailboxAndArrivesThroughAnotherSupernode()
+    {
+        await using var cluster = await TestCluster.StartAsync(2, FastSessions);
+        var (sn1, sn2) = (cluster.Nodes[0], cluster.Nodes[1]);
+        var (sender, recipient) = (await InitAsync("sender", "Sid"), await InitAsync("recipient", "Ria"));
+        var recipientId = await IdAsync(recipient);
+        await using (await DaemonProcess.StartAsync(recipient, "--supernode", sn2.GrpcUrl, "--listen", "127.0.0.1:0"))
+        {
+            // Online once, so the network knows its key; then it goes away.
+        }
+
+        await using var senderDaemon = await DaemonProcess.StartAsync(sender, "--supernode", sn1.GrpcUrl, "--listen", "127.0.0.1:0");
+        await Eventually.ReturnsAsync(
+            () => sender.RunAsync("peer", "lookup", recipientId, "--json"),
+            r => r.ExitCode == 0 && !Json(r).GetProperty("online").GetBoolean(),
+            Deadline,
+            "the recipient to show offline");
+        var sent = Json(await Ok(sender.RunAsync("chat", "send", recipientId, "your parcel left today", "--json")));
+        Assert.Equal("stored", sent.GetProperty("status").GetString());
+        Assert.Equal(1, Json(await Ok(sender.RunAsync("status", "--json"))).GetProperty("mailboxPending").GetInt32());
+
+        await using var back = await DaemonProcess.StartAsync(recipient, "--supernode", sn2.GrpcUrl, "--listen", "127.0.0.1:0");
+        await Eventually.ReturnsAsync(
+            () => recipient.RunAsync("chat", "read", "--json"),
+            r => r.ExitCode == 0 && Json(r).EnumerateArray().Any(m => m.GetProperty("text").GetString() == "your parcel left today"),
+            Deadline,
+            "the recipient to take the message from its mailbox");
+        await Eventually.ReturnsAsync(
+            () => sender.RunAsync("chat", "read", recipientId, "--json"),
+            r => r.ExitCode == 0 && Json(r).EnumerateArray().Single().GetProperty("status").GetString() == "delivered",
+            Deadline,
+            "the sender to see the stored message as delivered");
+        Assert.Equal(0, Json(await Ok(sender.RunAsync("status", "--json"))).GetProperty("mailboxPending").GetInt32());
+    }
+
+    [Fact]
+    public async Task AHostPresentingAnotherKeyIsRefusedBeforeAnythingIsSent()
+    {
+        var (victim, impostor) = (await InitAsync("victim", "Vic"), await InitAsync("impostor", "Vic"));
+        await using var victimDaemon = await DaemonProcess.StartAsync(victim, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        await using var impostorDaemon = await DaemonProcess.StartAsync(impostor, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        var victimId = PeerId.Parse(await IdAsync(victim));
+        var impostorEndpoint = Json(await Ok(impostor.RunAsync("status", "--json"))).GetProperty("endpoints")[0].GetString()!;
+        var victimEndpoint = Json(await Ok(victim.RunAsync("status", "--json"))).GetProperty("endpoints")[0].GetString()!;
+
+        using var me = PeerIdentity.Generate();
+        using var certificate = me.CreateCertificate(DateTimeOffset.UtcNow, TimeSpan.FromDays(1));
+        await using var connection = new SupernodeConnection(me, new SupernodeConnectionOptions { Seeds = [fixture.Node.GrpcUrl], DisplayName = "Me" });
+        using var dialer = new PeerDialer(me, certificate, connection, privateMode: false, NullLogger.Instance);
+        var now = DateTimeOffset.UtcNow;
+        var chat = SignedEnvelopes.Sign(me, EnvelopeKinds.Chat, 1, new ChatMessage { To = victimId.ToString(), Sequence = 1, Text = "for Vic only", SentMs = now.ToUnixTimeMilliseconds() }, now, now.AddDays(1));
+
+        var refused = await Assert.ThrowsAsync<PeerKeyMismatchException>(() => dialer.CallDirectAsync(impostorEndpoint, victimId, (c, ct) => c.ChatAsync(chat, cancellationToken: ct).ResponseAsync, CancellationToken.None));
+        Assert.Contains("presented another key", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(Json(await Ok(impostor.RunAsync("chat", "read", "--json"))).EnumerateArray());
+
+        // The same call to the real host goes through: the refusal was about the key, nothing else.
+        await dialer.CallDirectAsync(victimEndpoint, victimId, (c, ct) => c.ChatAsync(chat, cancellationToken: ct).ResponseAsync, CancellationToken.None);
+        Assert.Contains(Json(await Ok(victim.RunAsync("chat", "read", "--json"))).EnumerateArray(), m => m.GetProperty("text").GetString() == "for Vic only");
+    }
+
+    [Fact]
+    public async Task DaemonCommandsFailWithOneLineAndTheDocumentedExitCodes()
+    {
+        var user = await InitAsync("user", "Uma");
+        var other = await IdAsync(await InitAsync("other", "Oli"));
+        var noDaemon = await user.RunAsync("chat", "send", other, "hi");
+        Assert.Equal(4, noDaemon.ExitCode);
+        Assert.Contains("no daemon is running", noDaemon.Stderr, StringComparison.Ordinal);
+        Assert.Single(noDaemon.Stderr.Trim().Split('\n'));
+
+        await using var daemon = await DaemonProcess.StartAsync(user, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        Assert.Equal(2, (await user.RunAsync("chat", "send", "not-a-peer-id", "hi")).ExitCode);
+        Assert.Equal(3, (await user.RunAsync("order", "accept", "AAAAAAAAAAAAAAAAAAAAAAAAAA")).ExitCode);
+        var unknownPeer = await user.RunAsync("chat", "send", other, "are you there?");
+        Assert.Equal(3, unknownPeer.ExitCode);
+        Assert.Contains("not known on this network", unknownPeer.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, (await user.RunAsync("fetch", "sha256:" + new string('0', 64))).ExitCode);
+        Assert.Empty(Json(await Ok(user.RunAsync("order", "list", "--json"))).EnumerateArray());
+    }
+
+    private async Task<CliRunner> InitAsync(string home, string name)
+    {
+        var user = new CliRunner(_temp.Sub(home));
+        await Ok(user.RunAsync("init", "--name", name));
+        return user;
+    }
+
+    private static async Task<string> IdAsync(CliRunner user) => (await Ok(user.RunAsync("id"))).Stdout.Trim();
+
+    private static async Task<CliResult> Ok(Task<CliResult> run)
+    {
+        var result = await run;
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}");
+        return result;
+    }
+
+    private static JsonElement Json(CliResult result) => JsonDocument.Parse(result.Stdout).RootElement.Clone();
+
+    private static async Task<double> RelayedBytesAsync(SupernodeProcess node)
+    {
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics"));
+        var line = metrics.Split('\n').Single(l => l.StartsWith("hybrid_relay_bytes_total ", StringComparison.Ordinal));
+        return double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static void WriteRandomFile(string path, int size)
+    {
+        var random = new Random(size);
+        var buffer = new byte[1024 * 1024];
+        using var file = File.Create(path);
+        for (var written = 0; written < size; written += buffer.Length)
+        {
+            random.NextBytes(buffer);
+            file.Write(buffer, 0, Math.Min(buffer.Length, size - written));
+        }
+    }
+}

@@ -49,5 +49,14 @@ var connect = new Command("connect", "Sessions opened per second and sessions he
 };
 connect.SetAction((parse, ct) => ConnectScenario.RunAsync(parse.GetValue(peersToConnect), parse.GetValue(concurrency), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect };
+var sizeMb = new Option<int>("--size-mb") { Description = "Size of the goods data fetched.", DefaultValueFactory = _ => 512 };
+var fetches = new Option<int>("--runs") { Description = "Fetches per path.", DefaultValueFactory = _ => 3 };
+var chats = new Option<int>("--chats") { Description = "Chat messages timed per path.", DefaultValueFactory = _ => 300 };
+var transfer = new Command("transfer", "Goods data MB/s between two daemons, direct and relayed, beside a raw loopback TCP copy; chat round trips direct and relayed.")
+{
+    sizeMb, fetches, chats, report,
+};
+transfer.SetAction((parse, ct) => TransferScenario.RunAsync(parse.GetValue(sizeMb), parse.GetValue(fetches), parse.GetValue(chats), parse.GetValue(report)!, ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect, transfer };
 return await root.Parse(args).InvokeAsync();

@@ -112,20 +112,49 @@ public sealed partial class Transfers(LocalStore store, PeerDialer dialer, strin
         progress(status);
         if (verified < manifest.ChunkHashes.Count)
         {
-            var next = verified;
-            using var call = link.Client.Fetch(new ContentRequest(request) { FromChunk = (uint)verified }, cancellationToken: cancellationToken);
-            await foreach (var chunk in call.ResponseStream.ReadAllAsync(cancellationToken))
-            {
-                if (chunk.Index != next || chunk.Data.Length != ContentManifests.ChunkLength(manifest, next)
-                    || !SHA256.HashData(chunk.Data.Span).AsSpan().SequenceEqual(manifest.ChunkHashes[next].Span))
+            // The network read runs ahead of hashing and writing by a few chunks, so the three overlap.
+            var pending = System.Threading.Channels.Channel.CreateBounded<ContentChunk>(new System.Threading.Channels.BoundedChannelOptions(8) { SingleReader = true, SingleWriter = true });
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var call = link.Client.Fetch(new ContentRequest(request) { FromChunk = (uint)verified }, cancellationToken: stop.Token);
+            var receiving = Task.Run(
+                async () =>
                 {
-                    throw new RpcException(new Status(StatusCode.DataLoss, $"chunk {chunk.Index} from the seller does not match the manifest; the download stops at the last good chunk"));
-                }
+                    try
+                    {
+                        await foreach (var chunk in call.ResponseStream.ReadAllAsync(stop.Token))
+                        {
+                            await pending.Writer.WriteAsync(chunk, stop.Token);
+                        }
 
-                await file.WriteAsync(chunk.Data.Memory, cancellationToken);
-                next++;
-                status = status with { ReceivedBytes = (ulong)file.Position };
-                progress(status);
+                        pending.Writer.Complete();
+                    }
+                    catch (Exception ex)
+                    {
+                        pending.Writer.Complete(ex);
+                    }
+                },
+                CancellationToken.None);
+            var next = verified;
+            try
+            {
+                await foreach (var chunk in pending.Reader.ReadAllAsync(cancellationToken))
+                {
+                    if (chunk.Index != next || chunk.Data.Length != ContentManifests.ChunkLength(manifest, next)
+                        || !SHA256.HashData(chunk.Data.Span).AsSpan().SequenceEqual(manifest.ChunkHashes[next].Span))
+                    {
+                        throw new RpcException(new Status(StatusCode.DataLoss, $"chunk {chunk.Index} from the seller does not match the manifest; the download stops at the last good chunk"));
+                    }
+
+                    await file.WriteAsync(chunk.Data.Memory, cancellationToken);
+                    next++;
+                    status = status with { ReceivedBytes = (ulong)file.Position };
+                    progress(status);
+                }
+            }
+            finally
+            {
+                await stop.CancelAsync();
+                await receiving;
             }
 
             if (next != manifest.ChunkHashes.Count)

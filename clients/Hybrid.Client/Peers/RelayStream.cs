@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Protocol.V1;
@@ -11,15 +12,22 @@ namespace Hybrid.Client.Peers;
 /// </summary>
 public sealed class RelayStream : Stream
 {
-    /// <summary>Largest data frame written: well under the supernode's message limit.</summary>
-    public const int MaxFrameBytes = 64 * 1024;
+    /// <summary>Largest data frame written: under the supernode's message limit.</summary>
+    public const int MaxFrameBytes = 192 * 1024;
 
     private readonly AsyncDuplexStreamingCall<RelayFrame, RelayFrame> _call;
+    private readonly Channel<byte[]> _outgoing = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(64) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly Task _sending;
     private ReadOnlyMemory<byte> _pending;
+    private Exception? _sendFailure;
     private bool _ended;
 
     /// <summary>Wraps a Relay call whose first frame has already been exchanged.</summary>
-    public RelayStream(AsyncDuplexStreamingCall<RelayFrame, RelayFrame> call) => _call = call;
+    public RelayStream(AsyncDuplexStreamingCall<RelayFrame, RelayFrame> call)
+    {
+        _call = call;
+        _sending = Task.Run(SendAsync);
+    }
 
     /// <inheritdoc />
     public override bool CanRead => true;
@@ -72,21 +80,68 @@ public sealed class RelayStream : Stream
         return count;
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Queues the bytes; a sender coalesces whatever is queued into frames of up to <see cref="MaxFrameBytes"/>.
+    /// TLS writes one record (at most 16 KiB) at a time: sent one frame each, the relay would carry
+    /// many small messages instead of a few large ones.
+    /// </summary>
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (_sendFailure is { } failure)
+        {
+            throw new IOException($"the relay closed the link: {failure.Message}", failure);
+        }
+
         try
         {
-            while (!buffer.IsEmpty)
+            await _outgoing.Writer.WriteAsync(buffer.ToArray(), cancellationToken);
+        }
+        catch (ChannelClosedException ex)
+        {
+            throw new IOException("the relay closed the link", _sendFailure ?? ex);
+        }
+    }
+
+    private async Task SendAsync()
+    {
+        var batch = new List<byte[]>();
+        try
+        {
+            while (await _outgoing.Reader.WaitToReadAsync())
             {
-                var part = buffer[..Math.Min(buffer.Length, MaxFrameBytes)];
-                await _call.RequestStream.WriteAsync(new RelayFrame { Data = ByteString.CopyFrom(part.Span) }, cancellationToken);
-                buffer = buffer[part.Length..];
+                batch.Clear();
+                var total = 0;
+                while (total < MaxFrameBytes && _outgoing.Reader.TryRead(out var next))
+                {
+                    batch.Add(next);
+                    total += next.Length;
+                }
+
+                ByteString data;
+                if (batch.Count == 1)
+                {
+                    data = UnsafeByteOperations.UnsafeWrap(batch[0]);
+                }
+                else
+                {
+                    var joined = new byte[total];
+                    var at = 0;
+                    foreach (var part in batch)
+                    {
+                        part.CopyTo(joined, at);
+                        at += part.Length;
+                    }
+
+                    data = UnsafeByteOperations.UnsafeWrap(joined);
+                }
+
+                await _call.RequestStream.WriteAsync(new RelayFrame { Data = data });
             }
         }
-        catch (Exception ex) when (ex is RpcException or InvalidOperationException)
+        catch (Exception ex) when (ex is RpcException or InvalidOperationException or IOException or OperationCanceledException)
         {
-            throw new IOException($"the relay closed the link: {ex.Message}", ex);
+            _sendFailure = ex;
+            _outgoing.Writer.TryComplete(ex);
         }
     }
 
@@ -123,7 +178,9 @@ public sealed class RelayStream : Stream
     {
         if (disposing)
         {
+            _outgoing.Writer.TryComplete();
             _call.Dispose();
+            _sending.Wait(TimeSpan.FromSeconds(5));
         }
 
         base.Dispose(disposing);

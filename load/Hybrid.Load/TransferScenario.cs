@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Grpc.Core;
+using Hybrid.Client.Daemon;
+using Hybrid.Protocol.Control;
+using Hybrid.Testing;
+
+namespace Hybrid.Load;
+
+/// <summary>
+/// Goods data between two real daemon processes on one embedded supernode: MB/s direct (mutual TLS
+/// on loopback) and relayed (the seller in private mode, so every byte goes through the supernode),
+/// beside a raw loopback TCP copy of the same size in the same run. Also chat round trips through the
+/// control API, direct and relayed. Baseline for the latency table: the raw TCP copy of one chunk.
+/// </summary>
+internal static class TransferScenario
+{
+    private const int ChunkSize = 256 * 1024;
+
+    public static async Task<int> RunAsync(int sizeMb, int runs, int chats, string reportFolder, CancellationToken cancellationToken)
+    {
+        var report = new Report("transfer", "raw TCP copy of one 256 KiB chunk");
+        using var temp = new TempDir();
+        var size = (long)sizeMb * 1024 * 1024;
+        var goods = temp.Sub("goods.bin");
+        WriteRandom(goods, size);
+
+        var raw = await RawTcpAsync(size, report.Series("raw TCP copy of one 256 KiB chunk"), cancellationToken);
+        report.Fact("raw loopback TCP copy", $"{raw:N0} MB/s");
+
+        await using var node = await SupernodeProcess.StartAsync(temp.Sub("sn"), "--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000");
+        var buyer = await InitAsync(temp.Sub("buyer"), "buyer");
+        var direct = await InitAsync(temp.Sub("seller-direct"), "open seller");
+        var hidden = await InitAsync(temp.Sub("seller-private"), "private seller");
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", node.GrpcUrl, "--listen", "127.0.0.1:0");
+        await using var directDaemon = await DaemonProcess.StartAsync(direct, "--supernode", node.GrpcUrl, "--listen", "127.0.0.1:0");
+        await using var hiddenDaemon = await DaemonProcess.StartAsync(hidden, "--supernode", node.GrpcUrl, "--private");
+
+        var directRate = await FetchRatesAsync(buyer, direct, goods, runs, "direct", report, cancellationToken);
+        var relayedRate = await FetchRatesAsync(buyer, hidden, goods, runs, "relayed", report, cancellationToken);
+        report.Fact("direct / raw TCP", $"{directRate / raw:0.00} (goal >= 0.5)");
+        report.Fact("relayed / direct", $"{relayedRate / directRate:0.00} (goal >= 0.7)");
+
+        await ChatRoundTripsAsync(buyer, direct, chats, report.Series("chat message, direct (control API -> signed -> peer stores -> ack)"), cancellationToken);
+        await ChatRoundTripsAsync(buyer, hidden, chats, report.Series("chat message, relayed"), cancellationToken);
+
+        await report.WriteAsync(reportFolder, new Dictionary<string, string>
+        {
+            ["size_mb"] = sizeMb.ToString(CultureInfo.InvariantCulture),
+            ["runs"] = runs.ToString(CultureInfo.InvariantCulture),
+            ["chats"] = chats.ToString(CultureInfo.InvariantCulture),
+        });
+        return 0;
+    }
+
+    private static async Task<double> FetchRatesAsync(CliRunner buyer, CliRunner seller, string goods, int runs, string expectedPath, Report report, CancellationToken cancellationToken)
+    {
+        var listing = await Json(seller, "listing", "publish", "--title", $"Benchmark goods {expectedPath}", "--price", "1", "--currency", "EUR", "--file", goods, "--json");
+        var order = await Json(buyer, "order", "create", listing.GetProperty("listingId").GetString()!, "--json");
+        var orderId = order.GetProperty("orderId").GetString()!;
+        await Json(seller, "order", "accept", orderId, "--json");
+        using var channel = ControlChannel.Open(buyer.Home);
+        var control = ControlChannel.Client(channel);
+        var rates = new List<double>();
+        for (var run = 0; run < runs; run++)
+        {
+            var target = Path.Combine(buyer.Home, $"fetched-{expectedPath}.bin");
+            var clock = Stopwatch.StartNew();
+            FetchProgress? last = null;
+            using var call = control.Fetch(new FetchRequest { OrderId = orderId, OutPath = target }, cancellationToken: cancellationToken);
+            await foreach (var progress in call.ResponseStream.ReadAllAsync(cancellationToken))
+            {
+                last = progress;
+            }
+
+            var seconds = clock.Elapsed.TotalSeconds;
+            if (last is not { Done: true } || last.Path != expectedPath)
+            {
+                throw new InvalidOperationException($"fetch ended {last?.Path ?? "without progress"}, expected a finished {expectedPath} transfer");
+            }
+
+            rates.Add(last.TotalBytes / 1e6 / seconds);
+            File.Delete(target);
+        }
+
+        rates.Sort();
+        var median = rates[rates.Count / 2];
+        report.Fact($"fetch {expectedPath} (median of {runs})", $"{median:N0} MB/s (runs: {string.Join(", ", rates.Select(r => r.ToString("N0", CultureInfo.InvariantCulture)))})");
+        return median;
+    }
+
+    private static async Task ChatRoundTripsAsync(CliRunner from, CliRunner to, int count, HdrHistogram.LongHistogram series, CancellationToken cancellationToken)
+    {
+        var peer = (await from.RunAsync("peer", "lookup", (await to.RunAsync("id")).Stdout.Trim(), "--json")).Stdout;
+        var peerId = JsonDocument.Parse(peer).RootElement.GetProperty("peerId").GetString()!;
+        using var channel = ControlChannel.Open(from.Home);
+        var control = ControlChannel.Client(channel);
+        for (var i = 0; i < count + 20; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await control.SendChatAsync(new SendChatRequest { PeerId = peerId, Text = $"message {i}" }, cancellationToken: cancellationToken);
+            if (i >= 20)
+            {
+                Report.Record(series, Stopwatch.GetElapsedTime(started));
+            }
+        }
+    }
+
+    /// <summary>The same number of bytes over one loopback TCP connection, in chunks of the transfer's size.</summary>
+    private static async Task<double> RawTcpAsync(long size, HdrHistogram.LongHistogram perChunk, CancellationToken cancellationToken)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var receive = Task.Run(
+            async () =>
+            {
+                using var server = await listener.AcceptTcpClientAsync(cancellationToken);
+                var stream = server.GetStream();
+                var buffer = new byte[ChunkSize];
+                long total = 0;
+                int read;
+                while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    total += read;
+                }
+
+                return total;
+            },
+            cancellationToken);
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port, cancellationToken);
+        var chunk = new byte[ChunkSize];
+        Random.Shared.NextBytes(chunk);
+        var clock = Stopwatch.StartNew();
+        var output = client.GetStream();
+        for (long sent = 0; sent < size; sent += ChunkSize)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await output.WriteAsync(chunk, cancellationToken);
+            Report.Record(perChunk, Stopwatch.GetElapsedTime(started));
+        }
+
+        client.Client.Shutdown(SocketShutdown.Send);
+        var received = await receive;
+        return received / 1e6 / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async Task<CliRunner> InitAsync(string home, string name)
+    {
+        var user = new CliRunner(home);
+        var init = await user.RunAsync("init", "--name", name);
+        return init.ExitCode == 0 ? user : throw new InvalidOperationException(init.Stderr);
+    }
+
+    private static async Task<JsonElement> Json(CliRunner user, params string[] args)
+    {
+        var result = await user.RunAsync(args);
+        return result.ExitCode == 0 ? JsonDocument.Parse(result.Stdout).RootElement.Clone() : throw new InvalidOperationException($"hybrid {string.Join(' ', args)}: {result.Stderr}");
+    }
+
+    private static void WriteRandom(string path, long size)
+    {
+        var buffer = new byte[1 << 20];
+        using var file = File.Create(path);
+        for (long written = 0; written < size; written += buffer.Length)
+        {
+            Random.Shared.NextBytes(buffer);
+            file.Write(buffer, 0, (int)Math.Min(buffer.Length, size - written));
+        }
+    }
+}

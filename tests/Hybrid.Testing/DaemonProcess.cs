@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
 
@@ -9,23 +8,20 @@ public sealed class DaemonProcess : IAsyncDisposable
 {
     private static readonly TimeSpan SessionTimeout = TimeSpan.FromSeconds(60);
     private readonly Process _process;
-    private readonly ConcurrentQueue<string> _output = new();
+    private readonly ProcessOutput _output;
 
     private DaemonProcess(CliRunner user, Process process)
     {
         User = user;
         _process = process;
-        process.OutputDataReceived += (_, e) => Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => Keep(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        _output = new ProcessOutput(process);
     }
 
     /// <summary>The user (home directory) this daemon runs for.</summary>
     public CliRunner User { get; }
 
     /// <summary>What it printed so far.</summary>
-    public string Output => string.Join(Environment.NewLine, _output);
+    public string Output => _output.ToString();
 
     /// <summary>Starts <c>hybrid peer run ARGS</c> and waits until its status shows a supernode session.</summary>
     public static async Task<DaemonProcess> StartAsync(CliRunner user, params string[] args)
@@ -78,18 +74,5 @@ public sealed class DaemonProcess : IAsyncDisposable
         KillHard();
         _process.Dispose();
         return ValueTask.CompletedTask;
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        _output.Enqueue(line);
-        while (_output.Count > 400 && _output.TryDequeue(out _))
-        {
-        }
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Grpc.Net.Client;
 
@@ -10,7 +9,7 @@ public sealed class SupernodeProcess : IAsyncDisposable
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(90);
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
     private readonly Process _process;
-    private readonly ConcurrentQueue<string> _output = new();
+    private readonly ProcessOutput _output;
     private GrpcChannel? _channel;
 
     private SupernodeProcess(Process process, string grpcUrl, string opsUrl, string dataDir)
@@ -19,10 +18,7 @@ public sealed class SupernodeProcess : IAsyncDisposable
         GrpcUrl = grpcUrl;
         OpsUrl = opsUrl;
         DataDir = dataDir;
-        process.OutputDataReceived += (_, e) => Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => Keep(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        _output = new ProcessOutput(process);
     }
 
     public string GrpcUrl { get; }
@@ -44,7 +40,7 @@ public sealed class SupernodeProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public string Output => string.Join(Environment.NewLine, _output);
+    public string Output => _output.ToString();
 
     public Protocol.V1.Supernode.SupernodeClient Client => new(_channel ??= GrpcChannel.ForAddress(GrpcUrl));
 
@@ -128,19 +124,6 @@ public sealed class SupernodeProcess : IAsyncDisposable
         }
 
         _process.Dispose();
-    }
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        _output.Enqueue(line);
-        while (_output.Count > 400 && _output.TryDequeue(out _))
-        {
-        }
     }
 }
 

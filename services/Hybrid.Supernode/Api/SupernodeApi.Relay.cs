@@ -2,7 +2,6 @@ using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Index.Mailbox;
 using Hybrid.Protocol.Envelopes;
-using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Relay;
 
@@ -50,10 +49,7 @@ public sealed partial class SupernodeApi
         var request = SignedEnvelopes.Verify(open, EnvelopeKinds.RelayRequest, time.GetUtcNow());
         limits.Request(request.Signer.ToString());
         var body = request.Body(RelayRequest.Parser);
-        if (!PeerId.TryParse(body.Target, out var target, out var error))
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, error));
-        }
+        var target = ParsePeer(body.Target, "relay target");
 
         if (!hub.TryGetByPeer(target, out var targetSession))
         {
@@ -96,10 +92,7 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(context);
         var session = RequireSession(context);
         limits.Request(session.Peer.ToString());
-        if (!PeerId.TryParse(request.Recipient, out var recipient, out var error))
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, error));
-        }
+        var recipient = ParsePeer(request.Recipient, "recipient");
 
         if (request.Item is not { Ciphertext.IsEmpty: false, Nonce.Length: 12, Tag.Length: 16, EphemeralPublicKey.IsEmpty: false })
         {
@@ -157,10 +150,7 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(context);
         var session = RequireSession(context);
         limits.Request(session.Peer.ToString());
-        if (!PeerId.TryParse(request.Recipient, out var recipient, out var error))
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, error));
-        }
+        var recipient = ParsePeer(request.Recipient, "recipient");
 
         var status = await grains.GetGrain<IMailboxGrain>(recipient.ToString()).Status(session.Peer.ToString(), [.. request.ItemIds.Take(500)]);
         var response = new MailStatusResponse();

@@ -2,7 +2,6 @@ using Grpc.Core;
 using Hybrid.Index.Directory;
 using Hybrid.Index.Search;
 using Hybrid.Protocol.Envelopes;
-using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Cluster;
 using Hybrid.Supernode.Configuration;
@@ -41,11 +40,7 @@ public sealed partial class SupernodeApi(
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         limits.Request(ClientAddress(context));
-        if (!PeerId.TryParse(request.PeerId, out var peer, out var error))
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, error));
-        }
-
+        var peer = ParsePeer(request.PeerId, "peer id");
         metrics.Lookups.Inc();
         var snapshot = await grains.GetGrain<IPeerGrain>(peer.ToString()).Describe()
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"no peer {peer} has registered on this network"));

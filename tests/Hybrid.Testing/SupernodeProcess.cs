@@ -136,22 +136,25 @@ public static class SupernodeBuild
 /// <summary>Finds a project's build output beside the running assembly's configuration (Debug or Release).</summary>
 public static class BuildOutput
 {
+    /// <summary>The repository root: the folder holding Hybrid.sln above the running tests.</summary>
+    public static string RepositoryRoot { get; } = FindRoot();
+
     public static string Locate(string projectDirectory, string dllName)
     {
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+        var path = Path.Combine(RepositoryRoot, projectDirectory, "bin", configuration, "net10.0", dllName);
+        return File.Exists(path) ? path : throw new InvalidOperationException($"{dllName} not built: {path} is missing");
+    }
+
+    private static string FindRoot()
+    {
         var here = AppContext.BaseDirectory;
-        var configuration = here.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
         var dir = new DirectoryInfo(here);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Hybrid.sln")))
         {
             dir = dir.Parent;
         }
 
-        if (dir is null)
-        {
-            throw new InvalidOperationException($"no Hybrid.sln above {here}");
-        }
-
-        var path = Path.Combine(dir.FullName, projectDirectory, "bin", configuration, "net10.0", dllName);
-        return File.Exists(path) ? path : throw new InvalidOperationException($"{dllName} not built: {path} is missing");
+        return dir?.FullName ?? throw new InvalidOperationException($"no Hybrid.sln above {here}");
     }
 }

@@ -39,6 +39,7 @@ public static class ClusterExtensions
                 o.EnableConnectionLivenessCheck = options.ConnectionLivenessCheck;
             });
 
+            SiloTls.Configure(silo, options);
             if (options.IsCluster)
             {
                 var redis = ConfigurationOptions.Parse(options.Redis!);

@@ -91,6 +91,18 @@ public sealed class SupernodeOptions
     /// <summary>Most bytes one mailbox holds.</summary>
     public long MailboxMaxBytes { get; set; } = 16L * 1024 * 1024;
 
+    /// <summary>PEM certificate of this supernode's silo, signed by the cluster CA. Set (with the key and CA): silo sockets require mutual TLS.</summary>
+    public string? SiloCertificate { get; set; }
+
+    /// <summary>PEM private key of <see cref="SiloCertificate"/> (may be omitted when the certificate file holds the key).</summary>
+    public string? SiloKey { get; set; }
+
+    /// <summary>PEM certificate of the cluster CA: only silos with certificates it issued may join.</summary>
+    public string? SiloCa { get; set; }
+
+    /// <summary>True when silo-to-silo TLS is configured.</summary>
+    public bool HasSiloTls => !string.IsNullOrWhiteSpace(SiloCertificate);
+
     /// <summary>True when a Redis connection string is set.</summary>
     public bool IsCluster => !string.IsNullOrWhiteSpace(Redis);
 
@@ -154,6 +166,11 @@ public sealed class SupernodeOptions
             }
         }
 
+        if (HasSiloTls || !string.IsNullOrWhiteSpace(SiloCa) || !string.IsNullOrWhiteSpace(SiloKey))
+        {
+            CheckSiloTls(errors);
+        }
+
         CheckPositive(errors, nameof(HeartbeatInterval), HeartbeatInterval);
         CheckPositive(errors, nameof(HelloTimeout), HelloTimeout);
         CheckPositive(errors, nameof(ProbeTimeout), ProbeTimeout);
@@ -193,6 +210,45 @@ public sealed class SupernodeOptions
         }
 
         return errors;
+    }
+
+    private void CheckSiloTls(List<string> errors)
+    {
+        if (!HasSiloTls || string.IsNullOrWhiteSpace(SiloCa))
+        {
+            errors.Add("Supernode:SiloCertificate and Supernode:SiloCa go together (with Supernode:SiloKey unless the certificate file holds the key)");
+            return;
+        }
+
+        foreach (var (name, path) in new[] { (nameof(SiloCertificate), SiloCertificate), (nameof(SiloKey), SiloKey), (nameof(SiloCa), SiloCa) })
+        {
+            if (!string.IsNullOrWhiteSpace(path) && !File.Exists(path))
+            {
+                errors.Add($"Supernode:{name} '{path}' does not exist");
+                return;
+            }
+        }
+
+        try
+        {
+            var (certificate, authority) = Cluster.SiloTls.Load(this);
+            using (certificate)
+            using (authority)
+            {
+                if (!certificate.HasPrivateKey)
+                {
+                    errors.Add("Supernode:SiloCertificate has no private key: give it in the same file or in Supernode:SiloKey");
+                }
+                else if (!Cluster.SiloTls.IssuedBy(certificate, authority))
+                {
+                    errors.Add("Supernode:SiloCertificate was not issued by Supernode:SiloCa: the other supernodes would refuse it");
+                }
+            }
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            errors.Add($"Supernode:SiloCertificate, SiloKey or SiloCa is not valid PEM: {ex.Message}");
+        }
     }
 
     private static bool Resolves(string host)

@@ -25,6 +25,22 @@ public sealed class MailboxGrain(
     // Senders poll for delivery; a week is plenty to learn of it.
     private static readonly TimeSpan RememberDelivery = TimeSpan.FromDays(7);
 
+    // How many of this mailbox's items the silo-wide gauge counts now.
+    private long _counted;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        Count();
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        IndexMeters.MailboxItems.Add(-_counted);
+        _counted = 0;
+        return Task.CompletedTask;
+    }
+
     public async Task<MailDepositResult> Deposit(MailDeposit deposit)
     {
         ArgumentNullException.ThrowIfNull(deposit);
@@ -40,6 +56,7 @@ public sealed class MailboxGrain(
         var item = new StoredMail(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), deposit.Sender, deposit.SealedItem, now, now + deposit.TimeToLive);
         items.Add(item);
         await state.WriteStateAsync();
+        Count();
         return new MailDepositResult(true, item.ItemId, item.Expires, "stored");
     }
 
@@ -67,6 +84,7 @@ public sealed class MailboxGrain(
 
         Purge(now);
         await state.WriteStateAsync();
+        Count();
         return removed.Count;
     }
 
@@ -88,6 +106,13 @@ public sealed class MailboxGrain(
         }
 
         return Task.FromResult(new MailDeliveryStatus(delivered.ToImmutable(), pending.ToImmutable()));
+    }
+
+    private void Count()
+    {
+        var held = state.State.Items.Count;
+        IndexMeters.MailboxItems.Add(held - _counted);
+        _counted = held;
     }
 
     private void Purge(DateTimeOffset now)

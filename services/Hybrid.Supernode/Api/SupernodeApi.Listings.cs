@@ -3,10 +3,12 @@ using System.Text;
 using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Index.Listings;
+using Hybrid.Index.Search;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.Listings;
 using Hybrid.Protocol.V1;
+using Prometheus;
 
 namespace Hybrid.Supernode.Api;
 
@@ -34,6 +36,7 @@ public sealed partial class SupernodeApi
 
         var stored = new StoredListing(listing.ListingId, verified.Signer.ToString(), verified.Version, verified.Payload.ExpiresAtMs, false, request.ToByteArray());
         var result = await search.ShardOf(listing.ListingId).Publish(stored);
+        metrics.Publishes.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
         Ensure(result);
         return new PublishListingResponse { ListingId = listing.ListingId, Version = verified.Version, ExpiresMs = verified.Payload.ExpiresAtMs };
     }
@@ -46,6 +49,7 @@ public sealed partial class SupernodeApi
         var withdrawal = verified.Body(ListingWithdrawal.Parser);
         RequireListingId(withdrawal.ListingId);
         var result = await search.ShardOf(withdrawal.ListingId).Withdraw(withdrawal.ListingId, verified.Signer.ToString(), verified.Version);
+        metrics.Withdrawals.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
         Ensure(result);
         return new WithdrawListingResponse { ListingId = withdrawal.ListingId };
     }
@@ -71,7 +75,12 @@ public sealed partial class SupernodeApi
         limits.Request(ClientAddress(context));
         var query = ToQuery(request);
         var (offset, limit) = Paging(query, request.Limit, request.PageToken);
-        var page = await search.SearchAsync(query, offset, limit);
+        SearchPage page;
+        using (metrics.SearchSeconds.NewTimer())
+        {
+            page = await search.SearchAsync(query, offset, limit);
+        }
+
         var response = new SearchResponse { TotalHits = page.TotalHits, NextPageToken = page.HasMore ? PageToken(query, offset + page.Hits.Count) : string.Empty };
         response.Hits.AddRange(page.Hits.Select(h => new SearchHit { Record = Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active), Score = h.Score }));
         return response;

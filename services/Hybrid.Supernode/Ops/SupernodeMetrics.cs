@@ -24,4 +24,13 @@ public sealed class SupernodeMetrics
     public Counter MailDeposited { get; } = Metrics.CreateCounter("hybrid_mail_deposited_total", "Sealed items deposited into mailboxes through this supernode.");
 
     public Counter MailDelivered { get; } = Metrics.CreateCounter("hybrid_mail_delivered_total", "Mailbox items taken and acknowledged by their recipients through this supernode.");
+
+    public Histogram SearchSeconds { get; } = Metrics.CreateHistogram("hybrid_search_duration_seconds", "Time to answer a search (fan-out to every shard, merge, fetch).", new HistogramConfiguration
+    {
+        Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16),
+    });
+
+    public Counter Publishes { get; } = Metrics.CreateCounter("hybrid_listings_published_total", "Listing publish calls that reached the index, by outcome.", "outcome");
+
+    public Counter Withdrawals { get; } = Metrics.CreateCounter("hybrid_listings_withdrawn_total", "Listing withdrawals that reached the index, by outcome.", "outcome");
 }

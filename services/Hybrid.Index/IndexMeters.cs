@@ -1,0 +1,15 @@
+using System.Diagnostics.Metrics;
+
+namespace Hybrid.Index;
+
+/// <summary>The index's own .NET meter; the supernode exports it to Prometheus with the rest.</summary>
+public static class IndexMeters
+{
+    /// <summary>The meter name (instrument names under it become <c>hybrid_…</c> series).</summary>
+    public const string Name = "Hybrid";
+
+    private static readonly Meter Meter = new(Name);
+
+    /// <summary>Sealed items held by the mailboxes active on this silo.</summary>
+    public static UpDownCounter<long> MailboxItems { get; } = Meter.CreateUpDownCounter<long>("mailbox.items", description: "Sealed items held by the mailboxes active on this supernode.");
+}

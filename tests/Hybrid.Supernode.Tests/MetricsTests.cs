@@ -1,0 +1,66 @@
+using System.Globalization;
+using Grpc.Core;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Sealing;
+using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Api;
+using Hybrid.Supernode.Tests.Infrastructure;
+using Hybrid.Testing;
+
+namespace Hybrid.Supernode.Tests;
+
+/// <summary>After real traffic, the Prometheus series an operator watches have moved.</summary>
+public sealed class MetricsTests : IDisposable
+{
+    private static readonly HttpClient Http = new();
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public async Task SessionsLookupsPublishesSearchesMailAndGrainActivationsShowInMetrics()
+    {
+        await using var node = await SupernodeProcess.StartAsync(_temp.Sub("sn"));
+        var before = await ScrapeAsync(node);
+        Assert.Equal(0, Value(before, "hybrid_sessions_opened_total"));
+
+        using var seller = PeerIdentity.Generate();
+        using var buyer = PeerIdentity.Generate();
+        using var session = await RawSession.OpenAsync(node.Client);
+        await session.SendHelloAsync(RawSession.Proof(seller, session.Challenge), RawSession.Profile(seller, "Sam", 1));
+        var token = new Metadata { { SupernodeApi.SessionHeader, (await session.ReadAsync()).Welcome.SessionToken } };
+        await node.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = seller.Id.ToString() });
+        await node.Client.PublishListingAsync(ListingFactory.Sign(seller, ListingFactory.Listing("Brass desk lamp")));
+        await node.Client.SearchAsync(new SearchRequest { Text = "lamp" });
+        await node.Client.SearchAsync(new SearchRequest { Text = "desk" });
+        await node.Client.DepositMailAsync(new DepositMailRequest { Recipient = buyer.Id.ToString(), Item = SealedBoxes.Seal("hello"u8, buyer.PublicKey) }, token);
+
+        var after = await ScrapeAsync(node);
+        Assert.Equal(1, Value(after, "hybrid_sessions_opened_total"));
+        Assert.Equal(1, Value(after, "hybrid_sessions_active"));
+        Assert.Equal(1, Value(after, "hybrid_lookups_total"));
+        Assert.Equal(1, Value(after, "hybrid_listings_published_total{outcome=\"applied\"}"));
+        Assert.Equal(2, Value(after, "hybrid_search_duration_seconds_count"));
+        Assert.True(Value(after, "hybrid_search_duration_seconds_sum") > 0);
+        Assert.Equal(1, Value(after, "hybrid_mail_deposited_total"));
+        Assert.Equal(1, Value(after, "hybrid_mailbox_items"));
+        Assert.True(Value(after, "microsoft_orleans_orleans_catalog_activations{grain_type=\"peer\"}") >= 1);
+        Assert.True(Value(after, "microsoft_orleans_orleans_catalog_activations{grain_type=\"mailbox\"}") >= 1);
+        Assert.Contains("hybrid_relay_bytes_total", after, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> ScrapeAsync(SupernodeProcess node) =>
+        await Eventually.ReturnsAsync(
+            () => Http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics")),
+            text => text.Contains("hybrid_sessions_opened_total", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(10),
+            "the metrics page");
+
+    /// <summary>The value of one series (name with labels, exactly as exposed), or fails naming it.</summary>
+    private static double Value(string metrics, string series)
+    {
+        var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith(series + " ", StringComparison.Ordinal))
+            ?? throw new Xunit.Sdk.XunitException($"no series {series} in /metrics");
+        return double.Parse(line[(series.Length + 1)..].Trim(), CultureInfo.InvariantCulture);
+    }
+}

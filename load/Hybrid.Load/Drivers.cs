@@ -14,6 +14,7 @@ internal static class Drivers
     {
         var completed = 0L;
         var clock = Stopwatch.StartNew();
+        using var live = Live(() => Interlocked.Read(ref completed), latencies, clock);
         await Task.WhenAll(Enumerable.Range(0, workers).Select(worker => Task.Run(async () =>
         {
             var i = worker;
@@ -29,6 +30,30 @@ internal static class Drivers
         return completed / clock.Elapsed.TotalSeconds;
     }
 
+    /// <summary>A live console table: one row per second with the rate and latency so far.</summary>
+    private static Timer Live(Func<long> completed, LongHistogram latencies, Stopwatch clock)
+    {
+        Console.WriteLine($"{"elapsed s",10} {"requests",12} {"per second",12} {"p50 ms",10} {"p99 ms",10}");
+        var last = 0L;
+        return new Timer(
+            _ =>
+            {
+                var now = completed();
+                long p50, p99;
+                lock (latencies)
+                {
+                    p50 = latencies.TotalCount == 0 ? 0 : latencies.GetValueAtPercentile(50);
+                    p99 = latencies.TotalCount == 0 ? 0 : latencies.GetValueAtPercentile(99);
+                }
+
+                Console.WriteLine($"{clock.Elapsed.TotalSeconds,10:0} {now,12:N0} {now - last,12:N0} {p50 / 1000.0,10:0.00} {p99 / 1000.0,10:0.00}");
+                last = now;
+            },
+            null,
+            TimeSpan.FromSeconds(1),
+            TimeSpan.FromSeconds(1));
+    }
+
     /// <summary>
     /// Open model: requests start at a fixed rate whatever the answers do; latency counts from the
     /// moment a request was due (no coordinated omission). At most <paramref name="maxInFlight"/> wait.
@@ -36,43 +61,65 @@ internal static class Drivers
     public static async Task<(double Rate, long Dropped)> OpenAsync(double rate, TimeSpan duration, LongHistogram latencies, Func<int, Task> call, int maxInFlight = 2000)
     {
         var total = (int)(rate * duration.TotalSeconds);
-        var interval = TimeSpan.FromSeconds(1 / rate);
-        var inFlight = new List<Task>(total);
         var pending = 0;
         var dropped = 0L;
+        var allDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var clock = Stopwatch.StartNew();
-        for (var i = 0; i < total; i++)
+        var next = 0;
+
+        async Task RunOne(int index, TimeSpan due)
         {
-            var due = interval * i;
-            var wait = due - clock.Elapsed;
-            if (wait > TimeSpan.FromMilliseconds(1))
+            try
             {
-                await Task.Delay(wait);
+                await call(index);
+                Report.Record(latencies, clock.Elapsed - due);
             }
-
-            if (Volatile.Read(ref pending) >= maxInFlight)
+            finally
             {
-                dropped++;
-                continue;
+                if (Interlocked.Decrement(ref pending) == 0 && Volatile.Read(ref next) >= total)
+                {
+                    allDone.TrySetResult();
+                }
             }
-
-            Interlocked.Increment(ref pending);
-            var index = i;
-            inFlight.Add(Task.Run(async () =>
-            {
-                try
-                {
-                    await call(index);
-                    Report.Record(latencies, clock.Elapsed - due);
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref pending);
-                }
-            }));
         }
 
-        await Task.WhenAll(inFlight);
+        // Each tick starts every request that has come due since the last one: the schedule never
+        // waits for answers, and a slow answer is charged from the moment its request was due.
+        // Several dispatchers share the schedule (request i goes to dispatcher i mod n), so starting
+        // calls is never the bottleneck of one thread.
+        var dispatchers = Math.Max(2, Environment.ProcessorCount * 2);
+        var started = 0;
+        await Task.WhenAll(Enumerable.Range(0, dispatchers).Select(d => Task.Run(async () =>
+        {
+            var mine = d;
+            while (mine < total)
+            {
+                var due = Math.Min(total, (int)(clock.Elapsed.TotalSeconds * rate));
+                for (; mine < due; mine += dispatchers)
+                {
+                    if (Volatile.Read(ref pending) >= maxInFlight)
+                    {
+                        Interlocked.Increment(ref dropped);
+                        continue;
+                    }
+
+                    Interlocked.Increment(ref pending);
+                    _ = RunOne(mine, TimeSpan.FromSeconds(mine / rate));
+                }
+
+                await Task.Delay(1);
+            }
+
+            Interlocked.Increment(ref started);
+        })));
+
+        Volatile.Write(ref next, total);
+        if (Volatile.Read(ref pending) == 0)
+        {
+            allDone.TrySetResult();
+        }
+
+        await allDone.Task;
         return (total / duration.TotalSeconds, dropped);
     }
 }

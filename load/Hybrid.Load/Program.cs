@@ -58,5 +58,14 @@ var transfer = new Command("transfer", "Goods data MB/s between two daemons, dir
 };
 transfer.SetAction((parse, ct) => TransferScenario.RunAsync(parse.GetValue(sizeMb), parse.GetValue(fetches), parse.GetValue(chats), parse.GetValue(report)!, ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect, transfer };
+var target = new Option<string?>("--target") { Description = "Supernode gRPC URL of a running network (default: start an embedded one on loopback)." };
+var connections = new Option<int>("--connections") { Description = "Client connections (channels).", DefaultValueFactory = _ => 4 };
+var inFlight = new Option<int>("--workers") { Description = "Calls in flight (closed model).", DefaultValueFactory = _ => 64 };
+var noop = new Command("noop", "The baseline: a no-op gRPC call, closed and open model, beside h2load driving the same call.")
+{
+    target, connections, inFlight, seconds, report,
+};
+noop.SetAction((parse, ct) => NoopScenario.RunAsync(parse.GetValue(target), parse.GetValue(connections), parse.GetValue(inFlight), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect, transfer, noop };
 return await root.Parse(args).InvokeAsync();

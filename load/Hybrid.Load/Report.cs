@@ -80,6 +80,37 @@ internal sealed class Report(string scenario, string baselineName)
         await File.WriteAllTextAsync(
             Path.Combine(folder, $"{scenario}.json"),
             JsonSerializer.Serialize(new { scenario, date, machine, parameters, baseline = baselineName, series = rows, facts = _facts.ToDictionary(f => f.Name, f => f.Value) }, JsonOptions));
+        WriteChart(Path.Combine(folder, $"{scenario}.png"));
+        Console.WriteLine($"reports: {Path.Combine(folder, scenario)}.md, .json, .png");
+    }
+
+    /// <summary>p50 and p99 of every series side by side, as a PNG (rendered headless).</summary>
+    private void WriteChart(string path)
+    {
+        var plot = new ScottPlot.Plot();
+        var bars = new List<ScottPlot.Bar>();
+        var ticks = new List<ScottPlot.Tick>();
+        for (var i = 0; i < _series.Count; i++)
+        {
+            var h = _series[i].Histogram;
+            if (h.TotalCount == 0)
+            {
+                continue;
+            }
+
+            bars.Add(new ScottPlot.Bar { Position = (i * 3) + 0, Value = Ms(h.GetValueAtPercentile(50)), FillColor = ScottPlot.Colors.SteelBlue });
+            bars.Add(new ScottPlot.Bar { Position = (i * 3) + 1, Value = Ms(h.GetValueAtPercentile(99)), FillColor = ScottPlot.Colors.OrangeRed });
+            var label = _series[i].Name.Length > 24 ? _series[i].Name[..24] + "…" : _series[i].Name;
+            ticks.Add(new ScottPlot.Tick((i * 3) + 0.5, label));
+        }
+
+        plot.Add.Bars(bars);
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual([.. ticks]);
+        plot.Axes.Bottom.TickLabelStyle.FontSize = 11;
+        plot.Axes.Left.Label.Text = "latency, ms (blue p50, red p99)";
+        plot.Title($"{scenario}: latency by series");
+        plot.Axes.Margins(bottom: 0);
+        plot.SavePng(path, 1200, 700);
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };

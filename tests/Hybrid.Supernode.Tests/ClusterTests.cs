@@ -22,12 +22,14 @@ public sealed class ClusterTests(ITestOutputHelper output)
         await using var cluster = await TestCluster.StartAsync(3, FastSessions);
         var (sn1, sn3) = (cluster.Nodes[0], cluster.Nodes[2]);
         using var peer = PeerIdentity.Generate();
-        await using var connection = new SupernodeConnection(peer, new SupernodeConnectionOptions { Seeds = [sn1.GrpcUrl], DisplayName = "Pat" });
+        await using var connection = new SupernodeConnection(peer, new SupernodeConnectionOptions { Seeds = [sn1.GrpcUrl], DisplayName = "Pat", SupernodeListRefresh = TimeSpan.FromMilliseconds(500) });
 
         connection.Start();
         Assert.Equal(sn1.GrpcUrl, await connection.WaitForSessionAsync().WaitAsync(Deadline));
 
-        Assert.Equal(cluster.Nodes.Select(n => n.GrpcUrl).Order(), connection.KnownSupernodes.Order());
+        // Right after start a supernode's view of the cluster may still lack the newest member; the list is refreshed while in session.
+        var all = cluster.Nodes.Select(n => n.GrpcUrl).Order().ToList();
+        await Eventually.TrueAsync(() => Task.FromResult(connection.KnownSupernodes.Order().SequenceEqual(all)), Deadline, "the connection to learn every supernode");
         var seenFromThree = await sn3.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.Id.ToString() });
         Assert.True(seenFromThree.Online);
         Assert.Equal("Pat", seenFromThree.DisplayName);

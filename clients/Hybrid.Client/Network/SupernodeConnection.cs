@@ -260,7 +260,11 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             }
 
             hadSession = true;
+            using var refreshing = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            var refresher = RefreshWhileInSessionAsync(session.Channel, refreshing.Token);
             var reason = await session.Completion;
+            await refreshing.CancelAsync();
+            await refresher.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             lock (_gate)
             {
                 _session = NewSessionSource();
@@ -349,6 +353,24 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         {
             // The supernode answers but its registry does not right now: keep the list we have and go on.
             LogListFailed(_logger, ex.Status.Detail);
+        }
+    }
+
+    private async Task RefreshWhileInSessionAsync(GrpcChannel channel, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.SupernodeListRefresh, _time);
+        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            try
+            {
+                await RefreshSupernodesAsync(client, cancellationToken);
+            }
+            catch (RpcException ex)
+            {
+                // The session's own watchdog notices a dead supernode; the list can wait.
+                LogListFailed(_logger, ex.Status.Detail);
+            }
         }
     }
 

@@ -21,6 +21,9 @@ public sealed class SupernodeConnectionOptions
     /// <summary>First wait after every known supernode failed; it doubles (with jitter) up to <see cref="MaxBackoff"/>.</summary>
     public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How often the live supernode list is fetched again while in session (supernodes join and leave).</summary>
+    public TimeSpan SupernodeListRefresh { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Longest wait between rounds of attempts.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(10);
 }

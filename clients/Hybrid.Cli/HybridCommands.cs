@@ -18,6 +18,7 @@ internal static class HybridCommands
         {
             Init(), Id(), Peer(), ListingCommands(), Search(),
             PeerCommands.Chat(), PeerCommands.Order(), PeerCommands.Fetch(), PeerCommands.Status(),
+            ReputationCommands.Review(), ReputationCommands.Reputation(),
         };
         root.Options.Add(CliContext.HomeOption);
         root.Options.Add(CliContext.JsonOption);
@@ -180,7 +181,8 @@ internal static class HybridCommands
         var sort = new Option<string>("--sort") { Description = "relevance, price, price-desc or newest.", DefaultValueFactory = _ => "relevance" };
         sort.AcceptOnlyFromAmong("relevance", "price", "price-desc", "newest");
         var limit = new Option<int>("--limit") { Description = "How many (1-100).", DefaultValueFactory = _ => 20 };
-        var command = new Command("search", "Search every listing on the network.") { text, minPrice, maxPrice, currency, category, location, seller, sort, limit };
+        var minReputation = new Option<int>("--min-reputation") { Description = "Only sellers whose trust score (0-100, see 'hybrid reputation') is at least this.", DefaultValueFactory = _ => 0 };
+        var command = new Command("search", "Search every listing on the network; sellers with more trust rank higher.") { text, minPrice, maxPrice, currency, category, location, seller, sort, limit, minReputation };
         command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var context = new CliContext(parse);
@@ -190,6 +192,7 @@ internal static class HybridCommands
                 Category = parse.GetValue(category) ?? string.Empty,
                 Seller = parse.GetValue(seller) ?? string.Empty,
                 Limit = parse.GetValue(limit),
+                MinReputation = parse.GetValue(minReputation),
                 Sort = parse.GetValue(sort) switch
                 {
                     "price" => SearchSort.PriceAscending,

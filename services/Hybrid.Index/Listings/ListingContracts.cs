@@ -83,7 +83,8 @@ public sealed record SearchQuery(
     [property: Id(7)] string? Seller,
     [property: Id(8)] string? GeohashPrefix,
     [property: Id(9)] SearchOrder Order,
-    [property: Id(10)] bool TypeAhead = false);
+    [property: Id(10)] bool TypeAhead = false,
+    [property: Id(11)] int MinReputation = 0);
 
 [GenerateSerializer]
 public enum SearchOrder

@@ -31,6 +31,7 @@ public sealed partial class ListingIndex : IDisposable
     private const string DescriptionField = "description";
     private const string WordsField = "words";
     private const string SellerField = "seller";
+    private const string SellerSortField = "seller_dv";
     private const string CategoryField = "category";
     private const string TagField = "tag";
     private const string CountryField = "country";
@@ -95,6 +96,7 @@ public sealed partial class ListingIndex : IDisposable
             new TextField(DescriptionField, listing.Description, Field.Store.NO),
             new TextField(WordsField, listing.Title + "\n" + listing.Description, Field.Store.NO),
             new StringField(SellerField, stored.Seller, Field.Store.NO),
+            new SortedDocValuesField(SellerSortField, new BytesRef(stored.Seller)),
             new StringField(CategoryField, listing.Category, Field.Store.NO),
             new StringField(CurrencyField, listing.Price.Currency, Field.Store.NO),
             new NumericDocValuesField(PriceField, Hybrid.Protocol.Listings.ListingRules.ToMicros(listing.Price)),
@@ -164,11 +166,17 @@ public sealed partial class ListingIndex : IDisposable
     /// Reads nothing but the sort values, so a shard's share of a query stays cheap. For relevance,
     /// <paramref name="weightOf"/> (by listing id) scales each hit's score — the reputation hook.
     /// </summary>
-    public ShardHits Search(SearchQuery query, int take, long nowMs, Func<string, double>? weightOf = null)
+    public ShardHits Search(SearchQuery query, int take, long nowMs, Func<string, double>? weightOf = null, Func<string, int>? trustScore = null)
     {
         ArgumentNullException.ThrowIfNull(query);
         Refresh();
         var lucene = BuildQuery(query, nowMs);
+        if (query.MinReputation > 0)
+        {
+            var score = trustScore ?? (_ => 0);
+            AddFilter(lucene, new ConstantScoreQuery(new SellerFilter(seller => score(seller) >= query.MinReputation)));
+        }
+
         var byId = new SortField(IdSortField, SortFieldType.STRING);
         var sort = query.Order switch
         {
@@ -364,5 +372,49 @@ public sealed partial class ListingIndex : IDisposable
     private sealed class Bm25SearcherFactory : SearcherFactory
     {
         public override IndexSearcher NewSearcher(IndexReader reader) => new(reader) { Similarity = Bm25 };
+    }
+
+    /// <summary>Keeps documents whose seller passes a test; each seller is tested once per segment.</summary>
+    private sealed class SellerFilter(Func<string, bool> allowed) : Filter
+    {
+        public override DocIdSet GetDocIdSet(AtomicReaderContext context, IBits acceptDocs)
+        {
+            var reader = context.AtomicReader;
+            var matches = new FixedBitSet(reader.MaxDoc);
+            var sellers = reader.GetSortedDocValues(SellerSortField);
+            if (sellers is null)
+            {
+                return matches;
+            }
+
+            var verdicts = new sbyte[sellers.ValueCount];
+            var term = new BytesRef();
+            for (var doc = 0; doc < reader.MaxDoc; doc++)
+            {
+                if (acceptDocs is not null && !acceptDocs.Get(doc))
+                {
+                    continue;
+                }
+
+                var ord = sellers.GetOrd(doc);
+                if (ord < 0)
+                {
+                    continue;
+                }
+
+                if (verdicts[ord] == 0)
+                {
+                    sellers.LookupOrd(ord, term);
+                    verdicts[ord] = allowed(term.Utf8ToString()) ? (sbyte)1 : (sbyte)-1;
+                }
+
+                if (verdicts[ord] > 0)
+                {
+                    matches.Set(doc);
+                }
+            }
+
+            return matches;
+        }
     }
 }

@@ -43,13 +43,19 @@ public interface ISearchShardGrain : IGrainWithIntegerKey
 /// <summary>How much a seller's reputation weighs in relevance ranking. 1 is neutral.</summary>
 public interface IRankingSignal
 {
+    /// <summary>Factor on a listing's relevance for its seller (1: neutral).</summary>
     double SellerWeight(string seller);
+
+    /// <summary>The seller's trust score, 0-100 (for the minimum-reputation filter).</summary>
+    int TrustScore(string seller);
 }
 
 /// <summary>Neutral ranking until reputation exists: every seller weighs 1.</summary>
 public sealed class NeutralRanking : IRankingSignal
 {
     public double SellerWeight(string seller) => 1.0;
+
+    public int TrustScore(string seller) => 0;
 }
 
 /// <inheritdoc cref="ISearchShardGrain"/>
@@ -215,7 +221,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         await RebuiltAsync();
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         // Searched within the grain's turn: one shard answers one query at a time, and shards run in parallel.
-        return _index.Search(query, take, now, ranking is NeutralRanking ? null : WeightOf);
+        return _index.Search(query, take, now, ranking is NeutralRanking ? null : WeightOf, query.MinReputation > 0 ? ranking.TrustScore : null);
     }
 
     public async Task<ImmutableArray<StoredListing>> Fetch(ImmutableArray<string> listingIds)

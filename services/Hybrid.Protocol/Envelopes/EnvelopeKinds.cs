@@ -29,4 +29,10 @@ public static class EnvelopeKinds
 
     /// <summary>A dialer's request for a relayed link (<c>RelayRequest</c>).</summary>
     public const string RelayRequest = "hybrid.relay.v1";
+
+    /// <summary>A review of the other party of a completed order (<c>Review</c>).</summary>
+    public const string Review = "hybrid.review.v1";
+
+    /// <summary>The reviewed party's reply to a review (<c>ReviewReply</c>).</summary>
+    public const string ReviewReply = "hybrid.review.reply.v1";
 }

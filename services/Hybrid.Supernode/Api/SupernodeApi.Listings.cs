@@ -176,7 +176,8 @@ public sealed partial class SupernodeApi
             seller,
             Optional(request.GeohashPrefix)?.ToLowerInvariant(),
             (SearchOrder)(int)request.Sort,
-            request.TypeAhead);
+            request.TypeAhead,
+            request.MinReputation is >= 0 and <= 100 ? request.MinReputation : throw Invalid($"min_reputation is a trust score 0-100 (got {request.MinReputation})"));
     }
 
     private static (int Offset, int Limit) Paging(SearchQuery query, int requestedLimit, string token)

@@ -1,6 +1,7 @@
 using System.Net;
 using Hybrid.Index;
 using Hybrid.Index.Listings;
+using Hybrid.Index.Reputation;
 using Hybrid.Index.Search;
 using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Storage;
@@ -23,7 +24,13 @@ public static class ClusterExtensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.Configure<SearchOptions>(o => o.Shards = options.SearchShards);
         builder.Services.AddSingleton<ShardedSearch>();
-        builder.Services.AddSingleton<IRankingSignal, NeutralRanking>();
+        builder.Services.Configure<TrustOptions>(o =>
+        {
+            o.PreTrusted = [.. options.PreTrusted.Select(p => Hybrid.Protocol.Identity.PeerId.Parse(p).ToString())];
+            o.RecomputeInterval = options.TrustRecomputeInterval;
+        });
+        builder.Services.AddSingleton<TrustRanking>();
+        builder.Services.AddSingleton<IRankingSignal>(sp => sp.GetRequiredService<TrustRanking>());
 
         builder.UseOrleans(silo =>
         {
@@ -68,6 +75,7 @@ public static class ClusterExtensions
         // Registered after the silo so that it starts once the silo has joined.
         builder.Services.AddSingleton<SupernodeRegistration>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SupernodeRegistration>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<TrustRanking>());
         return builder;
     }
 }

@@ -103,6 +103,18 @@ public sealed class SupernodeOptions
     /// <summary>True when silo-to-silo TLS is configured.</summary>
     public bool HasSiloTls => !string.IsNullOrWhiteSpace(SiloCertificate);
 
+    /// <summary>
+    /// PeerIds the operators trust from the start, comma-separated: global trust enters the receipt
+    /// graph only through them. Empty: trust starts spread over everyone (a ring of fake accounts can then gain).
+    /// </summary>
+    public string PreTrustedPeers { get; set; } = string.Empty;
+
+    /// <summary>How often global trust is recomputed while reviews arrive.</summary>
+    public TimeSpan TrustRecomputeInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The pre-trusted peers, parsed.</summary>
+    public IReadOnlyList<string> PreTrusted => [.. PreTrustedPeers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+
     /// <summary>True when a Redis connection string is set.</summary>
     public bool IsCluster => !string.IsNullOrWhiteSpace(Redis);
 
@@ -171,6 +183,15 @@ public sealed class SupernodeOptions
             CheckSiloTls(errors);
         }
 
+        foreach (var peer in PreTrusted)
+        {
+            if (!Hybrid.Protocol.Identity.PeerId.TryParse(peer, out _, out var problem))
+            {
+                errors.Add($"Supernode:PreTrustedPeers has '{peer}': {problem}");
+            }
+        }
+
+        CheckPositive(errors, nameof(TrustRecomputeInterval), TrustRecomputeInterval);
         CheckPositive(errors, nameof(HeartbeatInterval), HeartbeatInterval);
         CheckPositive(errors, nameof(HelloTimeout), HelloTimeout);
         CheckPositive(errors, nameof(ProbeTimeout), ProbeTimeout);

@@ -33,4 +33,6 @@ public sealed class SupernodeMetrics
     public Counter Publishes { get; } = Metrics.CreateCounter("hybrid_listings_published_total", "Listing publish calls that reached the index, by outcome.", "outcome");
 
     public Counter Withdrawals { get; } = Metrics.CreateCounter("hybrid_listings_withdrawn_total", "Listing withdrawals that reached the index, by outcome.", "outcome");
+
+    public Counter Reviews { get; } = Metrics.CreateCounter("hybrid_reviews_total", "Reviews accepted by this supernode, by outcome (applied: new or amended).", "outcome");
 }

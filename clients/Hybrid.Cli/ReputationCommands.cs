@@ -1,0 +1,141 @@
+using System.CommandLine;
+using System.Globalization;
+using Hybrid.Client.Store;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Reputation;
+using Hybrid.Protocol.V1;
+using Spectre.Console;
+
+namespace Hybrid.Cli;
+
+/// <summary>Reviews of completed orders, replies, and a peer's reputation.</summary>
+internal static class ReputationCommands
+{
+    public static Command Review()
+    {
+        var orderId = new Argument<string>("order-id") { Description = "A completed order of yours (as buyer or seller)." };
+        var stars = new Option<uint>("--stars") { Description = "1 to 5.", Required = true };
+        var text = new Option<string>("--text") { Description = "What happened.", DefaultValueFactory = _ => string.Empty };
+        var aspects = new Option<string[]>("--aspect") { Description = "NAME=SCORE (1-5), e.g. communication=5 (repeatable).", DefaultValueFactory = _ => [] };
+        var review = new Command("review", "Review the other party of a completed order; the co-signed receipt goes with it. Again later: amends your review.") { orderId, stars, text, aspects };
+        review.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            using var identity = context.Home.LoadIdentity();
+            var id = parse.GetValue(orderId)!;
+            using var store = new LocalStore(Path.Combine(context.Home.Path, "store.db"));
+            var order = store.GetOrder(id) ?? throw new CliException(ExitCodes.NotFound, $"no order {id} in {context.Home.Path}: see 'hybrid order list'");
+            if (order is not { State: "completed", Acceptance: { } acceptance, Completion: { } completion })
+            {
+                throw new CliException(ExitCodes.Refused, $"order {id} is {order.State}: only completed orders (with a receipt signed by both) can be reviewed");
+            }
+
+            var body = new Review
+            {
+                Receipt = new Receipt
+                {
+                    Offer = SignedEnvelope.Parser.ParseFrom(order.Offer),
+                    Acceptance = SignedEnvelope.Parser.ParseFrom(acceptance),
+                    Completion = SignedEnvelope.Parser.ParseFrom(completion),
+                },
+                Reviewed = order.Counterparty,
+                Stars = parse.GetValue(stars),
+                Text = parse.GetValue(text)!,
+            };
+            foreach (var aspect in parse.GetValue(aspects)!)
+            {
+                var parts = aspect.Split('=', 2);
+                if (parts.Length != 2 || !uint.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var score))
+                {
+                    throw new CliException(ExitCodes.Usage, $"'{aspect}' is not NAME=SCORE, e.g. communication=5");
+                }
+
+                body.Aspects[parts[0]] = score;
+            }
+
+            var now = DateTimeOffset.UtcNow;
+            var envelope = Reviews.Sign(identity, body, (ulong)now.ToUnixTimeMilliseconds(), now);
+            using var caller = context.Caller();
+            var stored = await caller.CallAsync((c, o) => c.SubmitReviewAsync(envelope, o).ResponseAsync, cancellationToken);
+            context.Write(new { reviewId = stored.ReviewId, version = stored.Version, reviewed = order.Counterparty, stars = body.Stars }, () => Console.WriteLine(stored.ReviewId));
+            return ExitCodes.Ok;
+        }));
+
+        var reviewId = new Argument<string>("review-id");
+        var replyText = new Argument<string>("text");
+        var reply = new Command("reply", "Answer a review of you; your reply is shown beside it.") { reviewId, replyText };
+        reply.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            using var identity = context.Home.LoadIdentity();
+            var now = DateTimeOffset.UtcNow;
+            var envelope = Reviews.SignReply(identity, parse.GetValue(reviewId)!, parse.GetValue(replyText)!, (ulong)now.ToUnixTimeMilliseconds(), now);
+            using var caller = context.Caller();
+            var stored = await caller.CallAsync((c, o) => c.ReplyToReviewAsync(envelope, o).ResponseAsync, cancellationToken);
+            context.Write(new { reviewId = stored.ReviewId, version = stored.Version }, () => Console.WriteLine($"replied to {stored.ReviewId}"));
+            return ExitCodes.Ok;
+        }));
+        review.Subcommands.Add(reply);
+        return review;
+    }
+
+    public static Command Reputation()
+    {
+        var peer = new Argument<string>("peer-id");
+        var limit = new Option<int>("--limit") { Description = "Reviews to show (newest first).", DefaultValueFactory = _ => 10 };
+        var command = new Command("reputation", "A peer's reputation: reviews received, averages, global trust, and the newest reviews with replies.") { peer, limit };
+        command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            if (!PeerId.TryParse(parse.GetValue(peer), out var id, out var error))
+            {
+                throw new CliException(ExitCodes.Usage, error);
+            }
+
+            using var caller = context.Caller();
+            var reputation = await caller.CallAsync((c, o) => c.GetReputationAsync(new GetReputationRequest { PeerId = id.ToString() }, o).ResponseAsync, cancellationToken);
+            var reviews = await caller.CallAsync((c, o) => c.ListReviewsAsync(new ListReviewsRequest { PeerId = id.ToString(), Limit = parse.GetValue(limit) }, o).ResponseAsync, cancellationToken);
+            var computed = reputation.TrustComputedMs == 0 ? (DateTimeOffset?)null : DateTimeOffset.FromUnixTimeMilliseconds(reputation.TrustComputedMs);
+            context.Write(
+                new
+                {
+                    peerId = reputation.PeerId,
+                    count = reputation.Count,
+                    average = reputation.Average,
+                    bayesian = reputation.Bayesian,
+                    recentAverage = reputation.RecentAverage,
+                    trend = reputation.Trend,
+                    trust = reputation.Trust,
+                    trustScore = reputation.TrustScore,
+                    trustComputed = computed,
+                    trustPeers = reputation.TrustPeers,
+                    reviews = reviews.Reviews.Select(r => new
+                    {
+                        reviewId = r.ReviewId,
+                        reviewer = r.Reviewer,
+                        orderId = r.OrderId,
+                        stars = r.Stars,
+                        text = r.Text,
+                        aspects = r.Aspects,
+                        version = r.Version,
+                        amended = r.History.Count > 0,
+                        created = DateTimeOffset.FromUnixTimeMilliseconds(r.CreatedMs),
+                        reply = string.IsNullOrEmpty(r.ReplyText) ? null : r.ReplyText,
+                    }),
+                },
+                () =>
+                {
+                    Console.WriteLine($"{reputation.PeerId}: {reputation.Count} reviews, average {reputation.Average:0.00} (Bayesian {reputation.Bayesian:0.00}, last 90 days {reputation.RecentAverage:0.00}), trust score {reputation.TrustScore}/100{(computed is { } at ? $" as of {at:u}" : string.Empty)}");
+                    var table = new Table().AddColumns("stars", "review", "reply", "by");
+                    foreach (var r in reviews.Reviews)
+                    {
+                        table.AddRow(new string('*', (int)r.Stars), Markup.Escape(r.Text), Markup.Escape(r.ReplyText), Markup.Escape(r.Reviewer[..15] + "…"));
+                    }
+
+                    AnsiConsole.Write(table);
+                });
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}

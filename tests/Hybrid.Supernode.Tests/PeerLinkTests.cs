@@ -62,6 +62,19 @@ public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper ou
         Assert.Equal(120, receipt.Offer.UnitPrice.Units);
         var link = Assert.Single(Json(await Ok(buyer.RunAsync("status", "--json"))).GetProperty("links").EnumerateArray());
         Assert.Equal((sellerId, "direct"), (link.GetProperty("peerId").GetString(), link.GetProperty("path").GetString()));
+
+        // The receipt backs a review from each side; the reviewed party answers, nobody deletes.
+        var reviewId = Json(await Ok(buyer.RunAsync("review", orderId, "--stars", "5", "--text", "fast and friendly", "--aspect", "communication=5", "--json"))).GetProperty("reviewId").GetString()!;
+        await Ok(seller.RunAsync("review", orderId, "--stars", "4", "--text", "paid at once", "--json"));
+        await Ok(seller.RunAsync("review", "reply", reviewId, "Thank you, enjoy the ride!"));
+        var reputation = Json(await Ok(buyer.RunAsync("reputation", sellerId, "--json")));
+        Assert.Equal(1, reputation.GetProperty("count").GetInt32());
+        var shown = Assert.Single(reputation.GetProperty("reviews").EnumerateArray());
+        Assert.Equal(("fast and friendly", "Thank you, enjoy the ride!", 5), (shown.GetProperty("text").GetString(), shown.GetProperty("reply").GetString(), shown.GetProperty("stars").GetInt32()));
+        Assert.Equal(4.0, Json(await Ok(seller.RunAsync("reputation", buyerId, "--json"))).GetProperty("average").GetDouble());
+        var notCompleted = await buyer.RunAsync("review", Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json"))).GetProperty("orderId").GetString()!, "--stars", "1");
+        Assert.Equal(5, notCompleted.ExitCode);
+        Assert.Contains("only completed orders", notCompleted.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

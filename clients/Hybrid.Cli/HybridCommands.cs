@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Google.Protobuf;
-using Hybrid.Protocol.Envelopes;
+using Hybrid.Client.Market;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.Listings;
 using Hybrid.Protocol.V1;
@@ -18,7 +18,7 @@ internal static class HybridCommands
         {
             Init(), Id(), Peer(), ListingCommands(), Search(),
             PeerCommands.Chat(), PeerCommands.Order(), PeerCommands.Fetch(), PeerCommands.Status(),
-            ReputationCommands.Review(), ReputationCommands.Reputation(),
+            ReputationCommands.Review(), ReputationCommands.Reputation(), DesktopCommand.Create(),
         };
         root.Options.Add(CliContext.HomeOption);
         root.Options.Add(CliContext.JsonOption);
@@ -117,19 +117,14 @@ internal static class HybridCommands
                 CreatedMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
             };
             listing.Tags.AddRange(parse.GetValue(tags)!);
-            var now = DateTimeOffset.UtcNow;
-            var expires = now.AddDays(parse.GetValue(days));
-            if (ListingRules.Check(listing, expires, now) is { } problem)
-            {
-                throw new CliException(ExitCodes.Usage, problem);
-            }
-
             if (parse.GetValue(file) is { } goods)
             {
-                listing.ContentId = await PeerCommands.RegisterGoodsAsync(context, goods, free: listing.Price.Units == 0 && listing.Price.Nanos == 0, cancellationToken);
+                listing.ContentId = await MarketActions.RegisterGoodsAsync(context.Home.Path, goods.FullName, MarketActions.IsFree(listing.Price), cancellationToken);
             }
 
-            var envelope = SignedEnvelopes.Sign(identity, EnvelopeKinds.Listing, (ulong)now.ToUnixTimeMilliseconds(), listing, now, expires);
+            var now = DateTimeOffset.UtcNow;
+            var envelope = MarketActions.SignListing(identity, listing, parse.GetValue(days), now);
+            var expires = now.AddDays(parse.GetValue(days));
             using var caller = context.Caller();
             var published = await caller.CallAsync((c, o) => c.PublishListingAsync(envelope, o).ResponseAsync, cancellationToken);
             context.Write(new { listingId = published.ListingId, version = published.Version, expires, contentId = listing.ContentId }, () => Console.WriteLine(published.ListingId));
@@ -148,8 +143,7 @@ internal static class HybridCommands
                 throw new CliException(ExitCodes.Usage, error);
             }
 
-            var now = DateTimeOffset.UtcNow;
-            var envelope = SignedEnvelopes.Sign(identity, EnvelopeKinds.Withdrawal, (ulong)now.ToUnixTimeMilliseconds(), new ListingWithdrawal { ListingId = id }, now, now.AddDays(1));
+            var envelope = MarketActions.SignWithdrawal(identity, id, DateTimeOffset.UtcNow);
             using var caller = context.Caller();
             await caller.CallAsync((c, o) => c.WithdrawListingAsync(envelope, o).ResponseAsync, cancellationToken);
             context.Write(new { listingId = id, withdrawn = true }, () => Console.WriteLine($"withdrawn {id}"));

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Grpc.Core;
 using Hybrid.Client.Daemon;
-using Hybrid.Client.Store;
 using Hybrid.Protocol.Content;
 using Hybrid.Protocol.Control;
 using Hybrid.Protocol.Identity;
@@ -261,24 +260,6 @@ internal static class PeerCommands
             return ExitCodes.Ok;
         }));
         return command;
-    }
-
-    /// <summary>Builds the manifest of a file this peer will serve and records it in the local store; returns its content id.</summary>
-    public static async Task<string> RegisterGoodsAsync(CliContext context, FileInfo file, bool free, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        ArgumentNullException.ThrowIfNull(file);
-        if (!file.Exists)
-        {
-            throw new CliException(ExitCodes.Usage, $"{file.FullName} does not exist");
-        }
-
-        await using var stream = file.OpenRead();
-        var manifest = await ContentManifests.BuildAsync(stream, cancellationToken: cancellationToken);
-        var contentId = ContentManifests.ContentId(manifest);
-        using var store = new LocalStore(Path.Combine(context.Home.Path, "store.db"));
-        store.RegisterContent(new ContentRow(contentId, file.FullName, Google.Protobuf.MessageExtensions.ToByteArray(manifest), free));
-        return contentId;
     }
 
     private static string ParsePeer(string? text) =>

@@ -1,8 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using Hybrid.Client.Store;
+using Hybrid.Client.Market;
 using Hybrid.Protocol.Identity;
-using Hybrid.Protocol.Reputation;
 using Hybrid.Protocol.V1;
 using Spectre.Console;
 
@@ -23,25 +22,7 @@ internal static class ReputationCommands
             var context = new CliContext(parse);
             using var identity = context.Home.LoadIdentity();
             var id = parse.GetValue(orderId)!;
-            using var store = new LocalStore(Path.Combine(context.Home.Path, "store.db"));
-            var order = store.GetOrder(id) ?? throw new CliException(ExitCodes.NotFound, $"no order {id} in {context.Home.Path}: see 'hybrid order list'");
-            if (order is not { State: "completed", Acceptance: { } acceptance, Completion: { } completion })
-            {
-                throw new CliException(ExitCodes.Refused, $"order {id} is {order.State}: only completed orders (with a receipt signed by both) can be reviewed");
-            }
-
-            var body = new Review
-            {
-                Receipt = new Receipt
-                {
-                    Offer = SignedEnvelope.Parser.ParseFrom(order.Offer),
-                    Acceptance = SignedEnvelope.Parser.ParseFrom(acceptance),
-                    Completion = SignedEnvelope.Parser.ParseFrom(completion),
-                },
-                Reviewed = order.Counterparty,
-                Stars = parse.GetValue(stars),
-                Text = parse.GetValue(text)!,
-            };
+            var scores = new Dictionary<string, uint>(StringComparer.Ordinal);
             foreach (var aspect in parse.GetValue(aspects)!)
             {
                 var parts = aspect.Split('=', 2);
@@ -50,14 +31,27 @@ internal static class ReputationCommands
                     throw new CliException(ExitCodes.Usage, $"'{aspect}' is not NAME=SCORE, e.g. communication=5");
                 }
 
-                body.Aspects[parts[0]] = score;
+                scores[parts[0]] = score;
             }
 
-            var now = DateTimeOffset.UtcNow;
-            var envelope = Reviews.Sign(identity, body, (ulong)now.ToUnixTimeMilliseconds(), now);
+            SignedEnvelope envelope;
+            string reviewed;
+            try
+            {
+                (envelope, reviewed) = MarketActions.SignReview(identity, context.Home.Path, id, parse.GetValue(stars), parse.GetValue(text)!, scores, DateTimeOffset.UtcNow);
+            }
+            catch (KeyNotFoundException ex)
+            {
+                throw new CliException(ExitCodes.NotFound, ex.Message);
+            }
+            catch (InvalidOperationException ex)
+            {
+                throw new CliException(ExitCodes.Refused, ex.Message);
+            }
+
             using var caller = context.Caller();
             var stored = await caller.CallAsync((c, o) => c.SubmitReviewAsync(envelope, o).ResponseAsync, cancellationToken);
-            context.Write(new { reviewId = stored.ReviewId, version = stored.Version, reviewed = order.Counterparty, stars = body.Stars }, () => Console.WriteLine(stored.ReviewId));
+            context.Write(new { reviewId = stored.ReviewId, version = stored.Version, reviewed, stars = parse.GetValue(stars) }, () => Console.WriteLine(stored.ReviewId));
             return ExitCodes.Ok;
         }));
 
@@ -69,7 +63,7 @@ internal static class ReputationCommands
             var context = new CliContext(parse);
             using var identity = context.Home.LoadIdentity();
             var now = DateTimeOffset.UtcNow;
-            var envelope = Reviews.SignReply(identity, parse.GetValue(reviewId)!, parse.GetValue(replyText)!, (ulong)now.ToUnixTimeMilliseconds(), now);
+            var envelope = Hybrid.Protocol.Reputation.Reviews.SignReply(identity, parse.GetValue(reviewId)!, parse.GetValue(replyText)!, (ulong)now.ToUnixTimeMilliseconds(), now);
             using var caller = context.Caller();
             var stored = await caller.CallAsync((c, o) => c.ReplyToReviewAsync(envelope, o).ResponseAsync, cancellationToken);
             context.Write(new { reviewId = stored.ReviewId, version = stored.Version }, () => Console.WriteLine($"replied to {stored.ReviewId}"));

@@ -76,6 +76,7 @@ public sealed partial class PeerDaemon : IAsyncDisposable
     private readonly PeerIdentity _identity;
     private WebApplication? _host;
     private WebApplication? _control;
+    private readonly Queue<string> _events = new();
     private IPEndPoint _bridgeTarget = new(IPAddress.Loopback, 0);
     private int _bridges;
 
@@ -145,6 +146,11 @@ public sealed partial class PeerDaemon : IAsyncDisposable
             MailboxPending = Store.PendingMail().Count,
         };
         reply.Endpoints.AddRange(Endpoints);
+        lock (_events)
+        {
+            reply.Events.AddRange(_events);
+        }
+
         reply.Links.AddRange(Dialer.Links.Select(l => new LinkView
         {
             PeerId = l.Peer.ToString(),
@@ -210,8 +216,9 @@ public sealed partial class PeerDaemon : IAsyncDisposable
         Transfers = new Transfers(Store, Dialer, Path.Combine(_options.HomePath, "downloads"), _options.MaxUploadBytesPerSecond, _options.LoggerFactory.CreateLogger<Transfers>());
 
         Connection.RelayOffered += (_, linkId) => Track(BridgeAsync(linkId));
-        Connection.Connected += (_, _) => WakeMail();
-        Connection.FailedOver += (_, _) => WakeMail();
+        Connection.Connected += (_, e) => { Remember($"connected to {e.SupernodeUrl}"); WakeMail(); };
+        Connection.FailedOver += (_, e) => { Remember($"moved from {e.PreviousUrl} to {e.SupernodeUrl}"); WakeMail(); };
+        Connection.Disconnected += (_, e) => Remember($"lost {e.SupernodeUrl}: {e.Reason}");
         Connection.MailWaiting += (_, _) => WakeMail();
 
         _control = BuildControl();
@@ -407,6 +414,18 @@ public sealed partial class PeerDaemon : IAsyncDisposable
             catch (Exception ex) when (ex is RpcException or IOException or InvalidOperationException)
             {
                 LogMailFailed(_logger, ex.Message);
+            }
+        }
+    }
+
+    private void Remember(string what)
+    {
+        lock (_events)
+        {
+            _events.Enqueue($"{DateTimeOffset.UtcNow:HH:mm:ss} {what}");
+            while (_events.Count > 20)
+            {
+                _events.Dequeue();
             }
         }
     }

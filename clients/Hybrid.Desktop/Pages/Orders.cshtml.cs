@@ -1,0 +1,40 @@
+using Hybrid.Desktop.Services;
+using Hybrid.Protocol.Control;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Hybrid.Desktop.Pages;
+
+/// <summary>Orders as buyer and seller: accept, download with progress, complete.</summary>
+public sealed class OrdersModel(DesktopSession session) : DesktopPage(session)
+{
+    public IReadOnlyList<OrderView> Orders { get; private set; } = [];
+
+    public DownloadState? DownloadOf(string orderId) => Session.Downloads.TryGetValue(orderId, out var d) ? d : null;
+
+    public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(async () =>
+        Orders = [.. (await Session.Control.ListOrdersAsync(new ListOrdersRequest(), cancellationToken: cancellationToken)).Orders]);
+
+    public Task<IActionResult> OnPostAcceptAsync(string id, CancellationToken cancellationToken) => AttemptAsync(
+        async () =>
+        {
+            var order = await Session.Control.AcceptOrderAsync(new OrderRef { OrderId = id }, cancellationToken: cancellationToken);
+            Notice($"Accepted; the buyer was told ({order.Delivery}).");
+            return RedirectToPage("/Orders");
+        },
+        () => RedirectToPage("/Orders"));
+
+    public Task<IActionResult> OnPostCompleteAsync(string id, CancellationToken cancellationToken) => AttemptAsync(
+        async () =>
+        {
+            await Session.Control.CompleteOrderAsync(new OrderRef { OrderId = id }, cancellationToken: cancellationToken);
+            Notice("Completed: you both hold a receipt signed by both. You can review the seller now.");
+            return RedirectToPage("/Orders");
+        },
+        () => RedirectToPage("/Orders"));
+
+    public IActionResult OnPostDownload(string id)
+    {
+        Session.StartDownload(id);
+        return RedirectToPage("/Orders");
+    }
+}

@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Hybrid.Client.Daemon;
+using Hybrid.Client.Network;
+using Hybrid.Protocol.Control;
+using Hybrid.Protocol.Identity;
+
+namespace Hybrid.Desktop.Services;
+
+/// <summary>Everything the pages share: the user's home, identity, the daemon's control API and the supernodes.</summary>
+public sealed class DesktopSession : IDisposable
+{
+    private readonly GrpcChannel _control;
+    private readonly ConcurrentDictionary<string, DownloadState> _downloads = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the session for <paramref name="homePath"/>.</summary>
+    public DesktopSession(string homePath, PeerIdentity identity, IReadOnlyList<string> supernodes, string displayName)
+    {
+        HomePath = homePath;
+        Identity = identity;
+        DisplayName = displayName;
+        Supernodes = new SupernodeCaller(supernodes);
+        _control = ControlChannel.Open(homePath);
+        Control = ControlChannel.Client(_control);
+    }
+
+    /// <summary>The home directory.</summary>
+    public string HomePath { get; }
+
+    /// <summary>The user's key pair.</summary>
+    public PeerIdentity Identity { get; }
+
+    /// <summary>The user's display name.</summary>
+    public string DisplayName { get; }
+
+    /// <summary>The daemon's control API.</summary>
+    public Control.ControlClient Control { get; }
+
+    /// <summary>Calls that only need the index (search, listings, reviews).</summary>
+    public SupernodeCaller Supernodes { get; }
+
+    /// <summary>The downloads started from this app, by order id.</summary>
+    public IReadOnlyDictionary<string, DownloadState> Downloads => _downloads;
+
+    /// <summary>Starts downloading an order's goods in the background (once); progress shows in <see cref="Downloads"/>.</summary>
+    public DownloadState StartDownload(string orderId)
+    {
+        var state = _downloads.GetOrAdd(orderId, id => new DownloadState(id));
+        if (state.TryStart())
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    using var call = Control.Fetch(new FetchRequest { OrderId = orderId });
+                    await foreach (var progress in call.ResponseStream.ReadAllAsync())
+                    {
+                        state.Update(progress);
+                    }
+                }
+                catch (RpcException ex)
+                {
+                    state.Fail(Friendly.Message(ex));
+                }
+            });
+        }
+
+        return state;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Supernodes.Dispose();
+        _control.Dispose();
+    }
+}
+
+/// <summary>One download's progress as the pages show it.</summary>
+public sealed class DownloadState(string orderId)
+{
+    private int _started;
+
+    /// <summary>The order.</summary>
+    public string OrderId { get; } = orderId;
+
+    /// <summary>Verified bytes on disk.</summary>
+    public ulong Received { get; private set; }
+
+    /// <summary>Size of the goods.</summary>
+    public ulong Total { get; private set; }
+
+    /// <summary>Direct or relayed.</summary>
+    public string Path { get; private set; } = string.Empty;
+
+    /// <summary>The finished file, once done.</summary>
+    public string? File { get; private set; }
+
+    /// <summary>Why it stopped, if it failed.</summary>
+    public string? Error { get; private set; }
+
+    /// <summary>Whether it is running.</summary>
+    public bool Running => Volatile.Read(ref _started) == 1 && File is null && Error is null;
+
+    internal bool TryStart()
+    {
+        if (Error is not null || (File is null && Volatile.Read(ref _started) == 1))
+        {
+            Error = null;
+        }
+
+        return Interlocked.Exchange(ref _started, 1) == 0 || File is not null;
+    }
+
+    internal void Update(FetchProgress progress)
+    {
+        Received = progress.ReceivedBytes;
+        Total = progress.TotalBytes;
+        Path = progress.Path;
+        if (progress.Done)
+        {
+            File = progress.File;
+        }
+    }
+
+    internal void Fail(string message)
+    {
+        Error = message;
+        Volatile.Write(ref _started, 0);
+    }
+}

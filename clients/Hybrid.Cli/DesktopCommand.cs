@@ -23,28 +23,11 @@ internal static class DesktopCommand
         {
             var context = new CliContext(parse);
             using var identity = context.Home.LoadIdentity();
-            var settings = context.Home.LoadSettings();
-            settings.Supernodes = [.. context.Supernodes()];
-            settings.Listen = parse.GetValue(listen) ?? settings.Listen;
-            settings.Private = parse.GetValue(privacy) || settings.Private;
-            context.Home.SaveSettings(settings);
-
-            using var logging = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Warning));
-            PeerDaemon? daemon = null;
-            if (!await DaemonAnswersAsync(context.Home.Path, cancellationToken))
-            {
-                daemon = await PeerDaemon.StartAsync(identity, new PeerDaemonOptions
-                {
-                    HomePath = context.Home.Path,
-                    Supernodes = settings.Supernodes,
-                    DisplayName = settings.DisplayName,
-                    Listen = settings.Listen,
-                    Advertise = settings.Advertise,
-                    Private = settings.Private,
-                    LoggerFactory = logging,
-                }, cancellationToken);
-            }
-
+            var settings = PeerCommands.SaveNetworkSettings(context, parse.GetValue(listen), null, parse.GetValue(privacy) || context.Home.LoadSettings().Private);
+            using var logging = PeerCommands.ConsoleLogging(LogLevel.Warning);
+            var daemon = await DaemonAnswersAsync(context.Home.Path, cancellationToken)
+                ? null
+                : await PeerCommands.StartDaemonAsync(context, identity, settings, 0, logging, cancellationToken);
             try
             {
                 using var session = new DesktopSession(context.Home.Path, identity, settings.Supernodes, settings.DisplayName);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Grpc.Core;
 using Hybrid.Client.Daemon;
+using Hybrid.Client.Home;
 using Hybrid.Protocol.Content;
 using Hybrid.Protocol.Control;
 using Hybrid.Protocol.Identity;
@@ -24,24 +25,9 @@ internal static class PeerCommands
         {
             var context = new CliContext(parse);
             using var identity = context.Home.LoadIdentity();
-            var settings = context.Home.LoadSettings();
-            settings.Supernodes = [.. context.Supernodes()];
-            settings.Listen = parse.GetValue(listen) ?? settings.Listen;
-            settings.Advertise = parse.GetValue(advertise) ?? settings.Advertise;
-            settings.Private = parse.GetValue(privacy);
-            context.Home.SaveSettings(settings);
-            using var logging = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information));
-            await using var daemon = await PeerDaemon.StartAsync(identity, new PeerDaemonOptions
-            {
-                HomePath = context.Home.Path,
-                Supernodes = settings.Supernodes,
-                DisplayName = settings.DisplayName,
-                Listen = settings.Listen,
-                Advertise = settings.Advertise,
-                Private = settings.Private,
-                MaxUploadBytesPerSecond = ParseRate(parse.GetValue(uploadRate)),
-                LoggerFactory = logging,
-            }, cancellationToken);
+            var settings = SaveNetworkSettings(context, parse.GetValue(listen), parse.GetValue(advertise), parse.GetValue(privacy));
+            using var logging = ConsoleLogging(LogLevel.Information);
+            await using var daemon = await StartDaemonAsync(context, identity, settings, ParseRate(parse.GetValue(uploadRate)), logging, cancellationToken);
             Console.WriteLine($"{identity.Id} ({settings.DisplayName}) peer host on {daemon.HostEndPoint}{(settings.Private ? " (private: relayed only)" : string.Empty)}; advertising {(daemon.Endpoints.Count == 0 ? "no address" : string.Join(", ", daemon.Endpoints))}");
             Console.WriteLine($"connecting to {string.Join(", ", settings.Supernodes)}; control socket {daemon.ControlSocketPath}");
             try
@@ -260,6 +246,41 @@ internal static class PeerCommands
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>Saves the supernodes and peer-host settings given on the command line (kept for next time).</summary>
+    public static PeerSettings SaveNetworkSettings(CliContext context, string? listen, string? advertise, bool privacy)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var settings = context.Home.LoadSettings();
+        settings.Supernodes = [.. context.Supernodes()];
+        settings.Listen = listen ?? settings.Listen;
+        settings.Advertise = advertise ?? settings.Advertise;
+        settings.Private = privacy;
+        context.Home.SaveSettings(settings);
+        return settings;
+    }
+
+    /// <summary>Single-line console logging at <paramref name="level"/>.</summary>
+    public static ILoggerFactory ConsoleLogging(LogLevel level) =>
+        LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(level));
+
+    /// <summary>Starts this home's daemon in this process.</summary>
+    public static Task<PeerDaemon> StartDaemonAsync(CliContext context, PeerIdentity identity, PeerSettings settings, long maxUploadBytesPerSecond, ILoggerFactory logging, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(settings);
+        return PeerDaemon.StartAsync(identity, new PeerDaemonOptions
+        {
+            HomePath = context.Home.Path,
+            Supernodes = settings.Supernodes,
+            DisplayName = settings.DisplayName,
+            Listen = settings.Listen,
+            Advertise = settings.Advertise,
+            Private = settings.Private,
+            MaxUploadBytesPerSecond = maxUploadBytesPerSecond,
+            LoggerFactory = logging,
+        }, cancellationToken);
     }
 
     private static string ParsePeer(string? text) =>

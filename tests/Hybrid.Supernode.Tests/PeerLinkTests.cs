@@ -191,6 +191,37 @@ public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper ou
     }
 
     [Fact]
+    public async Task ARelayToAPeerOnAnotherSupernodeGoesThroughTheDialersOwnSupernode()
+    {
+        await using var cluster = await TestCluster.StartAsync(1, FastSessions);
+        var sn1 = cluster.Nodes[0];
+        // The second supernode advertises an address clients cannot reach (as behind one load-balanced
+        // address): a relay to its peers can only go through the supernode the dialer is connected to.
+        var unreachable = $"http://127.0.0.1:{Ports.Free()}";
+        await using var sn2 = await SupernodeProcess.StartAsync(
+            _temp.Sub("sn2"),
+            [
+                $"--Supernode:Redis={cluster.Redis.ConnectionString}", $"--Supernode:ClusterId={cluster.ClusterId}",
+                $"--Supernode:SiloPort={Ports.Free()}", $"--Supernode:GatewayPort={Ports.Free()}",
+                $"--Supernode:AdvertisedUrl={unreachable}", .. FastSessions,
+            ]);
+        var (seller, buyer) = (await InitAsync("seller", "Sam"), await InitAsync("buyer", "Bea"));
+        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", sn2.GrpcUrl, "--private");
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", sn1.GrpcUrl, "--listen", "127.0.0.1:0");
+        var sellerId = await IdAsync(seller);
+        Assert.Equal(unreachable, Json(await Ok(buyer.RunAsync("peer", "lookup", sellerId, "--json"))).GetProperty("supernode").GetString());
+
+        Assert.Equal("relayed", Json(await Ok(buyer.RunAsync("chat", "send", sellerId, "hello across the cluster", "--json"))).GetProperty("status").GetString());
+        Assert.Contains(Json(await Ok(seller.RunAsync("chat", "read", "--json"))).EnumerateArray(), m => m.GetProperty("text").GetString() == "hello across the cluster");
+        var link = Assert.Single(Json(await Ok(buyer.RunAsync("status", "--json"))).GetProperty("links").EnumerateArray());
+        Assert.Equal(("relayed", sn1.GrpcUrl), (link.GetProperty("path").GetString(), link.GetProperty("address").GetString()));
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri($"{sn1.OpsUrl}/metrics"));
+        var forwarded = metrics.Split('\n').Single(l => l.StartsWith("hybrid_relay_links_total{outcome=\"forwarded\"} ", StringComparison.Ordinal));
+        Assert.True(double.Parse(forwarded.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 1, forwarded);
+    }
+
+    [Fact]
     public async Task AMessageForAnOfflinePeerWaitsSealedInItsMailboxAndArrivesThroughAnotherSupernode()
     {
         await using var cluster = await TestCluster.StartAsync(2, FastSessions);

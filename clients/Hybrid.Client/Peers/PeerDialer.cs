@@ -162,7 +162,15 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
             }
         }
 
-        if (!string.IsNullOrEmpty(info.SupernodeUrl))
+        // Through our own supernode first (it forwards to the target's within the cluster, and we
+        // know we can reach it), else through the target's supernode directly.
+        var own = connection.CurrentSupernode;
+        if (own is not null)
+        {
+            yield return (LinkPath.Relayed, own);
+        }
+
+        if (!string.IsNullOrEmpty(info.SupernodeUrl) && info.SupernodeUrl != own)
         {
             yield return (LinkPath.Relayed, info.SupernodeUrl);
         }

@@ -7,11 +7,13 @@ namespace Hybrid.Index.Supernodes;
 /// <param name="Silo">The Orleans silo address of its host, to match against cluster membership.</param>
 /// <param name="Url">The public gRPC URL it advertises.</param>
 /// <param name="StartedAt">When it joined.</param>
+/// <param name="InternalUrl">Its gRPC URL as the other supernodes reach it (relays are forwarded there).</param>
 [GenerateSerializer, Immutable]
 public sealed record SupernodeRecord(
     [property: Id(0)] string Silo,
     [property: Id(1)] string Url,
-    [property: Id(2)] DateTimeOffset StartedAt);
+    [property: Id(2)] DateTimeOffset StartedAt,
+    [property: Id(3)] string? InternalUrl = null);
 
 /// <summary>
 /// The advertised URLs of the cluster's supernodes (one grain, key 0). Membership decides who

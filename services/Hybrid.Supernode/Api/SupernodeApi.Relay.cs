@@ -53,8 +53,25 @@ public sealed partial class SupernodeApi
 
         if (!hub.TryGetByPeer(target, out var targetSession))
         {
-            metrics.RelayLinks.WithLabels("target_absent").Inc();
-            throw new RpcException(new Status(StatusCode.NotFound, $"{target} holds no session on this supernode: look it up and relay through the supernode it names"));
+            // Its session is on another supernode of the cluster (or nowhere): forward once, never twice.
+            var home = context.RequestHeaders.GetValue(RelayForwarding.ForwardedHeader) is null ? await forwarding.HomeOfAsync(target) : null;
+            if (home is null)
+            {
+                metrics.RelayLinks.WithLabels("target_absent").Inc();
+                throw new RpcException(new Status(StatusCode.NotFound, $"{target} holds no session on this supernode or any other of its cluster: it is offline"));
+            }
+
+            var forwarded = relays.Offer(request.Signer, target);
+            try
+            {
+                await forwarding.ForwardAsync(home, open, forwarded, requestStream, responseStream, context.CancellationToken);
+            }
+            finally
+            {
+                relays.Release(forwarded);
+            }
+
+            return;
         }
 
         var link = relays.Offer(request.Signer, target);

@@ -22,6 +22,7 @@ public sealed partial class SupernodeApi(
     RequestLimits limits,
     SupernodeMetrics metrics,
     RelayHub relays,
+    RelayForwarding forwarding,
     SupernodeOptions options,
     TimeProvider time) : Protocol.V1.Supernode.SupernodeBase
 {

@@ -27,6 +27,9 @@ public sealed partial class SupernodeRegistration(
     /// <summary>The public gRPC URL of this supernode.</summary>
     public string AdvertisedUrl { get; } = ResolveAdvertisedUrl(options, configuration);
 
+    /// <summary>The gRPC URL the other supernodes use for this one (forwarded relays).</summary>
+    public string InternalUrl { get; } = ResolveInternalUrl(options, configuration);
+
     /// <summary>A stable id for this supernode's process, sent with session challenges.</summary>
     public string SupernodeId => silo.SiloAddress.ToParsableString();
 
@@ -48,7 +51,7 @@ public sealed partial class SupernodeRegistration(
             LogRedisWithoutPassword(logger);
         }
 
-        var record = new SupernodeRecord(SupernodeId, AdvertisedUrl, time.GetUtcNow());
+        var record = new SupernodeRecord(SupernodeId, AdvertisedUrl, time.GetUtcNow(), InternalUrl);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -97,6 +100,24 @@ public sealed partial class SupernodeRegistration(
         foreach (var wildcard in new[] { "://0.0.0.0", "://*", "://+", "://[::]" })
         {
             url = url.Replace(wildcard, "://" + System.Net.Dns.GetHostName(), StringComparison.Ordinal);
+        }
+
+        return url.TrimEnd('/');
+    }
+
+    private static string ResolveInternalUrl(SupernodeOptions options, IConfiguration configuration)
+    {
+        if (!string.IsNullOrWhiteSpace(options.InternalUrl))
+        {
+            return options.InternalUrl.TrimEnd('/');
+        }
+
+        var url = Listeners.ConfiguredGrpcUrl(configuration) ?? "http://127.0.0.1:5000";
+        // Listening on every interface: the other silos reach this one at its silo address.
+        var silo = options.IsCluster ? options.ResolveSiloAddress().ToString() : "127.0.0.1";
+        foreach (var wildcard in new[] { "://0.0.0.0", "://*", "://+", "://[::]" })
+        {
+            url = url.Replace(wildcard, "://" + (silo.Contains(':', StringComparison.Ordinal) ? $"[{silo}]" : silo), StringComparison.Ordinal);
         }
 
         return url.TrimEnd('/');

@@ -37,6 +37,12 @@ public sealed class SupernodeOptions
     /// <summary>The public gRPC URL handed to clients. Defaults to the Grpc endpoint's URL.</summary>
     public string? AdvertisedUrl { get; set; }
 
+    /// <summary>
+    /// The gRPC URL other supernodes of the cluster use for this one (a relay to a peer whose session is
+    /// here is forwarded to it). Defaults to the Grpc endpoint's URL, with a wildcard host replaced by the silo address.
+    /// </summary>
+    public string? InternalUrl { get; set; }
+
     /// <summary>How often clients send a heartbeat on their session.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -153,6 +159,11 @@ public sealed class SupernodeOptions
 
         CheckName(errors, nameof(ClusterId), ClusterId);
         CheckName(errors, nameof(ServiceId), ServiceId);
+
+        if (InternalUrl is { Length: > 0 } inner && (!Uri.TryCreate(inner, UriKind.Absolute, out var innerUri) || (innerUri.Scheme != Uri.UriSchemeHttp && innerUri.Scheme != Uri.UriSchemeHttps)))
+        {
+            errors.Add($"Supernode:InternalUrl '{inner}' is not an absolute http:// or https:// URL");
+        }
 
         if (AdvertisedUrl is { Length: > 0 } url &&
             (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))

@@ -30,6 +30,7 @@ public static class SupernodeHosting
         builder.Services.AddSingleton<SessionHub>();
         builder.Services.AddSingleton<SessionHost>();
         builder.Services.AddSingleton<Relay.RelayHub>();
+        builder.Services.AddSingleton<Relay.RelayForwarding>();
         // Sessions are long-lived streams: give them time to hear "draining" and move before Kestrel cuts them.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         return builder;

@@ -9,7 +9,7 @@ using Hybrid.Supernode.Ops;
 namespace Hybrid.Supernode.Relay;
 
 /// <summary>The target's side of a relayed link, handed to the dialer's call once the target answers.</summary>
-public sealed record RelayAnswer(IAsyncStreamReader<RelayFrame> Requests, IServerStreamWriter<RelayFrame> Responses, CancellationToken Aborted);
+public sealed record RelayAnswer(IAsyncStreamReader<RelayFrame> Requests, IAsyncStreamWriter<RelayFrame> Responses, CancellationToken Aborted);
 
 /// <summary>A relayed link between a dialer and a target, from the offer until both calls end.</summary>
 public sealed class RelayLink(string id, PeerId dialer, PeerId target)
@@ -85,7 +85,7 @@ public sealed class RelayHub(SupernodeOptions options, SupernodeMetrics metrics)
     }
 
     /// <summary>Pipes data frames both ways until either side ends or the link's byte budget is spent.</summary>
-    public async Task PipeAsync(RelayLink link, IAsyncStreamReader<RelayFrame> dialerRequests, IServerStreamWriter<RelayFrame> dialerResponses, RelayAnswer target, CancellationToken dialerAborted)
+    public async Task PipeAsync(RelayLink link, IAsyncStreamReader<RelayFrame> dialerRequests, IAsyncStreamWriter<RelayFrame> dialerResponses, RelayAnswer target, CancellationToken dialerAborted)
     {
         ArgumentNullException.ThrowIfNull(link);
         ArgumentNullException.ThrowIfNull(target);
@@ -99,7 +99,7 @@ public sealed class RelayHub(SupernodeOptions options, SupernodeMetrics metrics)
         metrics.RelayLinks.WithLabels(first.IsFaulted && first.Exception?.InnerException is RpcException { StatusCode: StatusCode.ResourceExhausted } ? "cut_budget" : "closed").Inc();
     }
 
-    private async Task PumpAsync(IAsyncStreamReader<RelayFrame> from, IServerStreamWriter<RelayFrame> to, long[] budget, CancellationToken ended)
+    private async Task PumpAsync(IAsyncStreamReader<RelayFrame> from, IAsyncStreamWriter<RelayFrame> to, long[] budget, CancellationToken ended)
     {
         try
         {

@@ -17,14 +17,16 @@ internal static class ConnectScenario
 {
     private static readonly HttpClient Http = new();
 
-    public static async Task<int> RunAsync(int peers, int concurrency, TimeSpan hold, string reportFolder, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(int peers, int concurrency, TimeSpan hold, string? target, string reportFolder, CancellationToken cancellationToken)
     {
         var report = new Report("connect", "no-op gRPC call");
         using var temp = new TempDir();
-        await using var node = await SupernodeProcess.StartAsync(temp.Sub("data"), "--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000", "--Supernode:SessionsPerMinute=1000000");
-        var idleRss = node.ResidentBytes();
+        // Against a running network (--target) memory cannot be read; otherwise the runner starts its own supernode.
+        await using var node = target is null ? await SupernodeProcess.StartAsync(temp.Sub("data"), "--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000", "--Supernode:SessionsPerMinute=1000000") : null;
+        var url = target ?? node!.GrpcUrl;
+        var idleRss = node?.ResidentBytes() ?? 0;
 
-        using (var channel = GrpcChannel.ForAddress(node.GrpcUrl))
+        using (var channel = GrpcChannel.ForAddress(url))
         {
             var client = new Protocol.V1.Supernode.SupernodeClient(channel);
             var request = new ListCategoriesRequest();
@@ -34,7 +36,7 @@ internal static class ConnectScenario
         }
 
         var identities = Enumerable.Range(0, peers).Select(_ => PeerIdentity.Generate()).ToList();
-        var connections = identities.Select(id => new SupernodeConnection(id, new SupernodeConnectionOptions { Seeds = [node.GrpcUrl], DisplayName = "load peer" })).ToList();
+        var connections = identities.Select(id => new SupernodeConnection(id, new SupernodeConnectionOptions { Seeds = [url], DisplayName = "load peer" })).ToList();
         var opened = report.Series("open a session (connect, challenge, proof, welcome)");
         var gate = new SemaphoreSlim(concurrency);
         var clock = Stopwatch.StartNew();
@@ -57,15 +59,22 @@ internal static class ConnectScenario
         report.Fact("sessions opened", $"{openRate:N0} /s ({peers:N0} peers, {concurrency} opening at a time)");
 
         // Hold every session (heartbeats every 2 s) and check the supernode counts them all.
-        await Eventually.TrueAsync(
-            async () => (await Http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics"), cancellationToken)).Contains($"hybrid_sessions_active {peers}", StringComparison.Ordinal),
-            TimeSpan.FromSeconds(30),
-            $"the supernode to report {peers} active sessions");
+        if (node is not null)
+        {
+            await Eventually.TrueAsync(
+                async () => (await Http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics"), cancellationToken)).Contains($"hybrid_sessions_active {peers}", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(30),
+                $"the supernode to report {peers} active sessions");
+        }
+
         await Task.Delay(hold, cancellationToken);
-        var heldRss = node.ResidentBytes();
         var stillIn = connections.Count(c => c.InSession);
         report.Fact($"sessions still open after holding {hold.TotalSeconds:0} s", $"{stillIn:N0} of {peers:N0}");
-        report.Fact("supernode resident memory, idle / holding", $"{idleRss >> 20} MiB / {heldRss >> 20} MiB ({(heldRss - idleRss) / (double)peers / 1024:0.0} KiB per session)");
+        if (node is not null)
+        {
+            var heldRss = node.ResidentBytes();
+            report.Fact("supernode resident memory, idle / holding", $"{idleRss >> 20} MiB / {heldRss >> 20} MiB ({(heldRss - idleRss) / (double)peers / 1024:0.0} KiB per session)");
+        }
 
         foreach (var connection in connections)
         {

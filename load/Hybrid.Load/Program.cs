@@ -23,11 +23,14 @@ var shards = new Option<int>("--shards") { Description = "Search shards of the s
 var workers = new Option<int>("--workers") { Description = "Requests in flight (closed model).", DefaultValueFactory = _ => 8 };
 var seconds = new Option<int>("--seconds") { Description = "Length of each measured phase.", DefaultValueFactory = _ => 20 };
 
-var search = new Command("search", "Search at scale on one embedded supernode, against the same queries on one in-process Lucene index.")
+var target = new Option<string?>("--target") { Description = "Supernode gRPC URL of a running network (default: start a supernode on loopback)." };
+var search = new Command("search", "Search at scale on one embedded supernode, against the same queries on one in-process Lucene index (or, with --target, on a running network against its no-op call).")
 {
-    listings, shards, workers, seconds, report,
+    listings, shards, workers, seconds, report, target,
 };
-search.SetAction((parse, ct) => SearchScenario.RunAsync(parse.GetValue(listings), parse.GetValue(shards), parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct));
+search.SetAction((parse, ct) => parse.GetValue(target) is { } url
+    ? SearchScenario.RunAgainstAsync(url, parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct)
+    : SearchScenario.RunAsync(parse.GetValue(listings), parse.GetValue(shards), parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct));
 
 var publish = new Command("publish", "Publish throughput through one embedded supernode, against in-process signature verification.")
 {
@@ -43,11 +46,11 @@ restart.SetAction((parse, ct) => ClusterRestartScenario.RunAsync(parse.GetValue(
 
 var peersToConnect = new Option<int>("--peers") { Description = "Peers that open and hold a session.", DefaultValueFactory = _ => 1000 };
 var concurrency = new Option<int>("--concurrency") { Description = "Sessions being opened at once.", DefaultValueFactory = _ => 32 };
-var connect = new Command("connect", "Sessions opened per second and sessions held on one embedded supernode, against a no-op gRPC call.")
+var connect = new Command("connect", "Sessions opened per second and sessions held on one embedded supernode (or --target), against a no-op gRPC call.")
 {
-    peersToConnect, concurrency, seconds, report,
+    peersToConnect, concurrency, seconds, report, target,
 };
-connect.SetAction((parse, ct) => ConnectScenario.RunAsync(parse.GetValue(peersToConnect), parse.GetValue(concurrency), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct));
+connect.SetAction((parse, ct) => ConnectScenario.RunAsync(parse.GetValue(peersToConnect), parse.GetValue(concurrency), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(target), parse.GetValue(report)!, ct));
 
 var sizeMb = new Option<int>("--size-mb") { Description = "Size of the goods data fetched.", DefaultValueFactory = _ => 512 };
 var fetches = new Option<int>("--runs") { Description = "Fetches per path.", DefaultValueFactory = _ => 3 };
@@ -58,7 +61,6 @@ var transfer = new Command("transfer", "Goods data MB/s between two daemons, dir
 };
 transfer.SetAction((parse, ct) => TransferScenario.RunAsync(parse.GetValue(sizeMb), parse.GetValue(fetches), parse.GetValue(chats), parse.GetValue(report)!, ct));
 
-var target = new Option<string?>("--target") { Description = "Supernode gRPC URL of a running network (default: start an embedded one on loopback)." };
 var connections = new Option<int>("--connections") { Description = "Client connections (channels).", DefaultValueFactory = _ => 4 };
 var inFlight = new Option<int>("--workers") { Description = "Calls in flight (closed model).", DefaultValueFactory = _ => 64 };
 var noop = new Command("noop", "The baseline: a no-op gRPC call, closed and open model, beside h2load driving the same call.")

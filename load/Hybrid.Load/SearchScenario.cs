@@ -20,6 +20,37 @@ internal static class SearchScenario
 {
     private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// Against a running network: the generator's queries (its vocabulary, price filters mixed in)
+    /// on <paramref name="target"/>, beside a no-op call on the same supernode as the baseline.
+    /// </summary>
+    public static async Task<int> RunAgainstAsync(string target, int workers, TimeSpan duration, string reportFolder, CancellationToken cancellationToken)
+    {
+        var report = new Report("search-target", "no-op gRPC call, closed model");
+        var queries = Corpus.Create(2_000).Queries(10_000);
+        using var channel = GrpcChannel.ForAddress(target, new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } });
+        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+        var noop = new ListCategoriesRequest();
+        async Task NoOp(int i) => await client.ListCategoriesAsync(noop, cancellationToken: cancellationToken);
+        async Task Remote(int i) => await client.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken);
+        await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)"), NoOp);
+        var noopRate = await Drivers.ClosedAsync(workers, duration, report.Series("no-op gRPC call, closed model"), NoOp);
+        await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored) "), Remote);
+        var remoteRate = await Drivers.ClosedAsync(workers, duration, report.Series($"search, closed model, {workers} workers"), Remote);
+        var openRate = Math.Max(1, Math.Round(remoteRate / 2));
+        var (_, dropped) = await Drivers.OpenAsync(openRate, duration, report.Series($"search, open model at {openRate:0}/s"), Remote, maxInFlight: 100);
+        report.Fact("no-op calls (baseline)", $"{noopRate:N0} /s");
+        report.Fact("searches", $"{remoteRate:N0} /s ({remoteRate / noopRate:0.00} of the no-op rate)");
+        report.Fact("open model not sent (over 100 in flight)", dropped.ToString(CultureInfo.InvariantCulture));
+        await report.WriteAsync(reportFolder, new Dictionary<string, string>
+        {
+            ["target"] = target,
+            ["workers"] = workers.ToString(CultureInfo.InvariantCulture),
+            ["seconds"] = duration.TotalSeconds.ToString(CultureInfo.InvariantCulture),
+        });
+        return 0;
+    }
+
     public static async Task<int> RunAsync(int listings, int shards, int workers, TimeSpan duration, string reportFolder, CancellationToken cancellationToken)
     {
         var report = new Report("search", "in-process, one Lucene index");

@@ -21,7 +21,13 @@ public static class DesktopHost
     {
         ArgumentNullException.ThrowIfNull(session);
         var token = new AccessToken();
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(DesktopHost).Assembly.GetName().Name, ContentRootPath = AppContext.BaseDirectory });
+        // No configuration file is reloaded, so none is watched (each watcher is one of the user's 128 inotify instances).
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ApplicationName = typeof(DesktopHost).Assembly.GetName().Name,
+            ContentRootPath = AppContext.BaseDirectory,
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+        });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {

@@ -4,7 +4,9 @@ using Hybrid.Supernode.Hosting;
 
 SupernodeOptions options;
 // appsettings.json ships beside the binary: read it from there whatever the working directory is.
-var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+// Settings are read once at start, so configuration files are not watched (a watcher is one of a
+// Linux user's 128 inotify instances; many supernodes on one box would run out).
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false", .. args], ContentRootPath = AppContext.BaseDirectory });
 try
 {
     options = SupernodeConfiguration.Load(builder.Configuration);

@@ -230,7 +230,7 @@ public sealed partial class PeerDaemon : IAsyncDisposable
     private WebApplication BuildPeerHost()
     {
         var listen = ParseListen(_options.Listen ?? (_options.Private ? "127.0.0.1:0" : "0.0.0.0:0"));
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = _options.HomePath });
+        var builder = WebApplication.CreateSlimBuilder(HostOptions());
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -265,7 +265,7 @@ public sealed partial class PeerDaemon : IAsyncDisposable
     private WebApplication BuildControl()
     {
         var socketPath = ControlSocketPath;
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = _options.HomePath });
+        var builder = WebApplication.CreateSlimBuilder(HostOptions());
         builder.Logging.ClearProviders();
         builder.WebHost.UseSockets(sockets => sockets.CreateBoundListenSocket = endpoint =>
         {
@@ -285,6 +285,16 @@ public sealed partial class PeerDaemon : IAsyncDisposable
         app.MapGrpcService<ControlService>();
         return app;
     }
+
+    /// <summary>
+    /// The daemon's hosts read no configuration files, so they watch none: each file watcher is an
+    /// inotify instance, and a user has only 128 of those on a default Linux.
+    /// </summary>
+    private WebApplicationOptions HostOptions() => new()
+    {
+        ContentRootPath = _options.HomePath,
+        Args = ["--hostBuilder:reloadConfigOnChange=false"],
+    };
 
     /// <summary>A socket file left by a crashed daemon is removed; one that answers means another daemon runs for this home.</summary>
     private void PrepareControlSocket()

@@ -126,9 +126,6 @@ public interface ITrustGrain : IGrainWithIntegerKey
 
     [Orleans.Concurrency.AlwaysInterleave]
     Task<TrustScores> Scores();
-
-    /// <summary>Recomputes now (also done periodically when something changed).</summary>
-    Task<TrustStanding> Recompute();
 }
 
 /// <summary>Settings of global trust, set by the supernode operators.</summary>

@@ -60,12 +60,6 @@ public sealed partial class TrustGrain(
 
     public Task<TrustScores> Scores() => Task.FromResult(_scores);
 
-    public async Task<TrustStanding> Recompute()
-    {
-        await PersistAndCalculateAsync();
-        return await Standing(string.Empty);
-    }
-
     private async Task RecomputeIfChangedAsync(CancellationToken cancellationToken)
     {
         if (_dirty)

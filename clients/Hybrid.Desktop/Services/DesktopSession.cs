@@ -63,6 +63,10 @@ public sealed class DesktopSession : IDisposable
                 {
                     state.Fail(Friendly.Message(ex));
                 }
+                finally
+                {
+                    state.Stop();
+                }
             });
         }
 
@@ -80,7 +84,7 @@ public sealed class DesktopSession : IDisposable
 /// <summary>One download's progress as the pages show it.</summary>
 public sealed class DownloadState(string orderId)
 {
-    private int _started;
+    private int _running;
 
     /// <summary>The order.</summary>
     public string OrderId { get; } = orderId;
@@ -100,17 +104,20 @@ public sealed class DownloadState(string orderId)
     /// <summary>Why it stopped, if it failed.</summary>
     public string? Error { get; private set; }
 
-    /// <summary>Whether it is running.</summary>
-    public bool Running => Volatile.Read(ref _started) == 1 && File is null && Error is null;
+    /// <summary>Whether a fetch is under way.</summary>
+    public bool Running => Volatile.Read(ref _running) == 1;
 
+    /// <summary>Claims the download for a new fetch; false while one is under way.</summary>
     internal bool TryStart()
     {
-        if (Error is not null || (File is null && Volatile.Read(ref _started) == 1))
+        if (Interlocked.CompareExchange(ref _running, 1, 0) != 0)
         {
-            Error = null;
+            return false;
         }
 
-        return Interlocked.Exchange(ref _started, 1) == 0 || File is not null;
+        Error = null;
+        File = null;
+        return true;
     }
 
     internal void Update(FetchProgress progress)
@@ -124,9 +131,7 @@ public sealed class DownloadState(string orderId)
         }
     }
 
-    internal void Fail(string message)
-    {
-        Error = message;
-        Volatile.Write(ref _started, 0);
-    }
+    internal void Fail(string message) => Error = message;
+
+    internal void Stop() => Volatile.Write(ref _running, 0);
 }

@@ -6,6 +6,9 @@ public enum EnvelopeFault
     /// <summary>The bytes are not an envelope, or a required part is missing or too large.</summary>
     Malformed,
 
+    /// <summary>The payload is larger than its kind allows.</summary>
+    TooLarge,
+
     /// <summary>The envelope is of another kind than the one expected here.</summary>
     WrongKind,
 

@@ -15,25 +15,60 @@ public sealed record VerifiedEnvelope(SignedEnvelope Envelope, EnvelopePayload P
 
     /// <summary>Parses the body as <typeparamref name="T"/>.</summary>
     /// <exception cref="EnvelopeRejectedException">The body is not a <typeparamref name="T"/>.</exception>
+    /// <exception cref="EnvelopeRejectedException">
+    /// The body is not a <typeparamref name="T"/>, or carries fields this version does not know or a
+    /// non-canonical encoding: only what is understood is signed, stored and served.
+    /// </exception>
     public T Body<T>(MessageParser<T> parser)
         where T : IMessage<T>
     {
+        ArgumentNullException.ThrowIfNull(parser);
+        T body;
         try
         {
-            return parser.ParseFrom(Payload.Body);
+            body = parser.WithDiscardUnknownFields(true).ParseFrom(Payload.Body);
         }
         catch (InvalidProtocolBufferException ex)
         {
             throw new EnvelopeRejectedException(EnvelopeFault.Malformed, $"{Payload.Kind} body does not parse: {ex.Message}");
         }
+
+        if (body.CalculateSize() != Payload.Body.Length)
+        {
+            throw new EnvelopeRejectedException(EnvelopeFault.Malformed, $"{Payload.Kind} body carries fields this supernode does not know, or is not canonically encoded; sign only the fields of {typeof(T).Name}");
+        }
+
+        return body;
     }
 }
 
 /// <summary>Makes and checks signed envelopes.</summary>
 public static class SignedEnvelopes
 {
-    /// <summary>The largest payload accepted, in bytes.</summary>
+    /// <summary>The largest payload accepted of any kind, in bytes.</summary>
     public const int MaxPayloadBytes = 64 * 1024;
+
+    /// <summary>The latest time an envelope may name: the end of year 9999, as far as dates go.</summary>
+    public static readonly long MaxTimeMs = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
+
+    // Each kind's own ceiling, well above what its rules allow, so one record can never fill a page.
+    private static readonly Dictionary<string, int> KindLimits = new(StringComparer.Ordinal)
+    {
+        [EnvelopeKinds.Profile] = 4 * 1024,
+        [EnvelopeKinds.SessionProof] = 4 * 1024,
+        [EnvelopeKinds.Listing] = 40 * 1024,
+        [EnvelopeKinds.Withdrawal] = 512,
+        [EnvelopeKinds.Chat] = 16 * 1024,
+        [EnvelopeKinds.OrderOffer] = 4 * 1024,
+        [EnvelopeKinds.OrderAcceptance] = 1024,
+        [EnvelopeKinds.OrderCompletion] = 1024,
+        [EnvelopeKinds.RelayRequest] = 512,
+        [EnvelopeKinds.Review] = 16 * 1024,
+        [EnvelopeKinds.ReviewReply] = 8 * 1024,
+    };
+
+    /// <summary>The largest payload accepted for envelopes of <paramref name="kind"/>, in bytes.</summary>
+    public static int MaxPayloadBytesFor(string kind) => KindLimits.GetValueOrDefault(kind, MaxPayloadBytes);
 
     /// <summary>How far a signer's clock may run ahead of the verifier's.</summary>
     public static readonly TimeSpan AllowedClockSkew = TimeSpan.FromMinutes(5);
@@ -72,14 +107,22 @@ public static class SignedEnvelopes
             throw Reject(EnvelopeFault.Malformed, $"{expectedKind} envelope is missing or empty");
         }
 
-        if (envelope.Payload.Length > MaxPayloadBytes)
+        var limit = MaxPayloadBytesFor(expectedKind);
+        if (envelope.Payload.Length > limit)
         {
-            throw Reject(EnvelopeFault.Malformed, $"{expectedKind} envelope is {envelope.Payload.Length} bytes; the limit is {MaxPayloadBytes}");
+            throw Reject(EnvelopeFault.TooLarge, $"{expectedKind} envelope is {envelope.Payload.Length} bytes; the limit for this kind is {limit}");
         }
 
         if (envelope.SignerPublicKey.IsEmpty || envelope.Signature.IsEmpty)
         {
             throw Reject(EnvelopeFault.Malformed, $"{expectedKind} envelope has no signer key or no signature");
+        }
+
+        // Bytes outside the signature (unknown fields beside payload, key and signature) would be stored
+        // and served as if the signer had sent them.
+        if (envelope.CalculateSize() != Canonical(envelope).CalculateSize())
+        {
+            throw Reject(EnvelopeFault.Malformed, $"{expectedKind} envelope carries fields beside payload, signer key and signature; send only those");
         }
 
         switch (PublicKeys.Verify(envelope.SignerPublicKey.Span, envelope.Payload.Span, envelope.Signature.Span))
@@ -93,11 +136,26 @@ public static class SignedEnvelopes
         EnvelopePayload payload;
         try
         {
-            payload = EnvelopePayload.Parser.ParseFrom(envelope.Payload);
+            payload = StrictPayload.ParseFrom(envelope.Payload);
         }
         catch (InvalidProtocolBufferException ex)
         {
             throw Reject(EnvelopeFault.Malformed, $"envelope payload does not parse: {ex.Message}");
+        }
+
+        if (payload.CalculateSize() != envelope.Payload.Length)
+        {
+            throw Reject(EnvelopeFault.Malformed, $"{expectedKind} payload carries fields this version does not know, or is not canonically encoded");
+        }
+
+        if (payload.IssuedAtMs is < 0 || payload.IssuedAtMs > MaxTimeMs || payload.ExpiresAtMs is < 0 || payload.ExpiresAtMs > MaxTimeMs)
+        {
+            throw Reject(EnvelopeFault.Malformed, $"{expectedKind} times must be Unix milliseconds between 1970 and 9999 (issued {payload.IssuedAtMs}, expires {payload.ExpiresAtMs})");
+        }
+
+        if (payload.ExpiresAtMs <= payload.IssuedAtMs)
+        {
+            throw Reject(EnvelopeFault.Malformed, $"{expectedKind} expires before it is issued");
         }
 
         if (!string.Equals(payload.Kind, expectedKind, StringComparison.Ordinal))
@@ -152,6 +210,15 @@ public static class SignedEnvelopes
 
         throw Reject(EnvelopeFault.Replayed, $"{kind} version {incomingVersion} is not newer than the stored version {stored}");
     }
+
+    /// <summary>The envelope with only its three signed-over parts, as a supernode stores it.</summary>
+    public static SignedEnvelope Canonical(SignedEnvelope envelope)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        return new SignedEnvelope { Payload = envelope.Payload, SignerPublicKey = envelope.SignerPublicKey, Signature = envelope.Signature };
+    }
+
+    private static readonly MessageParser<EnvelopePayload> StrictPayload = EnvelopePayload.Parser.WithDiscardUnknownFields(true);
 
     private static EnvelopeRejectedException Reject(EnvelopeFault fault, string message) => new(fault, message);
 }

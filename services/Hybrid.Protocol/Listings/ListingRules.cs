@@ -198,6 +198,11 @@ public static class ListingRules
             return $"content id is {listing.ContentId.Length} characters; at most {MaxContentIdLength}";
         }
 
+        if (listing.CreatedMs < 0 || listing.CreatedMs > (now + Envelopes.SignedEnvelopes.AllowedClockSkew).ToUnixTimeMilliseconds())
+        {
+            return $"created_ms {listing.CreatedMs} is not a time in the past (Unix milliseconds)";
+        }
+
         if (expiresAt <= now)
         {
             return $"expiry {expiresAt:O} is in the past";

@@ -85,6 +85,9 @@ public static class Reviews
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..32];
     }
 
+    /// <summary>Whether <paramref name="id"/> has the form of a review id (32 lowercase hex characters).</summary>
+    public static bool IsReviewId(string? id) => id is { Length: 32 } && id.All(char.IsAsciiHexDigitLower);
+
     /// <summary>Signs a review as <paramref name="reviewer"/>; <paramref name="version"/> grows with each amendment.</summary>
     public static SignedEnvelope Sign(PeerIdentity reviewer, Review review, ulong version, DateTimeOffset now) =>
         SignedEnvelopes.Sign(reviewer, EnvelopeKinds.Review, version, review, now, now + Lifetime);
@@ -148,7 +151,7 @@ public static class Reviews
             throw new ReviewRejectedException(ReviewFault.Invalid, $"a reply has 1-{MaxTextLength} characters");
         }
 
-        if (reply.ReviewId.Length != 32)
+        if (!IsReviewId(reply.ReviewId))
         {
             throw new ReviewRejectedException(ReviewFault.Invalid, "a reply names the review it answers (32 hex characters)");
         }

@@ -12,8 +12,11 @@ namespace Hybrid.Protocol.Sealing;
 /// </summary>
 public static class SealedBoxes
 {
-    /// <summary>The largest plaintext sealed (a chat message or an order step, with its signature).</summary>
-    public const int MaxPlaintextBytes = 96 * 1024;
+    /// <summary>
+    /// The largest plaintext sealed (a chat message or an order step, with its signature): sealed, it
+    /// stays within a supernode's default per-item cap of 64 KiB.
+    /// </summary>
+    public const int MaxPlaintextBytes = 63 * 1024;
 
     private const int NonceBytes = 12;
     private const int TagBytes = 16;

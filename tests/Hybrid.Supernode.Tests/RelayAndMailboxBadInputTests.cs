@@ -103,10 +103,45 @@ public sealed class RelayAndMailboxBadInputTests(SupernodeFixture fixture) : ICl
     [Fact]
     public async Task ARelayToAPeerWithoutASessionHereIsNotFound()
     {
-        var ex = await RelayRefusal(new RelayFrame { Open = RelayRequest(_other.Id) });
+        var (session, token) = await SessionAsync(_peer);
+        using (session)
+        {
+            var ex = await RelayRefusal(new RelayFrame { Open = RelayRequest(_other.Id) }, token);
 
-        Assert.Equal(StatusCode.NotFound, ex.StatusCode);
-        Assert.Contains("holds no session on this supernode", ex.Status.Detail, StringComparison.Ordinal);
+            Assert.Equal(StatusCode.NotFound, ex.StatusCode);
+            Assert.Contains("holds no session on this supernode", ex.Status.Detail, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task ADialerNeedsASessionOfItsOwnToOpenARelay()
+    {
+        var (targetSession, _) = await SessionAsync(_other);
+        var (bystander, bystanderToken) = await SessionAsync(PeerIdentity.Generate());
+        using (targetSession)
+        using (bystander)
+        {
+            var anonymous = await RelayRefusal(new RelayFrame { Open = RelayRequest(_other.Id) });
+            Assert.Equal(StatusCode.Unauthenticated, anonymous.StatusCode);
+
+            // Another peer's session does not pay for this dialer's link.
+            var borrowed = await RelayRefusal(new RelayFrame { Open = RelayRequest(_other.Id) }, bystanderToken);
+            Assert.Equal(StatusCode.PermissionDenied, borrowed.StatusCode);
+            Assert.Contains("signed by another peer", borrowed.Status.Detail, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task AForwardedRelayWithoutATicketFromTheClusterIsPermissionDenied()
+    {
+        var (targetSession, _) = await SessionAsync(_other);
+        using (targetSession)
+        {
+            var forged = await RelayRefusal(new RelayFrame { Open = RelayRequest(_other.Id) }, new Metadata { { Relay.RelayForwarding.ForwardedHeader, "00112233445566778899aabbccddeeff" } });
+
+            Assert.Equal(StatusCode.PermissionDenied, forged.StatusCode);
+            Assert.Contains("no valid ticket", forged.Status.Detail, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
@@ -114,8 +149,11 @@ public sealed class RelayAndMailboxBadInputTests(SupernodeFixture fixture) : ICl
     {
         var request = RelayRequest(_other.Id);
         request.Signature = ByteString.CopyFrom(new byte[64]);
-
-        Assert.Equal(StatusCode.PermissionDenied, (await RelayRefusal(new RelayFrame { Open = request })).StatusCode);
+        var (session, token) = await SessionAsync(_peer);
+        using (session)
+        {
+            Assert.Equal(StatusCode.PermissionDenied, (await RelayRefusal(new RelayFrame { Open = request }, token)).StatusCode);
+        }
     }
 
     [Fact]

@@ -360,7 +360,7 @@ public sealed partial class PeerDaemon : IAsyncDisposable
         try
         {
             using var ended = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            using var call = Connection.AnswerRelay(linkId, ended.Token);
+            using var call = Connection.RelayCall(ended.Token);
             await call.RequestStream.WriteAsync(new RelayFrame { Accept = linkId }, ended.Token);
             using var socket = new Socket(_bridgeTarget.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             await socket.ConnectAsync(_bridgeTarget, ended.Token);

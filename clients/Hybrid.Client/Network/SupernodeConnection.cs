@@ -84,7 +84,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     /// <summary>Raised when a session re-opens after a loss, on whichever supernode answered.</summary>
     public event EventHandler<SupernodeConnectionEvent>? FailedOver;
 
-    /// <summary>Another peer asked the supernode for a relayed link to this one (the link id); answer with <see cref="AnswerRelay"/>.</summary>
+    /// <summary>Another peer asked the supernode for a relayed link to this one (the link id); answer with <see cref="RelayCall"/>.</summary>
     public event EventHandler<string>? RelayOffered;
 
     /// <summary>A sealed item arrived in this peer's mailbox.</summary>
@@ -165,10 +165,10 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// Answers a relay offer on the supernode holding the session: the returned call's first frame
-    /// (already sent) claims the link; after it, data frames carry the relayed bytes.
+    /// Opens a relay call on the supernode holding the session, with the session token attached (a
+    /// supernode relays only for peers with a session on it). Used both to dial and to answer an offer.
     /// </summary>
-    public AsyncDuplexStreamingCall<RelayFrame, RelayFrame> AnswerRelay(string linkId, CancellationToken cancellationToken)
+    public AsyncDuplexStreamingCall<RelayFrame, RelayFrame> RelayCall(CancellationToken cancellationToken)
     {
         Task<ActiveSession> pending;
         lock (_gate)

@@ -162,17 +162,11 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
             }
         }
 
-        // Through our own supernode first (it forwards to the target's within the cluster, and we
-        // know we can reach it), else through the target's supernode directly.
-        var own = connection.CurrentSupernode;
-        if (own is not null)
+        // Through our own supernode: it relays only for peers with a session on it, and forwards to
+        // the target's supernode within the cluster.
+        if (connection.CurrentSupernode is { } own)
         {
             yield return (LinkPath.Relayed, own);
-        }
-
-        if (!string.IsNullOrEmpty(info.SupernodeUrl) && info.SupernodeUrl != own)
-        {
-            yield return (LinkPath.Relayed, info.SupernodeUrl);
         }
     }
 
@@ -210,7 +204,16 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
     {
         var now = DateTimeOffset.UtcNow;
         var request = SignedEnvelopes.Sign(identity, EnvelopeKinds.RelayRequest, (ulong)now.ToUnixTimeMilliseconds(), new RelayRequest { Target = target.ToString() }, now, now + RelayRequestLifetime);
-        var call = new Protocol.V1.Supernode.SupernodeClient(connection.ChannelFor(supernodeUrl)).Relay(cancellationToken: CancellationToken.None);
+        AsyncDuplexStreamingCall<RelayFrame, RelayFrame> call;
+        try
+        {
+            call = connection.RelayCall(CancellationToken.None);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new IOException($"cannot relay to {target}: {ex.Message}", ex);
+        }
+
         try
         {
             await call.RequestStream.WriteAsync(new RelayFrame { Open = request }, cancellationToken);

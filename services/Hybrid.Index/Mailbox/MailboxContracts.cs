@@ -12,8 +12,11 @@ public interface IMailboxGrain : IGrainWithStringKey
     /// <summary>Stores a sealed item; refused when the mailbox is full. Acknowledged only once durable.</summary>
     Task<MailDepositResult> Deposit(MailDeposit deposit);
 
-    /// <summary>Items waiting, oldest first (they stay until acknowledged).</summary>
-    Task<ImmutableArray<StoredMail>> Peek(int limit);
+    /// <summary>
+    /// Items waiting, oldest first (they stay until acknowledged): at most <paramref name="limit"/> of them
+    /// and, past the first, no more than <paramref name="maxBytes"/> of sealed bytes, so a reply always fits.
+    /// </summary>
+    Task<ImmutableArray<StoredMail>> Peek(int limit, long maxBytes);
 
     /// <summary>Removes acknowledged items and remembers them as delivered (for their senders' status).</summary>
     Task<int> Acknowledge(ImmutableArray<string> itemIds);
@@ -29,7 +32,9 @@ public sealed record MailDeposit(
     [property: Id(1)] byte[] SealedItem,
     [property: Id(2)] TimeSpan TimeToLive,
     [property: Id(3)] int MaxItems,
-    [property: Id(4)] long MaxBytes);
+    [property: Id(4)] long MaxBytes,
+    [property: Id(5)] int MaxItemsPerSender,
+    [property: Id(6)] long MaxBytesPerSender);
 
 /// <summary>One stored item.</summary>
 [GenerateSerializer, Immutable]

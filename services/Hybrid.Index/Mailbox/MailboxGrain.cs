@@ -48,6 +48,15 @@ public sealed class MailboxGrain(
         Purge(now);
         var items = state.State.Items;
         var bytes = items.Sum(i => (long)i.SealedItem.Length);
+        // One sender may hold only its share, so no single sender (or a flood of fresh keys from one
+        // session each) can fill the mailbox against everyone else.
+        var fromSender = items.Where(i => i.Sender == deposit.Sender).ToList();
+        var senderBytes = fromSender.Sum(i => (long)i.SealedItem.Length);
+        if (fromSender.Count >= deposit.MaxItemsPerSender || senderBytes + deposit.SealedItem.Length > deposit.MaxBytesPerSender)
+        {
+            return new MailDepositResult(false, string.Empty, default, $"you already have {fromSender.Count} items ({senderBytes} bytes) waiting in this mailbox; one sender may hold at most {deposit.MaxItemsPerSender} items or {deposit.MaxBytesPerSender} bytes until the recipient takes them");
+        }
+
         if (items.Count >= deposit.MaxItems || bytes + deposit.SealedItem.Length > deposit.MaxBytes)
         {
             return new MailDepositResult(false, string.Empty, default, $"the recipient's mailbox is full ({items.Count} items, {bytes} bytes; at most {deposit.MaxItems} items, {deposit.MaxBytes} bytes)");
@@ -60,10 +69,23 @@ public sealed class MailboxGrain(
         return new MailDepositResult(true, item.ItemId, item.Expires, "stored");
     }
 
-    public Task<ImmutableArray<StoredMail>> Peek(int limit)
+    public Task<ImmutableArray<StoredMail>> Peek(int limit, long maxBytes)
     {
         var now = time.GetUtcNow();
-        return Task.FromResult(state.State.Items.Where(i => i.Expires > now).Take(Math.Clamp(limit, 1, 500)).ToImmutableArray());
+        var page = ImmutableArray.CreateBuilder<StoredMail>();
+        var bytes = 0L;
+        foreach (var item in state.State.Items.Where(i => i.Expires > now).Take(Math.Clamp(limit, 1, 500)))
+        {
+            if (page.Count > 0 && bytes + item.SealedItem.Length > maxBytes)
+            {
+                break;
+            }
+
+            page.Add(item);
+            bytes += item.SealedItem.Length;
+        }
+
+        return Task.FromResult(page.ToImmutable());
     }
 
     public async Task<int> Acknowledge(ImmutableArray<string> itemIds)

@@ -1,17 +1,26 @@
+using System.Net;
 using System.Threading.RateLimiting;
 using Grpc.Core;
+using Hybrid.Protocol.Identity;
 using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Ops;
 
 namespace Hybrid.Supernode.Api;
 
-/// <summary>Token buckets per peer (or per client address for anonymous calls), and per-peer session opens.</summary>
+/// <summary>
+/// Partitioned rate limits, each charged to whoever spends it: anonymous calls to the caller's
+/// address (IPv6 grouped by /64), authenticated calls to the session's peer, and session control
+/// (heartbeats, endpoint updates) to a bucket of its own so no flood of calls can end a session.
+/// Never to the signer of an object someone submits: replaying another peer's envelope costs the replayer.
+/// </summary>
 public sealed class RequestLimits : IDisposable
 {
-    private readonly PartitionedRateLimiter<string> _requests;
+    private readonly PartitionedRateLimiter<string> _calls;
+    private readonly PartitionedRateLimiter<string> _control;
     private readonly PartitionedRateLimiter<string> _sessions;
     private readonly SupernodeMetrics _metrics;
     private readonly int _perSecond;
+    private readonly int _controlPerSecond;
     private readonly int _sessionsPerMinute;
 
     public RequestLimits(SupernodeOptions options, SupernodeMetrics metrics)
@@ -19,15 +28,10 @@ public sealed class RequestLimits : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         _metrics = metrics;
         _perSecond = options.RequestsPerSecond;
+        _controlPerSecond = options.ControlMessagesPerSecond;
         _sessionsPerMinute = options.SessionsPerMinute;
-        _requests = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = options.RequestBurst,
-            TokensPerPeriod = options.RequestsPerSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }));
+        _calls = TokenBuckets(options.RequestsPerSecond, options.RequestBurst);
+        _control = TokenBuckets(options.ControlMessagesPerSecond, options.ControlMessagesPerSecond * 4);
         _sessions = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetSlidingWindowLimiter(key, _ => new SlidingWindowRateLimiterOptions
         {
             PermitLimit = options.SessionsPerMinute,
@@ -38,16 +42,14 @@ public sealed class RequestLimits : IDisposable
         }));
     }
 
-    /// <summary>Takes one request from <paramref name="key"/>'s bucket, or throws ResourceExhausted.</summary>
-    public void Request(string key)
-    {
-        using var lease = _requests.AttemptAcquire(key);
-        if (!lease.IsAcquired)
-        {
-            _metrics.RateLimited.Inc();
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"rate limit exceeded: at most {_perSecond} requests per second; slow down and retry"));
-        }
-    }
+    /// <summary>Charges one call to the caller's address (anonymous calls, and writes of signed objects).</summary>
+    public void Call(ServerCallContext context) => Take(_calls, "addr:" + ClientAddresses.Key(context), $"at most {_perSecond} requests per second from one address");
+
+    /// <summary>Charges one call to the authenticated peer whose session made it.</summary>
+    public void Call(PeerId sessionPeer) => Take(_calls, "peer:" + sessionPeer, $"at most {_perSecond} requests per second per peer");
+
+    /// <summary>Charges one session control message (heartbeat, endpoint update) to its own budget.</summary>
+    public void Control(PeerId peer) => Take(_control, peer.ToString(), $"at most {_controlPerSecond} session messages per second");
 
     /// <summary>Counts one new session for <paramref name="peer"/>, or throws ResourceExhausted.</summary>
     public void SessionOpen(string peer)
@@ -62,7 +64,67 @@ public sealed class RequestLimits : IDisposable
 
     public void Dispose()
     {
-        _requests.Dispose();
+        _calls.Dispose();
+        _control.Dispose();
         _sessions.Dispose();
+    }
+
+    private void Take(PartitionedRateLimiter<string> limiter, string key, string limit)
+    {
+        using var lease = limiter.AttemptAcquire(key);
+        if (!lease.IsAcquired)
+        {
+            _metrics.RateLimited.Inc();
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"rate limit exceeded: {limit}; slow down and retry"));
+        }
+    }
+
+    private static PartitionedRateLimiter<string> TokenBuckets(int perSecond, int burst) =>
+        PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = Math.Max(burst, perSecond),
+            TokensPerPeriod = perSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        }));
+}
+
+/// <summary>Who a caller is, network-wise, for budgets.</summary>
+public static class ClientAddresses
+{
+    /// <summary>
+    /// The caller's address as budgets see it: IPv4 as is, IPv6 by its /64 (one home or host gets a
+    /// whole /64, so per-address budgets would be free to multiply). Forwarded headers from a
+    /// configured trusted proxy have already replaced the socket address by then.
+    /// </summary>
+    public static string Key(ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return Key(context.GetHttpContext().Connection.RemoteIpAddress) ?? context.Peer;
+    }
+
+    /// <inheritdoc cref="Key(ServerCallContext)"/>
+    public static string? Key(IPAddress? address)
+    {
+        if (address is null)
+        {
+            return null;
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return address.ToString();
+        }
+
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out _);
+        bytes[8..].Clear();
+        return new IPAddress(bytes).ToString() + "/64";
     }
 }

@@ -23,15 +23,19 @@ public sealed partial class SupernodeApi
     public override async Task<PublishListingResponse> PublishListing(SignedEnvelope request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         var now = time.GetUtcNow();
         var verified = SignedEnvelopes.Verify(request, EnvelopeKinds.Listing, now);
-        limits.Request(verified.Signer.ToString());
         var listing = verified.Body(Listing.Parser);
         var expires = DateTimeOffset.FromUnixTimeMilliseconds(verified.Payload.ExpiresAtMs);
         if (ListingRules.Check(listing, expires, now) is { } problem)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, problem));
+        }
+
+        if (listing.CreatedMs > verified.Payload.IssuedAtMs)
+        {
+            throw Invalid("created_ms is after the envelope's issue time: a listing cannot be created after it was signed");
         }
 
         var stored = new StoredListing(listing.ListingId, verified.Signer.ToString(), verified.Version, verified.Payload.ExpiresAtMs, false, request.ToByteArray());
@@ -44,7 +48,7 @@ public sealed partial class SupernodeApi
     public override async Task<WithdrawListingResponse> WithdrawListing(SignedEnvelope request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         var verified = SignedEnvelopes.Verify(request, EnvelopeKinds.Withdrawal, time.GetUtcNow());
         var withdrawal = verified.Body(ListingWithdrawal.Parser);
         RequireListingId(withdrawal.ListingId);
@@ -58,7 +62,7 @@ public sealed partial class SupernodeApi
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         RequireListingId(request.ListingId);
         var stored = await search.ShardOf(request.ListingId).Find(request.ListingId)
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"no listing {request.ListingId}"));
@@ -72,7 +76,7 @@ public sealed partial class SupernodeApi
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         var query = ToQuery(request);
         var (offset, limit) = Paging(query, request.Limit, request.PageToken);
         SearchPage page;
@@ -81,8 +85,9 @@ public sealed partial class SupernodeApi
             page = await search.SearchAsync(query, offset, limit);
         }
 
-        var response = new SearchResponse { TotalHits = page.TotalHits, NextPageToken = page.HasMore ? PageToken(query, offset + page.Hits.Count) : string.Empty };
-        response.Hits.AddRange(page.Hits.Select(h => new SearchHit { Record = Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active), Score = h.Score }));
+        var response = new SearchResponse { TotalHits = page.TotalHits };
+        var taken = FillByBytes(response.Hits, page.Hits, h => new SearchHit { Record = Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active), Score = h.Score });
+        response.NextPageToken = page.HasMore || taken < page.Hits.Count ? PageToken(query, offset + taken) : string.Empty;
         return response;
     }
 
@@ -90,13 +95,14 @@ public sealed partial class SupernodeApi
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         var seller = ParsePeer(request.Seller, "seller");
         var query = new SearchQuery(string.Empty, null, null, null, null, null, null, seller.ToString(), null, SearchOrder.Newest);
         var (offset, limit) = Paging(query, request.Limit, request.PageToken);
         var page = await search.SearchAsync(query, offset, limit);
-        var response = new ListingPage { TotalHits = page.TotalHits, NextPageToken = page.HasMore ? PageToken(query, offset + page.Hits.Count) : string.Empty };
-        response.Listings.AddRange(page.Hits.Select(h => Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active)));
+        var response = new ListingPage { TotalHits = page.TotalHits };
+        var taken = FillByBytes(response.Listings, page.Hits, h => Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active));
+        response.NextPageToken = page.HasMore || taken < page.Hits.Count ? PageToken(query, offset + taken) : string.Empty;
         return response;
     }
 
@@ -179,6 +185,35 @@ public sealed partial class SupernodeApi
             request.TypeAhead,
             request.MinReputation is >= 0 and <= 100 ? request.MinReputation : throw Invalid($"min_reputation is a trust score 0-100 (got {request.MinReputation})"));
     }
+
+    /// <summary>
+    /// Adds items while the reply stays within <see cref="PageBytes"/>: a page is cut by bytes as well as
+    /// by count, so no set of published records can make it exceed the message limit. The first item
+    /// always fits (every record kind is far below the budget). Returns how many were added.
+    /// </summary>
+    private int FillByBytes<TSource, TItem>(Google.Protobuf.Collections.RepeatedField<TItem> into, IReadOnlyList<TSource> source, Func<TSource, TItem> convert)
+        where TItem : IMessage
+    {
+        var budget = PageBytes;
+        var used = 0;
+        foreach (var item in source)
+        {
+            var converted = convert(item);
+            var size = converted.CalculateSize() + 8;
+            if (into.Count > 0 && used + size > budget)
+            {
+                break;
+            }
+
+            into.Add(converted);
+            used += size;
+        }
+
+        return into.Count;
+    }
+
+    /// <summary>Bytes a page of records may take: the message limit less room for the page's own fields.</summary>
+    private int PageBytes => Math.Max(64 * 1024, options.MaxMessageBytes - (8 * 1024));
 
     private static (int Offset, int Limit) Paging(SearchQuery query, int requestedLimit, string token)
     {

@@ -15,7 +15,7 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(requestStream);
         ArgumentNullException.ThrowIfNull(responseStream);
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         using var firstFrame = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
         firstFrame.CancelAfter(options.HelloTimeout);
         if (!await requestStream.MoveNext(firstFrame.Token))
@@ -47,14 +47,33 @@ public sealed partial class SupernodeApi
     private async Task DialRelayAsync(SignedEnvelope open, IAsyncStreamReader<RelayFrame> requestStream, IServerStreamWriter<RelayFrame> responseStream, ServerCallContext context)
     {
         var request = SignedEnvelopes.Verify(open, EnvelopeKinds.RelayRequest, time.GetUtcNow());
-        limits.Request(request.Signer.ToString());
         var body = request.Body(RelayRequest.Parser);
         var target = ParsePeer(body.Target, "relay target");
+        if (target.Equals(request.Signer))
+        {
+            throw Invalid("a peer cannot relay to itself");
+        }
+
+        // The dialer spends relay capacity, so it must be someone: its own session here, or a ticket
+        // from the supernode of this cluster that checked its session there.
+        var ticket = context.RequestHeaders.GetValue(RelayForwarding.ForwardedHeader);
+        if (ticket is null)
+        {
+            var session = RequireSession(context);
+            if (!session.Peer.Equals(request.Signer))
+            {
+                throw new RpcException(new Status(StatusCode.PermissionDenied, "the relay request is signed by another peer than this session's"));
+            }
+        }
+        else if (ticket.Length > 64 || !await grains.GetGrain<Index.Relay.IRelayTicketGrain>(ticket).Redeem(request.Signer.ToString(), target.ToString()))
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "the forwarded relay request has no valid ticket from a supernode of this cluster"));
+        }
 
         if (!hub.TryGetByPeer(target, out var targetSession))
         {
             // Its session is on another supernode of the cluster (or nowhere): forward once, never twice.
-            var home = context.RequestHeaders.GetValue(RelayForwarding.ForwardedHeader) is null ? await forwarding.HomeOfAsync(target) : null;
+            var home = ticket is null ? await forwarding.HomeOfAsync(target) : null;
             if (home is null)
             {
                 metrics.RelayLinks.WithLabels("target_absent").Inc();
@@ -108,16 +127,29 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         var session = RequireSession(context);
-        limits.Request(session.Peer.ToString());
+        limits.Call(session.Peer);
         var recipient = ParsePeer(request.Recipient, "recipient");
 
-        if (request.Item is not { Ciphertext.IsEmpty: false, Nonce.Length: 12, Tag.Length: 16, EphemeralPublicKey.IsEmpty: false })
+        if (request.Item is not { Ciphertext.IsEmpty: false, Nonce.Length: 12, Tag.Length: 16, EphemeralPublicKey.Length: > 0 and <= 256 })
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "a mailbox item must be sealed (ephemeral key, 12-byte nonce, ciphertext, 16-byte tag)"));
         }
 
+        // Store the four sealed parts only: nothing a sender adds beside them reaches the recipient.
+        var sealedItem = new SealedItem { EphemeralPublicKey = request.Item.EphemeralPublicKey, Nonce = request.Item.Nonce, Ciphertext = request.Item.Ciphertext, Tag = request.Item.Tag };
+        if (sealedItem.CalculateSize() != request.Item.CalculateSize())
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "a mailbox item carries fields beside the ephemeral key, nonce, ciphertext and tag; send only those"));
+        }
+
+        if (sealedItem.CalculateSize() > options.MailboxMaxItemBytes)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"a mailbox item is {sealedItem.CalculateSize()} bytes; at most {options.MailboxMaxItemBytes} (Supernode:MailboxMaxItemBytes)"));
+        }
+
         var result = await grains.GetGrain<IMailboxGrain>(recipient.ToString()).Deposit(new MailDeposit(
-            session.Peer.ToString(), request.Item.ToByteArray(), options.MailboxTimeToLive, options.MailboxMaxItems, options.MailboxMaxBytes));
+            session.Peer.ToString(), sealedItem.ToByteArray(), options.MailboxTimeToLive, options.MailboxMaxItems, options.MailboxMaxBytes,
+            Math.Max(1, (int)(options.MailboxMaxItems * options.MailboxSenderShare)), Math.Max(options.MailboxMaxItemBytes, (long)(options.MailboxMaxBytes * options.MailboxSenderShare))));
         if (!result.Stored)
         {
             throw new RpcException(new Status(StatusCode.ResourceExhausted, result.Message));
@@ -137,8 +169,8 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         var session = RequireSession(context);
-        limits.Request(session.Peer.ToString());
-        var items = await grains.GetGrain<IMailboxGrain>(session.Peer.ToString()).Peek(request.Limit <= 0 ? 100 : request.Limit);
+        limits.Call(session.Peer);
+        var items = await grains.GetGrain<IMailboxGrain>(session.Peer.ToString()).Peek(request.Limit <= 0 ? 100 : request.Limit, PageBytes);
         var response = new TakeMailResponse();
         response.Items.AddRange(items.Select(i => new MailItem
         {
@@ -155,7 +187,7 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         var session = RequireSession(context);
-        limits.Request(session.Peer.ToString());
+        limits.Call(session.Peer);
         var removed = await grains.GetGrain<IMailboxGrain>(session.Peer.ToString()).Acknowledge([.. request.ItemIds.Take(500)]);
         metrics.MailDelivered.Inc(removed);
         return new AckMailResponse { Removed = removed };
@@ -166,7 +198,7 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         var session = RequireSession(context);
-        limits.Request(session.Peer.ToString());
+        limits.Call(session.Peer);
         var recipient = ParsePeer(request.Recipient, "recipient");
 
         var status = await grains.GetGrain<IMailboxGrain>(recipient.ToString()).Status(session.Peer.ToString(), [.. request.ItemIds.Take(500)]);

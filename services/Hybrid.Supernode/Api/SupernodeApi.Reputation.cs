@@ -12,9 +12,8 @@ public sealed partial class SupernodeApi
     public override async Task<SubmitReviewResponse> SubmitReview(SignedEnvelope request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         var review = Checked(() => Reviews.Verify(request, time.GetUtcNow()));
-        limits.Request(review.Reviewer.ToString());
         var offer = review.Receipt.Offer;
         var value = offer.UnitPrice.Units * (double)offer.Quantity;
         var result = await grains.GetGrain<IReviewGrain>(review.ReviewId).Submit(new ReviewSubmission(
@@ -28,9 +27,8 @@ public sealed partial class SupernodeApi
     public override async Task<ReplyToReviewResponse> ReplyToReview(SignedEnvelope request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         var reply = Checked(() => Reviews.VerifyReply(request, time.GetUtcNow()));
-        limits.Request(reply.Author.ToString());
         var result = await grains.GetGrain<IReviewGrain>(reply.ReviewId).Reply(new ReplySubmission(reply.Author.ToString(), reply.Version, request.ToByteArray(), reply.Text));
         Ensure(result);
         return new ReplyToReviewResponse { ReviewId = reply.ReviewId, Version = result.Version };
@@ -40,7 +38,7 @@ public sealed partial class SupernodeApi
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         var peer = ParsePeer(request.PeerId, "peer id");
         var offset = string.IsNullOrEmpty(request.PageToken) ? 0
             : int.TryParse(request.PageToken, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var o) ? o
@@ -48,16 +46,47 @@ public sealed partial class SupernodeApi
         var limit = request.Limit <= 0 ? 20 : Math.Min(request.Limit, 100);
         var page = await grains.GetGrain<IReputationGrain>(peer.ToString()).Page(offset, limit);
         var stored = await Task.WhenAll(page.ReviewIds.Select(id => grains.GetGrain<IReviewGrain>(id).Describe()));
-        var response = new ReviewPage { Total = page.Total, NextPageToken = offset + page.ReviewIds.Length < page.Total ? (offset + page.ReviewIds.Length).ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty };
-        response.Reviews.AddRange(stored.Where(r => r is not null).Select(r => ToRecord(r!)));
+        var response = new ReviewPage { Total = page.Total };
+        var records = stored.Select(r => r is null ? null : ToRecord(r)).ToList();
+        var taken = FillByBytes(response.Reviews, records.OfType<ReviewRecord>().ToList(), r => r);
+        // Reviews that vanished between the page and their look-up count as taken: they are not retried.
+        var consumed = taken == records.Count(r => r is not null) ? page.ReviewIds.Length : IndexOfNth(records, taken);
+        response.NextPageToken = offset + consumed < page.Total ? (offset + consumed).ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty;
         return response;
+    }
+
+    public override async Task<ReviewHistoryPage> ListReviewHistory(ListReviewHistoryRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        limits.Call(context);
+        if (!Reviews.IsReviewId(request.ReviewId))
+        {
+            throw Invalid($"review id '{(request.ReviewId.Length > 40 ? request.ReviewId[..40] + "…" : request.ReviewId)}' is not one this network issues");
+        }
+
+        var offset = string.IsNullOrEmpty(request.PageToken) ? 0
+            : int.TryParse(request.PageToken, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var o) ? o
+            : throw Invalid("page_token is not one this supernode issued");
+        if (request.Limit is < 0 or > 100)
+        {
+            throw Invalid($"limit must be 1-100 (got {request.Limit})");
+        }
+
+        var stored = await grains.GetGrain<IReviewGrain>(request.ReviewId).Describe()
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no review {request.ReviewId}"));
+        var page = new ReviewHistoryPage { Total = stored.History.Length };
+        var versions = stored.History.Skip(offset).Take(request.Limit == 0 ? 20 : request.Limit).Select(SignedEnvelope.Parser.ParseFrom).ToList();
+        var taken = FillByBytes(page.Versions, versions, v => v);
+        page.NextPageToken = offset + taken < stored.History.Length ? (offset + taken).ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty;
+        return page;
     }
 
     public override async Task<Reputation> GetReputation(GetReputationRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         var peer = ParsePeer(request.PeerId, "peer id").ToString();
         var summary = grains.GetGrain<IReputationGrain>(peer).Summary();
         var trust = grains.GetGrain<ITrustGrain>(0).Standing(peer);
@@ -75,6 +104,23 @@ public sealed partial class SupernodeApi
             TrustComputedMs = t.ComputedAt == DateTimeOffset.MinValue ? 0 : t.ComputedAt.ToUnixTimeMilliseconds(),
             TrustPeers = t.Peers,
         };
+    }
+
+    /// <summary>Bytes of earlier versions one review record carries; older versions beyond it are counted only.</summary>
+    public const int MaxHistoryBytes = 48 * 1024;
+
+    private static int IndexOfNth(List<ReviewRecord?> records, int n)
+    {
+        var seen = 0;
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (records[i] is not null && seen++ == n)
+            {
+                return i;
+            }
+        }
+
+        return records.Count;
     }
 
     private static T Checked<T>(Func<T> verify)
@@ -123,7 +169,19 @@ public sealed partial class SupernodeApi
             Envelope = envelope,
         };
         record.Aspects.Add(body.Aspects);
-        record.History.AddRange(stored.History.Select(SignedEnvelope.Parser.ParseFrom));
+        // Newest earlier versions first until the history budget is spent; the rest are counted, not sent.
+        record.HistoryTotal = stored.History.Length;
+        var historyBytes = 0;
+        foreach (var version in stored.History.Reverse())
+        {
+            if (historyBytes + version.Length > MaxHistoryBytes)
+            {
+                break;
+            }
+
+            record.History.Insert(0, SignedEnvelope.Parser.ParseFrom(version));
+            historyBytes += version.Length;
+        }
         if (stored.Reply is { } reply)
         {
             record.Reply = SignedEnvelope.Parser.ParseFrom(reply);

@@ -32,7 +32,7 @@ public sealed partial class SupernodeApi(
     public override Task Session(IAsyncStreamReader<SessionClientMessage> requestStream, IServerStreamWriter<SessionServerMessage> responseStream, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         return sessions.RunAsync(requestStream, responseStream, context);
     }
 
@@ -40,7 +40,7 @@ public sealed partial class SupernodeApi(
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         var peer = ParsePeer(request.PeerId, "peer id");
         metrics.Lookups.Inc();
         var snapshot = await grains.GetGrain<IPeerGrain>(peer.ToString()).Describe()
@@ -66,12 +66,11 @@ public sealed partial class SupernodeApi(
     public override async Task<ListSupernodesResponse> ListSupernodes(ListSupernodesRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        limits.Request(ClientAddress(context));
+        limits.Call(context);
         var response = new ListSupernodesResponse();
         response.Supernodes.AddRange((await registration.LiveSupernodesAsync()).Select(s => new SupernodeInfo
         {
             Url = s.Url,
-            Silo = s.Silo,
             StartedMs = s.StartedAt.ToUnixTimeMilliseconds(),
         }));
         return response;
@@ -81,7 +80,7 @@ public sealed partial class SupernodeApi(
     {
         ArgumentNullException.ThrowIfNull(context);
         var session = RequireSession(context);
-        limits.Request(session.Peer.ToString());
+        limits.Call(session.Peer);
         var verified = SignedEnvelopes.Verify(request, EnvelopeKinds.Profile, time.GetUtcNow(), session.Peer);
         SessionHost.ValidateProfile(verified.Body(PeerProfile.Parser));
         var result = await grains.GetGrain<IPeerGrain>(session.Peer.ToString()).PublishProfile(
@@ -96,7 +95,4 @@ public sealed partial class SupernodeApi(
         hub.TryGet(context.RequestHeaders.GetValue(SessionHeader), out var session)
             ? session
             : throw new RpcException(new Status(StatusCode.Unauthenticated, $"{context.Method} needs an open session on this supernode: open Session and send its token as '{SessionHeader}' metadata"));
-
-    private static string ClientAddress(ServerCallContext context) =>
-        context.GetHttpContext().Connection.RemoteIpAddress?.ToString() ?? context.Peer;
 }

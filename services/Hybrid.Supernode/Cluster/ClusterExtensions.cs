@@ -1,4 +1,3 @@
-using System.Net;
 using Hybrid.Index;
 using Hybrid.Index.Listings;
 using Hybrid.Index.Reputation;
@@ -59,7 +58,8 @@ public static class ClusterExtensions
                 silo.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
                 silo.Services.AddSingleton<IListingStore>(sp => new RedisListingStore(sp.GetRequiredService<IConnectionMultiplexer>(), options.ServiceId));
                 var address = options.ResolveSiloAddress();
-                silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(address));
+                // Bound to the silo address only: silo and gateway ports are never on a public interface by accident.
+                silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
             }
             else
             {

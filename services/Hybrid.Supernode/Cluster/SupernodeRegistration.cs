@@ -30,8 +30,16 @@ public sealed partial class SupernodeRegistration(
     /// <summary>The gRPC URL the other supernodes use for this one (forwarded relays).</summary>
     public string InternalUrl { get; } = ResolveInternalUrl(options, configuration);
 
-    /// <summary>A stable id for this supernode's process, sent with session challenges.</summary>
-    public string SupernodeId => silo.SiloAddress.ToParsableString();
+    /// <summary>The silo's address, for the cluster's own registry: never handed to clients.</summary>
+    public string SiloName => silo.SiloAddress.ToParsableString();
+
+    /// <summary>
+    /// A stable id for this supernode's process, sent with session challenges: a hash of the silo,
+    /// so clients learn nothing of the cluster's internal addresses.
+    /// </summary>
+    public string SupernodeId => _supernodeId ??= "sn-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(SiloName)), 0, 12);
+
+    private string? _supernodeId;
 
     /// <summary>Whether the silo is active, this supernode is in the registry and every search shard answers.</summary>
     public bool IsReady => _registered && _searchReady && membership.CurrentSnapshot.GetSiloStatus(silo.SiloAddress) == SiloStatus.Active;
@@ -51,7 +59,7 @@ public sealed partial class SupernodeRegistration(
             LogRedisWithoutPassword(logger);
         }
 
-        var record = new SupernodeRecord(SupernodeId, AdvertisedUrl, time.GetUtcNow(), InternalUrl);
+        var record = new SupernodeRecord(SiloName, AdvertisedUrl, time.GetUtcNow(), InternalUrl);
         while (!stoppingToken.IsCancellationRequested)
         {
             try

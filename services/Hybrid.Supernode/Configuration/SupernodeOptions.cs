@@ -67,11 +67,20 @@ public sealed class SupernodeOptions
     /// <summary>The largest gRPC message accepted, in bytes.</summary>
     public int MaxMessageBytes { get; set; } = 256 * 1024;
 
-    /// <summary>Requests (and session messages) per second allowed per peer, or per client address for anonymous calls.</summary>
+    /// <summary>Requests per second allowed per client address (IPv6: per /64), and per peer for calls made with a session.</summary>
     public int RequestsPerSecond { get; set; } = 50;
 
     /// <summary>Burst allowance on top of <see cref="RequestsPerSecond"/>.</summary>
     public int RequestBurst { get; set; } = 100;
+
+    /// <summary>Session control messages (heartbeats, endpoint updates) per second per peer; a budget apart from calls.</summary>
+    public int ControlMessagesPerSecond { get; set; } = 5;
+
+    /// <summary>
+    /// Reverse proxies or ingress controllers whose X-Forwarded-For header names the client, comma-separated
+    /// addresses or CIDR networks. Empty: the socket's address is the client's, and the header is ignored.
+    /// </summary>
+    public string TrustedProxies { get; set; } = string.Empty;
 
     /// <summary>New sessions per minute allowed per peer.</summary>
     public int SessionsPerMinute { get; set; } = 30;
@@ -81,6 +90,15 @@ public sealed class SupernodeOptions
 
     /// <summary>Relayed links a peer may hold at once on this supernode (as dialer or as target).</summary>
     public int RelayLinksPerPeer { get; set; } = 16;
+
+    /// <summary>Relayed links one dialer may hold to one target at once (so no dialer takes all of a target's places).</summary>
+    public int RelayLinksPerPair { get; set; } = 2;
+
+    /// <summary>Relayed links this supernode carries at once, all peers together.</summary>
+    public int RelayLinksTotal { get; set; } = 2048;
+
+    /// <summary>Relayed bytes per second one peer may send (bursts of four seconds' worth); faster senders are slowed.</summary>
+    public long RelayBytesPerPeerPerSecond { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>Bytes one relayed link may carry (both directions) before the supernode cuts it.</summary>
     public long RelayBytesPerLink { get; set; } = 4L * 1024 * 1024 * 1024;
@@ -96,6 +114,12 @@ public sealed class SupernodeOptions
 
     /// <summary>Most bytes one mailbox holds.</summary>
     public long MailboxMaxBytes { get; set; } = 16L * 1024 * 1024;
+
+    /// <summary>Largest single sealed item, in bytes (a reply page of TakeMail always holds at least one).</summary>
+    public int MailboxMaxItemBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Share of a mailbox's items and bytes one sender may hold in it at once (0-1).</summary>
+    public double MailboxSenderShare { get; set; } = 0.25;
 
     /// <summary>PEM certificate of this supernode's silo, signed by the cluster CA. Set (with the key and CA): silo sockets require mutual TLS.</summary>
     public string? SiloCertificate { get; set; }
@@ -226,9 +250,19 @@ public sealed class SupernodeOptions
             errors.Add($"Supernode:SearchShards must be between 1 and 256 (got {SearchShards})");
         }
 
+        if (RelayLinksPerPair < 1 || RelayLinksTotal < 1 || RelayBytesPerPeerPerSecond < 64 * 1024)
+        {
+            errors.Add("Supernode:RelayLinksPerPair and Supernode:RelayLinksTotal must be at least 1, Supernode:RelayBytesPerPeerPerSecond at least 64 KiB");
+        }
+
         if (RelayLinksPerPeer < 1 || RelayBytesPerLink < 1024 * 1024 || MailboxMaxItems < 1 || MailboxMaxBytes < 64 * 1024)
         {
             errors.Add("Supernode:RelayLinksPerPeer and Supernode:MailboxMaxItems must be at least 1, Supernode:RelayBytesPerLink at least 1 MiB, Supernode:MailboxMaxBytes at least 64 KiB");
+        }
+
+        if (MailboxMaxItemBytes < 1024 || MailboxMaxItemBytes > MaxMessageBytes / 2 || MailboxSenderShare is <= 0 or > 1)
+        {
+            errors.Add($"Supernode:MailboxMaxItemBytes must be 1024 to half of MaxMessageBytes ({MaxMessageBytes / 2}) and Supernode:MailboxSenderShare in (0, 1]");
         }
 
         if (RelayAnswerTimeout <= TimeSpan.Zero || MailboxTimeToLive <= TimeSpan.Zero)
@@ -236,13 +270,30 @@ public sealed class SupernodeOptions
             errors.Add("Supernode:RelayAnswerTimeout and Supernode:MailboxTimeToLive must be positive");
         }
 
-        if (RequestsPerSecond < 1 || RequestBurst < 1 || SessionsPerMinute < 1)
+        try
         {
-            errors.Add("Supernode:RequestsPerSecond, Supernode:RequestBurst and Supernode:SessionsPerMinute must be at least 1");
+            _ = TrustedProxyNetworks();
+        }
+        catch (FormatException ex)
+        {
+            errors.Add($"Supernode:TrustedProxies: {ex.Message}");
+        }
+
+        if (RequestsPerSecond < 1 || RequestBurst < 1 || SessionsPerMinute < 1 || ControlMessagesPerSecond < 1)
+        {
+            errors.Add("Supernode:RequestsPerSecond, Supernode:RequestBurst, Supernode:SessionsPerMinute and Supernode:ControlMessagesPerSecond must be at least 1");
         }
 
         return errors;
     }
+
+    /// <summary>The networks of <see cref="TrustedProxies"/> (a single address is a /32 or /128).</summary>
+    /// <exception cref="FormatException">An entry is neither an address nor a CIDR network.</exception>
+    public IReadOnlyList<System.Net.IPNetwork> TrustedProxyNetworks() =>
+        [.. TrustedProxies.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(entry =>
+            System.Net.IPNetwork.TryParse(entry, out var network) ? network
+            : IPAddress.TryParse(entry, out var address) ? new System.Net.IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)
+            : throw new FormatException($"'{entry}' is neither an IP address nor a CIDR network such as 10.0.0.0/8"))];
 
     private void CheckSiloTls(List<string> errors)
     {

@@ -4,6 +4,7 @@ using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Ops;
 using Hybrid.Supernode.Sessions;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.HttpOverrides;
 using Prometheus;
 
 namespace Hybrid.Supernode.Hosting;
@@ -22,9 +23,23 @@ public static class SupernodeHosting
             o.EnableDetailedErrors = false;
             o.Interceptors.Add<StatusMappingInterceptor>();
         });
+        builder.Services.AddReadableRequests();
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks()
             .AddCheck<ClusterReadinessCheck>("cluster", tags: [ClusterReadinessCheck.ReadyTag]);
+        builder.Services.Configure<ForwardedHeadersOptions>(o =>
+        {
+            // Only the operator's own proxies may say who the client is; by default nobody may.
+            o.ForwardedHeaders = ForwardedHeaders.XForwardedFor;
+            o.KnownProxies.Clear();
+            o.KnownIPNetworks.Clear();
+            foreach (var network in options.TrustedProxyNetworks())
+            {
+                o.KnownIPNetworks.Add(network);
+            }
+
+            o.ForwardLimit = 1;
+        });
         builder.Services.AddSingleton<SupernodeMetrics>();
         builder.Services.AddSingleton<RequestLimits>();
         builder.Services.AddSingleton<SessionHub>();
@@ -39,6 +54,7 @@ public static class SupernodeHosting
     public static WebApplication MapSupernodeEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseForwardedHeaders();
         app.UseListenerSeparation();
         app.MapGrpcService<SupernodeApi>();
         app.MapGrpcHealthChecksService();

@@ -18,8 +18,13 @@ namespace Hybrid.Supernode.Relay;
 /// </summary>
 public sealed class RelayForwarding(IGrainFactory grains, SupernodeRegistration registration, RelayHub relays, SupernodeMetrics metrics) : IDisposable
 {
-    /// <summary>Metadata marking a forwarded relay request: the receiving supernode never forwards it again.</summary>
+    /// <summary>
+    /// Metadata marking a forwarded relay request, carrying its one-time ticket: the receiving supernode
+    /// redeems it (it stands for the dialer's session on the first supernode) and never forwards again.
+    /// </summary>
     public const string ForwardedHeader = "hybrid-relay-forwarded";
+
+    private static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(30);
 
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
 
@@ -41,7 +46,9 @@ public sealed class RelayForwarding(IGrainFactory grains, SupernodeRegistration 
     {
         ArgumentNullException.ThrowIfNull(link);
         var client = new Protocol.V1.Supernode.SupernodeClient(Channel(internalUrl));
-        using var call = client.Relay(new Metadata { { ForwardedHeader, registration.SupernodeId } }, cancellationToken: aborted);
+        var ticket = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        await grains.GetGrain<Index.Relay.IRelayTicketGrain>(ticket).Issue(link.Dialer.ToString(), link.Target.ToString(), DateTimeOffset.UtcNow + TicketLifetime);
+        using var call = client.Relay(new Metadata { { ForwardedHeader, ticket } }, cancellationToken: aborted);
         try
         {
             await call.RequestStream.WriteAsync(new RelayFrame { Open = open }, aborted);

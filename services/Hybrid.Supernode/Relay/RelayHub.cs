@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using System.Threading.RateLimiting;
 using Grpc.Core;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
@@ -32,25 +33,59 @@ public sealed class RelayLink(string id, PeerId dialer, PeerId target)
 /// plaintext: the peers run mutual TLS end to end inside the data frames. Bounded per peer
 /// (concurrent links) and per link (bytes).
 /// </summary>
-public sealed class RelayHub(SupernodeOptions options, SupernodeMetrics metrics)
+public sealed class RelayHub : IDisposable
 {
     private readonly ConcurrentDictionary<string, RelayLink> _pending = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<PeerId, int> _perPeer = new();
+    private readonly ConcurrentDictionary<string, int> _counts = new(StringComparer.Ordinal);
+    private readonly PartitionedRateLimiter<PeerId> _bytes;
+    private readonly SupernodeOptions options;
+    private readonly SupernodeMetrics metrics;
 
-    /// <summary>Registers a link offer; refused when either peer already holds its share of links.</summary>
+    public RelayHub(SupernodeOptions options, SupernodeMetrics metrics)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        this.options = options;
+        this.metrics = metrics;
+        // Relayed bytes per sending peer, in KiB: a token bucket that throttles (queues) rather than cuts.
+        var perSecond = (int)Math.Clamp(options.RelayBytesPerPeerPerSecond / 1024, 1, int.MaxValue / 4);
+        _bytes = PartitionedRateLimiter.Create<PeerId, PeerId>(peer => RateLimitPartition.GetTokenBucketLimiter(peer, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = perSecond * 4,
+            TokensPerPeriod = perSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = perSecond * 4,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+            AutoReplenishment = true,
+        }));
+    }
+
+    /// <summary>
+    /// Registers a link offer; refused when the supernode holds its limit of links, either peer already
+    /// holds its share, or this dialer already holds its share of the target's (so one dialer can never
+    /// take all of a target's places).
+    /// </summary>
     public RelayLink Offer(PeerId dialer, PeerId target)
     {
-        if (!TryCount(dialer))
+        var pair = $"{dialer}>{target}";
+        (string Key, int Limit, string Refusal)[] places =
+        [
+            ("*", options.RelayLinksTotal, $"this supernode relays its limit of {options.RelayLinksTotal} links; try again later"),
+            (dialer.ToString(), options.RelayLinksPerPeer, $"this peer already holds {options.RelayLinksPerPeer} relayed links on this supernode; close some first"),
+            (target.ToString(), options.RelayLinksPerPeer, $"{target} already holds {options.RelayLinksPerPeer} relayed links on this supernode; try again later"),
+            (pair, options.RelayLinksPerPair, $"this peer already holds {options.RelayLinksPerPair} relayed links to {target}; reuse one"),
+        ];
+        for (var i = 0; i < places.Length; i++)
         {
-            metrics.RelayLinks.WithLabels("refused_limit").Inc();
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"this peer already holds {options.RelayLinksPerPeer} relayed links on this supernode; close some first"));
-        }
+            if (!TryCount(places[i].Key, places[i].Limit))
+            {
+                for (var j = 0; j < i; j++)
+                {
+                    Uncount(places[j].Key);
+                }
 
-        if (!TryCount(target))
-        {
-            Uncount(dialer);
-            metrics.RelayLinks.WithLabels("refused_limit").Inc();
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"{target} already holds {options.RelayLinksPerPeer} relayed links on this supernode; try again later"));
+                metrics.RelayLinks.WithLabels("refused_limit").Inc();
+                throw new RpcException(new Status(StatusCode.ResourceExhausted, places[i].Refusal));
+            }
         }
 
         var link = new RelayLink(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), dialer, target);
@@ -78,8 +113,10 @@ public sealed class RelayHub(SupernodeOptions options, SupernodeMetrics metrics)
         _pending.TryRemove(link.Id, out _);
         if (link.Done.TrySetResult())
         {
-            Uncount(link.Dialer);
-            Uncount(link.Target);
+            Uncount("*");
+            Uncount(link.Dialer.ToString());
+            Uncount(link.Target.ToString());
+            Uncount($"{link.Dialer}>{link.Target}");
             metrics.RelayLinksActive.Dec();
         }
     }
@@ -91,15 +128,15 @@ public sealed class RelayHub(SupernodeOptions options, SupernodeMetrics metrics)
         ArgumentNullException.ThrowIfNull(target);
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(dialerAborted, target.Aborted);
         var budget = new long[] { options.RelayBytesPerLink };
-        var up = PumpAsync(dialerRequests, target.Responses, budget, ended.Token);
-        var down = PumpAsync(target.Requests, dialerResponses, budget, ended.Token);
+        var up = PumpAsync(dialerRequests, target.Responses, budget, link.Dialer, ended.Token);
+        var down = PumpAsync(target.Requests, dialerResponses, budget, link.Target, ended.Token);
         var first = await Task.WhenAny(up, down);
         await ended.CancelAsync();
         await Task.WhenAll(up, down).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         metrics.RelayLinks.WithLabels(first.IsFaulted && first.Exception?.InnerException is RpcException { StatusCode: StatusCode.ResourceExhausted } ? "cut_budget" : "closed").Inc();
     }
 
-    private async Task PumpAsync(IAsyncStreamReader<RelayFrame> from, IAsyncStreamWriter<RelayFrame> to, long[] budget, CancellationToken ended)
+    private async Task PumpAsync(IAsyncStreamReader<RelayFrame> from, IAsyncStreamWriter<RelayFrame> to, long[] budget, PeerId sender, CancellationToken ended)
     {
         try
         {
@@ -116,6 +153,15 @@ public sealed class RelayHub(SupernodeOptions options, SupernodeMetrics metrics)
                     throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the relayed link carried its limit of {options.RelayBytesPerLink} bytes"));
                 }
 
+                // Each direction is charged to the peer sending it: nobody spends another's relay budget.
+                using (var lease = await _bytes.AcquireAsync(sender, Math.Max(1, frame.Data.Length / 1024), ended))
+                {
+                    if (!lease.IsAcquired)
+                    {
+                        throw new RpcException(new Status(StatusCode.ResourceExhausted, "this peer is sending more relayed bytes than the supernode allows per second; the link was closed"));
+                    }
+                }
+
                 metrics.RelayBytes.Inc(frame.Data.Length);
                 await to.WriteAsync(frame, ended);
             }
@@ -126,28 +172,30 @@ public sealed class RelayHub(SupernodeOptions options, SupernodeMetrics metrics)
         }
     }
 
-    private bool TryCount(PeerId peer)
+    public void Dispose() => _bytes.Dispose();
+
+    private bool TryCount(string key, int limit)
     {
         while (true)
         {
-            var current = _perPeer.GetOrAdd(peer, 0);
-            if (current >= options.RelayLinksPerPeer)
+            var current = _counts.GetOrAdd(key, 0);
+            if (current >= limit)
             {
                 return false;
             }
 
-            if (_perPeer.TryUpdate(peer, current + 1, current))
+            if (_counts.TryUpdate(key, current + 1, current))
             {
                 return true;
             }
         }
     }
 
-    private void Uncount(PeerId peer)
+    private void Uncount(string key)
     {
-        while (_perPeer.TryGetValue(peer, out var current))
+        while (_counts.TryGetValue(key, out var current))
         {
-            if (current <= 1 ? _perPeer.TryRemove(new KeyValuePair<PeerId, int>(peer, current)) : _perPeer.TryUpdate(peer, current - 1, current))
+            if (current <= 1 ? _counts.TryRemove(new KeyValuePair<string, int>(key, current)) : _counts.TryUpdate(key, current - 1, current))
             {
                 return;
             }

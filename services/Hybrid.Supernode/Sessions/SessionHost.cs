@@ -154,7 +154,6 @@ public sealed partial class SessionHost(
     private async Task ReadLoopAsync(IAsyncStreamReader<SessionClientMessage> requests, OpenSession session, IPeerGrain grain)
     {
         using var watchdog = CancellationTokenSource.CreateLinkedTokenSource(session.Ending.Token);
-        var peerKey = session.Peer.ToString();
         while (true)
         {
             watchdog.CancelAfter(options.SessionTimeout);
@@ -175,7 +174,7 @@ public sealed partial class SessionHost(
                 throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no heartbeat for {options.SessionTimeout.TotalSeconds:0.#} s; the session is closed"));
             }
 
-            limits.Request(peerKey);
+            limits.Control(session.Peer);
             var message = requests.Current;
             switch (message.KindCase)
             {

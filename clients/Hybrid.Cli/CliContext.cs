@@ -57,6 +57,9 @@ internal sealed class CliContext(ParseResult parse)
 
     public SupernodeCaller Caller() => new(Supernodes());
 
+    /// <summary>The identity's work stamp, kept in the home (asked of identities new to a network).</summary>
+    public WorkStampStore WorkStamps(Hybrid.Protocol.Identity.PeerIdentity identity) => new(identity, Path.Combine(Home.Path, "work.stamp"));
+
     /// <summary>
     /// Runs <paramref name="call"/> against this home's daemon. No daemon (or a dead one) is one clear
     /// line, not a transport error.

@@ -126,7 +126,7 @@ internal static class HybridCommands
             var envelope = MarketActions.SignListing(identity, listing, parse.GetValue(days), now);
             var expires = now.AddDays(parse.GetValue(days));
             using var caller = context.Caller();
-            var published = await caller.CallAsync((c, o) => c.PublishListingAsync(envelope, o).ResponseAsync, cancellationToken);
+            var published = await context.WorkStamps(identity).WriteAsync(headers => caller.CallAsync((c, o) => c.PublishListingAsync(envelope, o.WithHeaders(headers)).ResponseAsync, cancellationToken), cancellationToken);
             context.Write(new { listingId = published.ListingId, version = published.Version, expires, contentId = listing.ContentId }, () => Console.WriteLine(published.ListingId));
             return ExitCodes.Ok;
         }));

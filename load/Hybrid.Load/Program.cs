@@ -77,5 +77,12 @@ var trust = new Command("trust", "Global trust (EigenTrust) over a large receipt
 };
 trust.SetAction((parse, _) => TrustScenario.RunAsync(parse.GetValue(trustPeers), parse.GetValue(receipts), parse.GetValue(report)!));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust };
+var phaseSeconds = new Option<int>("--seconds") { Description = "Length of each phase (quiet, then one per class of abuse).", DefaultValueFactory = _ => 20 };
+var abuse = new Command("abuse", "Honest peers' heartbeat, search and mail p99 on one supernode with default limits, alone and while an attacker with fresh keys floods from 127.0.0.2-9, one class of abuse at a time; data growth per attacker-minute.")
+{
+    phaseSeconds, report,
+};
+abuse.SetAction((parse, ct) => AbuseScenario.RunAsync(TimeSpan.FromSeconds(parse.GetValue(phaseSeconds)), parse.GetValue(report)!, ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse };
 return await root.Parse(args).InvokeAsync();

@@ -31,7 +31,9 @@ internal static class TransferScenario
         var raw = await RawTcpAsync(size, report.Series("raw TCP copy of one 256 KiB chunk"), cancellationToken);
         report.Fact("raw loopback TCP copy", $"{raw:N0} MB/s");
 
-        await using var node = await SupernodeProcess.StartAsync(temp.Sub("sn"), "--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000");
+        await using var node = await SupernodeProcess.StartAsync(temp.Sub("sn"), "--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000",
+            // The relay is measured at full speed here, not at a public supernode's per-peer rate.
+            "--Supernode:RelayBytesPerPeerPerSecond=100000000000");
         var buyer = await InitAsync(temp.Sub("buyer"), "buyer");
         var direct = await InitAsync(temp.Sub("seller-direct"), "open seller");
         var hidden = await InitAsync(temp.Sub("seller-private"), "private seller");

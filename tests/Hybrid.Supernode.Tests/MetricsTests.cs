@@ -29,6 +29,10 @@ public sealed class MetricsTests : IDisposable
         using var session = await RawSession.OpenAsync(node.Client);
         await session.SendHelloAsync(RawSession.Proof(seller, session.Challenge), RawSession.Profile(seller, "Sam", 1));
         var token = new Metadata { { SupernodeApi.SessionHeader, (await session.ReadAsync()).Welcome.SessionToken } };
+        // Mail goes only to identities the network knows: the buyer has a session too (and does not take its mail).
+        using var buyerSession = await RawSession.OpenAsync(node.Client);
+        await buyerSession.SendHelloAsync(RawSession.Proof(buyer, buyerSession.Challenge), RawSession.Profile(buyer, "Bo", 1));
+        Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await buyerSession.ReadAsync()).KindCase);
         await node.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = seller.Id.ToString() });
         await node.Client.PublishListingAsync(ListingFactory.Sign(seller, ListingFactory.Listing("Brass desk lamp")));
         await node.Client.SearchAsync(new SearchRequest { Text = "lamp" });
@@ -36,8 +40,8 @@ public sealed class MetricsTests : IDisposable
         await node.Client.DepositMailAsync(new DepositMailRequest { Recipient = buyer.Id.ToString(), Item = SealedBoxes.Seal("hello"u8, buyer.PublicKey) }, token);
 
         var after = await ScrapeAsync(node);
-        Assert.Equal(1, Value(after, "hybrid_sessions_opened_total"));
-        Assert.Equal(1, Value(after, "hybrid_sessions_active"));
+        Assert.Equal(2, Value(after, "hybrid_sessions_opened_total"));
+        Assert.Equal(2, Value(after, "hybrid_sessions_active"));
         Assert.Equal(1, Value(after, "hybrid_lookups_total"));
         Assert.Equal(1, Value(after, "hybrid_listings_published_total{outcome=\"applied\"}"));
         Assert.Equal(2, Value(after, "hybrid_search_duration_seconds_count"));

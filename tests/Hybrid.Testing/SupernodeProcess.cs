@@ -21,6 +21,13 @@ public sealed class SupernodeProcess : IAsyncDisposable
         _output = new ProcessOutput(process);
     }
 
+    /// <summary>Settings that let any number of new identities and listings in, for tests and load runs that are not about quotas.</summary>
+    public static readonly IReadOnlyList<string> OpenAdmission =
+    [
+        "--Supernode:IdentityWorkBits=0", "--Supernode:NewIdentitiesPerAddressPerHour=1000000", "--Supernode:NewIdentitiesPerMinute=1000000",
+        "--Supernode:MaxListingsPerSeller=10000000", "--Supernode:MaxListingBytesPerSeller=100000000000", "--Supernode:MaxListings=100000000", "--Supernode:MaxListingBytes=1000000000000",
+    ];
+
     public string GrpcUrl { get; }
 
     public string OpsUrl { get; }
@@ -69,6 +76,13 @@ public sealed class SupernodeProcess : IAsyncDisposable
         start.ArgumentList.Add($"--Kestrel:Endpoints:Ops:Url=http://127.0.0.1:{opsPort}");
         start.ArgumentList.Add($"--Supernode:DataDir={dataDir}");
         start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
+        // Tests and load runs make thousands of fresh identities and listings from one address: no work, no quotas.
+        // Tests of admission itself pass their own values, which come later and win.
+        foreach (var open in OpenAdmission)
+        {
+            start.ArgumentList.Add(open);
+        }
+
         foreach (var arg in extraArgs)
         {
             start.ArgumentList.Add(arg.Replace("{grpcPort}", grpcPort.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));

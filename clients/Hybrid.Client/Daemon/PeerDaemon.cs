@@ -209,7 +209,7 @@ public sealed partial class PeerDaemon : IAsyncDisposable
 
         Connection = new SupernodeConnection(
             _identity,
-            new SupernodeConnectionOptions { Seeds = _options.Supernodes, DisplayName = _options.DisplayName, Endpoints = Endpoints },
+            new SupernodeConnectionOptions { Seeds = _options.Supernodes, DisplayName = _options.DisplayName, Endpoints = Endpoints, WorkStampFile = Path.Combine(_options.HomePath, "work.stamp") },
             _options.LoggerFactory.CreateLogger<SupernodeConnection>());
         Dialer = new PeerDialer(_identity, _certificate, Connection, _options.Private, _options.LoggerFactory.CreateLogger<PeerDialer>());
         Messaging = new Messaging(_identity, Store, Dialer, Connection, TimeProvider.System, _options.LoggerFactory.CreateLogger<Messaging>());

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Hybrid.Protocol.Envelopes;
@@ -35,6 +36,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly SignedEnvelope _profile;
     private readonly List<string> _known;
+    private readonly WorkStampStore _workStamps;
     private TaskCompletionSource<ActiveSession> _session = NewSessionSource();
     private Task? _loop;
     private string? _lastUrl;
@@ -50,6 +52,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         }
 
         _identity = identity;
+        _workStamps = new WorkStampStore(identity, options.WorkStampFile);
         _options = options;
         _logger = logger ?? NullLogger<SupernodeConnection>.Instance;
         _time = time ?? TimeProvider.System;
@@ -320,11 +323,13 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                 throw new InvalidOperationException($"supernode sent {challenge.KindCase} instead of a challenge");
             }
 
+            // Minted outside the handshake's timeout: the first time it may take a second or more.
+            var work = await WorkStampAsync(challenge.Challenge.WorkBits, stopping);
             var now = _time.GetUtcNow();
             var proofBody = new SessionProof { Challenge = challenge.Challenge.Nonce, SupernodeId = challenge.Challenge.SupernodeId };
             proofBody.Endpoints.AddRange(_options.Endpoints.Select(e => new PeerEndpoint { Url = e }));
             var proof = SignedEnvelopes.Sign(_identity, EnvelopeKinds.SessionProof, (ulong)now.ToUnixTimeMilliseconds(), proofBody, now, now + ProofLifetime);
-            await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = _profile } }, handshake.Token);
+            await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = _profile, Work = work } }, handshake.Token);
             var welcome = await ReadAsync(call, handshake.Token);
             if (welcome.KindCase != SessionServerMessage.KindOneofCase.Welcome)
             {
@@ -341,6 +346,10 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>The identity's work stamp when the network asks one (<paramref name="bits"/> &gt; 0), else nothing.</summary>
+    private async Task<ByteString> WorkStampAsync(uint bits, CancellationToken stopping) =>
+        bits == 0 ? ByteString.Empty : ByteString.CopyFrom(await _workStamps.GetAsync((int)Math.Min(bits, int.MaxValue), stopping));
 
     private async Task RefreshSupernodesAsync(Protocol.V1.Supernode.SupernodeClient client, CancellationToken stopping)
     {

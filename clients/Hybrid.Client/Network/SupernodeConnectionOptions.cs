@@ -26,6 +26,12 @@ public sealed class SupernodeConnectionOptions
 
     /// <summary>Longest wait between rounds of attempts.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Where the identity's proof-of-work stamp is kept once minted (a network asks it of new
+    /// identities), so it is made once per identity rather than once per run. Null: memory only.
+    /// </summary>
+    public string? WorkStampFile { get; init; }
 }
 
 /// <summary>What happened to the connection.</summary>

@@ -26,4 +26,10 @@ public interface IPeerGrain : IGrainWithStringKey
     /// <summary>The peer as the index knows it, or null when the peer never registered.</summary>
     [AlwaysInterleave]
     Task<PeerSnapshot?> Describe();
+
+    /// <summary>
+    /// Whether this identity is known to the network; with <paramref name="mayCreate"/> it becomes known
+    /// (the caller has checked its work stamp and charged the new-identity budgets).
+    /// </summary>
+    Task<IndexResult> Admit(byte[] publicKey, bool mayCreate);
 }

@@ -20,7 +20,8 @@ public sealed record SessionClaim(
     [property: Id(2)] SignedProfile? Profile,
     [property: Id(3)] ImmutableArray<string> Endpoints,
     [property: Id(4)] string SupernodeUrl,
-    [property: Id(5)] TimeSpan Lease);
+    [property: Id(5)] TimeSpan Lease,
+    [property: Id(6)] bool MayCreate = true);
 
 /// <summary>How an index write went.</summary>
 [GenerateSerializer]
@@ -40,6 +41,9 @@ public enum IndexOutcome
 
     /// <summary>Refused: the session is not (or no longer) the peer's current one.</summary>
     NotCurrentSession = 4,
+
+    /// <summary>Refused: the identity is new to the network and was not admitted (no work stamp, or over a budget).</summary>
+    NewIdentity = 5,
 }
 
 /// <summary>The outcome of an index write, with a reason a person can read.</summary>

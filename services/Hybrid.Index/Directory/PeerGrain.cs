@@ -35,6 +35,11 @@ public sealed class PeerGrain(
             return new IndexResult(IndexOutcome.KeyMismatch, "the session key does not belong to this peer id");
         }
 
+        if (state.State.PublicKey is null && !claim.MayCreate)
+        {
+            return NewIdentity();
+        }
+
         if (claim.Profile is { } profile && Accept(profile) is { Succeeded: false } refused)
         {
             return refused;
@@ -130,6 +135,34 @@ public sealed class PeerGrain(
             online ? now : state.State.LastSeen,
             online ? _presence!.SupernodeUrl : null));
     }
+
+    public async Task<IndexResult> Admit(byte[] publicKey, bool mayCreate)
+    {
+        if (!OwnsKey(publicKey))
+        {
+            return new IndexResult(IndexOutcome.KeyMismatch, "the key does not belong to this peer id");
+        }
+
+        if (state.State.PublicKey is not null)
+        {
+            return new IndexResult(IndexOutcome.Unchanged, "known identity");
+        }
+
+        if (!mayCreate)
+        {
+            return NewIdentity();
+        }
+
+        var now = time.GetUtcNow();
+        state.State.PublicKey = publicKey;
+        state.State.FirstSeen = now;
+        state.State.LastSeen = now;
+        await state.WriteStateAsync();
+        return new IndexResult(IndexOutcome.Applied, "identity admitted");
+    }
+
+    private static IndexResult NewIdentity() =>
+        new(IndexOutcome.NewIdentity, "this identity is new to the network");
 
     private bool OwnsKey(byte[] publicKey) =>
         PeerId.TryParse(this.GetPrimaryKeyString(), out var id, out _) && id.Matches(publicKey);

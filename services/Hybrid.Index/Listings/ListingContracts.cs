@@ -25,6 +25,23 @@ public enum ListingOutcome
     Replayed = 2,
     NotSeller = 3,
     NotFound = 4,
+
+    /// <summary>Refused: the seller's quota or the shard's ceiling would be exceeded.</summary>
+    OverQuota = 5,
+}
+
+/// <summary>
+/// Bounds on what the listing index holds, per shard (a listing id's shard is a hash, so a seller's
+/// listings spread evenly over shards; the cluster-wide bound is the shard bound times the shard count).
+/// </summary>
+/// <param name="LivePerSeller">Live listings one seller may have in one shard.</param>
+/// <param name="BytesPerSeller">Bytes of live listings one seller may have in one shard.</param>
+/// <param name="Live">Live listings one shard holds, all sellers together.</param>
+/// <param name="Bytes">Bytes of live listings one shard holds.</param>
+public sealed record ListingQuotas(int LivePerSeller, long BytesPerSeller, int Live, long Bytes)
+{
+    /// <summary>No bounds (tests of the index alone).</summary>
+    public static ListingQuotas Unlimited { get; } = new(int.MaxValue, long.MaxValue, int.MaxValue, long.MaxValue);
 }
 
 /// <summary>The outcome of a listing write, with a reason a person can read.</summary>

@@ -40,6 +40,9 @@ public enum ReviewOutcome
 
     /// <summary>Refused: only the reviewed party may reply.</summary>
     NotTheReviewed = 4,
+
+    /// <summary>Refused: the review has as many versions as one may keep.</summary>
+    TooManyVersions = 5,
 }
 
 /// <summary>The outcome of a review write.</summary>

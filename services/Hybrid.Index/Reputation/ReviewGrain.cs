@@ -14,6 +14,9 @@ public sealed class ReviewState
 /// <inheritdoc cref="IReviewGrain"/>
 public sealed class ReviewGrain([PersistentState("review", IndexStorage.ProviderName)] IPersistentState<ReviewState> state) : Grain, IReviewGrain
 {
+    /// <summary>Versions one review keeps (the current one and its history): amendments are bounded like any write.</summary>
+    public const int MaxVersions = 20;
+
     public async Task<ReviewResult> Submit(ReviewSubmission submission)
     {
         ArgumentNullException.ThrowIfNull(submission);
@@ -29,6 +32,11 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
             if (submission.Version <= current.Version)
             {
                 return new ReviewResult(ReviewOutcome.AlreadyReviewed, $"this order was already reviewed by {submission.Reviewer} (version {current.Version}); to amend the review, sign a newer version", current.Version);
+            }
+
+            if (current.History.Length + 1 >= MaxVersions)
+            {
+                return new ReviewResult(ReviewOutcome.TooManyVersions, $"a review keeps at most {MaxVersions} versions, and this one has them all: it can no longer be amended", current.Version);
             }
         }
 

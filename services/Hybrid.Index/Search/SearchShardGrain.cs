@@ -60,8 +60,12 @@ public sealed class NeutralRanking : IRankingSignal
 
 /// <inheritdoc cref="ISearchShardGrain"/>
 [CollectionAgeLimit(AlwaysActive = true)]
-public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal ranking, TimeProvider time, ILogger<SearchShardGrain> logger) : Grain, ISearchShardGrain, IDisposable
+public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal ranking, ListingQuotas quotas, TimeProvider time, ILogger<SearchShardGrain> logger) : Grain, ISearchShardGrain, IDisposable
 {
+    // What live listings take, per seller and in all: the quotas are checked against these.
+    private readonly Dictionary<string, (int Count, long Bytes)> _liveBySeller = new(StringComparer.Ordinal);
+    private (int Count, long Bytes) _live;
+
     private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(30);
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _sellers = new(StringComparer.Ordinal);
@@ -172,6 +176,11 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             }
         }
 
+        if (OverQuota(listing, current) is { } refusal)
+        {
+            return new(ListingOutcome.OverQuota, refusal, current.Version);
+        }
+
         await store.SaveAsync(Shard, listing);
         Remember(listing, hash);
         _index.Upsert(listing);
@@ -263,7 +272,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             // An expired listing is read from storage if anyone asks; its envelope leaves memory.
             if (_entries.TryGetValue(id, out var entry))
             {
-                _entries[id] = entry with { Envelope = null };
+                Set(id, entry with { Envelope = null });
             }
         }
 
@@ -283,7 +292,57 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             _sellers[seller] = seller;
         }
 
-        _entries[listing.ListingId] = new Entry(seller, listing.Version, hash ?? Hash(listing.Envelope), listing.ExpiresMs, keepEnvelope && !listing.Withdrawn ? listing.Envelope : null);
+        Set(listing.ListingId, new Entry(seller, listing.Version, hash ?? Hash(listing.Envelope), listing.ExpiresMs, keepEnvelope && !listing.Withdrawn ? listing.Envelope : null));
+    }
+
+    /// <summary>Replaces an entry, keeping the live counts (an entry is live while it holds its envelope).</summary>
+    private void Set(string listingId, Entry entry)
+    {
+        if (_entries.TryGetValue(listingId, out var old) && old.Envelope is { } before)
+        {
+            Count(old.Seller, -1, -before.Length);
+        }
+
+        _entries[listingId] = entry;
+        if (entry.Envelope is { } after)
+        {
+            Count(entry.Seller, 1, after.Length);
+        }
+    }
+
+    private void Count(string seller, int listings, long bytes)
+    {
+        var (count, total) = _liveBySeller.GetValueOrDefault(seller);
+        if (count + listings <= 0)
+        {
+            _liveBySeller.Remove(seller);
+        }
+        else
+        {
+            _liveBySeller[seller] = (count + listings, total + bytes);
+        }
+
+        _live = (_live.Count + listings, _live.Bytes + bytes);
+    }
+
+    /// <summary>Why storing <paramref name="listing"/> (replacing <paramref name="current"/>) would exceed a quota, or null.</summary>
+    private string? OverQuota(StoredListing listing, Entry current)
+    {
+        var wasLive = current.Envelope is not null;
+        var addCount = wasLive ? 0 : 1;
+        var addBytes = listing.Envelope.Length - (wasLive ? current.Envelope!.Length : 0);
+        var (count, bytes) = _liveBySeller.GetValueOrDefault(listing.Seller);
+        if (count + addCount > quotas.LivePerSeller || (addBytes > 0 && bytes + addBytes > quotas.BytesPerSeller))
+        {
+            return $"this seller's live listings are at their quota here ({count} listings, {bytes} bytes in this shard; at most {quotas.LivePerSeller} and {quotas.BytesPerSeller}): withdraw some first";
+        }
+
+        if (_live.Count + addCount > quotas.Live || (addBytes > 0 && _live.Bytes + addBytes > quotas.Bytes))
+        {
+            return "the network's listing index is full: it takes no new listings until some expire or are withdrawn";
+        }
+
+        return null;
     }
 
     private static ulong Hash(byte[] envelope)

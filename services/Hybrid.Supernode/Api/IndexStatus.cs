@@ -11,7 +11,7 @@ public static class IndexStatus
         IndexOutcome.Applied or IndexOutcome.Unchanged => StatusCode.OK,
         IndexOutcome.Replayed => StatusCode.AlreadyExists,
         IndexOutcome.KeyMismatch => StatusCode.PermissionDenied,
-        IndexOutcome.NotCurrentSession => StatusCode.FailedPrecondition,
+        IndexOutcome.NotCurrentSession or IndexOutcome.NewIdentity => StatusCode.FailedPrecondition,
         _ => StatusCode.Internal,
     };
 }

@@ -18,6 +18,10 @@ public sealed class RequestLimits : IDisposable
     private readonly PartitionedRateLimiter<string> _calls;
     private readonly PartitionedRateLimiter<string> _control;
     private readonly PartitionedRateLimiter<string> _sessions;
+    private readonly PartitionedRateLimiter<string> _mailKiB;
+    private readonly TokenBucketRateLimiter _allMailKiB;
+    private readonly PartitionedRateLimiter<string> _reviews;
+    private readonly SupernodeOptions _options;
     private readonly SupernodeMetrics _metrics;
     private readonly int _perSecond;
     private readonly int _controlPerSecond;
@@ -27,6 +31,7 @@ public sealed class RequestLimits : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _metrics = metrics;
+        _options = options;
         _perSecond = options.RequestsPerSecond;
         _controlPerSecond = options.ControlMessagesPerSecond;
         _sessionsPerMinute = options.SessionsPerMinute;
@@ -40,6 +45,46 @@ public sealed class RequestLimits : IDisposable
             QueueLimit = 0,
             AutoReplenishment = true,
         }));
+        _mailKiB = HourlyBuckets((int)Math.Clamp(options.MailboxBytesPerSenderPerHour / 1024, 64, int.MaxValue));
+        _reviews = HourlyBuckets(options.ReviewsPerIdentityPerHour);
+        var allPerHour = (int)Math.Clamp(options.MailboxBytesPerHour / 1024, 64, int.MaxValue);
+        _allMailKiB = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = allPerHour,
+            TokensPerPeriod = Math.Max(1, allPerHour / 60),
+            ReplenishmentPeriod = TimeSpan.FromMinutes(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        });
+    }
+
+    /// <summary>Charges a sealed item's bytes to its sender's hourly mailbox budget (over all recipients).</summary>
+    public void MailDeposit(PeerId sender, int bytes)
+    {
+        using var lease = _mailKiB.AttemptAcquire(sender.ToString(), Math.Max(1, bytes / 1024));
+        if (!lease.IsAcquired)
+        {
+            _metrics.QuotaRefusals.WithLabels("mailbox_bytes").Inc();
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"you have deposited your hourly share of mailbox bytes ({_options.MailboxBytesPerSenderPerHour} per hour, all recipients together); wait for recipients to come online"));
+        }
+
+        using var all = _allMailKiB.AttemptAcquire(Math.Max(1, bytes / 1024));
+        if (!all.IsAcquired)
+        {
+            _metrics.QuotaRefusals.WithLabels("mailbox_total").Inc();
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, "this supernode takes no more mail this hour; deliver directly or try another supernode later"));
+        }
+    }
+
+    /// <summary>Counts one review or reply written by <paramref name="author"/> against its hourly budget.</summary>
+    public void ReviewWritten(PeerId author)
+    {
+        using var lease = _reviews.AttemptAcquire(author.ToString());
+        if (!lease.IsAcquired)
+        {
+            _metrics.QuotaRefusals.WithLabels("reviews").Inc();
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"at most {_options.ReviewsPerIdentityPerHour} reviews and replies per identity per hour; try again later"));
+        }
     }
 
     /// <summary>Charges one call to the caller's address (anonymous calls, and writes of signed objects).</summary>
@@ -67,6 +112,9 @@ public sealed class RequestLimits : IDisposable
         _calls.Dispose();
         _control.Dispose();
         _sessions.Dispose();
+        _mailKiB.Dispose();
+        _allMailKiB.Dispose();
+        _reviews.Dispose();
     }
 
     private void Take(PartitionedRateLimiter<string> limiter, string key, string limit)
@@ -78,6 +126,17 @@ public sealed class RequestLimits : IDisposable
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"rate limit exceeded: {limit}; slow down and retry"));
         }
     }
+
+    // A budget per key refilled evenly over the hour (one sixtieth a minute), at most an hour's worth saved.
+    private static PartitionedRateLimiter<string> HourlyBuckets(int perHour) =>
+        PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = perHour,
+            TokensPerPeriod = Math.Max(1, perHour / 60),
+            ReplenishmentPeriod = TimeSpan.FromMinutes(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        }));
 
     private static PartitionedRateLimiter<string> TokenBuckets(int perSecond, int burst) =>
         PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions

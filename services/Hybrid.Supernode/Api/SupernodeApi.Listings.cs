@@ -38,6 +38,8 @@ public sealed partial class SupernodeApi
             throw Invalid("created_ms is after the envelope's issue time: a listing cannot be created after it was signed");
         }
 
+        await admission.EnsureKnownAsync(verified.Signer, request.SignerPublicKey.ToByteArray(), context);
+
         var stored = new StoredListing(listing.ListingId, verified.Signer.ToString(), verified.Version, verified.Payload.ExpiresAtMs, false, request.ToByteArray());
         var result = await search.ShardOf(listing.ListingId).Publish(stored);
         metrics.Publishes.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
@@ -272,6 +274,7 @@ public sealed partial class SupernodeApi
                 ListingOutcome.Replayed => StatusCode.AlreadyExists,
                 ListingOutcome.NotSeller => StatusCode.PermissionDenied,
                 ListingOutcome.NotFound => StatusCode.NotFound,
+                ListingOutcome.OverQuota => StatusCode.ResourceExhausted,
                 _ => StatusCode.Internal,
             };
             throw new RpcException(new Status(code, result.Message));

@@ -147,6 +147,14 @@ public sealed partial class SupernodeApi
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"a mailbox item is {sealedItem.CalculateSize()} bytes; at most {options.MailboxMaxItemBytes} (Supernode:MailboxMaxItemBytes)"));
         }
 
+        // Mail goes only to identities the network knows (a sender sealed to a key it looked up), so
+        // nobody can make mailboxes for made-up peers; and each sender has an hourly byte budget.
+        if (!await admission.IsRegisteredAsync(recipient))
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, $"no peer {recipient} has registered on this network"));
+        }
+
+        limits.MailDeposit(session.Peer, sealedItem.CalculateSize());
         var result = await grains.GetGrain<IMailboxGrain>(recipient.ToString()).Deposit(new MailDeposit(
             session.Peer.ToString(), sealedItem.ToByteArray(), options.MailboxTimeToLive, options.MailboxMaxItems, options.MailboxMaxBytes,
             Math.Max(1, (int)(options.MailboxMaxItems * options.MailboxSenderShare)), Math.Max(options.MailboxMaxItemBytes, (long)(options.MailboxMaxBytes * options.MailboxSenderShare))));

@@ -14,6 +14,8 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(context);
         limits.Call(context);
         var review = Checked(() => Reviews.Verify(request, time.GetUtcNow()));
+        await admission.EnsureKnownAsync(review.Reviewer, request.SignerPublicKey.ToByteArray(), context);
+        limits.ReviewWritten(review.Reviewer);
         var offer = review.Receipt.Offer;
         var value = offer.UnitPrice.Units * (double)offer.Quantity;
         var result = await grains.GetGrain<IReviewGrain>(review.ReviewId).Submit(new ReviewSubmission(
@@ -29,6 +31,8 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(context);
         limits.Call(context);
         var reply = Checked(() => Reviews.VerifyReply(request, time.GetUtcNow()));
+        await admission.EnsureKnownAsync(reply.Author, request.SignerPublicKey.ToByteArray(), context);
+        limits.ReviewWritten(reply.Author);
         var result = await grains.GetGrain<IReviewGrain>(reply.ReviewId).Reply(new ReplySubmission(reply.Author.ToString(), reply.Version, request.ToByteArray(), reply.Text));
         Ensure(result);
         return new ReplyToReviewResponse { ReviewId = reply.ReviewId, Version = result.Version };
@@ -145,6 +149,7 @@ public sealed partial class SupernodeApi
                     ReviewOutcome.AlreadyReviewed => StatusCode.AlreadyExists,
                     ReviewOutcome.NotFound => StatusCode.NotFound,
                     ReviewOutcome.NotTheReviewed => StatusCode.PermissionDenied,
+                    ReviewOutcome.TooManyVersions => StatusCode.ResourceExhausted,
                     _ => StatusCode.FailedPrecondition,
                 },
                 result.Message));

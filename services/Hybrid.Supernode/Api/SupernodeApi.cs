@@ -20,6 +20,7 @@ public sealed partial class SupernodeApi(
     SessionHub hub,
     SupernodeRegistration registration,
     RequestLimits limits,
+    IdentityAdmission admission,
     SupernodeMetrics metrics,
     RelayHub relays,
     RelayForwarding forwarding,

@@ -23,6 +23,7 @@ public static class ClusterExtensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.Configure<SearchOptions>(o => o.Shards = options.SearchShards);
         builder.Services.AddSingleton<ShardedSearch>();
+        builder.Services.AddSingleton(options.ListingQuotasPerShard());
         builder.Services.Configure<TrustOptions>(o =>
         {
             o.PreTrusted = [.. options.PreTrusted.Select(p => Hybrid.Protocol.Identity.PeerId.Parse(p).ToString())];

@@ -82,6 +82,40 @@ public sealed class SupernodeOptions
     /// </summary>
     public string TrustedProxies { get; set; } = string.Empty;
 
+    /// <summary>Live listings one seller may have in the cluster (enforced per shard, with slack for uneven spread).</summary>
+    public int MaxListingsPerSeller { get; set; } = 1000;
+
+    /// <summary>Bytes of live listings one seller may have in the cluster (enforced per shard, with slack).</summary>
+    public long MaxListingBytesPerSeller { get; set; } = 4L * 1024 * 1024;
+
+    /// <summary>Live listings the cluster holds in all: past it, new listings are refused until others expire.</summary>
+    public long MaxListings { get; set; } = 2_000_000;
+
+    /// <summary>Bytes of live listings the cluster holds in all (they are kept in memory by the search shards).</summary>
+    public long MaxListingBytes { get; set; } = 2L * 1024 * 1024 * 1024;
+
+    /// <summary>The listing bounds one search shard enforces: the cluster's divided by the shard count.</summary>
+    public Index.Listings.ListingQuotas ListingQuotasPerShard()
+    {
+        // A seller's listing ids hash uniformly over shards; a quarter of slack (and a few listings) keeps an
+        // honest seller near its quota from being refused by one fuller shard.
+        static long Share(long total, int shards, double slack) => (long)Math.Ceiling(total * slack / shards) + (slack > 1 ? 4 : 0);
+        return new Index.Listings.ListingQuotas(
+            (int)Math.Min(int.MaxValue, Share(MaxListingsPerSeller, SearchShards, 1.25)),
+            Share(MaxListingBytesPerSeller, SearchShards, 1.25),
+            (int)Math.Min(int.MaxValue, Share(MaxListings, SearchShards, 1.0)),
+            Share(MaxListingBytes, SearchShards, 1.0));
+    }
+
+    /// <summary>Leading zero bits of the proof-of-work stamp a new identity needs (0: none; at most 26). 20 is about a second of one core.</summary>
+    public int IdentityWorkBits { get; set; } = 20;
+
+    /// <summary>New identities one client address (IPv6: one /64) may bring per hour.</summary>
+    public int NewIdentitiesPerAddressPerHour { get; set; } = 10;
+
+    /// <summary>New identities this supernode admits per minute, all addresses together.</summary>
+    public int NewIdentitiesPerMinute { get; set; } = 120;
+
     /// <summary>New sessions per minute allowed per peer.</summary>
     public int SessionsPerMinute { get; set; } = 30;
 
@@ -120,6 +154,15 @@ public sealed class SupernodeOptions
 
     /// <summary>Share of a mailbox's items and bytes one sender may hold in it at once (0-1).</summary>
     public double MailboxSenderShare { get; set; } = 0.25;
+
+    /// <summary>Sealed bytes one sender may deposit per hour on this supernode, all recipients together.</summary>
+    public long MailboxBytesPerSenderPerHour { get; set; } = 4L * 1024 * 1024;
+
+    /// <summary>Sealed bytes this supernode accepts per hour from all senders together: the ceiling on mailbox growth.</summary>
+    public long MailboxBytesPerHour { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>Reviews and replies one identity may write per hour on this supernode.</summary>
+    public int ReviewsPerIdentityPerHour { get; set; } = 30;
 
     /// <summary>PEM certificate of this supernode's silo, signed by the cluster CA. Set (with the key and CA): silo sockets require mutual TLS.</summary>
     public string? SiloCertificate { get; set; }
@@ -268,6 +311,21 @@ public sealed class SupernodeOptions
         if (RelayAnswerTimeout <= TimeSpan.Zero || MailboxTimeToLive <= TimeSpan.Zero)
         {
             errors.Add("Supernode:RelayAnswerTimeout and Supernode:MailboxTimeToLive must be positive");
+        }
+
+        if (MailboxBytesPerSenderPerHour < 64 * 1024 || MailboxBytesPerHour < MailboxBytesPerSenderPerHour || ReviewsPerIdentityPerHour < 1)
+        {
+            errors.Add("Supernode:MailboxBytesPerSenderPerHour must be at least 64 KiB, Supernode:MailboxBytesPerHour at least that, and Supernode:ReviewsPerIdentityPerHour at least 1");
+        }
+
+        if (MaxListingsPerSeller < 1 || MaxListingBytesPerSeller < 64 * 1024 || MaxListings < 1 || MaxListingBytes < 1024 * 1024)
+        {
+            errors.Add("Supernode:MaxListingsPerSeller and Supernode:MaxListings must be at least 1, Supernode:MaxListingBytesPerSeller at least 64 KiB, Supernode:MaxListingBytes at least 1 MiB");
+        }
+
+        if (IdentityWorkBits is < 0 or > Protocol.Identity.WorkStamps.MaxBits || NewIdentitiesPerAddressPerHour < 1 || NewIdentitiesPerMinute < 1)
+        {
+            errors.Add($"Supernode:IdentityWorkBits must be 0-{Protocol.Identity.WorkStamps.MaxBits}, Supernode:NewIdentitiesPerAddressPerHour and Supernode:NewIdentitiesPerMinute at least 1");
         }
 
         try

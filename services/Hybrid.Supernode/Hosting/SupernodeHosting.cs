@@ -42,6 +42,7 @@ public static class SupernodeHosting
         });
         builder.Services.AddSingleton<SupernodeMetrics>();
         builder.Services.AddSingleton<RequestLimits>();
+        builder.Services.AddSingleton<IdentityAdmission>();
         builder.Services.AddSingleton<SessionHub>();
         builder.Services.AddSingleton<SessionHost>();
         builder.Services.AddSingleton<Relay.RelayHub>();

@@ -15,6 +15,12 @@ public sealed class SupernodeMetrics
 
     public Counter RateLimited { get; } = Metrics.CreateCounter("hybrid_rate_limited_total", "Calls and session messages refused by the per-peer rate limit.");
 
+    public Counter IdentitiesAdmitted { get; } = Metrics.CreateCounter("hybrid_identities_admitted_total", "New identities admitted by this supernode (work stamp checked, budgets charged).");
+
+    public Counter IdentitiesRefused { get; } = Metrics.CreateCounter("hybrid_identities_refused_total", "New identities refused, by reason.", "reason");
+
+    public Counter QuotaRefusals { get; } = Metrics.CreateCounter("hybrid_quota_refusals_total", "Writes refused by a per-identity quota, by quota.", "quota");
+
     public Gauge RelayLinksActive { get; } = Metrics.CreateGauge("hybrid_relay_links_active", "Relayed peer links currently piped by this supernode.");
 
     public Counter RelayLinks { get; } = Metrics.CreateCounter("hybrid_relay_links_total", "Relayed peer links, by outcome.", "outcome");

@@ -23,6 +23,7 @@ public sealed partial class SessionHost(
     SupernodeRegistration registration,
     SupernodeOptions options,
     RequestLimits limits,
+    IdentityAdmission admission,
     SupernodeMetrics metrics,
     TimeProvider time,
     ILogger<SessionHost> logger)
@@ -47,6 +48,7 @@ public sealed partial class SessionHost(
                 Nonce = ByteString.CopyFrom(nonce),
                 SupernodeId = registration.SupernodeId,
                 ServerTimeMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
+                WorkBits = (uint)admission.WorkBits,
             },
         }, aborted);
 
@@ -56,7 +58,20 @@ public sealed partial class SessionHost(
 
         var grain = grains.GetGrain<IPeerGrain>(peer.ToString());
         var sessionId = Guid.NewGuid();
-        var opened = await grain.OpenSession(new SessionClaim(sessionId, publicKey, profile, endpoints, registration.AdvertisedUrl, options.SessionTimeout));
+        var claim = new SessionClaim(sessionId, publicKey, profile, endpoints, registration.AdvertisedUrl, options.SessionTimeout, MayCreate: admission.IsKnown(peer));
+        var opened = await grain.OpenSession(claim);
+        if (opened.Outcome == IndexOutcome.NewIdentity)
+        {
+            // New to the network: it pays with its work stamp and a place in the new-identity budgets.
+            admission.ChargeNew(publicKey, hello.Work.Span, ClientAddresses.Key(context));
+            opened = await grain.OpenSession(claim with { MayCreate = true });
+        }
+
+        if (opened.Succeeded)
+        {
+            admission.Remember(peer);
+        }
+
         if (!opened.Succeeded)
         {
             metrics.SessionsRefused.WithLabels(opened.Outcome.ToString()).Inc();

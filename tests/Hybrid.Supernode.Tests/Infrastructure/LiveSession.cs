@@ -48,7 +48,7 @@ internal sealed class LiveSession : IAsyncDisposable
         var call = client.Session();
         Assert.True(await call.ResponseStream.MoveNext(), "the supernode sent no challenge");
         var challenge = call.ResponseStream.Current.Challenge;
-        await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = RawSession.Proof(identity, challenge), Profile = RawSession.Profile(identity, "Honest", 1) } });
+        await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = RawSession.Proof(identity, challenge), Profile = RawSession.Profile(identity, "Honest", (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) } });
         Assert.True(await call.ResponseStream.MoveNext(), "the supernode ended the session before its welcome");
         Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, call.ResponseStream.Current.KindCase);
         return new LiveSession(identity, call, call.ResponseStream.Current.Welcome.SessionToken, heartbeatInterval);

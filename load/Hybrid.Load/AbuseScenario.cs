@@ -1,0 +1,380 @@
+using System.Diagnostics;
+using System.Globalization;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using HdrHistogram;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Sealing;
+using Hybrid.Protocol.V1;
+using Hybrid.Testing;
+
+namespace Hybrid.Load;
+
+/// <summary>
+/// Honest peers' experience (heartbeat round trip, search, mail delivery) on one embedded supernode
+/// with the default limits, first alone and then while one attacker with fresh keys floods from eight
+/// loopback addresses (127.0.0.2-9), one class of abuse at a time. Reports each p99 as a ratio to the
+/// quiet phase, and how much the supernode's data grew per attacker-minute.
+/// </summary>
+internal static class AbuseScenario
+{
+    private const int HonestPeers = 16;
+    private const int AttackAddresses = 8;
+
+    private sealed record Phase(string Name, Func<Attack, int, CancellationToken, Task> Attack);
+
+    public static async Task<int> RunAsync(TimeSpan phase, string reportFolder, CancellationToken cancellationToken)
+    {
+        using var temp = new TempDir();
+        // The product's defaults for admission and quotas (the harness opens them for tests; put them back).
+        await using var node = await SupernodeProcess.StartAsync(
+            temp.Sub("data"),
+            "--Supernode:IdentityWorkBits=20",
+            "--Supernode:NewIdentitiesPerAddressPerHour=10",
+            "--Supernode:NewIdentitiesPerMinute=120",
+            "--Supernode:MaxListingsPerSeller=1000",
+            "--Supernode:MaxListingBytesPerSeller=4194304",
+            "--Supernode:MaxListings=2000000",
+            "--Supernode:MaxListingBytes=2147483648");
+        using var channel = GrpcChannel.ForAddress(node.GrpcUrl);
+        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+
+        Console.WriteLine("preparing honest peers and their listings…");
+        var honest = await Honest.StartAsync(client, cancellationToken);
+        var attack = await Attack.PrepareAsync(node.GrpcUrl, honest, cancellationToken);
+
+        var report = new Report("abuse", "heartbeat round trip, no attack");
+        Phase[] phases =
+        [
+            new("no attack", (_, _, _) => Task.CompletedTask),
+            new("replayed listings", (a, i, ct) => a.ReplayAsync(i, ct)),
+            new("fresh-key listings", (a, i, ct) => a.FreshKeysAsync(i, ct)),
+            new("mailbox flood", (a, i, ct) => a.MailFloodAsync(i, ct)),
+            new("malformed bodies", (a, i, ct) => a.MalformedAsync(i, ct)),
+        ];
+
+        var quiet = default((long Heartbeat, long Search, long Mail));
+        var worst = 0.0;
+        foreach (var p in phases)
+        {
+            Console.WriteLine($"phase: {p.Name}");
+            var before = DataBytes(node.DataDir);
+            var heartbeats = report.Series($"heartbeat round trip, {p.Name}");
+            var searches = report.Series($"search, {p.Name}");
+            var mail = report.Series($"mail deposit to delivery, {p.Name}");
+            using var stop = new CancellationTokenSource(phase);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop.Token, cancellationToken);
+            var attackers = Enumerable.Range(0, AttackAddresses).Select(i => Task.Run(() => p.Attack(attack, i, linked.Token), CancellationToken.None)).ToList();
+            await honest.MeasureAsync(heartbeats, searches, mail, linked.Token);
+            await Task.WhenAll(attackers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+            var grown = DataBytes(node.DataDir) - before;
+            var p99 = (H: P99(heartbeats), S: P99(searches), M: P99(mail));
+            if (p.Name == "no attack")
+            {
+                quiet = (p99.H, p99.S, p99.M);
+                report.Fact("honest p99 without attack: heartbeat / search / mail", $"{p99.H / 1000.0:0.0} / {p99.S / 1000.0:0.0} / {p99.M / 1000.0:0.0} ms");
+                continue;
+            }
+
+            var ratios = (H: (double)p99.H / quiet.Heartbeat, S: (double)p99.S / quiet.Search, M: (double)p99.M / quiet.Mail);
+            worst = Math.Max(worst, Math.Max(ratios.H, Math.Max(ratios.S, ratios.M)));
+            report.Fact($"{p.Name}: honest p99 vs no attack (heartbeat / search / mail)", string.Create(CultureInfo.InvariantCulture, $"{ratios.H:0.00} / {ratios.S:0.00} / {ratios.M:0.00}"));
+            report.Fact($"{p.Name}: attacker calls answered / refused (by status)", attack.Summary());
+            report.Fact($"{p.Name}: data growth per attacker-minute", $"{grown / phase.TotalMinutes / 1024:N0} KiB");
+            attack.ResetCounts();
+        }
+
+        report.Fact("worst honest p99 ratio (goal ≤ 2)", worst.ToString("0.00", CultureInfo.InvariantCulture));
+        await honest.DisposeAsync();
+        attack.Dispose();
+        await report.WriteAsync(reportFolder, new Dictionary<string, string>
+        {
+            ["phase_seconds"] = phase.TotalSeconds.ToString(CultureInfo.InvariantCulture),
+            ["honest_peers"] = HonestPeers.ToString(CultureInfo.InvariantCulture),
+            ["attack_addresses"] = AttackAddresses.ToString(CultureInfo.InvariantCulture),
+        });
+        return 0;
+    }
+
+    private static long P99(LongHistogram histogram) => Math.Max(1, histogram.TotalCount == 0 ? 0 : histogram.GetValueAtPercentile(99));
+
+    private static long DataBytes(string folder) =>
+        Directory.Exists(folder) ? new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) : 0;
+
+    /// <summary>The honest side: peers in session heartbeating, one searching, one pair mailing.</summary>
+    private sealed class Honest : IAsyncDisposable
+    {
+        private readonly Protocol.V1.Supernode.SupernodeClient _client;
+        private readonly List<(PeerIdentity Identity, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> Call, Metadata Token)> _peers;
+
+        private Honest(Protocol.V1.Supernode.SupernodeClient client, List<(PeerIdentity, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage>, Metadata)> peers)
+        {
+            _client = client;
+            _peers = peers;
+        }
+
+        public List<SignedEnvelope> Listings { get; private set; } = [];
+
+        public PeerIdentity Recipient => _peers[1].Identity;
+
+        public static async Task<Honest> StartAsync(Protocol.V1.Supernode.SupernodeClient client, CancellationToken cancellationToken)
+        {
+            var peers = new List<(PeerIdentity, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage>, Metadata)>();
+            for (var i = 0; i < HonestPeers; i++)
+            {
+                var identity = PeerIdentity.Generate();
+                var call = client.Session(cancellationToken: cancellationToken);
+                await call.ResponseStream.MoveNext(cancellationToken);
+                var challenge = call.ResponseStream.Current.Challenge;
+                var now = DateTimeOffset.UtcNow;
+                var proof = SignedEnvelopes.Sign(identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId }, now, now.AddMinutes(1));
+                var profile = SignedEnvelopes.Sign(identity, EnvelopeKinds.Profile, 1, new PeerProfile { DisplayName = $"Honest {i}" }, now, now.AddDays(1));
+                var work = ByteString.CopyFrom(WorkStamps.Mint(identity.PublicKey, (int)challenge.WorkBits, cancellationToken));
+                await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = profile, Work = work } }, cancellationToken);
+                await call.ResponseStream.MoveNext(cancellationToken);
+                peers.Add((identity, call, new Metadata { { "hybrid-session", call.ResponseStream.Current.Welcome.SessionToken } }));
+            }
+
+            var honest = new Honest(client, peers);
+            var listings = new List<SignedEnvelope>();
+            foreach (var (listing, n) in ListingFactory.Realistic(7).Take(200).Select((l, n) => (l, n)))
+            {
+                var envelope = ListingFactory.Sign(peers[n % HonestPeers].Item1, listing);
+                await client.PublishListingAsync(envelope, cancellationToken: cancellationToken);
+                listings.Add(envelope);
+            }
+
+            honest.Listings = listings;
+            return honest;
+        }
+
+        /// <summary>Until cancelled: each peer heartbeats every 500 ms (timed), one searches, one mails another.</summary>
+        public async Task MeasureAsync(LongHistogram heartbeats, LongHistogram searches, LongHistogram mail, CancellationToken cancellationToken)
+        {
+            var beats = _peers.Select(p => Task.Run(async () =>
+            {
+                ulong sequence = 0;
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    await p.Call.RequestStream.WriteAsync(new SessionClientMessage { Heartbeat = new Heartbeat { Sequence = ++sequence } }, CancellationToken.None);
+                    while (await p.Call.ResponseStream.MoveNext(CancellationToken.None) && p.Call.ResponseStream.Current.KindCase != SessionServerMessage.KindOneofCase.HeartbeatAck)
+                    {
+                    }
+
+                    Report.Record(heartbeats, Stopwatch.GetElapsedTime(started));
+                    await Task.Delay(500, CancellationToken.None);
+                }
+            }, CancellationToken.None));
+            var words = new[] { "lamp", "bike", "chair", "book", "guitar", "camera" };
+            var searching = Task.Run(async () =>
+            {
+                for (var i = 0; !cancellationToken.IsCancellationRequested; i++)
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    await _client.SearchAsync(new SearchRequest { Text = words[i % words.Length], Limit = 20 }, cancellationToken: CancellationToken.None);
+                    Report.Record(searches, Stopwatch.GetElapsedTime(started));
+                    await Task.Delay(50, CancellationToken.None);
+                }
+            }, CancellationToken.None);
+            var mailing = Task.Run(async () =>
+            {
+                var (sender, recipient) = (_peers[0], _peers[1]);
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    var stored = await _client.DepositMailAsync(new DepositMailRequest { Recipient = recipient.Identity.Id.ToString(), Item = SealedBoxes.Seal("see you at noon"u8, recipient.Identity.PublicKey) }, sender.Token, cancellationToken: CancellationToken.None);
+                    var taken = new List<string>();
+                    while (!taken.Contains(stored.ItemId))
+                    {
+                        var page = await _client.TakeMailAsync(new TakeMailRequest(), recipient.Token, cancellationToken: CancellationToken.None);
+                        taken.AddRange(page.Items.Select(m => m.ItemId));
+                        await _client.AckMailAsync(new AckMailRequest { ItemIds = { page.Items.Select(m => m.ItemId) } }, recipient.Token, cancellationToken: CancellationToken.None);
+                    }
+
+                    Report.Record(mail, Stopwatch.GetElapsedTime(started));
+                    await Task.Delay(200, CancellationToken.None);
+                }
+            }, CancellationToken.None);
+            await Task.WhenAll([.. beats, searching, mailing]);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var peer in _peers)
+            {
+                peer.Call.Dispose();
+                peer.Identity.Dispose();
+            }
+
+            await Task.CompletedTask;
+        }
+    }
+
+    /// <summary>The attacker: eight source addresses, fresh keys with stamps minted before the clock starts.</summary>
+    private sealed class Attack : IDisposable
+    {
+        private readonly List<GrpcChannel> _channels;
+        private readonly Honest _honest;
+        private readonly Queue<(PeerIdentity Identity, string Stamp)>[] _fresh;
+        private readonly Dictionary<StatusCode, long> _counts = [];
+
+        private Attack(List<GrpcChannel> channels, Honest honest, Queue<(PeerIdentity, string)>[] fresh)
+        {
+            _channels = channels;
+            _honest = honest;
+            _fresh = fresh;
+        }
+
+        public static async Task<Attack> PrepareAsync(string url, Honest honest, CancellationToken cancellationToken)
+        {
+            var channels = Enumerable.Range(2, AttackAddresses).Select(i => LoopbackSource.Channel(url, $"127.0.0.{i}")).ToList();
+            // The attacker's own machines would mint these; here they are made before the measurement.
+            Console.WriteLine("minting the attacker's fresh identities…");
+            var fresh = await Task.Run(() => Enumerable.Range(0, AttackAddresses).Select(_ => new Queue<(PeerIdentity, string)>(Enumerable.Range(0, 16).Select(_ =>
+            {
+                var identity = PeerIdentity.Generate();
+                return (identity, Convert.ToHexString(WorkStamps.Mint(identity.PublicKey, 20, cancellationToken)));
+            }))).ToArray(), cancellationToken);
+            return new Attack(channels, honest, fresh);
+        }
+
+        public string Summary()
+        {
+            lock (_counts)
+            {
+                return string.Join(", ", _counts.OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value:N0}"));
+            }
+        }
+
+        public void ResetCounts()
+        {
+            lock (_counts)
+            {
+                _counts.Clear();
+            }
+        }
+
+        public async Task ReplayAsync(int address, CancellationToken cancellationToken)
+        {
+            var client = Client(address);
+            for (var i = address; !cancellationToken.IsCancellationRequested; i++)
+            {
+                await CountAsync(() => client.PublishListingAsync(_honest.Listings[i % _honest.Listings.Count], cancellationToken: cancellationToken).ResponseAsync);
+            }
+        }
+
+        public async Task FreshKeysAsync(int address, CancellationToken cancellationToken)
+        {
+            var client = Client(address);
+            var padding = new string('x', 7000);
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                (PeerIdentity Identity, string Stamp) next;
+                lock (_fresh[address])
+                {
+                    next = _fresh[address].Count > 0 ? _fresh[address].Dequeue() : (PeerIdentity.Generate(), "00");
+                }
+
+                // Each fresh key publishes as much as it may; without a valid stamp (the supply ran out) it is refused.
+                for (var n = 0; n < 50 && !cancellationToken.IsCancellationRequested; n++)
+                {
+                    var envelope = ListingFactory.Sign(next.Identity, ListingFactory.Listing($"Spam {n}", padding));
+                    await CountAsync(() => client.PublishListingAsync(envelope, new Metadata { { WorkStamps.WorkHeader, next.Stamp } }, cancellationToken: cancellationToken).ResponseAsync);
+                }
+            }
+        }
+
+        public async Task MailFloodAsync(int address, CancellationToken cancellationToken)
+        {
+            var client = Client(address);
+            // An attacker's session per address (its identities were admitted in an earlier phase, or pay now).
+            (PeerIdentity Identity, string Stamp) me;
+            lock (_fresh[address])
+            {
+                me = _fresh[address].Count > 0 ? _fresh[address].Dequeue() : (PeerIdentity.Generate(), "00");
+            }
+
+            using var call = client.Session(cancellationToken: cancellationToken);
+            await call.ResponseStream.MoveNext(cancellationToken);
+            var challenge = call.ResponseStream.Current.Challenge;
+            var now = DateTimeOffset.UtcNow;
+            var proof = SignedEnvelopes.Sign(me.Identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId }, now, now.AddMinutes(1));
+            await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Work = ByteString.CopyFrom(Convert.FromHexString(me.Stamp.Length == 16 ? me.Stamp : "0000000000000000")) } }, cancellationToken);
+            try
+            {
+                await call.ResponseStream.MoveNext(cancellationToken);
+            }
+            catch (RpcException ex)
+            {
+                Count(ex.StatusCode);
+                return;
+            }
+
+            var token = new Metadata { { "hybrid-session", call.ResponseStream.Current.Welcome.SessionToken } };
+            var item = SealedBoxes.Seal(new byte[60 * 1024], _honest.Recipient.PublicKey);
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                await CountAsync(() => client.DepositMailAsync(new DepositMailRequest { Recipient = _honest.Recipient.Id.ToString(), Item = item }, token, cancellationToken: cancellationToken).ResponseAsync);
+            }
+        }
+
+        public async Task MalformedAsync(int address, CancellationToken cancellationToken)
+        {
+            var invoker = _channels[address].CreateCallInvoker();
+            var raw = Marshallers.Create<byte[]>(b => b, b => b);
+            string[] methods = ["PublishListing", "Search", "LookupPeer", "SubmitReview", "GetListing", "DepositMail"];
+            var random = new Random(address);
+            for (var i = 0; !cancellationToken.IsCancellationRequested; i++)
+            {
+                var body = new byte[random.Next(1, 512)];
+                random.NextBytes(body);
+                body[0] = 0x0F; // wire type 7: never parses
+                var method = new Method<byte[], byte[]>(MethodType.Unary, "hybrid.v1.Supernode", methods[i % methods.Length], raw, raw);
+                await CountAsync(() => invoker.AsyncUnaryCall(method, null, new CallOptions(cancellationToken: cancellationToken), body).ResponseAsync);
+            }
+        }
+
+        public void Dispose()
+        {
+            _channels.ForEach(c => c.Dispose());
+            foreach (var queue in _fresh)
+            {
+                foreach (var (identity, _) in queue)
+                {
+                    identity.Dispose();
+                }
+            }
+        }
+
+        private Protocol.V1.Supernode.SupernodeClient Client(int address) => new(_channels[address]);
+
+        private async Task CountAsync(Func<Task> call)
+        {
+            try
+            {
+                await call();
+                Count(StatusCode.OK);
+            }
+            catch (RpcException ex) when (ex.StatusCode != StatusCode.Cancelled)
+            {
+                Count(ex.StatusCode);
+            }
+            catch (RpcException)
+            {
+                // The phase ended.
+            }
+        }
+
+        private void Count(StatusCode code)
+        {
+            lock (_counts)
+            {
+                _counts[code] = _counts.GetValueOrDefault(code) + 1;
+            }
+        }
+    }
+}

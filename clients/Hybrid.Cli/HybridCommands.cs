@@ -78,7 +78,7 @@ internal static class HybridCommands
             }
 
             using var caller = context.Caller();
-            var info = await caller.CallAsync((c, o) => c.LookupPeerAsync(new LookupPeerRequest { PeerId = id.ToString() }, o).ResponseAsync, cancellationToken);
+            var info = await caller.CallAsync((c, o) => c.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = id.ToString() }, o).ResponseAsync, cancellationToken);
             var lastSeen = DateTimeOffset.FromUnixTimeMilliseconds(info.LastSeenMs);
             context.Write(
                 new { peerId = info.PeerId, name = info.DisplayName, online = info.Online, endpoints = info.Endpoints.Select(e => e.Url), lastSeen, supernode = info.SupernodeUrl },
@@ -126,7 +126,7 @@ internal static class HybridCommands
             var envelope = MarketActions.SignListing(identity, listing, parse.GetValue(days), now);
             var expires = now.AddDays(parse.GetValue(days));
             using var caller = context.Caller();
-            var published = await context.WorkStamps(identity).WriteAsync(headers => caller.CallAsync((c, o) => c.PublishListingAsync(envelope, o.WithHeaders(headers)).ResponseAsync, cancellationToken), cancellationToken);
+            var published = await context.WorkStamps(identity).WriteAsync(headers => caller.CallAsync((c, o) => c.Listings.PublishListingAsync(envelope, o.WithHeaders(headers)).ResponseAsync, cancellationToken), cancellationToken);
             context.Write(new { listingId = published.ListingId, version = published.Version, expires, contentId = listing.ContentId }, () => Console.WriteLine(published.ListingId));
             return ExitCodes.Ok;
         }));
@@ -145,7 +145,7 @@ internal static class HybridCommands
 
             var envelope = MarketActions.SignWithdrawal(identity, id, DateTimeOffset.UtcNow);
             using var caller = context.Caller();
-            await caller.CallAsync((c, o) => c.WithdrawListingAsync(envelope, o).ResponseAsync, cancellationToken);
+            await caller.CallAsync((c, o) => c.Listings.WithdrawListingAsync(envelope, o).ResponseAsync, cancellationToken);
             context.Write(new { listingId = id, withdrawn = true }, () => Console.WriteLine($"withdrawn {id}"));
             return ExitCodes.Ok;
         }));
@@ -156,7 +156,7 @@ internal static class HybridCommands
             var context = new CliContext(parse);
             using var identity = context.Home.LoadIdentity();
             using var caller = context.Caller();
-            var page = await caller.CallAsync((c, o) => c.ListBySellerAsync(new ListBySellerRequest { Seller = identity.Id.ToString(), Limit = 100 }, o).ResponseAsync, cancellationToken);
+            var page = await caller.CallAsync((c, o) => c.Listings.ListBySellerAsync(new ListBySellerRequest { Seller = identity.Id.ToString(), Limit = 100 }, o).ResponseAsync, cancellationToken);
             Show(context, [.. page.Listings], page.TotalHits);
             return ExitCodes.Ok;
         }));
@@ -219,7 +219,7 @@ internal static class HybridCommands
             }
 
             using var caller = context.Caller();
-            var response = await caller.CallAsync((c, o) => c.SearchAsync(request, o).ResponseAsync, cancellationToken);
+            var response = await caller.CallAsync((c, o) => c.Listings.SearchAsync(request, o).ResponseAsync, cancellationToken);
             Show(context, [.. response.Hits.Select(h => h.Record)], response.TotalHits);
             return ExitCodes.Ok;
         }));

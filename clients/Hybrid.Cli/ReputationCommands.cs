@@ -50,7 +50,7 @@ internal static class ReputationCommands
             }
 
             using var caller = context.Caller();
-            var stored = await context.WorkStamps(identity).WriteAsync(headers => caller.CallAsync((c, o) => c.SubmitReviewAsync(envelope, o.WithHeaders(headers)).ResponseAsync, cancellationToken), cancellationToken);
+            var stored = await context.WorkStamps(identity).WriteAsync(headers => caller.CallAsync((c, o) => c.Reputation.SubmitReviewAsync(envelope, o.WithHeaders(headers)).ResponseAsync, cancellationToken), cancellationToken);
             context.Write(new { reviewId = stored.ReviewId, version = stored.Version, reviewed, stars = parse.GetValue(stars) }, () => Console.WriteLine(stored.ReviewId));
             return ExitCodes.Ok;
         }));
@@ -65,7 +65,7 @@ internal static class ReputationCommands
             var now = DateTimeOffset.UtcNow;
             var envelope = Hybrid.Protocol.Reputation.Reviews.SignReply(identity, parse.GetValue(reviewId)!, parse.GetValue(replyText)!, (ulong)now.ToUnixTimeMilliseconds(), now);
             using var caller = context.Caller();
-            var stored = await context.WorkStamps(identity).WriteAsync(headers => caller.CallAsync((c, o) => c.ReplyToReviewAsync(envelope, o.WithHeaders(headers)).ResponseAsync, cancellationToken), cancellationToken);
+            var stored = await context.WorkStamps(identity).WriteAsync(headers => caller.CallAsync((c, o) => c.Reputation.ReplyToReviewAsync(envelope, o.WithHeaders(headers)).ResponseAsync, cancellationToken), cancellationToken);
             context.Write(new { reviewId = stored.ReviewId, version = stored.Version }, () => Console.WriteLine($"replied to {stored.ReviewId}"));
             return ExitCodes.Ok;
         }));
@@ -87,8 +87,8 @@ internal static class ReputationCommands
             }
 
             using var caller = context.Caller();
-            var reputation = await caller.CallAsync((c, o) => c.GetReputationAsync(new GetReputationRequest { PeerId = id.ToString() }, o).ResponseAsync, cancellationToken);
-            var reviews = await caller.CallAsync((c, o) => c.ListReviewsAsync(new ListReviewsRequest { PeerId = id.ToString(), Limit = parse.GetValue(limit) }, o).ResponseAsync, cancellationToken);
+            var reputation = await caller.CallAsync((c, o) => c.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = id.ToString() }, o).ResponseAsync, cancellationToken);
+            var reviews = await caller.CallAsync((c, o) => c.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = id.ToString(), Limit = parse.GetValue(limit) }, o).ResponseAsync, cancellationToken);
             var computed = reputation.TrustComputedMs == 0 ? (DateTimeOffset?)null : DateTimeOffset.FromUnixTimeMilliseconds(reputation.TrustComputedMs);
             context.Write(
                 new

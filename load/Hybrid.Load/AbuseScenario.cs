@@ -38,12 +38,11 @@ internal static class AbuseScenario
             "--Supernode:MaxListingBytesPerSeller=4194304",
             "--Supernode:MaxListings=2000000",
             "--Supernode:MaxListingBytes=2147483648");
-        using var channel = GrpcChannel.ForAddress(node.GrpcUrl);
-        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
-
+        // The attacker's keys first: minting takes a while, and honest sessions must not sit idle meanwhile.
+        var attack = await Attack.PrepareAsync(node.GrpcUrl, cancellationToken);
         Console.WriteLine("preparing honest peers and their listings…");
-        var honest = await Honest.StartAsync(client, cancellationToken);
-        var attack = await Attack.PrepareAsync(node.GrpcUrl, honest, cancellationToken);
+        var honest = await Honest.StartAsync(node.GrpcUrl, cancellationToken);
+        attack.Target(honest);
 
         var report = new Report("abuse", "heartbeat round trip, no attack");
         Phase[] phases =
@@ -107,43 +106,48 @@ internal static class AbuseScenario
     /// <summary>The honest side: peers in session heartbeating, one searching, one pair mailing.</summary>
     private sealed class Honest : IAsyncDisposable
     {
-        private readonly Protocol.V1.Supernode.SupernodeClient _client;
-        private readonly List<(PeerIdentity Identity, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> Call, Metadata Token)> _peers;
+        private readonly List<(PeerIdentity Identity, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> Call, Metadata Token, Protocol.Api.SupernodeClients Client, GrpcChannel Channel)> _peers;
 
-        private Honest(Protocol.V1.Supernode.SupernodeClient client, List<(PeerIdentity, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage>, Metadata)> peers)
-        {
-            _client = client;
-            _peers = peers;
-        }
+        private Honest(List<(PeerIdentity, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage>, Metadata, Protocol.Api.SupernodeClients, GrpcChannel)> peers) => _peers = peers;
 
         public List<SignedEnvelope> Listings { get; private set; } = [];
 
         public PeerIdentity Recipient => _peers[1].Identity;
 
-        public static async Task<Honest> StartAsync(Protocol.V1.Supernode.SupernodeClient client, CancellationToken cancellationToken)
+        public static async Task<Honest> StartAsync(string url, CancellationToken cancellationToken)
         {
-            var peers = new List<(PeerIdentity, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage>, Metadata)>();
-            for (var i = 0; i < HonestPeers; i++)
+            var peers = new List<(PeerIdentity, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage>, Metadata, Protocol.Api.SupernodeClients, GrpcChannel)>();
+            // Stamps first, so no session sits without heartbeats while the next peer mints.
+            var keys = await Task.Run(() => Enumerable.Range(0, HonestPeers).Select(_ =>
             {
                 var identity = PeerIdentity.Generate();
-                var call = client.Session(cancellationToken: cancellationToken);
+                return (Identity: identity, Stamp: WorkStamps.Mint(identity.PublicKey, 20, cancellationToken));
+            }).ToList(), cancellationToken);
+            for (var i = 0; i < HonestPeers; i++)
+            {
+                // Honest users, each from an address of its own (127.0.1.x).
+                var channel = LoopbackSource.Channel(url, $"127.0.1.{i + 1}");
+                var client = new Protocol.Api.SupernodeClients(channel);
+                var identity = keys[i].Identity;
+                var call = client.Directory.Session(cancellationToken: cancellationToken);
                 await call.ResponseStream.MoveNext(cancellationToken);
                 var challenge = call.ResponseStream.Current.Challenge;
                 var now = DateTimeOffset.UtcNow;
                 var proof = SignedEnvelopes.Sign(identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId }, now, now.AddMinutes(1));
                 var profile = SignedEnvelopes.Sign(identity, EnvelopeKinds.Profile, 1, new PeerProfile { DisplayName = $"Honest {i}" }, now, now.AddDays(1));
-                var work = ByteString.CopyFrom(WorkStamps.Mint(identity.PublicKey, (int)challenge.WorkBits, cancellationToken));
+                var work = ByteString.CopyFrom(keys[i].Stamp);
                 await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = profile, Work = work } }, cancellationToken);
                 await call.ResponseStream.MoveNext(cancellationToken);
-                peers.Add((identity, call, new Metadata { { "hybrid-session", call.ResponseStream.Current.Welcome.SessionToken } }));
+                peers.Add((identity, call, new Metadata { { Protocol.Api.SupernodeClients.SessionHeader, call.ResponseStream.Current.Welcome.SessionToken } }, client, channel));
             }
 
-            var honest = new Honest(client, peers);
+            var honest = new Honest(peers);
             var listings = new List<SignedEnvelope>();
             foreach (var (listing, n) in ListingFactory.Realistic(7).Take(200).Select((l, n) => (l, n)))
             {
-                var envelope = ListingFactory.Sign(peers[n % HonestPeers].Item1, listing);
-                await client.PublishListingAsync(envelope, cancellationToken: cancellationToken);
+                var seller = peers[n % HonestPeers];
+                var envelope = ListingFactory.Sign(seller.Item1, listing);
+                await seller.Item4.Listings.PublishListingAsync(envelope, cancellationToken: cancellationToken);
                 listings.Add(envelope);
             }
 
@@ -175,7 +179,7 @@ internal static class AbuseScenario
                 for (var i = 0; !cancellationToken.IsCancellationRequested; i++)
                 {
                     var started = Stopwatch.GetTimestamp();
-                    await _client.SearchAsync(new SearchRequest { Text = words[i % words.Length], Limit = 20 }, cancellationToken: CancellationToken.None);
+                    await _peers[2].Client.Listings.SearchAsync(new SearchRequest { Text = words[i % words.Length], Limit = 20 }, cancellationToken: CancellationToken.None);
                     Report.Record(searches, Stopwatch.GetElapsedTime(started));
                     await Task.Delay(50, CancellationToken.None);
                 }
@@ -186,13 +190,13 @@ internal static class AbuseScenario
                 while (!cancellationToken.IsCancellationRequested)
                 {
                     var started = Stopwatch.GetTimestamp();
-                    var stored = await _client.DepositMailAsync(new DepositMailRequest { Recipient = recipient.Identity.Id.ToString(), Item = SealedBoxes.Seal("see you at noon"u8, recipient.Identity.PublicKey) }, sender.Token, cancellationToken: CancellationToken.None);
+                    var stored = await sender.Client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = recipient.Identity.Id.ToString(), Item = SealedBoxes.Seal("see you at noon"u8, recipient.Identity.PublicKey) }, sender.Token, cancellationToken: CancellationToken.None);
                     var taken = new List<string>();
                     while (!taken.Contains(stored.ItemId))
                     {
-                        var page = await _client.TakeMailAsync(new TakeMailRequest(), recipient.Token, cancellationToken: CancellationToken.None);
+                        var page = await recipient.Client.Mailbox.TakeMailAsync(new TakeMailRequest(), recipient.Token, cancellationToken: CancellationToken.None);
                         taken.AddRange(page.Items.Select(m => m.ItemId));
-                        await _client.AckMailAsync(new AckMailRequest { ItemIds = { page.Items.Select(m => m.ItemId) } }, recipient.Token, cancellationToken: CancellationToken.None);
+                        await recipient.Client.Mailbox.AckMailAsync(new AckMailRequest { ItemIds = { page.Items.Select(m => m.ItemId) } }, recipient.Token, cancellationToken: CancellationToken.None);
                     }
 
                     Report.Record(mail, Stopwatch.GetElapsedTime(started));
@@ -207,6 +211,7 @@ internal static class AbuseScenario
             foreach (var peer in _peers)
             {
                 peer.Call.Dispose();
+                peer.Channel.Dispose();
                 peer.Identity.Dispose();
             }
 
@@ -218,18 +223,20 @@ internal static class AbuseScenario
     private sealed class Attack : IDisposable
     {
         private readonly List<GrpcChannel> _channels;
-        private readonly Honest _honest;
         private readonly Queue<(PeerIdentity Identity, string Stamp)>[] _fresh;
         private readonly Dictionary<StatusCode, long> _counts = [];
+        private Honest _honest = null!;
 
-        private Attack(List<GrpcChannel> channels, Honest honest, Queue<(PeerIdentity, string)>[] fresh)
+        private Attack(List<GrpcChannel> channels, Queue<(PeerIdentity, string)>[] fresh)
         {
             _channels = channels;
-            _honest = honest;
             _fresh = fresh;
         }
 
-        public static async Task<Attack> PrepareAsync(string url, Honest honest, CancellationToken cancellationToken)
+        /// <summary>The honest peers whose listings are replayed and whose mailbox is flooded.</summary>
+        public void Target(Honest honest) => _honest = honest;
+
+        public static async Task<Attack> PrepareAsync(string url, CancellationToken cancellationToken)
         {
             var channels = Enumerable.Range(2, AttackAddresses).Select(i => LoopbackSource.Channel(url, $"127.0.0.{i}")).ToList();
             // The attacker's own machines would mint these; here they are made before the measurement.
@@ -239,7 +246,7 @@ internal static class AbuseScenario
                 var identity = PeerIdentity.Generate();
                 return (identity, Convert.ToHexString(WorkStamps.Mint(identity.PublicKey, 20, cancellationToken)));
             }))).ToArray(), cancellationToken);
-            return new Attack(channels, honest, fresh);
+            return new Attack(channels, fresh);
         }
 
         public string Summary()
@@ -263,7 +270,7 @@ internal static class AbuseScenario
             var client = Client(address);
             for (var i = address; !cancellationToken.IsCancellationRequested; i++)
             {
-                await CountAsync(() => client.PublishListingAsync(_honest.Listings[i % _honest.Listings.Count], cancellationToken: cancellationToken).ResponseAsync);
+                await CountAsync(() => client.Listings.PublishListingAsync(_honest.Listings[i % _honest.Listings.Count], cancellationToken: cancellationToken).ResponseAsync);
             }
         }
 
@@ -283,7 +290,7 @@ internal static class AbuseScenario
                 for (var n = 0; n < 50 && !cancellationToken.IsCancellationRequested; n++)
                 {
                     var envelope = ListingFactory.Sign(next.Identity, ListingFactory.Listing($"Spam {n}", padding));
-                    await CountAsync(() => client.PublishListingAsync(envelope, new Metadata { { WorkStamps.WorkHeader, next.Stamp } }, cancellationToken: cancellationToken).ResponseAsync);
+                    await CountAsync(() => client.Listings.PublishListingAsync(envelope, new Metadata { { WorkStamps.WorkHeader, next.Stamp } }, cancellationToken: cancellationToken).ResponseAsync);
                 }
             }
         }
@@ -298,7 +305,7 @@ internal static class AbuseScenario
                 me = _fresh[address].Count > 0 ? _fresh[address].Dequeue() : (PeerIdentity.Generate(), "00");
             }
 
-            using var call = client.Session(cancellationToken: cancellationToken);
+            using var call = client.Directory.Session(cancellationToken: cancellationToken);
             await call.ResponseStream.MoveNext(cancellationToken);
             var challenge = call.ResponseStream.Current.Challenge;
             var now = DateTimeOffset.UtcNow;
@@ -314,11 +321,11 @@ internal static class AbuseScenario
                 return;
             }
 
-            var token = new Metadata { { "hybrid-session", call.ResponseStream.Current.Welcome.SessionToken } };
+            var token = new Metadata { { Protocol.Api.SupernodeClients.SessionHeader, call.ResponseStream.Current.Welcome.SessionToken } };
             var item = SealedBoxes.Seal(new byte[60 * 1024], _honest.Recipient.PublicKey);
             while (!cancellationToken.IsCancellationRequested)
             {
-                await CountAsync(() => client.DepositMailAsync(new DepositMailRequest { Recipient = _honest.Recipient.Id.ToString(), Item = item }, token, cancellationToken: cancellationToken).ResponseAsync);
+                await CountAsync(() => client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = _honest.Recipient.Id.ToString(), Item = item }, token, cancellationToken: cancellationToken).ResponseAsync);
             }
         }
 
@@ -326,14 +333,18 @@ internal static class AbuseScenario
         {
             var invoker = _channels[address].CreateCallInvoker();
             var raw = Marshallers.Create<byte[]>(b => b, b => b);
-            string[] methods = ["PublishListing", "Search", "LookupPeer", "SubmitReview", "GetListing", "DepositMail"];
+            (string Service, string Method)[] methods =
+            [
+                ("hybrid.v1.ListingsApi", "PublishListing"), ("hybrid.v1.ListingsApi", "Search"), ("hybrid.v1.DirectoryApi", "LookupPeer"),
+                ("hybrid.v1.ReputationApi", "SubmitReview"), ("hybrid.v1.ListingsApi", "GetListing"), ("hybrid.v1.MailboxApi", "DepositMail"),
+            ];
             var random = new Random(address);
             for (var i = 0; !cancellationToken.IsCancellationRequested; i++)
             {
                 var body = new byte[random.Next(1, 512)];
                 random.NextBytes(body);
                 body[0] = 0x0F; // wire type 7: never parses
-                var method = new Method<byte[], byte[]>(MethodType.Unary, "hybrid.v1.Supernode", methods[i % methods.Length], raw, raw);
+                var method = new Method<byte[], byte[]>(MethodType.Unary, methods[i % methods.Length].Service, methods[i % methods.Length].Method, raw, raw);
                 await CountAsync(() => invoker.AsyncUnaryCall(method, null, new CallOptions(cancellationToken: cancellationToken), body).ResponseAsync);
             }
         }
@@ -350,7 +361,7 @@ internal static class AbuseScenario
             }
         }
 
-        private Protocol.V1.Supernode.SupernodeClient Client(int address) => new(_channels[address]);
+        private Protocol.Api.SupernodeClients Client(int address) => new(_channels[address]);
 
         private async Task CountAsync(Func<Task> call)
         {

@@ -73,12 +73,12 @@ internal static class ClusterRestartScenario
         return same ? 0 : 1;
     }
 
-    private static async Task<List<string>> AnswersAsync(Protocol.V1.Supernode.SupernodeClient client, List<SearchRequest> queries, CancellationToken cancellationToken)
+    private static async Task<List<string>> AnswersAsync(Protocol.Api.SupernodeClients client, List<SearchRequest> queries, CancellationToken cancellationToken)
     {
         var answers = new List<string>();
         foreach (var query in queries)
         {
-            var response = await client.SearchAsync(query, cancellationToken: cancellationToken);
+            var response = await client.Listings.SearchAsync(query, cancellationToken: cancellationToken);
             answers.Add($"total={response.TotalHits}");
             answers.AddRange(response.Hits.Select(h => h.Record.Listing.ListingId));
         }

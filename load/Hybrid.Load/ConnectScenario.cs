@@ -28,10 +28,10 @@ internal static class ConnectScenario
 
         using (var channel = GrpcChannel.ForAddress(url))
         {
-            var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+            var client = new Protocol.Api.SupernodeClients(channel);
             var request = new ListCategoriesRequest();
-            await Drivers.ClosedAsync(concurrency, TimeSpan.FromSeconds(2), report.Series("warm-up (ignored)"), async _ => await client.ListCategoriesAsync(request, cancellationToken: cancellationToken));
-            var noopRate = await Drivers.ClosedAsync(concurrency, TimeSpan.FromSeconds(10), report.Series("no-op gRPC call"), async _ => await client.ListCategoriesAsync(request, cancellationToken: cancellationToken));
+            await Drivers.ClosedAsync(concurrency, TimeSpan.FromSeconds(2), report.Series("warm-up (ignored)"), async _ => await client.Listings.ListCategoriesAsync(request, cancellationToken: cancellationToken));
+            var noopRate = await Drivers.ClosedAsync(concurrency, TimeSpan.FromSeconds(10), report.Series("no-op gRPC call"), async _ => await client.Listings.ListCategoriesAsync(request, cancellationToken: cancellationToken));
             report.Fact("no-op gRPC calls (baseline)", $"{noopRate:N0} /s with {concurrency} in flight");
         }
 

@@ -64,7 +64,7 @@ internal static class FailoverScenario
             var lookups = Task.WhenAll(identities.Select(async id =>
             {
                 await Eventually.TrueAsync(
-                    async () => await survivor.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = id.Id.ToString() }) is { Online: true } info && info.SupernodeUrl != victim.GrpcUrl,
+                    async () => await survivor.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = id.Id.ToString() }) is { Online: true } info && info.SupernodeUrl != victim.GrpcUrl,
                     Deadline,
                     $"lookup of {id.Id} online through {survivor.GrpcUrl}");
                 Report.Record(lookupsAnswer, clock.Elapsed);

@@ -15,7 +15,7 @@ namespace Hybrid.Load;
 /// </summary>
 internal static partial class NoopScenario
 {
-    private const string Path = "/hybrid.v1.Supernode/ListCategories";
+    private const string Path = "/hybrid.v1.ListingsApi/ListCategories";
 
     public static async Task<int> RunAsync(string? target, int connections, int workers, TimeSpan duration, string reportFolder, CancellationToken cancellationToken)
     {
@@ -31,9 +31,9 @@ internal static partial class NoopScenario
         try
         {
             var channels = Enumerable.Range(0, connections).Select(_ => GrpcChannel.ForAddress(target)).ToList();
-            var clients = channels.Select(c => new Protocol.V1.Supernode.SupernodeClient(c)).ToList();
+            var clients = channels.Select(c => new Protocol.Api.SupernodeClients(c)).ToList();
             var request = new ListCategoriesRequest();
-            Task Call(int i) => clients[i % clients.Count].ListCategoriesAsync(request, cancellationToken: cancellationToken).ResponseAsync;
+            Task Call(int i) => clients[i % clients.Count].Listings.ListCategoriesAsync(request, cancellationToken: cancellationToken).ResponseAsync;
 
             await Drivers.ClosedAsync(workers, TimeSpan.FromSeconds(6), report.Series("warm-up (ignored)"), Call);
             var closed = await Drivers.ClosedAsync(workers, duration, report.Series("no-op gRPC call, closed model"), Call);

@@ -32,7 +32,7 @@ internal static class PublishScenario
         using var temp = new TempDir();
         await using var node = await SupernodeProcess.StartAsync(temp.Sub("data"), $"--Supernode:SearchShards={shards}", "--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000");
         using var channel = GrpcChannel.ForAddress(node.GrpcUrl, new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } });
-        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+        var client = new Protocol.Api.SupernodeClients(channel);
         var next = -1;
         var published = report.Series($"publish through the supernode, {workers} in flight");
         clock.Restart();
@@ -42,12 +42,12 @@ internal static class PublishScenario
             while ((i = Interlocked.Increment(ref next)) < listings)
             {
                 var started = Stopwatch.GetTimestamp();
-                await client.PublishListingAsync(corpus.Items[i].Envelope, cancellationToken: cancellationToken);
+                await client.Listings.PublishListingAsync(corpus.Items[i].Envelope, cancellationToken: cancellationToken);
                 Report.Record(published, Stopwatch.GetElapsedTime(started));
             }
         })));
         var publishRate = listings / clock.Elapsed.TotalSeconds;
-        var total = (await client.SearchAsync(new SearchRequest { Limit = 1 }, cancellationToken: cancellationToken)).TotalHits;
+        var total = (await client.Listings.SearchAsync(new SearchRequest { Limit = 1 }, cancellationToken: cancellationToken)).TotalHits;
 
         report.Fact("ECDSA P-256 verify, all cores, in-process (baseline)", $"{verifyRate:N0} envelopes/s");
         report.Fact("publish through the supernode (verify, rules, durable write, index)", $"{publishRate:N0} listings/s");

@@ -29,10 +29,10 @@ internal static class SearchScenario
         var report = new Report("search-target", "no-op gRPC call, closed model");
         var queries = Corpus.Create(2_000).Queries(10_000);
         using var channel = GrpcChannel.ForAddress(target, new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } });
-        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+        var client = new Protocol.Api.SupernodeClients(channel);
         var noop = new ListCategoriesRequest();
-        async Task NoOp(int i) => await client.ListCategoriesAsync(noop, cancellationToken: cancellationToken);
-        async Task Remote(int i) => await client.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken);
+        async Task NoOp(int i) => await client.Listings.ListCategoriesAsync(noop, cancellationToken: cancellationToken);
+        async Task Remote(int i) => await client.Listings.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken);
         await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)"), NoOp);
         var noopRate = await Drivers.ClosedAsync(workers, duration, report.Series("no-op gRPC call, closed model"), NoOp);
         await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored) "), Remote);
@@ -108,12 +108,12 @@ internal static class SearchScenario
         var localRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, one Lucene index"), Local);
 
         using var channel = GrpcChannel.ForAddress(node.GrpcUrl, new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } });
-        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
-        async Task Remote(int i) => await client.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken);
+        var client = new Protocol.Api.SupernodeClients(channel);
+        async Task Remote(int i) => await client.Listings.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken);
 
         // The ceiling the transport alone allows on this machine: a call that does no work.
         var noop = new ListCategoriesRequest();
-        async Task NoOp(int i) => await client.ListCategoriesAsync(noop, cancellationToken: cancellationToken);
+        async Task NoOp(int i) => await client.Listings.ListCategoriesAsync(noop, cancellationToken: cancellationToken);
         await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)  "), NoOp);
         var noopRate = await Drivers.ClosedAsync(workers, duration, report.Series($"no-op gRPC call, closed model, {workers} workers"), NoOp);
 

@@ -20,12 +20,12 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
     private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
-    private Protocol.V1.Supernode.SupernodeClient Client => fixture.Node.Client;
+    private Protocol.Api.SupernodeClients Client => fixture.Node.Client;
 
-    private Protocol.V1.Supernode.SupernodeClient From(string address, out GrpcChannel channel)
+    private Protocol.Api.SupernodeClients From(string address, out GrpcChannel channel)
     {
         channel = LoopbackSource.Channel(fixture.Node.GrpcUrl, address);
-        return new Protocol.V1.Supernode.SupernodeClient(channel);
+        return new Protocol.Api.SupernodeClients(channel);
     }
 
     [Fact]
@@ -34,8 +34,8 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
         using var seller = PeerIdentity.Generate();
         await using var session = await LiveSession.OpenAsync(Client, seller, Heartbeat);
         var listing = ListingFactory.Listing("Replay target lamp");
-        await Client.PublishListingAsync(ListingFactory.Sign(seller, listing));
-        var published = (await Client.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId })).Envelope;
+        await Client.Listings.PublishListingAsync(ListingFactory.Sign(seller, listing));
+        var published = (await Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId })).Envelope;
 
         // Four addresses replay the seller's own envelope as fast as they can.
         var channels = new List<GrpcChannel>();
@@ -52,7 +52,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
             {
                 try
                 {
-                    await attacker.PublishListingAsync(published);
+                    await attacker.Listings.PublishListingAsync(published);
                 }
                 catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
                 {
@@ -66,7 +66,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
 
         Assert.True(refused > 0, "the replaying addresses were never rate limited");
         // The seller's own budget is untouched: it can still publish a new version at once.
-        var update = await Client.PublishListingAsync(ListingFactory.Sign(seller, listing, version: 2));
+        var update = await Client.Listings.PublishListingAsync(ListingFactory.Sign(seller, listing, version: 2));
         Assert.Equal(2UL, update.Version);
         Assert.Null(session.Ended);
         foreach (var channel in channels)
@@ -86,7 +86,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
         // Unknown fields beside the signed parts: 200 KB the signer never signed.
         var outside = ListingFactory.Sign(attacker, ListingFactory.Listing("Padded outside"));
         var smuggled = SignedEnvelope.Parser.ParseFrom([.. outside.ToByteArray(), .. Field(1000, padding)]);
-        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.PublishListingAsync(smuggled).ResponseAsync);
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.Listings.PublishListingAsync(smuggled).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
         Assert.Contains("fields beside payload", ex.Status.Detail, StringComparison.Ordinal);
 
@@ -102,20 +102,20 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
             Body = ByteString.CopyFrom([.. listing.ToByteArray(), .. Field(1000, padding[..1000])]),
         }.ToByteArray();
         var inside = new SignedEnvelope { Payload = ByteString.CopyFrom(payload), SignerPublicKey = ByteString.CopyFrom(attacker.PublicKey), Signature = ByteString.CopyFrom(attacker.Sign(payload)) };
-        ex = await Assert.ThrowsAsync<RpcException>(() => Client.PublishListingAsync(inside).ResponseAsync);
+        ex = await Assert.ThrowsAsync<RpcException>(() => Client.Listings.PublishListingAsync(inside).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
 
         // A creation time in the future would pin a listing to the top of "newest".
         var future = ListingFactory.Listing("From the future");
         future.CreatedMs = DateTimeOffset.UtcNow.AddYears(50).ToUnixTimeMilliseconds();
-        ex = await Assert.ThrowsAsync<RpcException>(() => Client.PublishListingAsync(ListingFactory.Sign(attacker, future)).ResponseAsync);
+        ex = await Assert.ThrowsAsync<RpcException>(() => Client.Listings.PublishListingAsync(ListingFactory.Sign(attacker, future)).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
         Assert.Contains("created_ms", ex.Status.Detail, StringComparison.Ordinal);
 
         // What the honest seller signed comes back byte for byte.
         var honest = ListingFactory.Sign(seller, ListingFactory.Listing("Honest teapot"));
-        var accepted = await Client.PublishListingAsync(honest);
-        var served = await Client.GetListingAsync(new GetListingRequest { ListingId = accepted.ListingId });
+        var accepted = await Client.Listings.PublishListingAsync(honest);
+        var served = await Client.Listings.GetListingAsync(new GetListingRequest { ListingId = accepted.ListingId });
         Assert.Equal(honest.ToByteArray(), served.Envelope.ToByteArray());
     }
 
@@ -131,7 +131,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
         await (await LiveSession.OpenAsync(Client, victim, Heartbeat)).DisposeAsync();
 
         // One item over the per-item cap, then items just under it until the sender's share is spent.
-        var tooBig = await Assert.ThrowsAsync<RpcException>(() => Client.DepositMailAsync(new DepositMailRequest { Recipient = victim.Id.ToString(), Item = Oversized(victim) }, attackerSession.Token).ResponseAsync);
+        var tooBig = await Assert.ThrowsAsync<RpcException>(() => Client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = victim.Id.ToString(), Item = Oversized(victim) }, attackerSession.Token).ResponseAsync);
         Assert.Equal(StatusCode.ResourceExhausted, tooBig.StatusCode);
         Assert.Contains("MailboxMaxItemBytes", tooBig.Status.Detail, StringComparison.Ordinal);
 
@@ -141,7 +141,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
         {
             try
             {
-                await Client.DepositMailAsync(new DepositMailRequest { Recipient = victim.Id.ToString(), Item = SealedBoxes.Seal(new byte[60 * 1024], victim.PublicKey) }, attackerSession.Token);
+                await Client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = victim.Id.ToString(), Item = SealedBoxes.Seal(new byte[60 * 1024], victim.PublicKey) }, attackerSession.Token);
                 stored++;
             }
             catch (RpcException ex)
@@ -157,17 +157,17 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
         Assert.InRange(stored, 10, 100);
 
         // A friend's message still gets in, and the recipient pages through everything to reach it.
-        await Client.DepositMailAsync(new DepositMailRequest { Recipient = victim.Id.ToString(), Item = SealedBoxes.Seal("see you at noon"u8, victim.PublicKey) }, friendSession.Token);
+        await Client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = victim.Id.ToString(), Item = SealedBoxes.Seal("see you at noon"u8, victim.PublicKey) }, friendSession.Token);
         await using var victimSession = await LiveSession.OpenAsync(Client, victim, Heartbeat);
         string? received = null;
         var pages = 0;
         while (received is null && pages < 100)
         {
-            var page = await Client.TakeMailAsync(new TakeMailRequest(), victimSession.Token);
+            var page = await Client.Mailbox.TakeMailAsync(new TakeMailRequest(), victimSession.Token);
             Assert.NotEmpty(page.Items);
             pages++;
             received = page.Items.Where(i => i.Sender == friend.Id.ToString()).Select(i => System.Text.Encoding.UTF8.GetString(SealedBoxes.Open(i.Item, victim))).FirstOrDefault();
-            await Client.AckMailAsync(new AckMailRequest { ItemIds = { page.Items.Select(i => i.ItemId) } }, victimSession.Token);
+            await Client.Mailbox.AckMailAsync(new AckMailRequest { ItemIds = { page.Items.Select(i => i.ItemId) } }, victimSession.Token);
         }
 
         Assert.Equal("see you at noon", received);
@@ -192,7 +192,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
             {
                 if (e.KindCase == SupernodeEvent.KindOneofCase.RelayOffer)
                 {
-                    var call = Client.Relay(targetSession.Token);
+                    var call = Client.Relay.Relay(targetSession.Token);
                     await call.RequestStream.WriteAsync(new RelayFrame { Accept = e.RelayOffer.LinkId });
                     answers.Add(call);
                 }
@@ -205,7 +205,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
             RpcException? refusal = null;
             for (var i = 0; i < 10 && refusal is null; i++)
             {
-                var call = Client.Relay(attackerSession.Token);
+                var call = Client.Relay.Relay(attackerSession.Token);
                 held.Add(call);
                 await call.RequestStream.WriteAsync(new RelayFrame { Open = RelayRequest(attacker, target.Id) });
                 try
@@ -225,7 +225,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
             Assert.Equal(3, held.Count);
 
             // Another dialer still reaches the target while the attacker holds its links.
-            var honest = Client.Relay(honestSession.Token);
+            var honest = Client.Relay.Relay(honestSession.Token);
             held.Add(honest);
             await honest.RequestStream.WriteAsync(new RelayFrame { Open = RelayRequest(honestDialer, target.Id) });
             Assert.True(await honest.ResponseStream.MoveNext());
@@ -254,7 +254,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
         {
             foreach (var seller in sellers)
             {
-                await Client.PublishListingAsync(ListingFactory.Sign(seller, ListingFactory.Listing($"Heavy {word}", description)));
+                await Client.Listings.PublishListingAsync(ListingFactory.Sign(seller, ListingFactory.Listing($"Heavy {word}", description)));
             }
 
             var seen = new HashSet<string>();
@@ -262,7 +262,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
             var pages = 0;
             do
             {
-                var page = await Client.SearchAsync(new SearchRequest { Text = word, Limit = 100, PageToken = token });
+                var page = await Client.Listings.SearchAsync(new SearchRequest { Text = word, Limit = 100, PageToken = token });
                 Assert.NotEmpty(page.Hits);
                 Assert.True(page.CalculateSize() < 256 * 1024, $"a page of {page.CalculateSize()} bytes");
                 seen.UnionWith(page.Hits.Select(h => h.Record.Listing.ListingId));
@@ -284,7 +284,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
     public async Task NothingAClientReceivesNamesAnInternalAddress()
     {
         using var session = await RawSession.OpenAsync(Client);
-        var supernodes = await Client.ListSupernodesAsync(new ListSupernodesRequest());
+        var supernodes = await Client.Directory.ListSupernodesAsync(new ListSupernodesRequest());
 
         Assert.StartsWith("sn-", session.Challenge.SupernodeId, StringComparison.Ordinal);
         Assert.DoesNotContain("@", session.Challenge.SupernodeId, StringComparison.Ordinal);

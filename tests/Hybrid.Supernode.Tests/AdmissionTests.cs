@@ -38,7 +38,7 @@ public sealed class AdmissionTests : IAsyncLifetime, IDisposable
     public async Task ANewIdentityPaysWithWorkOnceAndIsThenKnown()
     {
         using var channel = LoopbackSource.Channel(_node.GrpcUrl, "127.0.0.2");
-        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+        var client = new Protocol.Api.SupernodeClients(channel);
         using var newcomer = PeerIdentity.Generate();
 
         using (var lazy = await RawSession.OpenAsync(client))
@@ -69,14 +69,14 @@ public sealed class AdmissionTests : IAsyncLifetime, IDisposable
             Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await again.ReadAsync()).KindCase);
         }
 
-        await client.PublishListingAsync(ListingFactory.Sign(newcomer, ListingFactory.Listing("Known seller's lamp")));
+        await client.Listings.PublishListingAsync(ListingFactory.Sign(newcomer, ListingFactory.Listing("Known seller's lamp")));
 
         // A signer never seen before is told how much work to bring, in a trailer a client can act on.
         using var stranger = PeerIdentity.Generate();
-        var unpaid = await Assert.ThrowsAsync<RpcException>(() => client.PublishListingAsync(ListingFactory.Sign(stranger, ListingFactory.Listing("Stranger's lamp"))).ResponseAsync);
+        var unpaid = await Assert.ThrowsAsync<RpcException>(() => client.Listings.PublishListingAsync(ListingFactory.Sign(stranger, ListingFactory.Listing("Stranger's lamp"))).ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, unpaid.StatusCode);
         Assert.Equal(WorkBits.ToString(System.Globalization.CultureInfo.InvariantCulture), unpaid.Trailers.GetValue(WorkStamps.WorkBitsTrailer));
-        await client.PublishListingAsync(ListingFactory.Sign(stranger, ListingFactory.Listing("Stranger's lamp")), new Metadata { { WorkStamps.WorkHeader, Convert.ToHexString(Stamp(stranger)) } });
+        await client.Listings.PublishListingAsync(ListingFactory.Sign(stranger, ListingFactory.Listing("Stranger's lamp")), new Metadata { { WorkStamps.WorkHeader, Convert.ToHexString(Stamp(stranger)) } });
     }
 
     [Fact]
@@ -84,22 +84,22 @@ public sealed class AdmissionTests : IAsyncLifetime, IDisposable
     {
         using var attackerChannel = LoopbackSource.Channel(_node.GrpcUrl, "127.0.0.3");
         using var neighbourChannel = LoopbackSource.Channel(_node.GrpcUrl, "127.0.0.4");
-        var attacker = new Protocol.V1.Supernode.SupernodeClient(attackerChannel);
+        var attacker = new Protocol.Api.SupernodeClients(attackerChannel);
         var identities = Enumerable.Range(0, PerAddress + 1).Select(_ => PeerIdentity.Generate()).ToList();
         try
         {
             for (var i = 0; i < PerAddress; i++)
             {
-                await attacker.PublishListingAsync(ListingFactory.Sign(identities[i], ListingFactory.Listing($"Fresh key {i}")), Paid(identities[i]));
+                await attacker.Listings.PublishListingAsync(ListingFactory.Sign(identities[i], ListingFactory.Listing($"Fresh key {i}")), Paid(identities[i]));
             }
 
-            var over = await Assert.ThrowsAsync<RpcException>(() => attacker.PublishListingAsync(ListingFactory.Sign(identities[PerAddress], ListingFactory.Listing("One too many")), Paid(identities[PerAddress])).ResponseAsync);
+            var over = await Assert.ThrowsAsync<RpcException>(() => attacker.Listings.PublishListingAsync(ListingFactory.Sign(identities[PerAddress], ListingFactory.Listing("One too many")), Paid(identities[PerAddress])).ResponseAsync);
             Assert.Equal(StatusCode.ResourceExhausted, over.StatusCode);
             Assert.Contains("too many new identities from your address", over.Status.Detail, StringComparison.Ordinal);
 
             // The address's known identities still write; another address still brings its own.
-            await attacker.PublishListingAsync(ListingFactory.Sign(identities[0], ListingFactory.Listing("Second lamp of a known seller")));
-            await new Protocol.V1.Supernode.SupernodeClient(neighbourChannel).PublishListingAsync(ListingFactory.Sign(identities[PerAddress], ListingFactory.Listing("Neighbour's lamp")), Paid(identities[PerAddress]));
+            await attacker.Listings.PublishListingAsync(ListingFactory.Sign(identities[0], ListingFactory.Listing("Second lamp of a known seller")));
+            await new Protocol.Api.SupernodeClients(neighbourChannel).Listings.PublishListingAsync(ListingFactory.Sign(identities[PerAddress], ListingFactory.Listing("Neighbour's lamp")), Paid(identities[PerAddress]));
         }
         finally
         {
@@ -111,7 +111,7 @@ public sealed class AdmissionTests : IAsyncLifetime, IDisposable
     public async Task ASellersLiveListingsAreBoundedAndAWithdrawalFreesAPlace()
     {
         using var channel = LoopbackSource.Channel(_node.GrpcUrl, "127.0.0.5");
-        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+        var client = new Protocol.Api.SupernodeClients(channel);
         using var seller = PeerIdentity.Generate();
         var published = new List<string>();
         RpcException? refusal = null;
@@ -120,7 +120,7 @@ public sealed class AdmissionTests : IAsyncLifetime, IDisposable
             var listing = ListingFactory.Listing($"Quota lamp {i}");
             try
             {
-                await client.PublishListingAsync(ListingFactory.Sign(seller, listing), Paid(seller));
+                await client.Listings.PublishListingAsync(ListingFactory.Sign(seller, listing), Paid(seller));
                 published.Add(listing.ListingId);
             }
             catch (RpcException ex)
@@ -138,9 +138,9 @@ public sealed class AdmissionTests : IAsyncLifetime, IDisposable
         // An update of a live listing is not a new one; a withdrawal frees a place.
         var update = ListingFactory.Listing("Quota lamp 0, cheaper");
         update.ListingId = published[0];
-        await client.PublishListingAsync(ListingFactory.Sign(seller, update, version: 2));
-        await client.WithdrawListingAsync(ListingFactory.Withdrawal(seller, published[1], 3));
-        await client.PublishListingAsync(ListingFactory.Sign(seller, ListingFactory.Listing("Quota lamp after a withdrawal")));
+        await client.Listings.PublishListingAsync(ListingFactory.Sign(seller, update, version: 2));
+        await client.Listings.WithdrawListingAsync(ListingFactory.Withdrawal(seller, published[1], 3));
+        await client.Listings.PublishListingAsync(ListingFactory.Sign(seller, ListingFactory.Listing("Quota lamp after a withdrawal")));
     }
 
     [Fact]

@@ -42,12 +42,12 @@ public sealed class ApiTlsTests : IDisposable
             HttpHandler = new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, presented, _, _) => presented is not null && presented.GetCertHashString() == certificate.GetCertHashString() } },
             DisposeHttpClient = true,
         });
-        var listed = await new Protocol.V1.Supernode.SupernodeClient(trusted).ListSupernodesAsync(new ListSupernodesRequest());
+        var listed = await new Protocol.Api.SupernodeClients(trusted).Directory.ListSupernodesAsync(new ListSupernodesRequest());
         Assert.Equal(https, Assert.Single(listed.Supernodes).Url);
 
         // Cleartext HTTP/2 to the TLS port gets nowhere.
         using var cleartext = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
-        var refused = await Assert.ThrowsAsync<RpcException>(() => new Protocol.V1.Supernode.SupernodeClient(cleartext).ListSupernodesAsync(new ListSupernodesRequest(), deadline: DateTime.UtcNow.AddSeconds(5)).ResponseAsync);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => new Protocol.Api.SupernodeClients(cleartext).Directory.ListSupernodesAsync(new ListSupernodesRequest(), deadline: DateTime.UtcNow.AddSeconds(5)).ResponseAsync);
         Assert.Contains(refused.StatusCode, new[] { StatusCode.Unavailable, StatusCode.Internal, StatusCode.DeadlineExceeded });
     }
 }

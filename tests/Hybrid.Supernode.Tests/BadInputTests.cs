@@ -30,7 +30,7 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
 {
     private readonly PeerIdentity _peer = PeerIdentity.Generate();
 
-    private Protocol.V1.Supernode.SupernodeClient Client => fixture.Node.Client;
+    private Protocol.Api.SupernodeClients Client => fixture.Node.Client;
 
     public void Dispose() => _peer.Dispose();
 
@@ -43,7 +43,7 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
         using var session = await RawSession.OpenAsync(Client);
         await session.SendHelloAsync(RawSession.Proof(someone, session.Challenge), RawSession.Profile(someone, "Still here", 1));
         Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await session.ReadAsync()).KindCase);
-        Assert.True((await Client.LookupPeerAsync(new LookupPeerRequest { PeerId = someone.Id.ToString() })).Online);
+        Assert.True((await Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = someone.Id.ToString() })).Online);
     }
 
     private static async Task<string> OpenSessionAsync(PeerIdentity identity, RawSession session, ulong profileVersion = 1)
@@ -57,7 +57,7 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
     [Fact]
     public async Task AnOversizedMessageIsResourceExhausted()
     {
-        var ex = await Refused(() => Client.LookupPeerAsync(new LookupPeerRequest { PeerId = new string('A', 1024 * 1024) }).ResponseAsync);
+        var ex = await Refused(() => Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = new string('A', 1024 * 1024) }).ResponseAsync);
 
         Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
         await AssertStillServingAsync();
@@ -69,7 +69,7 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
     [InlineData("ABCDEFG-HIJKLMN-OPQRSTU-VWXYZ01-ABCDEFG-HIJKLMN-OPQRSTU-VWXYZ23", "not a base32 character")]
     public async Task AMalformedPeerIdIsInvalidArgumentWithAReason(string peerId, string reason)
     {
-        var ex = await Refused(() => Client.LookupPeerAsync(new LookupPeerRequest { PeerId = peerId }).ResponseAsync);
+        var ex = await Refused(() => Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = peerId }).ResponseAsync);
 
         Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
         Assert.Contains(reason, ex.Status.Detail, StringComparison.Ordinal);
@@ -79,7 +79,7 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
     [Fact]
     public async Task AnUnknownPeerIsNotFound()
     {
-        var ex = await Refused(() => Client.LookupPeerAsync(new LookupPeerRequest { PeerId = _peer.Id.ToString() }).ResponseAsync);
+        var ex = await Refused(() => Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = _peer.Id.ToString() }).ResponseAsync);
 
         Assert.Equal(StatusCode.NotFound, ex.StatusCode);
         Assert.Contains(_peer.Id.ToString(), ex.Status.Detail, StringComparison.Ordinal);
@@ -125,7 +125,7 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
     [Fact]
     public async Task AnAuthenticatedCallWithoutASessionIsUnauthenticated()
     {
-        var ex = await Refused(() => Client.PublishProfileAsync(RawSession.Profile(_peer, "Erin", 2)).ResponseAsync);
+        var ex = await Refused(() => Client.Directory.PublishProfileAsync(RawSession.Profile(_peer, "Erin", 2)).ResponseAsync);
 
         Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
         Assert.Contains("hybrid-session", ex.Status.Detail, StringComparison.Ordinal);
@@ -141,7 +141,7 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
         payload[^1] ^= 0x20;
         forged.Payload = ByteString.CopyFrom(payload);
 
-        var ex = await Refused(() => Client.PublishProfileAsync(forged, new Metadata { { "hybrid-session", token } }).ResponseAsync);
+        var ex = await Refused(() => Client.Directory.PublishProfileAsync(forged, new Metadata { { "hybrid-session", token } }).ResponseAsync);
 
         Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
         await AssertStillServingAsync();
@@ -154,7 +154,7 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
         using var session = await RawSession.OpenAsync(Client);
         var token = await OpenSessionAsync(_peer, session);
 
-        var ex = await Refused(() => Client.PublishProfileAsync(RawSession.Profile(mallory, "Not Erin", 9), new Metadata { { "hybrid-session", token } }).ResponseAsync);
+        var ex = await Refused(() => Client.Directory.PublishProfileAsync(RawSession.Profile(mallory, "Not Erin", 9), new Metadata { { "hybrid-session", token } }).ResponseAsync);
 
         Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
     }
@@ -165,14 +165,14 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
         using var session = await RawSession.OpenAsync(Client);
         var token = await OpenSessionAsync(_peer, session, profileVersion: 5);
         var headers = new Metadata { { "hybrid-session", token } };
-        var newer = await Client.PublishProfileAsync(RawSession.Profile(_peer, "Erin v6", 6), headers);
+        var newer = await Client.Directory.PublishProfileAsync(RawSession.Profile(_peer, "Erin v6", 6), headers);
         Assert.Equal(6UL, newer.Version);
 
-        var ex = await Refused(() => Client.PublishProfileAsync(RawSession.Profile(_peer, "Erin v4", 4), headers).ResponseAsync);
+        var ex = await Refused(() => Client.Directory.PublishProfileAsync(RawSession.Profile(_peer, "Erin v4", 4), headers).ResponseAsync);
 
         Assert.Equal(StatusCode.AlreadyExists, ex.StatusCode);
         Assert.Contains("not newer", ex.Status.Detail, StringComparison.Ordinal);
-        Assert.Equal("Erin v6", (await Client.LookupPeerAsync(new LookupPeerRequest { PeerId = _peer.Id.ToString() })).DisplayName);
+        Assert.Equal("Erin v6", (await Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = _peer.Id.ToString() })).DisplayName);
     }
 
     [Fact]
@@ -202,7 +202,7 @@ public sealed class RateLimitTests
         {
             try
             {
-                await node.Client.ListSupernodesAsync(new ListSupernodesRequest());
+                await node.Client.Directory.ListSupernodesAsync(new ListSupernodesRequest());
                 codes.Add(StatusCode.OK);
             }
             catch (RpcException ex)
@@ -216,7 +216,7 @@ public sealed class RateLimitTests
         Assert.Contains(StatusCode.ResourceExhausted, codes);
         Assert.All(codes, c => Assert.True(c is StatusCode.OK or StatusCode.ResourceExhausted, $"unexpected {c}"));
         await Eventually.TrueAsync(
-            async () => (await node.Client.ListSupernodesAsync(new ListSupernodesRequest())).Supernodes.Count == 1,
+            async () => (await node.Client.Directory.ListSupernodesAsync(new ListSupernodesRequest())).Supernodes.Count == 1,
             TimeSpan.FromSeconds(10),
             "the limit to refill and calls to succeed again");
     }

@@ -39,8 +39,8 @@ public sealed class ClientAddressTests : IAsyncLifetime, IDisposable
     {
         using var proxy = LoopbackSource.Channel(_node.GrpcUrl, "127.0.0.1");
         using var stranger = LoopbackSource.Channel(_node.GrpcUrl, "127.0.0.2");
-        var viaProxy = new Protocol.V1.Supernode.SupernodeClient(proxy);
-        var direct = new Protocol.V1.Supernode.SupernodeClient(stranger);
+        var viaProxy = new Protocol.Api.SupernodeClients(proxy);
+        var direct = new Protocol.Api.SupernodeClients(stranger);
 
         // Behind the proxy, each client has its own budget.
         var first = await SpendAsync(viaProxy, "203.0.113.7");
@@ -54,7 +54,7 @@ public sealed class ClientAddressTests : IAsyncLifetime, IDisposable
     }
 
     /// <summary>Calls until refused; returns how many calls were served.</summary>
-    private static async Task<int> SpendAsync(Protocol.V1.Supernode.SupernodeClient client, string forwardedFor)
+    private static async Task<int> SpendAsync(Protocol.Api.SupernodeClients client, string forwardedFor)
     {
         for (var served = 0; served < 50; served++)
         {
@@ -67,11 +67,11 @@ public sealed class ClientAddressTests : IAsyncLifetime, IDisposable
         throw new InvalidOperationException($"50 calls as {forwardedFor} were all served: no budget applied");
     }
 
-    private static async Task<StatusCode> CallAsync(Protocol.V1.Supernode.SupernodeClient client, string forwardedFor)
+    private static async Task<StatusCode> CallAsync(Protocol.Api.SupernodeClients client, string forwardedFor)
     {
         try
         {
-            await client.ListSupernodesAsync(new ListSupernodesRequest(), new Metadata { { "x-forwarded-for", forwardedFor } });
+            await client.Directory.ListSupernodesAsync(new ListSupernodesRequest(), new Metadata { { "x-forwarded-for", forwardedFor } });
             return StatusCode.OK;
         }
         catch (RpcException ex)

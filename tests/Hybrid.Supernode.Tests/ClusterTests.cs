@@ -30,13 +30,13 @@ public sealed class ClusterTests(ITestOutputHelper output)
         // Right after start a supernode's view of the cluster may still lack the newest member; the list is refreshed while in session.
         var all = cluster.Nodes.Select(n => n.GrpcUrl).Order().ToList();
         await Eventually.TrueAsync(() => Task.FromResult(connection.KnownSupernodes.Order().SequenceEqual(all)), Deadline, "the connection to learn every supernode");
-        var seenFromThree = await sn3.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.Id.ToString() });
+        var seenFromThree = await sn3.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.Id.ToString() });
         Assert.True(seenFromThree.Online);
         Assert.Equal("Pat", seenFromThree.DisplayName);
         Assert.Equal(sn1.GrpcUrl, seenFromThree.SupernodeUrl);
         var viaConnection = await connection.LookupPeerAsync(peer.Id);
         Assert.True(viaConnection.Online);
-        var listedByThree = await sn3.Client.ListSupernodesAsync(new ListSupernodesRequest());
+        var listedByThree = await sn3.Client.Directory.ListSupernodesAsync(new ListSupernodesRequest());
         Assert.Equal(cluster.Nodes.Select(n => n.GrpcUrl).Order(), listedByThree.Supernodes.Select(s => s.Url).Order());
     }
 
@@ -67,7 +67,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
         foreach (var survivor in survivors)
         {
             var info = await Eventually.ReturnsAsync(
-                () => survivor.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.Id.ToString() }).ResponseAsync,
+                () => survivor.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.Id.ToString() }).ResponseAsync,
                 i => i.Online && survivorUrls.Contains(i.SupernodeUrl) && i.SupernodeUrl == connection.CurrentSupernode,
                 Deadline,
                 $"{survivor.GrpcUrl} to show the peer online via the supernode holding its session ({connection.CurrentSupernode ?? "none"})");
@@ -78,7 +78,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
         var lookupsAnswer = clock.Elapsed;
         output.WriteLine($"kill -9 -> back in session: {backInSession.TotalSeconds:0.00} s; -> lookups on all survivors answer: {lookupsAnswer.TotalSeconds:0.00} s");
         await Eventually.TrueAsync(
-            async () => !(await survivors[0].Client.ListSupernodesAsync(new ListSupernodesRequest())).Supernodes.Any(s => s.Url == sn1.GrpcUrl),
+            async () => !(await survivors[0].Client.Directory.ListSupernodesAsync(new ListSupernodesRequest())).Supernodes.Any(s => s.Url == sn1.GrpcUrl),
             Deadline,
             "the dead supernode to leave the supernode list");
     }

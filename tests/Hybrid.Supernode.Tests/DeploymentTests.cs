@@ -81,6 +81,16 @@ public sealed class DeploymentTests
         Assert.DoesNotContain("silo", ports);
         Assert.DoesNotContain("gateway", ports);
 
+        // Orleans trusts whoever reaches a silo: silo and gateway admit supernode pods only, as does the bundled Redis.
+        var policies = objects.OfType<V1NetworkPolicy>().ToList();
+        var supernodes = policies.Single(p => p.Spec.PodSelector.MatchLabels.SequenceEqual(deployment.Spec.Selector.MatchLabels));
+        var siloRule = supernodes.Spec.Ingress.Single(r => r.Ports.Any(p => p.Port.Value == "11111"));
+        Assert.Contains(siloRule.Ports, p => p.Port.Value == "30000");
+        Assert.Equal(deployment.Spec.Selector.MatchLabels, Assert.Single(siloRule.FromProperty).PodSelector.MatchLabels);
+        Assert.Contains(supernodes.Spec.Ingress, r => r.Ports.Any(p => p.Port.Value == "5000") && r.FromProperty is null);
+        var redisPolicy = policies.Single(p => p.Spec.PodSelector.MatchLabels.TryGetValue("app.kubernetes.io/component", out var c) && c == "redis");
+        Assert.Equal(deployment.Spec.Selector.MatchLabels, Assert.Single(Assert.Single(redisPolicy.Spec.Ingress).FromProperty).PodSelector.MatchLabels);
+
         var budget = Assert.Single(objects.OfType<V1PodDisruptionBudget>());
         Assert.Equal(deployment.Spec.Selector.MatchLabels, budget.Spec.Selector.MatchLabels);
         var redis = Assert.Single(objects.OfType<V1StatefulSet>());

@@ -24,14 +24,14 @@ public sealed class EmbeddedSupernodeTests
             await using var connection = new SupernodeConnection(alice, new SupernodeConnectionOptions { Seeds = [first.GrpcUrl], DisplayName = "Alice's Bikes" });
             connection.Start();
             await connection.WaitForSessionAsync().WaitAsync(Deadline);
-            var online = await first.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = alice.Id.ToString() });
+            var online = await first.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = alice.Id.ToString() });
             Assert.True(online.Online);
 
             first.KillHard();
         }
 
         await using var second = await SupernodeProcess.StartAsync(dataDir, FastSessions);
-        var found = await second.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = alice.Id.ToString() });
+        var found = await second.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = alice.Id.ToString() });
 
         Assert.Equal("Alice's Bikes", found.DisplayName);
         Assert.Equal(alice.PublicKey, found.PublicKey.ToByteArray());
@@ -58,14 +58,14 @@ public sealed class EmbeddedSupernodeTests
         connection.Start();
         Assert.Equal(node.GrpcUrl, await connection.WaitForSessionAsync().WaitAsync(Deadline));
 
-        var info = await node.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = bob.Id.ToString() });
+        var info = await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = bob.Id.ToString() });
         Assert.True(info.Online);
         Assert.Equal(node.GrpcUrl, info.SupernodeUrl);
         Assert.Equal("https://127.0.0.1:7400", Assert.Single(info.Endpoints).Url);
         // An authenticated call through the connection carries the session token.
         var renamed = RawSession.Profile(bob, "Bob's Books", (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 1000);
-        await connection.CallAsync((client, call) => client.PublishProfileAsync(renamed, call).ResponseAsync);
-        Assert.Equal("Bob's Books", (await node.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = bob.Id.ToString() })).DisplayName);
+        await connection.CallAsync((client, call) => client.Directory.PublishProfileAsync(renamed, call).ResponseAsync);
+        Assert.Equal("Bob's Books", (await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = bob.Id.ToString() })).DisplayName);
         var metrics = await Http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics"));
         Assert.Contains("hybrid_sessions_active 1", metrics, StringComparison.Ordinal);
         Assert.Contains("hybrid_lookups_total 2", metrics, StringComparison.Ordinal);
@@ -85,7 +85,7 @@ public sealed class EmbeddedSupernodeTests
         await connection.WaitForSessionAsync().WaitAsync(Deadline);
         await connection.DisposeAsync();
         await Eventually.TrueAsync(
-            async () => !(await node.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = carol.Id.ToString() })).Online,
+            async () => !(await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = carol.Id.ToString() })).Online,
             Deadline,
             "Carol to show offline after closing her session");
 
@@ -93,10 +93,10 @@ public sealed class EmbeddedSupernodeTests
         using var raw = await RawSession.OpenAsync(node.Client);
         await raw.SendHelloAsync(RawSession.Proof(dave, raw.Challenge), RawSession.Profile(dave, "Dave", 1));
         Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await raw.ReadAsync()).KindCase);
-        Assert.True((await node.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = dave.Id.ToString() })).Online);
+        Assert.True((await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = dave.Id.ToString() })).Online);
 
         await Eventually.TrueAsync(
-            async () => !(await node.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = dave.Id.ToString() })).Online,
+            async () => !(await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = dave.Id.ToString() })).Online,
             Deadline,
             "silent Dave to show offline after the session timeout");
         Assert.Contains("no heartbeat", await raw.ExpectStatusAsync(Grpc.Core.StatusCode.DeadlineExceeded), StringComparison.Ordinal);

@@ -17,7 +17,7 @@ public sealed class FaultStatusTests
         await cluster.Redis.StopAsync();
         // Looking up a peer nobody has activated yet needs a storage read, which now fails.
         var ex = await Assert.ThrowsAsync<RpcException>(() =>
-            node.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = stranger.Id.ToString() }, deadline: DateTime.UtcNow.AddSeconds(90)).ResponseAsync);
+            node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = stranger.Id.ToString() }, deadline: DateTime.UtcNow.AddSeconds(90)).ResponseAsync);
 
         Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
         Assert.Contains("retry", ex.Status.Detail, StringComparison.Ordinal);

@@ -13,7 +13,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
     // Every test searches for words of its own, so tests sharing one supernode do not see each other's listings.
     private readonly string _word = "w" + ListingRules.NewListingId()[..10].ToLowerInvariant();
 
-    private Protocol.V1.Supernode.SupernodeClient Client => fixture.Node.Client;
+    private Protocol.Api.SupernodeClients Client => fixture.Node.Client;
 
     public void Dispose()
     {
@@ -23,7 +23,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
 
     private async Task<Listing> PublishAsync(Listing listing, PeerIdentity? seller = null, ulong version = 1, TimeSpan? lifetime = null)
     {
-        await Client.PublishListingAsync(ListingFactory.Sign(seller ?? _seller, listing, version, lifetime));
+        await Client.Listings.PublishListingAsync(ListingFactory.Sign(seller ?? _seller, listing, version, lifetime));
         return listing;
     }
 
@@ -31,7 +31,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
     {
         var request = new SearchRequest { Text = text, Limit = 100 };
         refine?.Invoke(request);
-        return [.. (await Client.SearchAsync(request)).Hits.Select(h => h.Record.Listing.ListingId)];
+        return [.. (await Client.Listings.SearchAsync(request)).Hits.Select(h => h.Record.Listing.ListingId)];
     }
 
     private static async Task<RpcException> RefusedAsync(Func<Task> call) => await Assert.ThrowsAsync<RpcException>(call);
@@ -42,7 +42,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         var listing = await PublishAsync(ListingFactory.Listing($"Touring bikes {_word}", "Steel frame", price: 250m, category: "sports"));
 
         Assert.Equal([listing.ListingId], await SearchAsync($"{_word} bike "));
-        var record = await Client.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId });
+        var record = await Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId });
         Assert.Equal(ListingState.Active, record.State);
         Assert.Equal(_seller.Id.ToString(), record.Seller);
         Assert.Equal("250.00 EUR", ListingRules.Format(record.Listing.Price));
@@ -59,12 +59,12 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         v2.Price = ListingRules.ParseMoney("80", "EUR");
         await PublishAsync(v2, version: 2);
 
-        var replay = await RefusedAsync(() => Client.PublishListingAsync(ListingFactory.Sign(_seller, v1, 1)).ResponseAsync);
+        var replay = await RefusedAsync(() => Client.Listings.PublishListingAsync(ListingFactory.Sign(_seller, v1, 1)).ResponseAsync);
 
         Assert.Equal(StatusCode.AlreadyExists, replay.StatusCode);
         Assert.Contains("not newer", replay.Status.Detail, StringComparison.Ordinal);
         Assert.Equal([v1.ListingId], await SearchAsync($"{_word} reduced "));
-        Assert.Equal("80.00 EUR", ListingRules.Format((await Client.GetListingAsync(new GetListingRequest { ListingId = v1.ListingId })).Listing.Price));
+        Assert.Equal("80.00 EUR", ListingRules.Format((await Client.Listings.GetListingAsync(new GetListingRequest { ListingId = v1.ListingId })).Listing.Price));
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         {
             try
             {
-                await Client.PublishListingAsync(e);
+                await Client.Listings.PublishListingAsync(e);
                 return StatusCode.OK;
             }
             catch (RpcException ex)
@@ -102,7 +102,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         }));
 
         Assert.All(results, c => Assert.True(c is StatusCode.OK or StatusCode.AlreadyExists, c.ToString()));
-        var stored = await Client.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId });
+        var stored = await Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId });
         Assert.Equal(12UL, stored.Version);
         Assert.Equal([listing.ListingId], await SearchAsync($"{_word} v12"));
         Assert.Empty(await SearchAsync($"{_word} v11"));
@@ -114,8 +114,8 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         var listing = ListingFactory.Listing($"Kettle {_word}");
         var envelope = ListingFactory.Sign(_seller, listing);
 
-        await Client.PublishListingAsync(envelope);
-        var again = await Client.PublishListingAsync(envelope);
+        await Client.Listings.PublishListingAsync(envelope);
+        var again = await Client.Listings.PublishListingAsync(envelope);
 
         Assert.Equal(1UL, again.Version);
         Assert.Single(await SearchAsync($"{_word} "));
@@ -126,15 +126,15 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
     {
         var listing = await PublishAsync(ListingFactory.Listing($"Lamp {_word}"));
 
-        var foreign = await RefusedAsync(() => Client.WithdrawListingAsync(ListingFactory.Withdrawal(_other, listing.ListingId, 2)).ResponseAsync);
+        var foreign = await RefusedAsync(() => Client.Listings.WithdrawListingAsync(ListingFactory.Withdrawal(_other, listing.ListingId, 2)).ResponseAsync);
         Assert.Equal(StatusCode.PermissionDenied, foreign.StatusCode);
         Assert.Single(await SearchAsync($"{_word} "));
 
-        await Client.WithdrawListingAsync(ListingFactory.Withdrawal(_seller, listing.ListingId, 2));
+        await Client.Listings.WithdrawListingAsync(ListingFactory.Withdrawal(_seller, listing.ListingId, 2));
 
         Assert.Empty(await SearchAsync($"{_word} "));
-        Assert.Equal(ListingState.Withdrawn, (await Client.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId })).State);
-        var comeback = await RefusedAsync(() => Client.PublishListingAsync(ListingFactory.Sign(_seller, listing, 1)).ResponseAsync);
+        Assert.Equal(ListingState.Withdrawn, (await Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId })).State);
+        var comeback = await RefusedAsync(() => Client.Listings.PublishListingAsync(ListingFactory.Sign(_seller, listing, 1)).ResponseAsync);
         Assert.Equal(StatusCode.AlreadyExists, comeback.StatusCode);
     }
 
@@ -145,10 +145,10 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         var hijack = listing.Clone();
         hijack.Title = "Radio (cheaper, pay me)";
 
-        var ex = await RefusedAsync(() => Client.PublishListingAsync(ListingFactory.Sign(_other, hijack, 5)).ResponseAsync);
+        var ex = await RefusedAsync(() => Client.Listings.PublishListingAsync(ListingFactory.Sign(_other, hijack, 5)).ResponseAsync);
 
         Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
-        Assert.Equal(_seller.Id.ToString(), (await Client.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId })).Seller);
+        Assert.Equal(_seller.Id.ToString(), (await Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId })).Seller);
     }
 
     [Fact]
@@ -159,7 +159,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
 
         await Eventually.TrueAsync(async () => (await SearchAsync($"{_word} ")).Count == 0, TimeSpan.FromSeconds(30), "the expired listing to leave search");
 
-        Assert.Equal(ListingState.Expired, (await Client.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId })).State);
+        Assert.Equal(ListingState.Expired, (await Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId })).State);
     }
 
     [Fact]
@@ -176,7 +176,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         var pages = 0;
         do
         {
-            var page = await Client.SearchAsync(new SearchRequest { Text = _word, Limit = 10, PageToken = token, Sort = SearchSort.PriceAscending });
+            var page = await Client.Listings.SearchAsync(new SearchRequest { Text = _word, Limit = 10, PageToken = token, Sort = SearchSort.PriceAscending });
             Assert.Equal(25, page.TotalHits);
             seen.AddRange(page.Hits.Select(h => h.Record.Listing.ListingId));
             token = page.NextPageToken;
@@ -186,7 +186,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
 
         Assert.Equal(3, pages);
         Assert.Equal(ids, seen);
-        var foreign = await RefusedAsync(() => Client.SearchAsync(new SearchRequest { Text = "other words", PageToken = "10." + new string('0', 16) }).ResponseAsync);
+        var foreign = await RefusedAsync(() => Client.Listings.SearchAsync(new SearchRequest { Text = "other words", PageToken = "10." + new string('0', 16) }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, foreign.StatusCode);
     }
 
@@ -202,7 +202,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         Assert.Equal([cheap.ListingId], await SearchAsync(_word, r => r.GeohashPrefix = "u33"));
         Assert.Equal([dear.ListingId], await SearchAsync(_word, r => r.Seller = _other.Id.ToString()));
         Assert.Equal([dear.ListingId, cheap.ListingId], await SearchAsync(_word, r => r.Sort = SearchSort.PriceDescending));
-        var mine = await Client.ListBySellerAsync(new ListBySellerRequest { Seller = _other.Id.ToString() });
+        var mine = await Client.Listings.ListBySellerAsync(new ListBySellerRequest { Seller = _other.Id.ToString() });
         Assert.Equal([dear.ListingId], mine.Listings.Select(l => l.Listing.ListingId));
     }
 
@@ -226,7 +226,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
     {
         var listing = spoil(ListingFactory.Listing($"Thing {_word}"));
 
-        var ex = await RefusedAsync(() => Client.PublishListingAsync(ListingFactory.Sign(_seller, listing)).ResponseAsync);
+        var ex = await RefusedAsync(() => Client.Listings.PublishListingAsync(ListingFactory.Sign(_seller, listing)).ResponseAsync);
 
         Assert.True(ex.StatusCode == StatusCode.InvalidArgument, $"{what}: {ex.StatusCode} {ex.Status.Detail}");
         Assert.Contains(reason, ex.Status.Detail, StringComparison.Ordinal);
@@ -235,8 +235,8 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
     [Fact]
     public async Task AnExpiryTooFarAheadOrPassedIsRefused()
     {
-        var tooFar = await RefusedAsync(() => Client.PublishListingAsync(ListingFactory.Sign(_seller, ListingFactory.Listing("Boat"), lifetime: TimeSpan.FromDays(91))).ResponseAsync);
-        var passed = await RefusedAsync(() => Client.PublishListingAsync(ListingFactory.Sign(_seller, ListingFactory.Listing("Boat"), lifetime: TimeSpan.FromDays(1), now: DateTimeOffset.UtcNow.AddDays(-2))).ResponseAsync);
+        var tooFar = await RefusedAsync(() => Client.Listings.PublishListingAsync(ListingFactory.Sign(_seller, ListingFactory.Listing("Boat"), lifetime: TimeSpan.FromDays(91))).ResponseAsync);
+        var passed = await RefusedAsync(() => Client.Listings.PublishListingAsync(ListingFactory.Sign(_seller, ListingFactory.Listing("Boat"), lifetime: TimeSpan.FromDays(1), now: DateTimeOffset.UtcNow.AddDays(-2))).ResponseAsync);
 
         Assert.Equal(StatusCode.InvalidArgument, tooFar.StatusCode);
         Assert.Contains("90 days", tooFar.Status.Detail, StringComparison.Ordinal);
@@ -252,7 +252,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         payload[^3] ^= 0x01;
         envelope.Payload = Google.Protobuf.ByteString.CopyFrom(payload);
 
-        var ex = await RefusedAsync(() => Client.PublishListingAsync(envelope).ResponseAsync);
+        var ex = await RefusedAsync(() => Client.Listings.PublishListingAsync(envelope).ResponseAsync);
 
         Assert.Equal(StatusCode.PermissionDenied, ex.StatusCode);
         Assert.Empty(await SearchAsync($"{_word} "));
@@ -276,7 +276,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
             case "range": request.MinPrice = ListingRules.ParseMoney("10", "EUR"); request.MaxPrice = ListingRules.ParseMoney("5", "EUR"); break;
         }
 
-        var ex = await RefusedAsync(() => Client.SearchAsync(request).ResponseAsync);
+        var ex = await RefusedAsync(() => Client.Listings.SearchAsync(request).ResponseAsync);
 
         Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
         Assert.Contains(reason, ex.Status.Detail, StringComparison.Ordinal);
@@ -285,7 +285,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
     [Fact]
     public async Task AnUnknownListingIsNotFound()
     {
-        var ex = await RefusedAsync(() => Client.GetListingAsync(new GetListingRequest { ListingId = ListingRules.NewListingId() }).ResponseAsync);
+        var ex = await RefusedAsync(() => Client.Listings.GetListingAsync(new GetListingRequest { ListingId = ListingRules.NewListingId() }).ResponseAsync);
 
         Assert.Equal(StatusCode.NotFound, ex.StatusCode);
     }

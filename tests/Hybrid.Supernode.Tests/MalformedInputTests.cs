@@ -63,8 +63,8 @@ public sealed class MalformedInputTests : IAsyncLifetime, IDisposable
     public async Task EveryMethodAnswersUnreadableBodiesWithInvalidArgumentAndKeepsServing()
     {
         var methods = await DiscoverAsync();
-        Assert.Contains(methods, m => m.Path == "/hybrid.v1.Supernode/PublishListing");
-        Assert.Contains(methods, m => m.Path == "/hybrid.v1.Supernode/Session" && m.ClientStreaming && m.ServerStreaming);
+        Assert.Contains(methods, m => m.Path == "/hybrid.v1.ListingsApi/PublishListing");
+        Assert.Contains(methods, m => m.Path == "/hybrid.v1.DirectoryApi/Session" && m.ClientStreaming && m.ServerStreaming);
 
         var random = new Random(20261129);
         var failures = new List<string>();
@@ -100,7 +100,7 @@ public sealed class MalformedInputTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task AnUnreadableBodyNamesTheMessageItCouldNotRead()
     {
-        var method = new Method<byte[], byte[]>(MethodType.Unary, "hybrid.v1.Supernode", "PublishListing", Raw, Raw);
+        var method = new Method<byte[], byte[]>(MethodType.Unary, "hybrid.v1.ListingsApi", "PublishListing", Raw, Raw);
 
         var ex = await Assert.ThrowsAsync<RpcException>(() => _channel.CreateCallInvoker().AsyncUnaryCall(method, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)), [0x0A, 0x05, 0x41]).ResponseAsync);
 
@@ -163,7 +163,10 @@ public sealed class MalformedInputTests : IAsyncLifetime, IDisposable
         await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = string.Empty });
         Assert.True(await call.ResponseStream.MoveNext());
         var services = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
-        Assert.Contains("hybrid.v1.Supernode", services);
+        foreach (var capability in new[] { "DirectoryApi", "ListingsApi", "RelayApi", "MailboxApi", "ReputationApi" })
+        {
+            Assert.Contains($"hybrid.v1.{capability}", services);
+        }
 
         var methods = new List<DiscoveredMethod>();
         foreach (var service in services)
@@ -183,11 +186,11 @@ public sealed class MalformedInputTests : IAsyncLifetime, IDisposable
     private async Task AssertStillServingAsync()
     {
         using var someone = PeerIdentity.Generate();
-        var client = new Protocol.V1.Supernode.SupernodeClient(_channel);
+        var client = new Protocol.Api.SupernodeClients(_channel);
         using var session = await RawSession.OpenAsync(client);
         await session.SendHelloAsync(RawSession.Proof(someone, session.Challenge), RawSession.Profile(someone, "Still here", 1));
         Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await session.ReadAsync()).KindCase);
-        Assert.True((await client.LookupPeerAsync(new LookupPeerRequest { PeerId = someone.Id.ToString() })).Online);
+        Assert.True((await client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = someone.Id.ToString() })).Online);
     }
 
     private sealed record DiscoveredMethod(string Service, string Name, string InputType, bool ClientStreaming, bool ServerStreaming)

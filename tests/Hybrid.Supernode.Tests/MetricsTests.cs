@@ -3,7 +3,6 @@ using Grpc.Core;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.Sealing;
 using Hybrid.Protocol.V1;
-using Hybrid.Supernode.Api;
 using Hybrid.Supernode.Tests.Infrastructure;
 using Hybrid.Testing;
 
@@ -28,16 +27,16 @@ public sealed class MetricsTests : IDisposable
         using var buyer = PeerIdentity.Generate();
         using var session = await RawSession.OpenAsync(node.Client);
         await session.SendHelloAsync(RawSession.Proof(seller, session.Challenge), RawSession.Profile(seller, "Sam", 1));
-        var token = new Metadata { { SupernodeApi.SessionHeader, (await session.ReadAsync()).Welcome.SessionToken } };
+        var token = new Metadata { { Protocol.Api.SupernodeClients.SessionHeader, (await session.ReadAsync()).Welcome.SessionToken } };
         // Mail goes only to identities the network knows: the buyer has a session too (and does not take its mail).
         using var buyerSession = await RawSession.OpenAsync(node.Client);
         await buyerSession.SendHelloAsync(RawSession.Proof(buyer, buyerSession.Challenge), RawSession.Profile(buyer, "Bo", 1));
         Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await buyerSession.ReadAsync()).KindCase);
-        await node.Client.LookupPeerAsync(new LookupPeerRequest { PeerId = seller.Id.ToString() });
-        await node.Client.PublishListingAsync(ListingFactory.Sign(seller, ListingFactory.Listing("Brass desk lamp")));
-        await node.Client.SearchAsync(new SearchRequest { Text = "lamp" });
-        await node.Client.SearchAsync(new SearchRequest { Text = "desk" });
-        await node.Client.DepositMailAsync(new DepositMailRequest { Recipient = buyer.Id.ToString(), Item = SealedBoxes.Seal("hello"u8, buyer.PublicKey) }, token);
+        await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = seller.Id.ToString() });
+        await node.Client.Listings.PublishListingAsync(ListingFactory.Sign(seller, ListingFactory.Listing("Brass desk lamp")));
+        await node.Client.Listings.SearchAsync(new SearchRequest { Text = "lamp" });
+        await node.Client.Listings.SearchAsync(new SearchRequest { Text = "desk" });
+        await node.Client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = buyer.Id.ToString(), Item = SealedBoxes.Seal("hello"u8, buyer.PublicKey) }, token);
 
         var after = await ScrapeAsync(node);
         Assert.Equal(2, Value(after, "hybrid_sessions_opened_total"));

@@ -25,7 +25,7 @@ public sealed class OperationsTests
         var services = reflection.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
         var health = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest());
 
-        Assert.Contains("hybrid.v1.Supernode", services);
+        Assert.Contains("hybrid.v1.ListingsApi", services);
         Assert.Contains("grpc.health.v1.Health", services);
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
     }
@@ -35,7 +35,7 @@ public sealed class OperationsTests
     {
         using var temp = new TempDir();
         await using var node = await SupernodeProcess.StartAsync(temp.Sub("data"));
-        await node.Client.ListSupernodesAsync(new ListSupernodesRequest());
+        await node.Client.Directory.ListSupernodesAsync(new ListSupernodesRequest());
 
         Assert.Equal(HttpStatusCode.OK, (await Http.GetAsync(new Uri($"{node.OpsUrl}/healthz"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await Http.GetAsync(new Uri($"{node.OpsUrl}/readyz"))).StatusCode);

@@ -4,7 +4,6 @@ using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.Sealing;
 using Hybrid.Protocol.V1;
-using Hybrid.Supernode.Api;
 using Hybrid.Supernode.Tests.Infrastructure;
 
 namespace Hybrid.Supernode.Tests;
@@ -15,7 +14,7 @@ public sealed class RelayAndMailboxBadInputTests(SupernodeFixture fixture) : ICl
     private readonly PeerIdentity _peer = PeerIdentity.Generate();
     private readonly PeerIdentity _other = PeerIdentity.Generate();
 
-    private Protocol.V1.Supernode.SupernodeClient Client => fixture.Node.Client;
+    private Protocol.Api.SupernodeClients Client => fixture.Node.Client;
 
     public void Dispose()
     {
@@ -28,7 +27,7 @@ public sealed class RelayAndMailboxBadInputTests(SupernodeFixture fixture) : ICl
         var session = await RawSession.OpenAsync(Client);
         await session.SendHelloAsync(RawSession.Proof(identity, session.Challenge), RawSession.Profile(identity, "Erin", 1));
         var welcome = await session.ReadAsync();
-        return (session, new Metadata { { SupernodeApi.SessionHeader, welcome.Welcome.SessionToken } });
+        return (session, new Metadata { { Protocol.Api.SupernodeClients.SessionHeader, welcome.Welcome.SessionToken } });
     }
 
     private SignedEnvelope RelayRequest(PeerId target)
@@ -39,7 +38,7 @@ public sealed class RelayAndMailboxBadInputTests(SupernodeFixture fixture) : ICl
 
     private async Task<RpcException> RelayRefusal(RelayFrame first, Metadata? headers = null)
     {
-        using var call = Client.Relay(headers);
+        using var call = Client.Relay.Relay(headers);
         await call.RequestStream.WriteAsync(first);
         return await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.MoveNext());
     }
@@ -47,10 +46,10 @@ public sealed class RelayAndMailboxBadInputTests(SupernodeFixture fixture) : ICl
     [Fact]
     public async Task MailboxCallsNeedASession()
     {
-        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.DepositMailAsync(new DepositMailRequest { Recipient = _other.Id.ToString(), Item = SealedBoxes.Seal("hi"u8, _other.PublicKey) }).ResponseAsync);
+        var ex = await Assert.ThrowsAsync<RpcException>(() => Client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = _other.Id.ToString(), Item = SealedBoxes.Seal("hi"u8, _other.PublicKey) }).ResponseAsync);
 
         Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
-        Assert.Equal(StatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(() => Client.TakeMailAsync(new TakeMailRequest()).ResponseAsync)).StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(() => Client.Mailbox.TakeMailAsync(new TakeMailRequest()).ResponseAsync)).StatusCode);
     }
 
     [Fact]
@@ -59,11 +58,11 @@ public sealed class RelayAndMailboxBadInputTests(SupernodeFixture fixture) : ICl
         var (session, token) = await SessionAsync(_peer);
         using (session)
         {
-            var unsealed = await Assert.ThrowsAsync<RpcException>(() => Client.DepositMailAsync(new DepositMailRequest { Recipient = _other.Id.ToString(), Item = new SealedItem { Ciphertext = ByteString.CopyFromUtf8("plain text") } }, token).ResponseAsync);
+            var unsealed = await Assert.ThrowsAsync<RpcException>(() => Client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = _other.Id.ToString(), Item = new SealedItem { Ciphertext = ByteString.CopyFromUtf8("plain text") } }, token).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, unsealed.StatusCode);
             Assert.Contains("sealed", unsealed.Status.Detail, StringComparison.Ordinal);
 
-            var badRecipient = await Assert.ThrowsAsync<RpcException>(() => Client.DepositMailAsync(new DepositMailRequest { Recipient = "nobody", Item = SealedBoxes.Seal("hi"u8, _other.PublicKey) }, token).ResponseAsync);
+            var badRecipient = await Assert.ThrowsAsync<RpcException>(() => Client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = "nobody", Item = SealedBoxes.Seal("hi"u8, _other.PublicKey) }, token).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, badRecipient.StatusCode);
         }
     }
@@ -76,20 +75,20 @@ public sealed class RelayAndMailboxBadInputTests(SupernodeFixture fixture) : ICl
         using (senderSession)
         using (recipientSession)
         {
-            var stored = await Client.DepositMailAsync(new DepositMailRequest { Recipient = _other.Id.ToString(), Item = SealedBoxes.Seal("for your eyes"u8, _other.PublicKey) }, senderToken);
-            Assert.Empty((await Client.TakeMailAsync(new TakeMailRequest(), senderToken)).Items);
+            var stored = await Client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = _other.Id.ToString(), Item = SealedBoxes.Seal("for your eyes"u8, _other.PublicKey) }, senderToken);
+            Assert.Empty((await Client.Mailbox.TakeMailAsync(new TakeMailRequest(), senderToken)).Items);
 
-            var item = Assert.Single((await Client.TakeMailAsync(new TakeMailRequest(), recipientToken)).Items);
+            var item = Assert.Single((await Client.Mailbox.TakeMailAsync(new TakeMailRequest(), recipientToken)).Items);
             Assert.Equal((stored.ItemId, _peer.Id.ToString()), (item.ItemId, item.Sender));
             Assert.Equal("for your eyes"u8.ToArray(), SealedBoxes.Open(item.Item, _other));
             var asked = new MailStatusRequest { Recipient = _other.Id.ToString(), ItemIds = { stored.ItemId } };
-            Assert.Equal([stored.ItemId], (await Client.MailStatusAsync(asked, senderToken)).Pending);
+            Assert.Equal([stored.ItemId], (await Client.Mailbox.MailStatusAsync(asked, senderToken)).Pending);
 
-            Assert.Equal(1, (await Client.AckMailAsync(new AckMailRequest { ItemIds = { stored.ItemId } }, recipientToken)).Removed);
-            Assert.Equal([stored.ItemId], (await Client.MailStatusAsync(asked, senderToken)).Delivered);
-            Assert.Empty((await Client.TakeMailAsync(new TakeMailRequest(), recipientToken)).Items);
+            Assert.Equal(1, (await Client.Mailbox.AckMailAsync(new AckMailRequest { ItemIds = { stored.ItemId } }, recipientToken)).Removed);
+            Assert.Equal([stored.ItemId], (await Client.Mailbox.MailStatusAsync(asked, senderToken)).Delivered);
+            Assert.Empty((await Client.Mailbox.TakeMailAsync(new TakeMailRequest(), recipientToken)).Items);
             // Another peer cannot learn about someone else's deliveries.
-            Assert.Empty((await Client.MailStatusAsync(asked, recipientToken)).Delivered);
+            Assert.Empty((await Client.Mailbox.MailStatusAsync(asked, recipientToken)).Delivered);
         }
     }
 

@@ -18,7 +18,7 @@ public sealed class ReputationClusterTests
         using var buyer = PeerIdentity.Generate();
         using var seller = PeerIdentity.Generate();
         var receipt = Trades.Complete(buyer, seller, price: 80m);
-        var submitted = await cluster.Nodes[0].Client.SubmitReviewAsync(Trades.Review(buyer, seller.Id, receipt, 2, "slow shipping"));
+        var submitted = await cluster.Nodes[0].Client.Reputation.SubmitReviewAsync(Trades.Review(buyer, seller.Id, receipt, 2, "slow shipping"));
 
         await SeenThroughAsync(cluster.Nodes[2], seller.Id, submitted.ReviewId);
 
@@ -39,8 +39,8 @@ public sealed class ReputationClusterTests
         // once the cluster has moved it off a dead one.
         var (page, reputation) = await Eventually.ReturnsAsync(
             async () => (
-                await node.Client.ListReviewsAsync(new ListReviewsRequest { PeerId = reviewed.ToString() }, deadline: DateTime.UtcNow.AddSeconds(5)).ResponseAsync,
-                await node.Client.GetReputationAsync(new GetReputationRequest { PeerId = reviewed.ToString() }, deadline: DateTime.UtcNow.AddSeconds(5)).ResponseAsync),
+                await node.Client.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = reviewed.ToString() }, deadline: DateTime.UtcNow.AddSeconds(5)).ResponseAsync,
+                await node.Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = reviewed.ToString() }, deadline: DateTime.UtcNow.AddSeconds(5)).ResponseAsync),
             r => r.Item1.Reviews.Count == 1 && r.Item2.Count == 1,
             Deadline,
             $"{node.GrpcUrl} to list the review and count it in the reputation");

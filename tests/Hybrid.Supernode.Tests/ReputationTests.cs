@@ -14,7 +14,7 @@ public sealed class ReputationTests : IAsyncLifetime, IDisposable
     private readonly PeerIdentity _seed = PeerIdentity.Generate();
     private SupernodeProcess _node = null!;
 
-    private Protocol.V1.Supernode.SupernodeClient Client => _node.Client;
+    private Protocol.Api.SupernodeClients Client => _node.Client;
 
     public async Task InitializeAsync() =>
         _node = await SupernodeProcess.StartAsync(_temp.Sub("sn"), $"--Supernode:PreTrustedPeers={_seed.Id}", "--Supernode:TrustRecomputeInterval=00:00:00.500", "--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000");
@@ -48,18 +48,18 @@ public sealed class ReputationTests : IAsyncLifetime, IDisposable
         var thirdParty = await Refused(Trades.Review(stranger, seller.Id, receipt, 1));
         Assert.Equal(StatusCode.PermissionDenied, thirdParty.StatusCode);
 
-        var first = await Client.SubmitReviewAsync(Trades.Review(buyer, seller.Id, receipt, 4, "good", version: 1));
+        var first = await Client.Reputation.SubmitReviewAsync(Trades.Review(buyer, seller.Id, receipt, 4, "good", version: 1));
         var again = await Refused(Trades.Review(buyer, seller.Id, receipt, 5, "a second review of the same order", version: 1));
         Assert.Equal(StatusCode.AlreadyExists, again.StatusCode);
         Assert.Contains("already reviewed", again.Status.Detail, StringComparison.Ordinal);
 
         // An amendment (newer version) replaces it and keeps the history.
-        var amended = await Client.SubmitReviewAsync(Trades.Review(buyer, seller.Id, receipt, 2, "it broke after a week", version: 2));
+        var amended = await Client.Reputation.SubmitReviewAsync(Trades.Review(buyer, seller.Id, receipt, 2, "it broke after a week", version: 2));
         Assert.Equal(first.ReviewId, amended.ReviewId);
-        var listed = Assert.Single((await Client.ListReviewsAsync(new ListReviewsRequest { PeerId = seller.Id.ToString() })).Reviews);
+        var listed = Assert.Single((await Client.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = seller.Id.ToString() })).Reviews);
         Assert.Equal((2u, "it broke after a week", 2UL), (listed.Stars, listed.Text, listed.Version));
         Assert.Single(listed.History);
-        var reputation = await Client.GetReputationAsync(new GetReputationRequest { PeerId = seller.Id.ToString() });
+        var reputation = await Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = seller.Id.ToString() });
         Assert.Equal((1L, 2.0), (reputation.Count, reputation.Average));
     }
 
@@ -69,19 +69,19 @@ public sealed class ReputationTests : IAsyncLifetime, IDisposable
         using var buyer = PeerIdentity.Generate();
         using var seller = PeerIdentity.Generate();
         var receipt = Trades.Complete(buyer, seller);
-        var review = await Client.SubmitReviewAsync(Trades.Review(buyer, seller.Id, receipt, 1, "arrived broken, no answer for two weeks"));
+        var review = await Client.Reputation.SubmitReviewAsync(Trades.Review(buyer, seller.Id, receipt, 1, "arrived broken, no answer for two weeks"));
 
         // The seller signing "its own version" of the buyer's review is not a review by the buyer:
         // it becomes the seller's review of the buyer, or is refused; the buyer's stays.
         var overwrite = await Refused(Trades.Review(seller, seller.Id, receipt, 5, "all good"));
         Assert.Equal(StatusCode.InvalidArgument, overwrite.StatusCode);
         var now = DateTimeOffset.UtcNow;
-        var notTheirs = await Assert.ThrowsAsync<RpcException>(() => Client.ReplyToReviewAsync(Reviews.SignReply(buyer, review.ReviewId, "replying to myself", 1, now)).ResponseAsync);
+        var notTheirs = await Assert.ThrowsAsync<RpcException>(() => Client.Reputation.ReplyToReviewAsync(Reviews.SignReply(buyer, review.ReviewId, "replying to myself", 1, now)).ResponseAsync);
         Assert.Equal(StatusCode.PermissionDenied, notTheirs.StatusCode);
 
-        await Client.ReplyToReviewAsync(Reviews.SignReply(seller, review.ReviewId, "Sorry, the courier lost our mail; refund sent.", 1, now));
+        await Client.Reputation.ReplyToReviewAsync(Reviews.SignReply(seller, review.ReviewId, "Sorry, the courier lost our mail; refund sent.", 1, now));
 
-        var shown = Assert.Single((await Client.ListReviewsAsync(new ListReviewsRequest { PeerId = seller.Id.ToString() })).Reviews);
+        var shown = Assert.Single((await Client.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = seller.Id.ToString() })).Reviews);
         Assert.Equal((1u, "arrived broken, no answer for two weeks"), (shown.Stars, shown.Text));
         Assert.Equal("Sorry, the courier lost our mail; refund sent.", shown.ReplyText);
         Assert.Equal(seller.PublicKey, shown.Reply.SignerPublicKey.ToByteArray());
@@ -100,9 +100,9 @@ public sealed class ReputationTests : IAsyncLifetime, IDisposable
             foreach (var buyer in buyers)
             {
                 var vouch = Trades.Complete(buyer, _seed);
-                await Client.SubmitReviewAsync(Trades.Review(_seed, buyer.Id, vouch, 5));
+                await Client.Reputation.SubmitReviewAsync(Trades.Review(_seed, buyer.Id, vouch, 5));
                 var trade = Trades.Complete(buyer, honest);
-                await Client.SubmitReviewAsync(Trades.Review(buyer, honest.Id, trade, 5, "exactly as described"));
+                await Client.Reputation.SubmitReviewAsync(Trades.Review(buyer, honest.Id, trade, 5, "exactly as described"));
             }
 
             // The ring: 50 fresh identities that only trade with each other, every one rating the other 5 stars.
@@ -110,16 +110,16 @@ public sealed class ReputationTests : IAsyncLifetime, IDisposable
             {
                 var (a, b) = (ring[i], ring[(i + 1) % ring.Count]);
                 var trade = Trades.Complete(a, b);
-                await Client.SubmitReviewAsync(Trades.Review(a, b.Id, trade, 5, "amazing seller"));
-                await Client.SubmitReviewAsync(Trades.Review(b, a.Id, trade, 5, "amazing buyer"));
+                await Client.Reputation.SubmitReviewAsync(Trades.Review(a, b.Id, trade, 5, "amazing seller"));
+                await Client.Reputation.SubmitReviewAsync(Trades.Review(b, a.Id, trade, 5, "amazing buyer"));
             }
 
             var honestReputation = await Eventually.ReturnsAsync(
-                () => Client.GetReputationAsync(new GetReputationRequest { PeerId = honest.Id.ToString() }).ResponseAsync,
+                () => Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = honest.Id.ToString() }).ResponseAsync,
                 r => r.TrustPeers >= 62,
                 Deadline,
                 "global trust to be recomputed over every reviewed peer");
-            var ringReputations = await Task.WhenAll(ring.Select(r => Client.GetReputationAsync(new GetReputationRequest { PeerId = r.Id.ToString() }).ResponseAsync));
+            var ringReputations = await Task.WhenAll(ring.Select(r => Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = r.Id.ToString() }).ResponseAsync));
             Assert.Equal(10, honestReputation.Count);
             Assert.All(ringReputations, r => Assert.Equal(5.0, r.Average));
             Assert.All(ringReputations, r => Assert.True(r.Trust < honestReputation.Trust, $"ring member trust {r.Trust:E2} >= honest {honestReputation.Trust:E2}"));
@@ -127,10 +127,10 @@ public sealed class ReputationTests : IAsyncLifetime, IDisposable
             Assert.All(ringReputations, r => Assert.Equal(0, r.TrustScore));
 
             // Same listing text from the honest seller and a ring member: the honest one ranks first...
-            await Client.PublishListingAsync(ListingFactory.Sign(ring[3], ListingFactory.Listing("Handmade oak chair", "Solid oak, oiled finish")));
-            await Client.PublishListingAsync(ListingFactory.Sign(honest, ListingFactory.Listing("Handmade oak chair", "Solid oak, oiled finish")));
+            await Client.Listings.PublishListingAsync(ListingFactory.Sign(ring[3], ListingFactory.Listing("Handmade oak chair", "Solid oak, oiled finish")));
+            await Client.Listings.PublishListingAsync(ListingFactory.Sign(honest, ListingFactory.Listing("Handmade oak chair", "Solid oak, oiled finish")));
             var ranked = await Eventually.ReturnsAsync(
-                () => Client.SearchAsync(new SearchRequest { Text = "oak chair" }).ResponseAsync,
+                () => Client.Listings.SearchAsync(new SearchRequest { Text = "oak chair" }).ResponseAsync,
                 r => r.Hits.Count == 2 && r.Hits[0].Record.Seller == honest.Id.ToString(),
                 Deadline,
                 "the honest seller's listing to rank above the ring's");
@@ -139,9 +139,9 @@ public sealed class ReputationTests : IAsyncLifetime, IDisposable
             Assert.True(ranked.Hits[0].Score > ranked.Hits[1].Score * 1.1, $"scores {ranked.Hits[0].Score} and {ranked.Hits[1].Score}: trust did not weigh");
 
             // ...and a minimum reputation leaves the ring out altogether.
-            var trusted = await Client.SearchAsync(new SearchRequest { Text = "oak chair", MinReputation = 1 });
+            var trusted = await Client.Listings.SearchAsync(new SearchRequest { Text = "oak chair", MinReputation = 1 });
             Assert.Equal(honest.Id.ToString(), Assert.Single(trusted.Hits).Record.Seller);
-            var refused = await Assert.ThrowsAsync<RpcException>(() => Client.SearchAsync(new SearchRequest { Text = "oak chair", MinReputation = 101 }).ResponseAsync);
+            var refused = await Assert.ThrowsAsync<RpcException>(() => Client.Listings.SearchAsync(new SearchRequest { Text = "oak chair", MinReputation = 101 }).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
         }
         finally
@@ -152,5 +152,5 @@ public sealed class ReputationTests : IAsyncLifetime, IDisposable
     }
 
     private async Task<RpcException> Refused(SignedEnvelope review) =>
-        await Assert.ThrowsAsync<RpcException>(() => Client.SubmitReviewAsync(review).ResponseAsync);
+        await Assert.ThrowsAsync<RpcException>(() => Client.Reputation.SubmitReviewAsync(review).ResponseAsync);
 }

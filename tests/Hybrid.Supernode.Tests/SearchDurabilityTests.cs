@@ -12,26 +12,26 @@ public sealed class SearchDurabilityTests
     private static readonly string[] BulkLimits = ["--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000"];
     private static readonly string[] Queries = ["bike ", "guitar", "\"road bike\"", "lamp used ", string.Empty];
 
-    private static async Task<List<Listing>> PublishRealisticAsync(Protocol.V1.Supernode.SupernodeClient client, int count, int seed)
+    private static async Task<List<Listing>> PublishRealisticAsync(Protocol.Api.SupernodeClients client, int count, int seed)
     {
         using var seller = PeerIdentity.Generate();
         var listings = ListingFactory.Realistic(seed).Take(count).ToList();
-        await Task.WhenAll(listings.Select(l => client.PublishListingAsync(ListingFactory.Sign(seller, l)).ResponseAsync));
+        await Task.WhenAll(listings.Select(l => client.Listings.PublishListingAsync(ListingFactory.Sign(seller, l)).ResponseAsync));
         return listings;
     }
 
-    private static async Task<List<List<string>>> AnswersAsync(Protocol.V1.Supernode.SupernodeClient client)
+    private static async Task<List<List<string>>> AnswersAsync(Protocol.Api.SupernodeClients client)
     {
         var answers = new List<List<string>>();
         foreach (var text in Queries)
         {
-            var response = await client.SearchAsync(new SearchRequest { Text = text, Limit = 50 });
+            var response = await client.Listings.SearchAsync(new SearchRequest { Text = text, Limit = 50 });
             answers.Add([.. response.Hits.Select(h => h.Record.Listing.ListingId), $"total={response.TotalHits}"]);
         }
 
         foreach (var sort in new[] { SearchSort.PriceAscending, SearchSort.Newest })
         {
-            var response = await client.SearchAsync(new SearchRequest { Limit = 50, Sort = sort, Currency = "EUR" });
+            var response = await client.Listings.SearchAsync(new SearchRequest { Limit = 50, Sort = sort, Currency = "EUR" });
             answers.Add([.. response.Hits.Select(h => h.Record.Listing.ListingId), $"total={response.TotalHits}"]);
         }
 
@@ -66,9 +66,9 @@ public sealed class SearchDurabilityTests
         var listings = await PublishRealisticAsync(sn1.Client, 200, seed: 11);
         var probe = listings[0];
 
-        var found = await sn3.Client.SearchAsync(new SearchRequest { Text = probe.Title, Limit = 100 });
+        var found = await sn3.Client.Listings.SearchAsync(new SearchRequest { Text = probe.Title, Limit = 100 });
         Assert.Contains(probe.ListingId, found.Hits.Select(h => h.Record.Listing.ListingId));
-        var everything = await sn3.Client.SearchAsync(new SearchRequest { Limit = 1 });
+        var everything = await sn3.Client.Listings.SearchAsync(new SearchRequest { Limit = 1 });
         Assert.Equal(200, everything.TotalHits);
         var before = await AnswersAsync(sn2.Client);
 
@@ -81,8 +81,8 @@ public sealed class SearchDurabilityTests
             Deadline,
             "search through the survivors to answer as before the kill");
         Assert.Equal(before, recovered);
-        Assert.Equal(200, (await sn3.Client.SearchAsync(new SearchRequest { Limit = 1 })).TotalHits);
-        var record = await sn3.Client.GetListingAsync(new GetListingRequest { ListingId = probe.ListingId });
+        Assert.Equal(200, (await sn3.Client.Listings.SearchAsync(new SearchRequest { Limit = 1 })).TotalHits);
+        var record = await sn3.Client.Listings.GetListingAsync(new GetListingRequest { ListingId = probe.ListingId });
         Assert.Equal(ListingState.Active, record.State);
         Assert.Equal(ListingRules.Format(probe.Price), ListingRules.Format(record.Listing.Price));
     }

@@ -33,7 +33,7 @@ public sealed class SiloAdmissionTests : IDisposable
 
         foreach (var member in members.Nodes)
         {
-            var listed = await member.Client.ListSupernodesAsync(new ListSupernodesRequest());
+            var listed = await member.Client.Directory.ListSupernodesAsync(new ListSupernodesRequest());
             Assert.Equal(urls, listed.Supernodes.Select(s => s.Url).Order());
             using var http = new HttpClient();
             Assert.True((await http.GetAsync(new Uri($"{member.OpsUrl}/readyz"))).IsSuccessStatusCode, $"{member.GrpcUrl} stopped being ready");

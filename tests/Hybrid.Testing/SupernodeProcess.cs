@@ -49,7 +49,7 @@ public sealed class SupernodeProcess : IAsyncDisposable
 
     public string Output => _output.ToString();
 
-    public Protocol.V1.Supernode.SupernodeClient Client => new(_channel ??= GrpcChannel.ForAddress(GrpcUrl));
+    public Protocol.Api.SupernodeClients Client => new(_channel ??= GrpcChannel.ForAddress(GrpcUrl));
 
     /// <summary>Starts a supernode and waits until /readyz answers 200.</summary>
     public static async Task<SupernodeProcess> StartAsync(string dataDir, params string[] extraArgs)

@@ -89,7 +89,7 @@ public sealed partial class Messaging(
             throw new RpcException(new Status(StatusCode.InvalidArgument, error));
         }
 
-        var record = await connection.CallAsync((c, o) => c.GetListingAsync(new GetListingRequest { ListingId = listingId }, o).ResponseAsync, cancellationToken);
+        var record = await connection.CallAsync((c, o) => c.Listings.GetListingAsync(new GetListingRequest { ListingId = listingId }, o).ResponseAsync, cancellationToken);
         if (record.State != ListingState.Active)
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"listing {listingId} is {record.State.ToString().ToLowerInvariant()}; it cannot be ordered"));
@@ -217,7 +217,7 @@ public sealed partial class Messaging(
     /// <summary>Opens, verifies and applies the items waiting in this peer's mailbox, then acknowledges them.</summary>
     public async Task<int> TakeMailAsync(CancellationToken cancellationToken)
     {
-        var taken = await connection.CallAsync((c, o) => c.TakeMailAsync(new TakeMailRequest { Limit = 100 }, o).ResponseAsync, cancellationToken);
+        var taken = await connection.CallAsync((c, o) => c.Mailbox.TakeMailAsync(new TakeMailRequest { Limit = 100 }, o).ResponseAsync, cancellationToken);
         if (taken.Items.Count == 0)
         {
             return 0;
@@ -248,7 +248,7 @@ public sealed partial class Messaging(
             done.ItemIds.Add(item.ItemId);
         }
 
-        await connection.CallAsync((c, o) => c.AckMailAsync(done, o).ResponseAsync, cancellationToken);
+        await connection.CallAsync((c, o) => c.Mailbox.AckMailAsync(done, o).ResponseAsync, cancellationToken);
         return taken.Items.Count;
     }
 
@@ -259,7 +259,7 @@ public sealed partial class Messaging(
         {
             var request = new MailStatusRequest { Recipient = group.Key };
             request.ItemIds.AddRange(group.Select(m => m.ItemId));
-            var status = await connection.CallAsync((c, o) => c.MailStatusAsync(request, o).ResponseAsync, cancellationToken);
+            var status = await connection.CallAsync((c, o) => c.Mailbox.MailStatusAsync(request, o).ResponseAsync, cancellationToken);
             var delivered = status.Delivered.ToHashSet(StringComparer.Ordinal);
             foreach (var mail in group.Where(m => delivered.Contains(m.ItemId) || !status.Pending.Contains(m.ItemId)))
             {
@@ -299,7 +299,7 @@ public sealed partial class Messaging(
                 : throw new RpcException(new Status(StatusCode.AlreadyExists, "another offer with this order id exists"));
         }
 
-        var record = await connection.CallAsync((c, o) => c.GetListingAsync(new GetListingRequest { ListingId = offer.Offer.ListingId }, o).ResponseAsync, cancellationToken);
+        var record = await connection.CallAsync((c, o) => c.Listings.GetListingAsync(new GetListingRequest { ListingId = offer.Offer.ListingId }, o).ResponseAsync, cancellationToken);
         if (record.Seller != identity.Id.ToString() || record.State != ListingState.Active)
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"listing {offer.Offer.ListingId} is not an active listing of this seller"));
@@ -387,7 +387,7 @@ public sealed partial class Messaging(
 
         var info = await connection.LookupPeerAsync(to, cancellationToken);
         var deposit = new DepositMailRequest { Recipient = to.ToString(), Item = SealedBoxes.Seal(message.ToByteArray(), info.PublicKey.ToByteArray()) };
-        var stored = await connection.CallAsync((c, o) => c.DepositMailAsync(deposit, o).ResponseAsync, cancellationToken);
+        var stored = await connection.CallAsync((c, o) => c.Mailbox.DepositMailAsync(deposit, o).ResponseAsync, cancellationToken);
         store.AddMail(new MailRow(stored.ItemId, to.ToString(), kind, reference));
         return "stored";
     }

@@ -31,11 +31,11 @@ public sealed class SupernodeCaller : IDisposable
     /// Runs <paramref name="call"/> against the first supernode that answers. Only transport
     /// failures move on to the next; a supernode's answer (even a refusal) is final.
     /// </summary>
-    public Task<T> CallAsync<T>(Func<Protocol.V1.Supernode.SupernodeClient, CallOptions, Task<T>> call, CancellationToken cancellationToken = default) =>
+    public Task<T> CallAsync<T>(Func<Protocol.Api.SupernodeClients, CallOptions, Task<T>> call, CancellationToken cancellationToken = default) =>
         FirstAnsweringAsync(_urls, Channel, call, _timeout, cancellationToken);
 
     /// <summary>The rule behind <see cref="CallAsync{T}"/>, over any list of supernodes and channels.</summary>
-    internal static async Task<T> FirstAnsweringAsync<T>(IEnumerable<string> urls, Func<string, GrpcChannel> channel, Func<Protocol.V1.Supernode.SupernodeClient, CallOptions, Task<T>> call, TimeSpan timeout, CancellationToken cancellationToken)
+    internal static async Task<T> FirstAnsweringAsync<T>(IEnumerable<string> urls, Func<string, GrpcChannel> channel, Func<Protocol.Api.SupernodeClients, CallOptions, Task<T>> call, TimeSpan timeout, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(call);
         RpcException? last = null;
@@ -44,7 +44,7 @@ public sealed class SupernodeCaller : IDisposable
             try
             {
                 var options = new CallOptions(deadline: DateTime.UtcNow + timeout, cancellationToken: cancellationToken);
-                return await call(new Protocol.V1.Supernode.SupernodeClient(channel(url)), options);
+                return await call(new Protocol.Api.SupernodeClients(channel(url)), options);
             }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
             {

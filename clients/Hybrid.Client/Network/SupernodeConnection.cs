@@ -20,7 +20,7 @@ namespace Hybrid.Client.Network;
 public sealed partial class SupernodeConnection : IAsyncDisposable
 {
     /// <summary>Metadata key carrying the session token on authenticated calls.</summary>
-    public const string SessionHeader = "hybrid-session";
+    public const string SessionHeader = Protocol.Api.SupernodeClients.SessionHeader;
 
     private static readonly TimeSpan ProofLifetime = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan ProfileLifetime = TimeSpan.FromDays(365);
@@ -143,7 +143,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     /// Calls the supernode holding the session, with the session token attached. When that supernode
     /// is unavailable the call waits for the session to re-open elsewhere and tries again (three tries).
     /// </summary>
-    public async Task<T> CallAsync<T>(Func<Protocol.V1.Supernode.SupernodeClient, CallOptions, Task<T>> call, CancellationToken cancellationToken = default)
+    public async Task<T> CallAsync<T>(Func<Protocol.Api.SupernodeClients, CallOptions, Task<T>> call, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(call);
         for (var attempt = 1; ; attempt++)
@@ -158,7 +158,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             var headers = new Metadata { { SessionHeader, session.Token } };
             try
             {
-                return await call(new Protocol.V1.Supernode.SupernodeClient(session.Channel), new CallOptions(headers, cancellationToken: cancellationToken));
+                return await call(new Protocol.Api.SupernodeClients(session.Channel), new CallOptions(headers, cancellationToken: cancellationToken));
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && attempt < 3)
             {
@@ -185,7 +185,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         }
 
         var session = pending.Result;
-        return new Protocol.V1.Supernode.SupernodeClient(session.Channel).Relay(new Metadata { { SessionHeader, session.Token } }, cancellationToken: cancellationToken);
+        return new Protocol.Api.SupernodeClients(session.Channel).Relay.Relay(new Metadata { { SessionHeader, session.Token } }, cancellationToken: cancellationToken);
     }
 
     /// <summary>A channel to the supernode at <paramref name="url"/> (shared, kept for the connection's life).</summary>
@@ -196,7 +196,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         SupernodeCaller.FirstAnsweringAsync(
             Candidates(),
             Channel,
-            (client, options) => client.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.ToString() }, options).ResponseAsync,
+            (client, options) => client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.ToString() }, options).ResponseAsync,
             _options.ConnectTimeout,
             cancellationToken);
 
@@ -308,11 +308,11 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     private async Task<ActiveSession> OpenSessionAsync(string url, CancellationToken stopping)
     {
         var channel = Channel(url);
-        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+        var client = new Protocol.Api.SupernodeClients(channel);
         await RefreshSupernodesAsync(client, stopping);
 
         var callEnded = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var call = client.Session(cancellationToken: callEnded.Token);
+        var call = client.Directory.Session(cancellationToken: callEnded.Token);
         try
         {
             using var handshake = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -351,11 +351,11 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     private async Task<ByteString> WorkStampAsync(uint bits, CancellationToken stopping) =>
         bits == 0 ? ByteString.Empty : ByteString.CopyFrom(await _workStamps.GetAsync((int)Math.Min(bits, int.MaxValue), stopping));
 
-    private async Task RefreshSupernodesAsync(Protocol.V1.Supernode.SupernodeClient client, CancellationToken stopping)
+    private async Task RefreshSupernodesAsync(Protocol.Api.SupernodeClients client, CancellationToken stopping)
     {
         try
         {
-            var listed = await client.ListSupernodesAsync(new ListSupernodesRequest(), deadline: _time.GetUtcNow().UtcDateTime + ListTimeout, cancellationToken: stopping);
+            var listed = await client.Directory.ListSupernodesAsync(new ListSupernodesRequest(), deadline: _time.GetUtcNow().UtcDateTime + ListTimeout, cancellationToken: stopping);
             Learn([.. listed.Supernodes.Select(s => s.Url)]);
         }
         catch (RpcException ex) when (ex.StatusCode is not StatusCode.Unavailable)
@@ -368,7 +368,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     private async Task RefreshWhileInSessionAsync(GrpcChannel channel, CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(_options.SupernodeListRefresh, _time);
-        var client = new Protocol.V1.Supernode.SupernodeClient(channel);
+        var client = new Protocol.Api.SupernodeClients(channel);
         while (await timer.WaitForNextTickAsync(cancellationToken))
         {
             try

@@ -20,9 +20,9 @@ public sealed class ListingModel(DesktopSession session) : DesktopPage(session)
 
     public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(async () =>
     {
-        Record = await Session.Supernodes.CallAsync((c, o) => c.GetListingAsync(new GetListingRequest { ListingId = Id }, o).ResponseAsync, cancellationToken);
-        Reputation = await Session.Supernodes.CallAsync((c, o) => c.GetReputationAsync(new GetReputationRequest { PeerId = Record.Seller }, o).ResponseAsync, cancellationToken);
-        Reviews = await Session.Supernodes.CallAsync((c, o) => c.ListReviewsAsync(new ListReviewsRequest { PeerId = Record.Seller, Limit = 20 }, o).ResponseAsync, cancellationToken);
+        Record = await Session.Supernodes.CallAsync((c, o) => c.Listings.GetListingAsync(new GetListingRequest { ListingId = Id }, o).ResponseAsync, cancellationToken);
+        Reputation = await Session.Supernodes.CallAsync((c, o) => c.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = Record.Seller }, o).ResponseAsync, cancellationToken);
+        Reviews = await Session.Supernodes.CallAsync((c, o) => c.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = Record.Seller, Limit = 20 }, o).ResponseAsync, cancellationToken);
     });
 
     public Task<IActionResult> OnPostOrderAsync(CancellationToken cancellationToken) => AttemptAsync(

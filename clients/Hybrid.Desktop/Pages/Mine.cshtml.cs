@@ -14,7 +14,7 @@ public sealed class MineModel(DesktopSession session) : DesktopPage(session)
 
     public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(async () =>
     {
-        var page = await Session.Supernodes.CallAsync((c, o) => c.ListBySellerAsync(new ListBySellerRequest { Seller = Session.Identity.Id.ToString(), Limit = 100 }, o).ResponseAsync, cancellationToken);
+        var page = await Session.Supernodes.CallAsync((c, o) => c.Listings.ListBySellerAsync(new ListBySellerRequest { Seller = Session.Identity.Id.ToString(), Limit = 100 }, o).ResponseAsync, cancellationToken);
         Listings = [.. page.Listings];
     });
 
@@ -46,7 +46,7 @@ public sealed class MineModel(DesktopSession session) : DesktopPage(session)
             }
 
             var envelope = MarketActions.SignListing(Session.Identity, listing, 30, DateTimeOffset.UtcNow);
-            var published = await Session.Supernodes.CallAsync((c, o) => c.PublishListingAsync(envelope, o).ResponseAsync, cancellationToken);
+            var published = await Session.Supernodes.CallAsync((c, o) => c.Listings.PublishListingAsync(envelope, o).ResponseAsync, cancellationToken);
             Notice($"Published “{listing.Title}” ({published.ListingId}).");
             return RedirectToPage("/Mine");
         },
@@ -56,7 +56,7 @@ public sealed class MineModel(DesktopSession session) : DesktopPage(session)
         async () =>
         {
             var envelope = MarketActions.SignWithdrawal(Session.Identity, id, DateTimeOffset.UtcNow);
-            await Session.Supernodes.CallAsync((c, o) => c.WithdrawListingAsync(envelope, o).ResponseAsync, cancellationToken);
+            await Session.Supernodes.CallAsync((c, o) => c.Listings.WithdrawListingAsync(envelope, o).ResponseAsync, cancellationToken);
             Notice($"Withdrawn {id}.");
             return RedirectToPage("/Mine");
         },

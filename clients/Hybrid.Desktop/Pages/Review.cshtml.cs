@@ -15,7 +15,7 @@ public sealed class ReviewModel(DesktopSession session) : DesktopPage(session)
         async () =>
         {
             var (envelope, reviewed) = MarketActions.SignReview(Session.Identity, Session.HomePath, OrderId, stars, text ?? string.Empty, null, DateTimeOffset.UtcNow);
-            await Session.Supernodes.CallAsync((c, o) => c.SubmitReviewAsync(envelope, o).ResponseAsync, cancellationToken);
+            await Session.Supernodes.CallAsync((c, o) => c.Reputation.SubmitReviewAsync(envelope, o).ResponseAsync, cancellationToken);
             Notice($"Review published for {Abbreviate(reviewed)}.");
             return RedirectToPage("/Orders");
         },

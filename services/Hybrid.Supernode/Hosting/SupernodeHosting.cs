@@ -43,6 +43,7 @@ public static class SupernodeHosting
         builder.Services.AddSingleton<SupernodeMetrics>();
         builder.Services.AddSingleton<RequestLimits>();
         builder.Services.AddSingleton<IdentityAdmission>();
+        builder.Services.AddSingleton<ReplyPages>();
         builder.Services.AddSingleton<SessionHub>();
         builder.Services.AddSingleton<SessionHost>();
         builder.Services.AddSingleton<Relay.RelayHub>();
@@ -57,7 +58,11 @@ public static class SupernodeHosting
         ArgumentNullException.ThrowIfNull(app);
         app.UseForwardedHeaders();
         app.UseListenerSeparation();
-        app.MapGrpcService<SupernodeApi>();
+        app.MapGrpcService<DirectoryService>();
+        app.MapGrpcService<ListingsService>();
+        app.MapGrpcService<RelayService>();
+        app.MapGrpcService<MailboxService>();
+        app.MapGrpcService<ReputationService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });

@@ -45,7 +45,7 @@ public sealed class RelayForwarding(IGrainFactory grains, SupernodeRegistration 
     public async Task ForwardAsync(string internalUrl, SignedEnvelope open, RelayLink link, IAsyncStreamReader<RelayFrame> dialerRequests, IServerStreamWriter<RelayFrame> dialerResponses, CancellationToken aborted)
     {
         ArgumentNullException.ThrowIfNull(link);
-        var client = new Protocol.V1.Supernode.SupernodeClient(Channel(internalUrl));
+        var client = new Protocol.V1.RelayApi.RelayApiClient(Channel(internalUrl));
         var ticket = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
         await grains.GetGrain<Index.Relay.IRelayTicketGrain>(ticket).Issue(link.Dialer.ToString(), link.Target.ToString(), DateTimeOffset.UtcNow + TicketLifetime);
         using var call = client.Relay(new Metadata { { ForwardedHeader, ticket } }, cancellationToken: aborted);

@@ -62,6 +62,15 @@ public sealed class SessionHub(SupernodeMetrics metrics)
         metrics.SessionsActive.Set(_byToken.Count);
     }
 
+    /// <summary>The session whose token the call carries, or Unauthenticated saying how to get one.</summary>
+    public OpenSession Require(Grpc.Core.ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return TryGet(context.RequestHeaders.GetValue(Protocol.Api.SupernodeClients.SessionHeader), out var session)
+            ? session
+            : throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unauthenticated, $"{context.Method} needs an open session on this supernode: open Session and send its token as '{Protocol.Api.SupernodeClients.SessionHeader}' metadata"));
+    }
+
     public bool TryGet(string? token, out OpenSession session)
     {
         session = null!;

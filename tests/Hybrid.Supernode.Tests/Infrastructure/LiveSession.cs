@@ -2,7 +2,6 @@ using System.Threading.Channels;
 using Grpc.Core;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
-using Hybrid.Supernode.Api;
 
 namespace Hybrid.Supernode.Tests.Infrastructure;
 
@@ -24,7 +23,7 @@ internal sealed class LiveSession : IAsyncDisposable
     {
         Identity = identity;
         _call = call;
-        Token = new Metadata { { SupernodeApi.SessionHeader, token } };
+        Token = new Metadata { { Protocol.Api.SupernodeClients.SessionHeader, token } };
         _interval = interval;
         _reader = Task.Run(ReadAsync);
         _heartbeats = Task.Run(BeatAsync);
@@ -43,9 +42,9 @@ internal sealed class LiveSession : IAsyncDisposable
 
     public long Acknowledged => Interlocked.Read(ref _acknowledged);
 
-    public static async Task<LiveSession> OpenAsync(Protocol.V1.Supernode.SupernodeClient client, PeerIdentity identity, TimeSpan heartbeatInterval)
+    public static async Task<LiveSession> OpenAsync(Protocol.Api.SupernodeClients client, PeerIdentity identity, TimeSpan heartbeatInterval)
     {
-        var call = client.Session();
+        var call = client.Directory.Session();
         Assert.True(await call.ResponseStream.MoveNext(), "the supernode sent no challenge");
         var challenge = call.ResponseStream.Current.Challenge;
         await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = RawSession.Proof(identity, challenge), Profile = RawSession.Profile(identity, "Honest", (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) } });

@@ -18,9 +18,9 @@ internal sealed class RawSession : IDisposable
 
     public SessionChallenge Challenge { get; }
 
-    public static async Task<RawSession> OpenAsync(Protocol.V1.Supernode.SupernodeClient client)
+    public static async Task<RawSession> OpenAsync(Protocol.Api.SupernodeClients client)
     {
-        var call = client.Session(deadline: DateTime.UtcNow.AddSeconds(30));
+        var call = client.Directory.Session(deadline: DateTime.UtcNow.AddSeconds(30));
         Assert.True(await call.ResponseStream.MoveNext(), "the supernode sent no challenge");
         Assert.Equal(SessionServerMessage.KindOneofCase.Challenge, call.ResponseStream.Current.KindCase);
         return new RawSession(call, call.ResponseStream.Current.Challenge);

@@ -1,35 +1,24 @@
 using Grpc.Core;
 using Hybrid.Index.Directory;
-using Hybrid.Index.Search;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Cluster;
-using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Ops;
-using Hybrid.Supernode.Relay;
 using Hybrid.Supernode.Sessions;
 using Google.Protobuf;
 
 namespace Hybrid.Supernode.Api;
 
-/// <summary>The public gRPC API: authenticate, validate, call one grain, map the outcome to a status.</summary>
-public sealed partial class SupernodeApi(
+/// <summary>Sessions, look-ups, the supernode list and profiles: who is online and how to reach them.</summary>
+public sealed class DirectoryService(
     IGrainFactory grains,
-    ShardedSearch search,
     SessionHost sessions,
     SessionHub hub,
     SupernodeRegistration registration,
     RequestLimits limits,
-    IdentityAdmission admission,
     SupernodeMetrics metrics,
-    RelayHub relays,
-    RelayForwarding forwarding,
-    SupernodeOptions options,
-    TimeProvider time) : Protocol.V1.Supernode.SupernodeBase
+    TimeProvider time) : DirectoryApi.DirectoryApiBase
 {
-    /// <summary>Metadata key carrying the session token on authenticated calls.</summary>
-    public const string SessionHeader = "hybrid-session";
-
     public override Task Session(IAsyncStreamReader<SessionClientMessage> requestStream, IServerStreamWriter<SessionServerMessage> responseStream, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -42,7 +31,7 @@ public sealed partial class SupernodeApi(
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         limits.Call(context);
-        var peer = ParsePeer(request.PeerId, "peer id");
+        var peer = Requests.ParsePeer(request.PeerId, "peer id");
         metrics.Lookups.Inc();
         var snapshot = await grains.GetGrain<IPeerGrain>(peer.ToString()).Describe()
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"no peer {peer} has registered on this network"));
@@ -80,7 +69,7 @@ public sealed partial class SupernodeApi(
     public override async Task<PublishProfileResponse> PublishProfile(SignedEnvelope request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var session = RequireSession(context);
+        var session = hub.Require(context);
         limits.Call(session.Peer);
         var verified = SignedEnvelopes.Verify(request, EnvelopeKinds.Profile, time.GetUtcNow(), session.Peer);
         SessionHost.ValidateProfile(verified.Body(PeerProfile.Parser));
@@ -92,8 +81,4 @@ public sealed partial class SupernodeApi(
             : throw new RpcException(new Status(IndexStatus.For(result.Outcome), result.Message));
     }
 
-    private OpenSession RequireSession(ServerCallContext context) =>
-        hub.TryGet(context.RequestHeaders.GetValue(SessionHeader), out var session)
-            ? session
-            : throw new RpcException(new Status(StatusCode.Unauthenticated, $"{context.Method} needs an open session on this supernode: open Session and send its token as '{SessionHeader}' metadata"));
 }

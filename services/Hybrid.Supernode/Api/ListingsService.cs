@@ -5,15 +5,21 @@ using Grpc.Core;
 using Hybrid.Index.Listings;
 using Hybrid.Index.Search;
 using Hybrid.Protocol.Envelopes;
-using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.Listings;
 using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Ops;
 using Prometheus;
 
 namespace Hybrid.Supernode.Api;
 
 /// <summary>Listings and search: verify the seller's signature and the listing rules, then call the listing's shard.</summary>
-public sealed partial class SupernodeApi
+public sealed class ListingsService(
+    ShardedSearch search,
+    RequestLimits limits,
+    IdentityAdmission admission,
+    SupernodeMetrics metrics,
+    ReplyPages pages,
+    TimeProvider time) : ListingsApi.ListingsApiBase
 {
     public const int DefaultLimit = 20;
     public const int MaxLimit = 100;
@@ -35,7 +41,7 @@ public sealed partial class SupernodeApi
 
         if (listing.CreatedMs > verified.Payload.IssuedAtMs)
         {
-            throw Invalid("created_ms is after the envelope's issue time: a listing cannot be created after it was signed");
+            throw Requests.Invalid("created_ms is after the envelope's issue time: a listing cannot be created after it was signed");
         }
 
         await admission.EnsureKnownAsync(verified.Signer, request.SignerPublicKey.ToByteArray(), context);
@@ -88,7 +94,7 @@ public sealed partial class SupernodeApi
         }
 
         var response = new SearchResponse { TotalHits = page.TotalHits };
-        var taken = FillByBytes(response.Hits, page.Hits, h => new SearchHit { Record = Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active), Score = h.Score });
+        var taken = pages.Fill(response.Hits, page.Hits, h => new SearchHit { Record = Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active), Score = h.Score });
         response.NextPageToken = page.HasMore || taken < page.Hits.Count ? PageToken(query, offset + taken) : string.Empty;
         return response;
     }
@@ -98,12 +104,12 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         limits.Call(context);
-        var seller = ParsePeer(request.Seller, "seller");
+        var seller = Requests.ParsePeer(request.Seller, "seller");
         var query = new SearchQuery(string.Empty, null, null, null, null, null, null, seller.ToString(), null, SearchOrder.Newest);
         var (offset, limit) = Paging(query, request.Limit, request.PageToken);
         var page = await search.SearchAsync(query, offset, limit);
         var response = new ListingPage { TotalHits = page.TotalHits };
-        var taken = FillByBytes(response.Listings, page.Hits, h => Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active));
+        var taken = pages.Fill(response.Listings, page.Hits, h => Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active));
         response.NextPageToken = page.HasMore || taken < page.Hits.Count ? PageToken(query, offset + taken) : string.Empty;
         return response;
     }
@@ -119,7 +125,7 @@ public sealed partial class SupernodeApi
     {
         if (request.Text.Length > MaxQueryLength)
         {
-            throw Invalid($"query text is {request.Text.Length} characters; at most {MaxQueryLength}");
+            throw Requests.Invalid($"query text is {request.Text.Length} characters; at most {MaxQueryLength}");
         }
 
         var currency = Optional(request.Currency);
@@ -133,12 +139,12 @@ public sealed partial class SupernodeApi
 
             if (ListingRules.PriceProblem(bound) is { } problem)
             {
-                throw Invalid($"{name}: {problem}");
+                throw Requests.Invalid($"{name}: {problem}");
             }
 
             if (currency is not null && bound.Currency != currency)
             {
-                throw Invalid($"{name} is in {bound.Currency} but the search asks for {currency}");
+                throw Requests.Invalid($"{name} is in {bound.Currency} but the search asks for {currency}");
             }
 
             currency = bound.Currency;
@@ -146,31 +152,31 @@ public sealed partial class SupernodeApi
 
         if (request.MinPrice is not null && request.MaxPrice is not null && request.MinPrice.Currency != request.MaxPrice.Currency)
         {
-            throw Invalid("min_price and max_price must be in the same currency");
+            throw Requests.Invalid("min_price and max_price must be in the same currency");
         }
 
         min = request.MinPrice is null ? null : ListingRules.ToMicros(request.MinPrice);
         max = request.MaxPrice is null ? null : ListingRules.ToMicros(request.MaxPrice);
         if (min > max)
         {
-            throw Invalid("min_price is above max_price");
+            throw Requests.Invalid("min_price is above max_price");
         }
 
         if (currency is not null && !ListingRules.IsCurrency(currency))
         {
-            throw Invalid($"currency '{currency}' is not an ISO 4217 code such as EUR or USD");
+            throw Requests.Invalid($"currency '{currency}' is not an ISO 4217 code such as EUR or USD");
         }
 
         var category = Optional(request.Category);
         if (category is not null && !ListingRules.IsCategory(category))
         {
-            throw Invalid($"category '{category}' is not one of: {string.Join(", ", ListingRules.Categories)}");
+            throw Requests.Invalid($"category '{category}' is not one of: {string.Join(", ", ListingRules.Categories)}");
         }
 
-        var seller = Optional(request.Seller) is { } s ? ParsePeer(s, "seller").ToString() : null;
+        var seller = Optional(request.Seller) is { } s ? Requests.ParsePeer(s, "seller").ToString() : null;
         if (!Enum.IsDefined(request.Sort))
         {
-            throw Invalid($"sort {(int)request.Sort} is not one of relevance, price ascending, price descending, newest");
+            throw Requests.Invalid($"sort {(int)request.Sort} is not one of relevance, price ascending, price descending, newest");
         }
 
         return new SearchQuery(
@@ -185,43 +191,14 @@ public sealed partial class SupernodeApi
             Optional(request.GeohashPrefix)?.ToLowerInvariant(),
             (SearchOrder)(int)request.Sort,
             request.TypeAhead,
-            request.MinReputation is >= 0 and <= 100 ? request.MinReputation : throw Invalid($"min_reputation is a trust score 0-100 (got {request.MinReputation})"));
+            request.MinReputation is >= 0 and <= 100 ? request.MinReputation : throw Requests.Invalid($"min_reputation is a trust score 0-100 (got {request.MinReputation})"));
     }
-
-    /// <summary>
-    /// Adds items while the reply stays within <see cref="PageBytes"/>: a page is cut by bytes as well as
-    /// by count, so no set of published records can make it exceed the message limit. The first item
-    /// always fits (every record kind is far below the budget). Returns how many were added.
-    /// </summary>
-    private int FillByBytes<TSource, TItem>(Google.Protobuf.Collections.RepeatedField<TItem> into, IReadOnlyList<TSource> source, Func<TSource, TItem> convert)
-        where TItem : IMessage
-    {
-        var budget = PageBytes;
-        var used = 0;
-        foreach (var item in source)
-        {
-            var converted = convert(item);
-            var size = converted.CalculateSize() + 8;
-            if (into.Count > 0 && used + size > budget)
-            {
-                break;
-            }
-
-            into.Add(converted);
-            used += size;
-        }
-
-        return into.Count;
-    }
-
-    /// <summary>Bytes a page of records may take: the message limit less room for the page's own fields.</summary>
-    private int PageBytes => Math.Max(64 * 1024, options.MaxMessageBytes - (8 * 1024));
 
     private static (int Offset, int Limit) Paging(SearchQuery query, int requestedLimit, string token)
     {
         if (requestedLimit is < 0 or > MaxLimit)
         {
-            throw Invalid($"limit must be 1-{MaxLimit} (got {requestedLimit})");
+            throw Requests.Invalid($"limit must be 1-{MaxLimit} (got {requestedLimit})");
         }
 
         var limit = requestedLimit == 0 ? DefaultLimit : requestedLimit;
@@ -233,12 +210,12 @@ public sealed partial class SupernodeApi
         var parts = token.Split('.');
         if (parts.Length != 2 || !int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out var offset) || offset < 0 || parts[1] != Fingerprint(query))
         {
-            throw Invalid("page token does not belong to this query: repeat the query without a token");
+            throw Requests.Invalid("page token does not belong to this query: repeat the query without a token");
         }
 
         if (offset >= MaxPagedResults)
         {
-            throw Invalid($"results past the first {MaxPagedResults} are not paged; narrow the query");
+            throw Requests.Invalid($"results past the first {MaxPagedResults} are not paged; narrow the query");
         }
 
         return (offset, Math.Min(limit, MaxPagedResults - offset));
@@ -285,14 +262,11 @@ public sealed partial class SupernodeApi
     {
         if (!ListingRules.IsListingId(id, out var error))
         {
-            throw Invalid(error);
+            throw Requests.Invalid(error);
         }
     }
 
-    private static PeerId ParsePeer(string text, string what) =>
-        PeerId.TryParse(text, out var peer, out var error) ? peer : throw Invalid($"{what}: {error}");
 
     private static string? Optional(string value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
-    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
 }

@@ -3,11 +3,18 @@ using Grpc.Core;
 using Hybrid.Index.Reputation;
 using Hybrid.Protocol.Reputation;
 using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Ops;
 
 namespace Hybrid.Supernode.Api;
 
 /// <summary>Reviews and reputation: only parties to a real order review it; nobody can delete a valid review.</summary>
-public sealed partial class SupernodeApi
+public sealed class ReputationService(
+    IGrainFactory grains,
+    RequestLimits limits,
+    IdentityAdmission admission,
+    SupernodeMetrics metrics,
+    ReplyPages pages,
+    TimeProvider time) : ReputationApi.ReputationApiBase
 {
     public override async Task<SubmitReviewResponse> SubmitReview(SignedEnvelope request, ServerCallContext context)
     {
@@ -43,16 +50,14 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         limits.Call(context);
-        var peer = ParsePeer(request.PeerId, "peer id");
-        var offset = string.IsNullOrEmpty(request.PageToken) ? 0
-            : int.TryParse(request.PageToken, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var o) ? o
-            : throw Invalid("page_token is not one this supernode issued");
+        var peer = Requests.ParsePeer(request.PeerId, "peer id");
+        var offset = Requests.Offset(request.PageToken);
         var limit = request.Limit <= 0 ? 20 : Math.Min(request.Limit, 100);
         var page = await grains.GetGrain<IReputationGrain>(peer.ToString()).Page(offset, limit);
         var stored = await Task.WhenAll(page.ReviewIds.Select(id => grains.GetGrain<IReviewGrain>(id).Describe()));
         var response = new ReviewPage { Total = page.Total };
         var records = stored.Select(r => r is null ? null : ToRecord(r)).ToList();
-        var taken = FillByBytes(response.Reviews, records.OfType<ReviewRecord>().ToList(), r => r);
+        var taken = pages.Fill(response.Reviews, records.OfType<ReviewRecord>().ToList(), r => r);
         // Reviews that vanished between the page and their look-up count as taken: they are not retried.
         var consumed = taken == records.Count(r => r is not null) ? page.ReviewIds.Length : IndexOfNth(records, taken);
         response.NextPageToken = offset + consumed < page.Total ? (offset + consumed).ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty;
@@ -66,22 +71,20 @@ public sealed partial class SupernodeApi
         limits.Call(context);
         if (!Reviews.IsReviewId(request.ReviewId))
         {
-            throw Invalid($"review id '{(request.ReviewId.Length > 40 ? request.ReviewId[..40] + "…" : request.ReviewId)}' is not one this network issues");
+            throw Requests.Invalid($"review id '{(request.ReviewId.Length > 40 ? request.ReviewId[..40] + "…" : request.ReviewId)}' is not one this network issues");
         }
 
-        var offset = string.IsNullOrEmpty(request.PageToken) ? 0
-            : int.TryParse(request.PageToken, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var o) ? o
-            : throw Invalid("page_token is not one this supernode issued");
+        var offset = Requests.Offset(request.PageToken);
         if (request.Limit is < 0 or > 100)
         {
-            throw Invalid($"limit must be 1-100 (got {request.Limit})");
+            throw Requests.Invalid($"limit must be 1-100 (got {request.Limit})");
         }
 
         var stored = await grains.GetGrain<IReviewGrain>(request.ReviewId).Describe()
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"no review {request.ReviewId}"));
         var page = new ReviewHistoryPage { Total = stored.History.Length };
         var versions = stored.History.Skip(offset).Take(request.Limit == 0 ? 20 : request.Limit).Select(SignedEnvelope.Parser.ParseFrom).ToList();
-        var taken = FillByBytes(page.Versions, versions, v => v);
+        var taken = pages.Fill(page.Versions, versions, v => v);
         page.NextPageToken = offset + taken < stored.History.Length ? (offset + taken).ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty;
         return page;
     }
@@ -91,7 +94,7 @@ public sealed partial class SupernodeApi
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         limits.Call(context);
-        var peer = ParsePeer(request.PeerId, "peer id").ToString();
+        var peer = Requests.ParsePeer(request.PeerId, "peer id").ToString();
         var summary = grains.GetGrain<IReputationGrain>(peer).Summary();
         var trust = grains.GetGrain<ITrustGrain>(0).Standing(peer);
         var (s, t) = (await summary, await trust);

@@ -229,6 +229,8 @@ internal static class PeerCommands
                     endpoints = status.Endpoints,
                     @private = status.Private,
                     mailboxPending = status.MailboxPending,
+                    mailRefused = status.MailRefused,
+                    refused = status.Refused.Select(r => new { itemId = r.ItemId, sender = r.Sender, reason = r.Reason, refused = DateTimeOffset.FromUnixTimeMilliseconds(r.RefusedMs) }),
                     links = status.Links.Select(l => new { peerId = l.PeerId, path = l.Path, address = l.Address }),
                 },
                 () =>
@@ -242,6 +244,14 @@ internal static class PeerCommands
                     }
 
                     Console.WriteLine($"messages waiting in mailboxes: {status.MailboxPending}");
+                    if (status.MailRefused > 0)
+                    {
+                        Console.WriteLine($"mailbox items refused: {status.MailRefused}");
+                        foreach (var refused in status.Refused)
+                        {
+                            Console.WriteLine($"  {DateTimeOffset.FromUnixTimeMilliseconds(refused.RefusedMs):u} from {refused.Sender}: {refused.Reason}");
+                        }
+                    }
                 });
             return ExitCodes.Ok;
         }));

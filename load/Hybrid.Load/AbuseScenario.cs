@@ -47,6 +47,7 @@ internal static class AbuseScenario
         var report = new Report("abuse", "heartbeat round trip, no attack");
         Phase[] phases =
         [
+            new("warm-up (ignored)", (_, _, _) => Task.CompletedTask),
             new("no attack", (_, _, _) => Task.CompletedTask),
             new("replayed listings", (a, i, ct) => a.ReplayAsync(i, ct)),
             new("fresh-key listings", (a, i, ct) => a.FreshKeysAsync(i, ct)),
@@ -65,12 +66,29 @@ internal static class AbuseScenario
             var mail = report.Series($"mail deposit to delivery, {p.Name}");
             using var stop = new CancellationTokenSource(phase);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop.Token, cancellationToken);
-            var attackers = Enumerable.Range(0, AttackAddresses).Select(i => Task.Run(() => p.Attack(attack, i, linked.Token), CancellationToken.None)).ToList();
+            var attackers = Enumerable.Range(0, AttackAddresses).Select(i => Task.Run(
+                async () =>
+                {
+                    try
+                    {
+                        await p.Attack(attack, i, linked.Token);
+                    }
+                    catch (Exception ex) when (!linked.IsCancellationRequested)
+                    {
+                        Console.WriteLine($"attacker {i} stopped: {ex.GetType().Name}: {ex.Message}");
+                    }
+                },
+                CancellationToken.None)).ToList();
             await honest.MeasureAsync(heartbeats, searches, mail, linked.Token);
             await Task.WhenAll(attackers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
             var grown = DataBytes(node.DataDir) - before;
             var p99 = (H: P99(heartbeats), S: P99(searches), M: P99(mail));
+            if (p.Name.StartsWith("warm-up", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
             if (p.Name == "no attack")
             {
                 quiet = (p99.H, p99.S, p99.M);
@@ -224,13 +242,23 @@ internal static class AbuseScenario
     {
         private readonly List<GrpcChannel> _channels;
         private readonly Queue<(PeerIdentity Identity, string Stamp)>[] _fresh;
+        private readonly Dictionary<PeerIdentity, SignedEnvelope[]> _signed = [];
+        private readonly (PeerIdentity Identity, string Stamp)[][] _unstamped;
         private readonly Dictionary<StatusCode, long> _counts = [];
+        private readonly List<PeerIdentity>[] _admitted = [.. Enumerable.Range(0, AttackAddresses).Select(_ => new List<PeerIdentity>())];
         private Honest _honest = null!;
 
-        private Attack(List<GrpcChannel> channels, Queue<(PeerIdentity, string)>[] fresh)
+        private Attack(List<GrpcChannel> channels, Queue<(PeerIdentity, string)>[] fresh, (PeerIdentity, string)[][] unstamped)
         {
             _channels = channels;
             _fresh = fresh;
+            _unstamped = unstamped;
+            // Every listing the attacker will send is signed now: its signing is its own machines' work, not the supernode's.
+            var padding = new string('x', 7000);
+            foreach (var identity in fresh.SelectMany(q => q).Concat(unstamped.SelectMany(u => u)).Select(e => e.Item1))
+            {
+                _signed[identity] = [.. Enumerable.Range(0, 50).Select(n => ListingFactory.Sign(identity, ListingFactory.Listing($"Spam {n}", padding)))];
+            }
         }
 
         /// <summary>The honest peers whose listings are replayed and whose mailbox is flooded.</summary>
@@ -246,7 +274,8 @@ internal static class AbuseScenario
                 var identity = PeerIdentity.Generate();
                 return (identity, Convert.ToHexString(WorkStamps.Mint(identity.PublicKey, 20, cancellationToken)));
             }))).ToArray(), cancellationToken);
-            return new Attack(channels, fresh);
+            var unstamped = Enumerable.Range(0, AttackAddresses).Select(_ => Enumerable.Range(0, 4).Select(_ => (PeerIdentity.Generate(), "0000000000000000")).ToArray()).ToArray();
+            return await Task.Run(() => new Attack(channels, fresh, unstamped), cancellationToken);
         }
 
         public string Summary()
@@ -277,20 +306,22 @@ internal static class AbuseScenario
         public async Task FreshKeysAsync(int address, CancellationToken cancellationToken)
         {
             var client = Client(address);
-            var padding = new string('x', 7000);
-            while (!cancellationToken.IsCancellationRequested)
+            for (var spare = 0; !cancellationToken.IsCancellationRequested; spare++)
             {
                 (PeerIdentity Identity, string Stamp) next;
                 lock (_fresh[address])
                 {
-                    next = _fresh[address].Count > 0 ? _fresh[address].Dequeue() : (PeerIdentity.Generate(), "00");
+                    next = _fresh[address].Count > 0 ? _fresh[address].Dequeue() : _unstamped[address][spare % _unstamped[address].Length];
                 }
 
                 // Each fresh key publishes as much as it may; without a valid stamp (the supply ran out) it is refused.
                 for (var n = 0; n < 50 && !cancellationToken.IsCancellationRequested; n++)
                 {
-                    var envelope = ListingFactory.Sign(next.Identity, ListingFactory.Listing($"Spam {n}", padding));
-                    await CountAsync(() => client.Listings.PublishListingAsync(envelope, new Metadata { { WorkStamps.WorkHeader, next.Stamp } }, cancellationToken: cancellationToken).ResponseAsync);
+                    var envelope = _signed[next.Identity][n];
+                    if (await CountAsync(() => client.Listings.PublishListingAsync(envelope, new Metadata { { WorkStamps.WorkHeader, next.Stamp } }, cancellationToken: cancellationToken).ResponseAsync) && n == 0)
+                    {
+                        _admitted[address].Add(next.Identity);
+                    }
                 }
             }
         }
@@ -298,11 +329,12 @@ internal static class AbuseScenario
         public async Task MailFloodAsync(int address, CancellationToken cancellationToken)
         {
             var client = Client(address);
-            // An attacker's session per address (its identities were admitted in an earlier phase, or pay now).
+            // An attacker's session per address, with an identity admitted in the fresh-key phase (the
+            // address has spent its hour's budget of new ones), or a fresh one if it has none.
             (PeerIdentity Identity, string Stamp) me;
             lock (_fresh[address])
             {
-                me = _fresh[address].Count > 0 ? _fresh[address].Dequeue() : (PeerIdentity.Generate(), "00");
+                me = _admitted[address].Count > 0 ? (_admitted[address][0], "0000000000000000") : _fresh[address].Count > 0 ? _fresh[address].Dequeue() : _unstamped[address][0];
             }
 
             using var call = client.Directory.Session(cancellationToken: cancellationToken);
@@ -310,7 +342,7 @@ internal static class AbuseScenario
             var challenge = call.ResponseStream.Current.Challenge;
             var now = DateTimeOffset.UtcNow;
             var proof = SignedEnvelopes.Sign(me.Identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId }, now, now.AddMinutes(1));
-            await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Work = ByteString.CopyFrom(Convert.FromHexString(me.Stamp.Length == 16 ? me.Stamp : "0000000000000000")) } }, cancellationToken);
+            await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Work = ByteString.CopyFrom(Convert.FromHexString(me.Stamp)) } }, cancellationToken);
             try
             {
                 await call.ResponseStream.MoveNext(cancellationToken);
@@ -322,7 +354,22 @@ internal static class AbuseScenario
             }
 
             var token = new Metadata { { Protocol.Api.SupernodeClients.SessionHeader, call.ResponseStream.Current.Welcome.SessionToken } };
-            var item = SealedBoxes.Seal(new byte[60 * 1024], _honest.Recipient.PublicKey);
+            // The attacker keeps its session up (heartbeats, answers drained) while it floods.
+            _ = Task.Run(async () =>
+            {
+                for (ulong beat = 1; !cancellationToken.IsCancellationRequested; beat++)
+                {
+                    await call.RequestStream.WriteAsync(new SessionClientMessage { Heartbeat = new Heartbeat { Sequence = beat } }, cancellationToken);
+                    await Task.Delay(1000, cancellationToken);
+                }
+            }, cancellationToken);
+            _ = Task.Run(async () =>
+            {
+                while (await call.ResponseStream.MoveNext(cancellationToken))
+                {
+                }
+            }, cancellationToken);
+            var item = SealedBoxes.Seal(new byte[30 * 1024], _honest.Recipient.PublicKey);
             while (!cancellationToken.IsCancellationRequested)
             {
                 await CountAsync(() => client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = _honest.Recipient.Id.ToString(), Item = item }, token, cancellationToken: cancellationToken).ResponseAsync);
@@ -363,12 +410,14 @@ internal static class AbuseScenario
 
         private Protocol.Api.SupernodeClients Client(int address) => new(_channels[address]);
 
-        private async Task CountAsync(Func<Task> call)
+        /// <summary>Makes one call and counts its status; true when it was answered OK.</summary>
+        private async Task<bool> CountAsync(Func<Task> call)
         {
             try
             {
                 await call();
                 Count(StatusCode.OK);
+                return true;
             }
             catch (RpcException ex) when (ex.StatusCode != StatusCode.Cancelled)
             {
@@ -378,6 +427,8 @@ internal static class AbuseScenario
             {
                 // The phase ended.
             }
+
+            return false;
         }
 
         private void Count(StatusCode code)

@@ -239,10 +239,18 @@ public sealed partial class Messaging(
                         break;
                 }
             }
-            catch (Exception ex) when (ex is RpcException or System.Security.Cryptography.CryptographicException or InvalidProtocolBufferException)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                // A forged or unreadable item is dropped: keeping it would block the mailbox forever.
-                LogBadMail(logger, item.ItemId, item.Sender, ex.Message);
+                throw;
+            }
+            catch (Exception ex)
+            {
+                // Whatever is wrong with one item (unreadable, forged, refused by the rules, or a fault
+                // of ours in handling it), it is acknowledged and recorded: keeping it would block the
+                // mailbox for good, and the items behind it are honest mail.
+                var reason = Refusal(ex);
+                LogBadMail(logger, item.ItemId, item.Sender, reason);
+                store.AddRefusedMail(new RefusedMailRow(item.ItemId, item.Sender, reason, time.GetUtcNow().ToUnixTimeMilliseconds()));
             }
 
             done.ItemIds.Add(item.ItemId);
@@ -251,6 +259,16 @@ public sealed partial class Messaging(
         await connection.CallAsync((c, o) => c.Mailbox.AckMailAsync(done, o).ResponseAsync, cancellationToken);
         return taken.Items.Count;
     }
+
+    /// <summary>Why a mailbox item was refused, in words for the user.</summary>
+    private static string Refusal(Exception ex) => ex switch
+    {
+        System.Security.Cryptography.CryptographicException => "it was not sealed to this peer's key, or was altered on the way",
+        InvalidProtocolBufferException => "it opened, but is not a message this peer understands",
+        EnvelopeRejectedException rejected => $"its signature or contents were refused: {rejected.Message}",
+        RpcException rpc => rpc.Status.Detail,
+        _ => $"it could not be handled ({ex.GetType().Name}: {ex.Message})",
+    };
 
     /// <summary>Asks the supernodes which of this peer's stored messages were delivered, and records it.</summary>
     public async Task CheckMailDeliveryAsync(CancellationToken cancellationToken)

@@ -144,7 +144,9 @@ public sealed partial class PeerDaemon : IAsyncDisposable
             Supernode = Connection.CurrentSupernode ?? string.Empty,
             Private = _options.Private,
             MailboxPending = Store.PendingMail().Count,
+            MailRefused = Store.RefusedMailCount(),
         };
+        reply.Refused.AddRange(Store.RefusedMail(5).Select(r => new RefusedMail { ItemId = r.ItemId, Sender = r.Sender, Reason = r.Reason, RefusedMs = r.RefusedMs }));
         reply.Endpoints.AddRange(Endpoints);
         lock (_events)
         {

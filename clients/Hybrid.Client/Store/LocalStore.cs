@@ -29,6 +29,9 @@ public sealed record ContentRow(string ContentId, string Path, byte[] Manifest, 
 /// <summary>A message left in a recipient's mailbox, until the recipient has taken it.</summary>
 public sealed record MailRow(string ItemId, string Recipient, string Kind, string Reference);
 
+/// <summary>A mailbox item this peer could not open, parse or verify: acknowledged, and remembered here.</summary>
+public sealed record RefusedMailRow(string ItemId, string Sender, string Reason, long RefusedMs);
+
 /// <summary>
 /// A user's local store (SQLite, WAL, in the home directory): chats, orders, the goods this peer
 /// serves and mailbox deliveries in flight. The daemon and one-off CLI commands may open it at once.
@@ -49,7 +52,12 @@ public sealed class LocalStore : IDisposable
             content_id TEXT PRIMARY KEY, path TEXT NOT NULL, manifest BLOB NOT NULL, free INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS mail_out (
             item_id TEXT PRIMARY KEY, recipient TEXT NOT NULL, kind TEXT NOT NULL, reference TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS mail_refused (
+            item_id TEXT PRIMARY KEY, sender TEXT NOT NULL, reason TEXT NOT NULL, refused_ms INTEGER NOT NULL);
         """;
+
+    /// <summary>Refused mailbox items remembered (the newest); older ones are forgotten.</summary>
+    public const int RefusedMailKept = 200;
 
     private readonly SqliteConnection _db;
     private readonly Lock _gate = new();
@@ -178,6 +186,45 @@ public sealed class LocalStore : IDisposable
             }
 
             return rows;
+        }
+    }
+
+    /// <summary>Remembers a refused mailbox item (bounded: only the newest <see cref="RefusedMailKept"/> stay).</summary>
+    public void AddRefusedMail(RefusedMailRow refused)
+    {
+        ArgumentNullException.ThrowIfNull(refused);
+        var reason = refused.Reason.Length <= 300 ? refused.Reason : refused.Reason[..300] + "…";
+        Write("INSERT OR REPLACE INTO mail_refused VALUES ($i, $s, $r, $t)", ("$i", refused.ItemId), ("$s", refused.Sender), ("$r", reason), ("$t", refused.RefusedMs));
+        Write("DELETE FROM mail_refused WHERE item_id NOT IN (SELECT item_id FROM mail_refused ORDER BY refused_ms DESC LIMIT $n)", ("$n", RefusedMailKept));
+    }
+
+    /// <summary>The newest refused mailbox items, newest first.</summary>
+    public IReadOnlyList<RefusedMailRow> RefusedMail(int limit)
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT item_id, sender, reason, refused_ms FROM mail_refused ORDER BY refused_ms DESC LIMIT $n";
+            command.Parameters.AddWithValue("$n", limit);
+            using var reader = command.ExecuteReader();
+            var rows = new List<RefusedMailRow>();
+            while (reader.Read())
+            {
+                rows.Add(new RefusedMailRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3)));
+            }
+
+            return rows;
+        }
+    }
+
+    /// <summary>How many refused mailbox items are remembered.</summary>
+    public int RefusedMailCount()
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT COUNT(*) FROM mail_refused";
+            return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
         }
     }
 

@@ -74,7 +74,7 @@ public sealed class MailboxGrain(
         var now = time.GetUtcNow();
         var page = ImmutableArray.CreateBuilder<StoredMail>();
         var bytes = 0L;
-        foreach (var item in state.State.Items.Where(i => i.Expires > now).Take(Math.Clamp(limit, 1, 500)))
+        foreach (var item in FairOrder(state.State.Items.Where(i => i.Expires > now)).Take(Math.Clamp(limit, 1, 500)))
         {
             if (page.Count > 0 && bytes + item.SealedItem.Length > maxBytes)
             {
@@ -128,6 +128,24 @@ public sealed class MailboxGrain(
         }
 
         return Task.FromResult(new MailDeliveryStatus(delivered.ToImmutable(), pending.ToImmutable()));
+    }
+
+    /// <summary>
+    /// Oldest first within each sender, senders taken in turn: a sender who filled its share of the
+    /// mailbox does not hold back the others' mail behind its own.
+    /// </summary>
+    private static IEnumerable<StoredMail> FairOrder(IEnumerable<StoredMail> items)
+    {
+        var queues = items.GroupBy(i => i.Sender, StringComparer.Ordinal).Select(g => new Queue<StoredMail>(g)).ToList();
+        while (queues.Count > 0)
+        {
+            foreach (var queue in queues)
+            {
+                yield return queue.Dequeue();
+            }
+
+            queues.RemoveAll(q => q.Count == 0);
+        }
     }
 
     private void Count()

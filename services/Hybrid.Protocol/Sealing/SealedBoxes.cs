@@ -14,9 +14,9 @@ public static class SealedBoxes
 {
     /// <summary>
     /// The largest plaintext sealed (a chat message or an order step, with its signature): sealed, it
-    /// stays within a supernode's default per-item cap of 64 KiB.
+    /// stays within a supernode's default per-item cap of 32 KiB.
     /// </summary>
-    public const int MaxPlaintextBytes = 63 * 1024;
+    public const int MaxPlaintextBytes = 31 * 1024;
 
     private const int NonceBytes = 12;
     private const int TagBytes = 16;

@@ -147,16 +147,16 @@ public sealed class SupernodeOptions
     public int MailboxMaxItems { get; set; } = 1000;
 
     /// <summary>Most bytes one mailbox holds.</summary>
-    public long MailboxMaxBytes { get; set; } = 16L * 1024 * 1024;
+    public long MailboxMaxBytes { get; set; } = 4L * 1024 * 1024;
 
     /// <summary>Largest single sealed item, in bytes (a reply page of TakeMail always holds at least one).</summary>
-    public int MailboxMaxItemBytes { get; set; } = 64 * 1024;
+    public int MailboxMaxItemBytes { get; set; } = 32 * 1024;
 
     /// <summary>Share of a mailbox's items and bytes one sender may hold in it at once (0-1).</summary>
     public double MailboxSenderShare { get; set; } = 0.25;
 
     /// <summary>Sealed bytes one sender may deposit per hour on this supernode, all recipients together.</summary>
-    public long MailboxBytesPerSenderPerHour { get; set; } = 4L * 1024 * 1024;
+    public long MailboxBytesPerSenderPerHour { get; set; } = 2L * 1024 * 1024;
 
     /// <summary>Sealed bytes this supernode accepts per hour from all senders together: the ceiling on mailbox growth.</summary>
     public long MailboxBytesPerHour { get; set; } = 512L * 1024 * 1024;

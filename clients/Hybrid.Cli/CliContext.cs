@@ -55,7 +55,13 @@ internal sealed class CliContext(ParseResult parse)
         return urls.Count > 0 ? urls : throw new CliException(ExitCodes.Usage, "no supernode known: pass --supernode URL (or run 'hybrid peer run --supernode URL' once)");
     }
 
-    public SupernodeCaller Caller() => new(Supernodes());
+    public SupernodeCaller Caller()
+    {
+        var caller = new SupernodeCaller(Supernodes());
+        // Supernodes are trusted for availability only: say so when one was caught answering falsely.
+        caller.ForgedAnswerReceived += (_, e) => Console.Error.WriteLine($"warning: {e.SupernodeUrl} answered with something that does not verify ({e.Message}); asked another supernode");
+        return caller;
+    }
 
     /// <summary>The identity's work stamp, kept in the home (asked of identities new to a network).</summary>
     public WorkStampStore WorkStamps(Hybrid.Protocol.Identity.PeerIdentity identity) => new(identity, Path.Combine(Home.Path, "work.stamp"));

@@ -78,7 +78,7 @@ internal static class HybridCommands
             }
 
             using var caller = context.Caller();
-            var info = await caller.CallAsync((c, o) => c.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = id.ToString() }, o).ResponseAsync, cancellationToken);
+            var info = await caller.LookupPeerAsync(id, cancellationToken);
             var lastSeen = DateTimeOffset.FromUnixTimeMilliseconds(info.LastSeenMs);
             context.Write(
                 new { peerId = info.PeerId, name = info.DisplayName, online = info.Online, endpoints = info.Endpoints.Select(e => e.Url), lastSeen, supernode = info.SupernodeUrl },
@@ -156,7 +156,7 @@ internal static class HybridCommands
             var context = new CliContext(parse);
             using var identity = context.Home.LoadIdentity();
             using var caller = context.Caller();
-            var page = await caller.CallAsync((c, o) => c.Listings.ListBySellerAsync(new ListBySellerRequest { Seller = identity.Id.ToString(), Limit = 100 }, o).ResponseAsync, cancellationToken);
+            var page = await caller.ListBySellerAsync(new ListBySellerRequest { Seller = identity.Id.ToString(), Limit = 100 }, cancellationToken);
             Show(context, [.. page.Listings], page.TotalHits);
             return ExitCodes.Ok;
         }));
@@ -219,7 +219,7 @@ internal static class HybridCommands
             }
 
             using var caller = context.Caller();
-            var response = await caller.CallAsync((c, o) => c.Listings.SearchAsync(request, o).ResponseAsync, cancellationToken);
+            var response = await caller.SearchAsync(request, cancellationToken);
             Show(context, [.. response.Hits.Select(h => h.Record)], response.TotalHits);
             return ExitCodes.Ok;
         }));

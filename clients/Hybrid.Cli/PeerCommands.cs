@@ -230,6 +230,8 @@ internal static class PeerCommands
                     @private = status.Private,
                     mailboxPending = status.MailboxPending,
                     mailRefused = status.MailRefused,
+                    forgedAnswers = status.ForgedAnswers,
+                    events = status.Events,
                     refused = status.Refused.Select(r => new { itemId = r.ItemId, sender = r.Sender, reason = r.Reason, refused = DateTimeOffset.FromUnixTimeMilliseconds(r.RefusedMs) }),
                     links = status.Links.Select(l => new { peerId = l.PeerId, path = l.Path, address = l.Address }),
                 },
@@ -244,6 +246,16 @@ internal static class PeerCommands
                     }
 
                     Console.WriteLine($"messages waiting in mailboxes: {status.MailboxPending}");
+                    if (status.ForgedAnswers > 0)
+                    {
+                        Console.WriteLine($"supernode answers dropped as forged: {status.ForgedAnswers}");
+                    }
+
+                    foreach (var happened in status.Events.TakeLast(5))
+                    {
+                        Console.WriteLine($"  {happened}");
+                    }
+
                     if (status.MailRefused > 0)
                     {
                         Console.WriteLine($"mailbox items refused: {status.MailRefused}");

@@ -89,7 +89,7 @@ public sealed partial class Messaging(
             throw new RpcException(new Status(StatusCode.InvalidArgument, error));
         }
 
-        var record = await connection.CallAsync((c, o) => c.Listings.GetListingAsync(new GetListingRequest { ListingId = listingId }, o).ResponseAsync, cancellationToken);
+        var record = await VerifiedListingAsync(listingId, cancellationToken);
         if (record.State != ListingState.Active)
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"listing {listingId} is {record.State.ToString().ToLowerInvariant()}; it cannot be ordered"));
@@ -317,7 +317,7 @@ public sealed partial class Messaging(
                 : throw new RpcException(new Status(StatusCode.AlreadyExists, "another offer with this order id exists"));
         }
 
-        var record = await connection.CallAsync((c, o) => c.Listings.GetListingAsync(new GetListingRequest { ListingId = offer.Offer.ListingId }, o).ResponseAsync, cancellationToken);
+        var record = await VerifiedListingAsync(offer.Offer.ListingId, cancellationToken);
         if (record.Seller != identity.Id.ToString() || record.State != ListingState.Active)
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"listing {offer.Offer.ListingId} is not an active listing of this seller"));
@@ -366,6 +366,21 @@ public sealed partial class Messaging(
         return row.State == state
             ? row
             : throw new RpcException(new Status(StatusCode.FailedPrecondition, $"order {orderId} is {row.State}; only an {state} order can be {verb}ed"));
+    }
+
+    /// <summary>A listing from the supernode holding the session, acted on only as its seller signed it.</summary>
+    private async Task<ListingRecord> VerifiedListingAsync(string listingId, CancellationToken cancellationToken)
+    {
+        var record = await connection.CallAsync((c, o) => c.Listings.GetListingAsync(new GetListingRequest { ListingId = listingId }, o).ResponseAsync, cancellationToken);
+        try
+        {
+            return SupernodeAnswers.CheckListing(record, time.GetUtcNow());
+        }
+        catch (ForgedAnswerException ex)
+        {
+            connection.ReportForged(new ForgedAnswerException(ex.Message) { SupernodeUrl = connection.CurrentSupernode });
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the supernode answered with a listing that does not verify ({ex.Message}); try again later"));
+        }
     }
 
     private VerifiedEnvelope Verify(SignedEnvelope envelope, string kind, PeerId? expectedSigner)

@@ -145,6 +145,7 @@ public sealed partial class PeerDaemon : IAsyncDisposable
             Private = _options.Private,
             MailboxPending = Store.PendingMail().Count,
             MailRefused = Store.RefusedMailCount(),
+            ForgedAnswers = Connection.ForgedAnswers,
         };
         reply.Refused.AddRange(Store.RefusedMail(5).Select(r => new RefusedMail { ItemId = r.ItemId, Sender = r.Sender, Reason = r.Reason, RefusedMs = r.RefusedMs }));
         reply.Endpoints.AddRange(Endpoints);
@@ -220,6 +221,7 @@ public sealed partial class PeerDaemon : IAsyncDisposable
         Connection.RelayOffered += (_, linkId) => Track(BridgeAsync(linkId));
         Connection.Connected += (_, e) => { Remember($"connected to {e.SupernodeUrl}"); WakeMail(); };
         Connection.FailedOver += (_, e) => { Remember($"moved from {e.PreviousUrl} to {e.SupernodeUrl}"); WakeMail(); };
+        Connection.ForgedAnswerReceived += (_, e) => Remember($"dropped a forged answer from {e.SupernodeUrl}: {e.Message}");
         Connection.Disconnected += (_, e) => Remember($"lost {e.SupernodeUrl}: {e.Reason}");
         Connection.MailWaiting += (_, _) => WakeMail();
 

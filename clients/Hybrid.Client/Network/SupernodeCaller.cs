@@ -1,5 +1,7 @@
 using Grpc.Core;
 using Grpc.Net.Client;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
 
 namespace Hybrid.Client.Network;
 
@@ -13,6 +15,7 @@ public sealed class SupernodeCaller : IDisposable
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly IReadOnlyList<string> _urls;
     private readonly TimeSpan _timeout;
+    private int _forged;
 
     /// <summary>Creates a caller over <paramref name="urls"/>, each call bounded by <paramref name="timeout"/>.</summary>
     public SupernodeCaller(IReadOnlyList<string> urls, TimeSpan? timeout = null)
@@ -32,13 +35,57 @@ public sealed class SupernodeCaller : IDisposable
     /// failures move on to the next; a supernode's answer (even a refusal) is final.
     /// </summary>
     public Task<T> CallAsync<T>(Func<Protocol.Api.SupernodeClients, CallOptions, Task<T>> call, CancellationToken cancellationToken = default) =>
-        FirstAnsweringAsync(_urls, Channel, call, _timeout, cancellationToken);
+        FirstAnsweringAsync(_urls, Channel, call, _timeout, cancellationToken, OnForged);
+
+    /// <summary>Answers that did not verify, dropped (each from the supernode named in it).</summary>
+    public int ForgedAnswers => _forged;
+
+    /// <summary>A supernode's answer did not verify; it was dropped and the next supernode asked.</summary>
+    public event EventHandler<ForgedAnswerException>? ForgedAnswerReceived;
+
+    /// <summary>A peer's key, presence and signed profile, verified against its PeerId.</summary>
+    public Task<PeerInfo> LookupPeerAsync(PeerId peer, CancellationToken cancellationToken = default) =>
+        CallAsync(async (c, o) => SupernodeAnswers.CheckPeer(peer, await c.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.ToString() }, o), DateTimeOffset.UtcNow), cancellationToken);
+
+    /// <summary>A listing as its seller signed it.</summary>
+    public Task<ListingRecord> GetListingAsync(string listingId, CancellationToken cancellationToken = default) =>
+        CallAsync(async (c, o) => SupernodeAnswers.CheckListing(await c.Listings.GetListingAsync(new GetListingRequest { ListingId = listingId }, o), DateTimeOffset.UtcNow), cancellationToken);
+
+    /// <summary>Search results, every hit as its seller signed it; a supernode sending any forged hit is not believed at all.</summary>
+    public Task<SearchResponse> SearchAsync(SearchRequest request, CancellationToken cancellationToken = default) =>
+        CallAsync(
+            async (c, o) =>
+            {
+                var checkedHits = SupernodeAnswers.CheckSearch(await c.Listings.SearchAsync(request, o), DateTimeOffset.UtcNow, out var dropped);
+                return dropped == 0 ? checkedHits : throw new ForgedAnswerException($"{dropped} search hits do not verify");
+            },
+            cancellationToken);
+
+    /// <summary>A seller's listings, each as the seller signed it.</summary>
+    public Task<ListingPage> ListBySellerAsync(ListBySellerRequest request, CancellationToken cancellationToken = default) =>
+        CallAsync(
+            async (c, o) =>
+            {
+                var checkedPage = SupernodeAnswers.CheckPage(await c.Listings.ListBySellerAsync(request, o), DateTimeOffset.UtcNow, out var dropped);
+                return dropped == 0 ? checkedPage : throw new ForgedAnswerException($"{dropped} listings do not verify");
+            },
+            cancellationToken);
+
+    private void OnForged(ForgedAnswerException forged)
+    {
+        Interlocked.Increment(ref _forged);
+        ForgedAnswerReceived?.Invoke(this, forged);
+    }
 
     /// <summary>The rule behind <see cref="CallAsync{T}"/>, over any list of supernodes and channels.</summary>
-    internal static async Task<T> FirstAnsweringAsync<T>(IEnumerable<string> urls, Func<string, GrpcChannel> channel, Func<Protocol.Api.SupernodeClients, CallOptions, Task<T>> call, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <remarks>
+    /// An answer that does not verify (<see cref="ForgedAnswerException"/>) is no answer: it is reported
+    /// to <paramref name="forged"/> with the supernode that sent it, and the next supernode is asked.
+    /// </remarks>
+    internal static async Task<T> FirstAnsweringAsync<T>(IEnumerable<string> urls, Func<string, GrpcChannel> channel, Func<Protocol.Api.SupernodeClients, CallOptions, Task<T>> call, TimeSpan timeout, CancellationToken cancellationToken, Action<ForgedAnswerException>? forged = null)
     {
         ArgumentNullException.ThrowIfNull(call);
-        RpcException? last = null;
+        Exception? last = null;
         foreach (var url in urls)
         {
             try
@@ -50,9 +97,20 @@ public sealed class SupernodeCaller : IDisposable
             {
                 last = ex;
             }
+            catch (ForgedAnswerException ex)
+            {
+                var attributed = new ForgedAnswerException(ex.Message) { SupernodeUrl = url };
+                forged?.Invoke(attributed);
+                last = attributed;
+            }
         }
 
-        throw last ?? new RpcException(new Status(StatusCode.Unavailable, "no supernode is known"));
+        throw last switch
+        {
+            ForgedAnswerException f => new RpcException(new Status(StatusCode.Unavailable, $"no supernode gave an answer that verifies (last, {f.SupernodeUrl}: {f.Message})")),
+            RpcException r => r,
+            _ => new RpcException(new Status(StatusCode.Unavailable, "no supernode is known")),
+        };
     }
 
     /// <inheritdoc />

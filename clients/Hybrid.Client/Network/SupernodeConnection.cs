@@ -37,6 +37,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     private readonly SignedEnvelope _profile;
     private readonly List<string> _known;
     private readonly WorkStampStore _workStamps;
+    private int _forgedAnswers;
     private TaskCompletionSource<ActiveSession> _session = NewSessionSource();
     private Task? _loop;
     private string? _lastUrl;
@@ -196,9 +197,26 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         SupernodeCaller.FirstAnsweringAsync(
             Candidates(),
             Channel,
-            (client, options) => client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.ToString() }, options).ResponseAsync,
+            async (client, options) => SupernodeAnswers.CheckPeer(peer, await client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.ToString() }, options), _time.GetUtcNow()),
             _options.ConnectTimeout,
-            cancellationToken);
+            cancellationToken,
+            OnForged);
+
+    /// <summary>Answers from supernodes that did not verify (forged keys, profiles, listings), since start.</summary>
+    public int ForgedAnswers => _forgedAnswers;
+
+    /// <summary>A supernode sent an answer that does not verify; it was dropped and the next supernode asked.</summary>
+    public event EventHandler<ForgedAnswerException>? ForgedAnswerReceived;
+
+    /// <summary>Records an answer from the session's supernode that did not verify (counted, logged, raised).</summary>
+    public void ReportForged(ForgedAnswerException forged) => OnForged(forged);
+
+    private void OnForged(ForgedAnswerException forged)
+    {
+        Interlocked.Increment(ref _forgedAnswers);
+        LogForged(_logger, forged.SupernodeUrl ?? "?", forged.Message);
+        ForgedAnswerReceived?.Invoke(this, forged);
+    }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -472,6 +490,9 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Supernode {Url} did not open a session: {Reason}")]
     private static partial void LogAttemptFailed(ILogger logger, string url, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Supernode {Url} sent an answer that does not verify, dropped: {Reason}")]
+    private static partial void LogForged(ILogger logger, string url, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Could not refresh the supernode list: {Reason}")]
     private static partial void LogListFailed(ILogger logger, string reason);

@@ -66,7 +66,7 @@ public sealed class IndexModel(DesktopSession session) : DesktopPage(session)
                 }
             }
 
-            Results = await Session.Supernodes.CallAsync((c, o) => c.Listings.SearchAsync(request, o).ResponseAsync, cancellationToken);
+            Results = await Session.Supernodes.SearchAsync(request, cancellationToken);
         });
     }
 }

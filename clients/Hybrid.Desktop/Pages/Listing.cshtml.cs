@@ -20,7 +20,7 @@ public sealed class ListingModel(DesktopSession session) : DesktopPage(session)
 
     public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(async () =>
     {
-        Record = await Session.Supernodes.CallAsync((c, o) => c.Listings.GetListingAsync(new GetListingRequest { ListingId = Id }, o).ResponseAsync, cancellationToken);
+        Record = await Session.Supernodes.GetListingAsync(Id, cancellationToken);
         Reputation = await Session.Supernodes.CallAsync((c, o) => c.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = Record.Seller }, o).ResponseAsync, cancellationToken);
         Reviews = await Session.Supernodes.CallAsync((c, o) => c.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = Record.Seller, Limit = 20 }, o).ResponseAsync, cancellationToken);
     });

@@ -14,7 +14,7 @@ public sealed class MineModel(DesktopSession session) : DesktopPage(session)
 
     public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(async () =>
     {
-        var page = await Session.Supernodes.CallAsync((c, o) => c.Listings.ListBySellerAsync(new ListBySellerRequest { Seller = Session.Identity.Id.ToString(), Limit = 100 }, o).ResponseAsync, cancellationToken);
+        var page = await Session.Supernodes.ListBySellerAsync(new ListBySellerRequest { Seller = Session.Identity.Id.ToString(), Limit = 100 }, cancellationToken);
         Listings = [.. page.Listings];
     });
 

@@ -1,0 +1,153 @@
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+
+namespace Hybrid.Client.Network;
+
+/// <summary>
+/// A supernode answered with something that does not verify: a key that is not the peer's, a
+/// signature that does not check. Supernodes are trusted for availability only, so such an answer
+/// is dropped and the next supernode asked.
+/// </summary>
+public sealed class ForgedAnswerException(string what) : Exception(what)
+{
+    /// <summary>The supernode that sent it, once known.</summary>
+    public string? SupernodeUrl { get; init; }
+}
+
+/// <summary>What a client checks in a supernode's answers before it uses or shows them.</summary>
+public static class SupernodeAnswers
+{
+    /// <summary>
+    /// Checks a look-up of <paramref name="asked"/>: the answer is for that peer, its key hashes to
+    /// the PeerId (so mail is sealed and links are pinned to the peer, not to whoever answered), and
+    /// its profile is signed by that key. The display name is replaced by the one the peer signed;
+    /// an expired profile is dropped, a forged one refuses the whole answer.
+    /// </summary>
+    /// <exception cref="ForgedAnswerException">The answer does not verify.</exception>
+    public static PeerInfo CheckPeer(PeerId asked, PeerInfo info, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        if (info.PeerId != asked.ToString())
+        {
+            throw new ForgedAnswerException($"asked for {asked}, the answer is about '{Shorten(info.PeerId)}'");
+        }
+
+        if (!asked.Matches(info.PublicKey.Span))
+        {
+            throw new ForgedAnswerException($"the public key given for {asked} does not belong to it (its hash is another PeerId)");
+        }
+
+        var checkedInfo = info.Clone();
+        checkedInfo.DisplayName = string.Empty;
+        if (info.Profile is { } profile)
+        {
+            try
+            {
+                checkedInfo.DisplayName = SignedEnvelopes.Verify(profile, EnvelopeKinds.Profile, now, asked).Body(PeerProfile.Parser).DisplayName;
+            }
+            catch (EnvelopeRejectedException ex) when (ex.Fault is EnvelopeFault.Expired)
+            {
+                checkedInfo.Profile = null;
+            }
+            catch (EnvelopeRejectedException ex)
+            {
+                throw new ForgedAnswerException($"the profile given for {asked} does not verify: {ex.Message}");
+            }
+        }
+
+        return checkedInfo;
+    }
+
+    /// <summary>
+    /// Checks a listing record: its envelope is a listing signed by the seller the record names (a
+    /// live one not expired), and what is shown is what the seller signed: the decoded fields and the
+    /// version are replaced by the envelope's own.
+    /// </summary>
+    /// <exception cref="ForgedAnswerException">The record does not verify.</exception>
+    public static ListingRecord CheckListing(ListingRecord record, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (!PeerId.TryParse(record.Seller, out var seller, out _))
+        {
+            throw new ForgedAnswerException($"a listing record names no valid seller ('{Shorten(record.Seller)}')");
+        }
+
+        VerifiedEnvelope verified;
+        try
+        {
+            // A withdrawn or expired listing is still shown as it was signed: check it as of its issue time.
+            var asOf = record.State == ListingState.Active ? now : IssuedAt(record.Envelope);
+            verified = SignedEnvelopes.Verify(record.Envelope, EnvelopeKinds.Listing, asOf, seller);
+        }
+        catch (EnvelopeRejectedException ex)
+        {
+            throw new ForgedAnswerException($"listing {Shorten(record.Listing?.ListingId ?? string.Empty)} does not verify: {ex.Message}");
+        }
+
+        var checkedRecord = record.Clone();
+        checkedRecord.Listing = verified.Body(Listing.Parser);
+        checkedRecord.Version = verified.Version;
+        checkedRecord.ExpiresMs = verified.Payload.ExpiresAtMs;
+        return checkedRecord;
+    }
+
+    /// <summary>The hits of a search that verify (<see cref="CheckListing"/>); <paramref name="dropped"/> counts the others.</summary>
+    public static SearchResponse CheckSearch(SearchResponse response, DateTimeOffset now, out int dropped)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        var kept = response.Clone();
+        kept.Hits.Clear();
+        dropped = 0;
+        foreach (var hit in response.Hits)
+        {
+            try
+            {
+                kept.Hits.Add(new SearchHit { Record = CheckListing(hit.Record, now), Score = hit.Score });
+            }
+            catch (ForgedAnswerException)
+            {
+                dropped++;
+            }
+        }
+
+        return kept;
+    }
+
+    /// <summary>The listings of a seller's page that verify; <paramref name="dropped"/> counts the others.</summary>
+    public static ListingPage CheckPage(ListingPage page, DateTimeOffset now, out int dropped)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        var kept = page.Clone();
+        kept.Listings.Clear();
+        dropped = 0;
+        foreach (var record in page.Listings)
+        {
+            try
+            {
+                kept.Listings.Add(CheckListing(record, now));
+            }
+            catch (ForgedAnswerException)
+            {
+                dropped++;
+            }
+        }
+
+        return kept;
+    }
+
+    private static DateTimeOffset IssuedAt(SignedEnvelope? envelope)
+    {
+        try
+        {
+            var issued = envelope is null ? 0 : EnvelopePayload.Parser.ParseFrom(envelope.Payload).IssuedAtMs;
+            return DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(issued, 0, SignedEnvelopes.MaxTimeMs));
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException)
+        {
+            return DateTimeOffset.UnixEpoch;
+        }
+    }
+
+    private static string Shorten(string text) => text.Length <= 64 ? text : text[..64] + "…";
+}

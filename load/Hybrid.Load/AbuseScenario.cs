@@ -151,7 +151,7 @@ internal static class AbuseScenario
                 await call.ResponseStream.MoveNext(cancellationToken);
                 var challenge = call.ResponseStream.Current.Challenge;
                 var now = DateTimeOffset.UtcNow;
-                var proof = SignedEnvelopes.Sign(identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId }, now, now.AddMinutes(1));
+                var proof = SignedEnvelopes.Sign(identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId, DialedUrl = challenge.SupernodeUrl }, now, now.AddMinutes(1));
                 var profile = SignedEnvelopes.Sign(identity, EnvelopeKinds.Profile, 1, new PeerProfile { DisplayName = $"Honest {i}" }, now, now.AddDays(1));
                 var work = ByteString.CopyFrom(keys[i].Stamp);
                 await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = profile, Work = work } }, cancellationToken);
@@ -341,7 +341,7 @@ internal static class AbuseScenario
             await call.ResponseStream.MoveNext(cancellationToken);
             var challenge = call.ResponseStream.Current.Challenge;
             var now = DateTimeOffset.UtcNow;
-            var proof = SignedEnvelopes.Sign(me.Identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId }, now, now.AddMinutes(1));
+            var proof = SignedEnvelopes.Sign(me.Identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId, DialedUrl = challenge.SupernodeUrl }, now, now.AddMinutes(1));
             await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Work = ByteString.CopyFrom(Convert.FromHexString(me.Stamp)) } }, cancellationToken);
             try
             {

@@ -180,7 +180,7 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
     {
         using var session = await RawSession.OpenAsync(Client);
         var now = DateTimeOffset.UtcNow;
-        var body = new SessionProof { Challenge = session.Challenge.Nonce, SupernodeId = session.Challenge.SupernodeId };
+        var body = new SessionProof { Challenge = session.Challenge.Nonce, SupernodeId = session.Challenge.SupernodeId, DialedUrl = session.Challenge.SupernodeUrl };
         body.Endpoints.Add(new PeerEndpoint { Url = "javascript:alert(1)" });
         var proof = Protocol.Envelopes.SignedEnvelopes.Sign(_peer, Protocol.Envelopes.EnvelopeKinds.SessionProof, 1, body, now, now.AddMinutes(1));
 

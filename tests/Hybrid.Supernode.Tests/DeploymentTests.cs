@@ -72,6 +72,8 @@ public sealed class DeploymentTests
         Assert.Equal("metadata.name", env["POD_NAME"].ValueFrom.FieldRef.FieldPath);
         Assert.Equal("metadata.namespace", env["POD_NAMESPACE"].ValueFrom.FieldRef.FieldPath);
         Assert.NotNull(env["Supernode__Redis"].ValueFrom.SecretKeyRef);
+        // Clients inside the cluster dial the Service: a session proof naming it is this supernode's.
+        Assert.Contains("http://t-hybrid-supernode:5000", env["Supernode__PublicUrls"].Value.Split(','));
         Assert.True(pod.Spec.SecurityContext.RunAsNonRoot);
 
         // The public Service exposes the gRPC API only: silo and gateway ports stay inside.

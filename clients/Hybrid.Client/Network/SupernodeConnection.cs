@@ -344,7 +344,9 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             // Minted outside the handshake's timeout: the first time it may take a second or more.
             var work = await WorkStampAsync(challenge.Challenge.WorkBits, stopping);
             var now = _time.GetUtcNow();
-            var proofBody = new SessionProof { Challenge = challenge.Challenge.Nonce, SupernodeId = challenge.Challenge.SupernodeId };
+            // Signs the URL this client dialed, not whatever the challenge claims: a server relaying another
+            // supernode's challenge cannot use the answer there.
+            var proofBody = new SessionProof { Challenge = challenge.Challenge.Nonce, SupernodeId = challenge.Challenge.SupernodeId, DialedUrl = url };
             proofBody.Endpoints.AddRange(_options.Endpoints.Select(e => new PeerEndpoint { Url = e }));
             var proof = SignedEnvelopes.Sign(_identity, EnvelopeKinds.SessionProof, (ulong)now.ToUnixTimeMilliseconds(), proofBody, now, now + ProofLifetime);
             await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = _profile, Work = work } }, handshake.Token);

@@ -3,6 +3,8 @@ using Hybrid.Index.Supernodes;
 using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Hosting;
 
+using Hybrid.Protocol.Api;
+
 namespace Hybrid.Supernode.Cluster;
 
 /// <summary>
@@ -29,6 +31,10 @@ public sealed partial class SupernodeRegistration(
 
     /// <summary>The gRPC URL the other supernodes use for this one (forwarded relays).</summary>
     public string InternalUrl { get; } = ResolveInternalUrl(options, configuration);
+
+    private static readonly string[] WildcardHosts = ["://0.0.0.0", "://*", "://+", "://[::]"];
+
+    private readonly Lazy<HashSet<string>> _ownUrls = new(() => OwnUrls(options, configuration, ResolveAdvertisedUrl(options, configuration), ResolveInternalUrl(options, configuration)));
 
     /// <summary>The silo's address, for the cluster's own registry: never handed to clients.</summary>
     public string SiloName => silo.SiloAddress.ToParsableString();
@@ -96,6 +102,47 @@ public sealed partial class SupernodeRegistration(
     private HashSet<string> LiveSilos() =>
         [.. membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress.ToParsableString())];
 
+    /// <summary>
+    /// Whether a peer that dialed <paramref name="dialed"/> reached this supernode: its advertised and
+    /// internal URLs, the operator's <c>Supernode:PublicUrls</c> (a load balancer, an ingress), and,
+    /// when the API listens on every interface, this machine's own addresses and name on that port.
+    /// A session proof naming any other URL was made for another server and is refused.
+    /// </summary>
+    public bool IsOwnUrl(string dialed) => SupernodeUrls.Canonical(dialed) is { } canonical && _ownUrls.Value.Contains(canonical);
+
+    private static HashSet<string> OwnUrls(SupernodeOptions options, IConfiguration configuration, string advertised, string internalUrl)
+    {
+        var urls = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var url in options.PublicUrlList().Append(advertised).Append(internalUrl))
+        {
+            if (SupernodeUrls.Canonical(url) is { } canonical)
+            {
+                urls.Add(canonical);
+            }
+        }
+
+        var listen = Listeners.ConfiguredGrpcUrl(configuration);
+        if (listen is not null && WildcardHosts.Any(w => listen.Contains(w, StringComparison.Ordinal)))
+        {
+            var scheme = listen.StartsWith("https", StringComparison.OrdinalIgnoreCase) ? "https" : "http";
+            var port = listen[(listen.LastIndexOf(':') + 1)..].TrimEnd('/');
+            var hosts = System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+                .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+                .Select(a => a.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{a.Address}]" : a.Address.ToString())
+                .Append(System.Net.Dns.GetHostName())
+                .Append("localhost");
+            foreach (var host in hosts)
+            {
+                if (SupernodeUrls.Canonical($"{scheme}://{host}:{port}") is { } canonical)
+                {
+                    urls.Add(canonical);
+                }
+            }
+        }
+
+        return urls;
+    }
+
     private static string ResolveAdvertisedUrl(SupernodeOptions options, IConfiguration configuration)
     {
         if (!string.IsNullOrWhiteSpace(options.AdvertisedUrl))
@@ -105,7 +152,7 @@ public sealed partial class SupernodeRegistration(
 
         var url = Listeners.ConfiguredGrpcUrl(configuration) ?? "http://127.0.0.1:5000";
         // A wildcard listen address is not something a client can dial: name this machine instead.
-        foreach (var wildcard in new[] { "://0.0.0.0", "://*", "://+", "://[::]" })
+        foreach (var wildcard in WildcardHosts)
         {
             url = url.Replace(wildcard, "://" + System.Net.Dns.GetHostName(), StringComparison.Ordinal);
         }
@@ -123,7 +170,7 @@ public sealed partial class SupernodeRegistration(
         var url = Listeners.ConfiguredGrpcUrl(configuration) ?? "http://127.0.0.1:5000";
         // Listening on every interface: the other silos reach this one at its silo address.
         var silo = options.IsCluster ? options.ResolveSiloAddress().ToString() : "127.0.0.1";
-        foreach (var wildcard in new[] { "://0.0.0.0", "://*", "://+", "://[::]" })
+        foreach (var wildcard in WildcardHosts)
         {
             url = url.Replace(wildcard, "://" + (silo.Contains(':', StringComparison.Ordinal) ? $"[{silo}]" : silo), StringComparison.Ordinal);
         }

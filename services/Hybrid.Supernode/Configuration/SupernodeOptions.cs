@@ -116,6 +116,16 @@ public sealed class SupernodeOptions
     /// <summary>New identities this supernode admits per minute, all addresses together.</summary>
     public int NewIdentitiesPerMinute { get; set; } = 120;
 
+    /// <summary>
+    /// Further URLs clients reach this supernode by, comma-separated (a load balancer, a Kubernetes
+    /// Service, an ingress): a session proof must name the URL its peer dialed, and only this
+    /// supernode's own URLs are accepted.
+    /// </summary>
+    public string PublicUrls { get; set; } = string.Empty;
+
+    /// <summary>The entries of <see cref="PublicUrls"/>.</summary>
+    public IEnumerable<string> PublicUrlList() => PublicUrls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     /// <summary>New sessions per minute allowed per peer.</summary>
     public int SessionsPerMinute { get; set; } = 30;
 
@@ -316,6 +326,11 @@ public sealed class SupernodeOptions
         if (MailboxBytesPerSenderPerHour < 64 * 1024 || MailboxBytesPerHour < MailboxBytesPerSenderPerHour || ReviewsPerIdentityPerHour < 1)
         {
             errors.Add("Supernode:MailboxBytesPerSenderPerHour must be at least 64 KiB, Supernode:MailboxBytesPerHour at least that, and Supernode:ReviewsPerIdentityPerHour at least 1");
+        }
+
+        foreach (var publicUrl in PublicUrlList().Where(u => Protocol.Api.SupernodeUrls.Canonical(u) is null))
+        {
+            errors.Add($"Supernode:PublicUrls: '{publicUrl}' is not an absolute http:// or https:// URL");
         }
 
         if (MaxListingsPerSeller < 1 || MaxListingBytesPerSeller < 64 * 1024 || MaxListings < 1 || MaxListingBytes < 1024 * 1024)

@@ -49,6 +49,7 @@ public sealed partial class SessionHost(
                 SupernodeId = registration.SupernodeId,
                 ServerTimeMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
                 WorkBits = (uint)admission.WorkBits,
+                SupernodeUrl = registration.AdvertisedUrl,
             },
         }, aborted);
 
@@ -152,6 +153,13 @@ public sealed partial class SessionHost(
         if (!string.Equals(body.SupernodeId, registration.SupernodeId, StringComparison.Ordinal))
         {
             throw Refuse("wrong_supernode", StatusCode.Unauthenticated, "session proof was made for another supernode");
+        }
+
+        // The proof names the URL its peer dialed: a server that relays this supernode's challenge to
+        // a peer who dialed it cannot pass the answer off here.
+        if (!registration.IsOwnUrl(body.DialedUrl))
+        {
+            throw Refuse("wrong_url", StatusCode.Unauthenticated, $"session proof was made for a connection to '{(body.DialedUrl.Length > 80 ? body.DialedUrl[..80] + "…" : body.DialedUrl)}', which is not this supernode ({registration.AdvertisedUrl}); connect to the supernode you mean to use directly");
         }
 
         var endpoints = ValidateEndpoints(body.Endpoints);

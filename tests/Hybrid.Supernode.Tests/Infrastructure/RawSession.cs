@@ -29,7 +29,7 @@ internal sealed class RawSession : IDisposable
     public static SignedEnvelope Proof(PeerIdentity identity, SessionChallenge challenge)
     {
         var now = DateTimeOffset.UtcNow;
-        return SignedEnvelopes.Sign(identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId }, now, now.AddMinutes(1));
+        return SignedEnvelopes.Sign(identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId, DialedUrl = challenge.SupernodeUrl }, now, now.AddMinutes(1));
     }
 
     public static SignedEnvelope Profile(PeerIdentity identity, string name, ulong version)

@@ -88,7 +88,7 @@ internal static class ReputationCommands
 
             using var caller = context.Caller();
             var reputation = await caller.CallAsync((c, o) => c.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = id.ToString() }, o).ResponseAsync, cancellationToken);
-            var reviews = await caller.CallAsync((c, o) => c.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = id.ToString(), Limit = parse.GetValue(limit) }, o).ResponseAsync, cancellationToken);
+            var reviews = await caller.ListReviewsAsync(id, parse.GetValue(limit), cancellationToken: cancellationToken);
             var computed = reputation.TrustComputedMs == 0 ? (DateTimeOffset?)null : DateTimeOffset.FromUnixTimeMilliseconds(reputation.TrustComputedMs);
             context.Write(
                 new

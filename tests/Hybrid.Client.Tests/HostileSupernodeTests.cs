@@ -77,6 +77,8 @@ public sealed class HostileSupernodeTests : IAsyncLifetime, IDisposable
     private static async Task<WebApplication> StartAsync(Directory directory)
     {
         var builder = WebApplication.CreateSlimBuilder();
+        // Only the loopback port chosen below, whatever appsettings.json lies beside the tests.
+        builder.Configuration.Sources.Clear();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc();

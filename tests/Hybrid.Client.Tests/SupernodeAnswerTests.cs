@@ -81,3 +81,49 @@ public sealed class SupernodeAnswerTests : IDisposable
         Assert.Equal(string.Empty, checkedInfo.DisplayName);
     }
 }
+
+/// <summary>Reviews shown to a buyer are the ones their authors signed, with receipts, about that seller.</summary>
+public sealed class ReviewAnswerTests : IDisposable
+{
+    private readonly PeerIdentity _buyer = PeerIdentity.Generate();
+    private readonly PeerIdentity _seller = PeerIdentity.Generate();
+    private readonly PeerIdentity _other = PeerIdentity.Generate();
+
+    public void Dispose()
+    {
+        _buyer.Dispose();
+        _seller.Dispose();
+        _other.Dispose();
+    }
+
+    private ReviewRecord Record(uint stars)
+    {
+        var envelope = Hybrid.Testing.Trades.Review(_buyer, _seller.Id, Hybrid.Testing.Trades.Complete(_buyer, _seller), stars, "slow shipping");
+        var verified = Hybrid.Protocol.Reputation.Reviews.Verify(envelope, DateTimeOffset.UtcNow);
+        return new ReviewRecord { ReviewId = verified.ReviewId, Reviewer = _buyer.Id.ToString(), Reviewed = _seller.Id.ToString(), Stars = stars, Text = "slow shipping", Envelope = envelope };
+    }
+
+    [Fact]
+    public void TheShownStarsAndTextAreTheSignedOnes()
+    {
+        var record = Record(2);
+        record.Stars = 5;
+        record.Text = "Perfect seller";
+
+        var page = SupernodeAnswers.CheckReviews(_seller.Id, new ReviewPage { Reviews = { record } }, DateTimeOffset.UtcNow);
+
+        Assert.Equal((2u, "slow shipping"), (page.Reviews[0].Stars, page.Reviews[0].Text));
+    }
+
+    [Fact]
+    public void AReviewOfAnotherPeerOrAForgedReplyIsRefused()
+    {
+        Assert.Throws<ForgedAnswerException>(() => SupernodeAnswers.CheckReviews(_other.Id, new ReviewPage { Reviews = { Record(1) } }, DateTimeOffset.UtcNow));
+
+        var record = Record(1);
+        var now = DateTimeOffset.UtcNow;
+        // A "reply" the seller never wrote, signed by someone else.
+        record.Reply = Hybrid.Protocol.Reputation.Reviews.SignReply(_other, record.ReviewId, "The buyer lies", 1, now);
+        Assert.Throws<ForgedAnswerException>(() => SupernodeAnswers.CheckReviews(_seller.Id, new ReviewPage { Reviews = { record } }, now));
+    }
+}

@@ -1,5 +1,6 @@
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Reputation;
 using Hybrid.Protocol.V1;
 
 namespace Hybrid.Client.Network;
@@ -134,6 +135,71 @@ public static class SupernodeAnswers
         }
 
         return kept;
+    }
+
+    /// <summary>
+    /// Checks a page of reviews of <paramref name="reviewed"/>: each review verifies with its co-signed
+    /// receipt, is about that peer and has the id the record gives; its reply, if any, is signed by the
+    /// reviewed peer for that review; earlier versions are the same reviewer's. Shown fields (stars,
+    /// text, aspects, reply text) are replaced by the signed ones.
+    /// </summary>
+    /// <exception cref="ForgedAnswerException">A record does not verify.</exception>
+    public static ReviewPage CheckReviews(PeerId reviewed, ReviewPage page, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        var kept = page.Clone();
+        kept.Reviews.Clear();
+        foreach (var record in page.Reviews)
+        {
+            kept.Reviews.Add(CheckReview(reviewed, record, now));
+        }
+
+        return kept;
+    }
+
+    private static ReviewRecord CheckReview(PeerId reviewed, ReviewRecord record, DateTimeOffset now)
+    {
+        try
+        {
+            var review = Reviews.Verify(record.Envelope, now);
+            if (!review.Reviewed.Equals(reviewed) || review.ReviewId != record.ReviewId || review.Reviewer.ToString() != record.Reviewer)
+            {
+                throw new ForgedAnswerException($"review {Shorten(record.ReviewId)} is not the review the record says it is");
+            }
+
+            var checkedRecord = record.Clone();
+            checkedRecord.Stars = review.Body.Stars;
+            checkedRecord.Text = review.Body.Text;
+            checkedRecord.Version = review.Version;
+            checkedRecord.Aspects.Clear();
+            checkedRecord.Aspects.Add(review.Body.Aspects);
+            foreach (var earlier in record.History)
+            {
+                var old = Reviews.Verify(earlier, now);
+                if (old.ReviewId != review.ReviewId || !old.Reviewer.Equals(review.Reviewer))
+                {
+                    throw new ForgedAnswerException($"review {Shorten(record.ReviewId)} carries an earlier version of another review");
+                }
+            }
+
+            checkedRecord.ReplyText = string.Empty;
+            if (record.Reply is { } replyEnvelope)
+            {
+                var reply = Reviews.VerifyReply(replyEnvelope, now);
+                if (reply.ReviewId != review.ReviewId || !reply.Author.Equals(reviewed))
+                {
+                    throw new ForgedAnswerException($"the reply shown with review {Shorten(record.ReviewId)} is not the reviewed peer's reply to it");
+                }
+
+                checkedRecord.ReplyText = reply.Text;
+            }
+
+            return checkedRecord;
+        }
+        catch (Exception ex) when (ex is EnvelopeRejectedException or ReviewRejectedException)
+        {
+            throw new ForgedAnswerException($"review {Shorten(record.ReviewId)} does not verify: {ex.Message}");
+        }
     }
 
     private static DateTimeOffset IssuedAt(SignedEnvelope? envelope)

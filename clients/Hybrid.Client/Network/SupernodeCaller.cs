@@ -71,6 +71,10 @@ public sealed class SupernodeCaller : IDisposable
             },
             cancellationToken);
 
+    /// <summary>Reviews of a peer, each verified with its receipt and shown as signed.</summary>
+    public Task<ReviewPage> ListReviewsAsync(PeerId reviewed, int limit, string pageToken = "", CancellationToken cancellationToken = default) =>
+        CallAsync(async (c, o) => SupernodeAnswers.CheckReviews(reviewed, await c.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = reviewed.ToString(), Limit = limit, PageToken = pageToken }, o), DateTimeOffset.UtcNow), cancellationToken);
+
     private void OnForged(ForgedAnswerException forged)
     {
         Interlocked.Increment(ref _forged);

@@ -22,7 +22,7 @@ public sealed class ListingModel(DesktopSession session) : DesktopPage(session)
     {
         Record = await Session.Supernodes.GetListingAsync(Id, cancellationToken);
         Reputation = await Session.Supernodes.CallAsync((c, o) => c.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = Record.Seller }, o).ResponseAsync, cancellationToken);
-        Reviews = await Session.Supernodes.CallAsync((c, o) => c.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = Record.Seller, Limit = 20 }, o).ResponseAsync, cancellationToken);
+        Reviews = await Session.Supernodes.ListReviewsAsync(Hybrid.Protocol.Identity.PeerId.Parse(Record.Seller), 20, cancellationToken: cancellationToken);
     });
 
     public Task<IActionResult> OnPostOrderAsync(CancellationToken cancellationToken) => AttemptAsync(

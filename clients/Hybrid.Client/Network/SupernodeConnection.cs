@@ -26,6 +26,9 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     private static readonly TimeSpan ProfileLifetime = TimeSpan.FromDays(365);
     private static readonly TimeSpan ListTimeout = TimeSpan.FromSeconds(3);
 
+    /// <summary>Most supernodes remembered besides the seeds.</summary>
+    public const int MaxKnownSupernodes = 64;
+
     private readonly PeerIdentity _identity;
     private readonly SupernodeConnectionOptions _options;
     private readonly ILogger _logger;
@@ -36,6 +39,9 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly SignedEnvelope _profile;
     private readonly List<string> _known;
+    private readonly List<string> _seeds;
+    private readonly List<GrpcChannel> _retired = [];
+    private volatile bool _sendProfile = true;
     private readonly WorkStampStore _workStamps;
     private int _forgedAnswers;
     private TaskCompletionSource<ActiveSession> _session = NewSessionSource();
@@ -57,7 +63,8 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         _options = options;
         _logger = logger ?? NullLogger<SupernodeConnection>.Instance;
         _time = time ?? TimeProvider.System;
-        _known = [.. options.Seeds.Select(Normalize).Distinct(StringComparer.Ordinal)];
+        _seeds = [.. options.Seeds.Select(Normalize).Distinct(StringComparer.Ordinal)];
+        _known = [.. _seeds];
         var now = _time.GetUtcNow();
         _profile = SignedEnvelopes.Sign(
             identity,
@@ -238,7 +245,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        foreach (var channel in _channels.Values)
+        foreach (var channel in _channels.Values.Concat(_retired))
         {
             channel.Dispose();
         }
@@ -349,8 +356,20 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             var proofBody = new SessionProof { Challenge = challenge.Challenge.Nonce, SupernodeId = challenge.Challenge.SupernodeId, DialedUrl = url };
             proofBody.Endpoints.AddRange(_options.Endpoints.Select(e => new PeerEndpoint { Url = e }));
             var proof = SignedEnvelopes.Sign(_identity, EnvelopeKinds.SessionProof, (ulong)now.ToUnixTimeMilliseconds(), proofBody, now, now + ProofLifetime);
-            await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = _profile, Work = work } }, handshake.Token);
-            var welcome = await ReadAsync(call, handshake.Token);
+            await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = _sendProfile ? _profile : null, Work = work } }, handshake.Token);
+            SessionServerMessage welcome;
+            try
+            {
+                welcome = await ReadAsync(call, handshake.Token);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.AlreadyExists && _sendProfile)
+            {
+                // The network holds a newer profile of this identity (signed on another device, or by a later
+                // run): keep that one and stop offering ours, rather than being refused at every attempt.
+                _sendProfile = false;
+                throw;
+            }
+
             if (welcome.KindCase != SessionServerMessage.KindOneofCase.Welcome)
             {
                 throw new InvalidOperationException($"supernode sent {welcome.KindCase} instead of a welcome");
@@ -376,7 +395,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         try
         {
             var listed = await client.Directory.ListSupernodesAsync(new ListSupernodesRequest(), deadline: _time.GetUtcNow().UtcDateTime + ListTimeout, cancellationToken: stopping);
-            Learn([.. listed.Supernodes.Select(s => s.Url)]);
+            Adopt([.. listed.Supernodes.Select(s => s.Url)]);
         }
         catch (RpcException ex) when (ex.StatusCode is not StatusCode.Unavailable)
         {
@@ -414,6 +433,36 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                     _known.Add(url);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Takes the cluster's latest membership as the known list: the seeds, the supernode in use and the
+    /// members (at most <see cref="MaxKnownSupernodes"/>, http(s) URLs only — a hostile supernode cannot
+    /// flood it). Supernodes no longer listed are forgotten, so failover never walks dead pod addresses
+    /// after a rollout; their channels are disposed at the next refresh (a call may still be using one).
+    /// </summary>
+    private void Adopt(IReadOnlyCollection<string> members)
+    {
+        lock (_gate)
+        {
+            var current = _session.Task.IsCompletedSuccessfully ? _session.Task.Result.Url : null;
+            var valid = members.Where(u => u.Length <= 256 && Protocol.Api.SupernodeUrls.Canonical(u) is not null).Select(Normalize).Take(MaxKnownSupernodes);
+            var next = _seeds.Concat(current is null ? [] : [current]).Concat(valid).Distinct(StringComparer.Ordinal).ToList();
+            foreach (var channel in _retired)
+            {
+                channel.Dispose();
+            }
+
+            _retired.Clear();
+            foreach (var gone in _channels.Keys.Where(u => !next.Contains(u)).ToList())
+            {
+                _retired.Add(_channels[gone]);
+                _channels.Remove(gone);
+            }
+
+            _known.Clear();
+            _known.AddRange(next);
         }
     }
 

@@ -283,7 +283,7 @@ public sealed partial class PeerDaemon : IAsyncDisposable
             return socket;
         });
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenUnixSocket(socketPath, endpoint => endpoint.Protocols = HttpProtocols.Http2));
-        builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<PeerErrorInterceptor>());
+        builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<ControlErrorInterceptor>());
         builder.Services.AddSingleton(this);
         var app = builder.Build();
         app.MapGrpcService<ControlService>();

@@ -3,20 +3,27 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Hybrid.Client.Peers;
 using Hybrid.Protocol.Envelopes;
+using Microsoft.Extensions.Logging;
 
 namespace Hybrid.Client.Daemon;
 
-/// <summary>Turns the daemon's own failures into statuses a caller can act on, never <c>Unknown</c>.</summary>
-public sealed class PeerErrorInterceptor : Interceptor
+/// <summary>
+/// Turns the daemon's own failures into statuses a caller can act on, never <c>Unknown</c>. Toward
+/// remote peers (the peer host) a fault of this daemon's own is a sentence written for them, with
+/// the detail (paths, SQL, exception text) logged here, never sent; toward the local user (the
+/// control socket) the detail is theirs to see.
+/// </summary>
+public abstract partial class DaemonErrorInterceptor(ILogger logger, bool remote) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
+        ArgumentNullException.ThrowIfNull(context);
         try
         {
             return await continuation(request, context);
         }
-        catch (Exception ex) when (Map(ex) is { } status)
+        catch (Exception ex) when (Map(ex, context.Method) is { } status)
         {
             throw new RpcException(status);
         }
@@ -25,25 +32,58 @@ public sealed class PeerErrorInterceptor : Interceptor
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
+        ArgumentNullException.ThrowIfNull(context);
         try
         {
             await continuation(request, responseStream, context);
         }
-        catch (Exception ex) when (Map(ex) is { } status)
+        catch (Exception ex) when (Map(ex, context.Method) is { } status)
         {
             throw new RpcException(status);
         }
     }
 
-    private static Status? Map(Exception ex) => ex switch
+    private Status? Map(Exception ex, string method)
     {
-        RpcException => null,
-        PeerKeyMismatchException => new Status(StatusCode.PermissionDenied, ex.Message),
-        PeerUnreachableException or IOException or HttpRequestException => new Status(StatusCode.Unavailable, ex.Message),
-        EnvelopeRejectedException => new Status(StatusCode.InvalidArgument, ex.Message),
-        CryptographicException or Google.Protobuf.InvalidProtocolBufferException => new Status(StatusCode.InvalidArgument, ex.Message),
-        UnauthorizedAccessException => new Status(StatusCode.PermissionDenied, ex.Message),
-        OperationCanceledException => new Status(StatusCode.Cancelled, "cancelled"),
-        _ => new Status(StatusCode.Internal, $"{ex.GetType().Name}: {ex.Message}"),
-    };
+        switch (ex)
+        {
+            case RpcException:
+                return null;
+            case PeerKeyMismatchException:
+                return new Status(StatusCode.PermissionDenied, ex.Message);
+            case EnvelopeRejectedException:
+                return new Status(StatusCode.InvalidArgument, ex.Message);
+            case CryptographicException or Google.Protobuf.InvalidProtocolBufferException:
+                return new Status(StatusCode.InvalidArgument, remote ? "the request could not be read or does not verify" : ex.Message);
+            case OperationCanceledException:
+                return new Status(StatusCode.Cancelled, "cancelled");
+        }
+
+        if (remote)
+        {
+            LogFault(logger, ex, method);
+            return ex switch
+            {
+                PeerUnreachableException or IOException or HttpRequestException => new Status(StatusCode.Unavailable, "this peer cannot serve that right now; try again later"),
+                UnauthorizedAccessException => new Status(StatusCode.PermissionDenied, "this peer does not serve that"),
+                _ => new Status(StatusCode.Internal, "this peer could not handle the request; its owner can find the reason in the daemon's log"),
+            };
+        }
+
+        return ex switch
+        {
+            PeerUnreachableException or IOException or HttpRequestException => new Status(StatusCode.Unavailable, ex.Message),
+            UnauthorizedAccessException => new Status(StatusCode.PermissionDenied, ex.Message),
+            _ => new Status(StatusCode.Internal, $"{ex.GetType().Name}: {ex.Message}"),
+        };
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} from a remote peer failed")]
+    private static partial void LogFault(ILogger logger, Exception ex, string method);
 }
+
+/// <summary>The peer host's mapping: remote peers get a status and a sentence, never internal detail.</summary>
+public sealed class PeerErrorInterceptor(ILogger<PeerErrorInterceptor> logger) : DaemonErrorInterceptor(logger, remote: true);
+
+/// <summary>The control socket's mapping: the local user sees the detail.</summary>
+public sealed class ControlErrorInterceptor(ILogger<ControlErrorInterceptor> logger) : DaemonErrorInterceptor(logger, remote: false);

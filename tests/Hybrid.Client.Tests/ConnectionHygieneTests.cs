@@ -3,13 +3,8 @@ using Grpc.Core;
 using Hybrid.Client.Network;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Hybrid.Testing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Hybrid.Client.Tests;
 
@@ -21,26 +16,16 @@ public sealed class ConnectionHygieneTests : IAsyncLifetime, IDisposable
 {
     private readonly Membership _membership = new();
     private readonly PeerIdentity _me = PeerIdentity.Generate();
-    private WebApplication _supernode = null!;
+    private LoopbackGrpcServer _supernode = null!;
 
-    public async Task InitializeAsync()
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Configuration.Sources.Clear();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
-        builder.Services.AddGrpc();
-        builder.Services.AddSingleton(_membership);
-        _supernode = builder.Build();
-        _supernode.MapGrpcService<ScriptedDirectory>();
-        await _supernode.StartAsync();
-    }
+    public async Task InitializeAsync() =>
+        _supernode = await LoopbackGrpcServer.StartAsync<ScriptedDirectory>(s => s.AddSingleton(_membership));
 
     public async Task DisposeAsync() => await _supernode.DisposeAsync();
 
     public void Dispose() => _me.Dispose();
 
-    private string Url => _supernode.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+    private string Url => _supernode.Url;
 
     private SupernodeConnection Connect() => new(_me, new SupernodeConnectionOptions
     {

@@ -3,13 +3,8 @@ using Grpc.Core;
 using Hybrid.Client.Network;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Hybrid.Testing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Hybrid.Client.Tests;
 
@@ -21,13 +16,13 @@ public sealed class HostileSupernodeTests : IAsyncLifetime, IDisposable
 {
     private readonly PeerIdentity _peer = PeerIdentity.Generate();
     private readonly PeerIdentity _hostileKey = PeerIdentity.Generate();
-    private WebApplication _hostile = null!;
-    private WebApplication _honest = null!;
+    private LoopbackGrpcServer _hostile = null!;
+    private LoopbackGrpcServer _honest = null!;
 
     public async Task InitializeAsync()
     {
-        _hostile = await StartAsync(new Directory(_peer.Id, _hostileKey.PublicKey));
-        _honest = await StartAsync(new Directory(_peer.Id, _peer.PublicKey));
+        _hostile = await LoopbackGrpcServer.StartAsync<Directory>(s => s.AddSingleton(new Directory(_peer.Id, _hostileKey.PublicKey)));
+        _honest = await LoopbackGrpcServer.StartAsync<Directory>(s => s.AddSingleton(new Directory(_peer.Id, _peer.PublicKey)));
     }
 
     public async Task DisposeAsync()
@@ -46,8 +41,8 @@ public sealed class HostileSupernodeTests : IAsyncLifetime, IDisposable
     public async Task ASubstitutedKeyIsDroppedCountedAgainstItsSupernodeAndTheNextOneAsked()
     {
         using var me = PeerIdentity.Generate();
-        var hostileUrl = Url(_hostile);
-        await using var connection = new SupernodeConnection(me, new SupernodeConnectionOptions { Seeds = [hostileUrl, Url(_honest)], DisplayName = "Me" });
+        var hostileUrl = _hostile.Url;
+        await using var connection = new SupernodeConnection(me, new SupernodeConnectionOptions { Seeds = [hostileUrl, _honest.Url], DisplayName = "Me" });
         var reported = new List<ForgedAnswerException>();
         connection.ForgedAnswerReceived += (_, e) => reported.Add(e);
 
@@ -63,7 +58,7 @@ public sealed class HostileSupernodeTests : IAsyncLifetime, IDisposable
     public async Task WhenEverySupernodeLiesTheLookUpFailsInsteadOfReturningAForgery()
     {
         using var me = PeerIdentity.Generate();
-        await using var connection = new SupernodeConnection(me, new SupernodeConnectionOptions { Seeds = [Url(_hostile)], DisplayName = "Me" });
+        await using var connection = new SupernodeConnection(me, new SupernodeConnectionOptions { Seeds = [_hostile.Url], DisplayName = "Me" });
 
         var ex = await Assert.ThrowsAsync<RpcException>(() => connection.LookupPeerAsync(_peer.Id));
 
@@ -71,23 +66,6 @@ public sealed class HostileSupernodeTests : IAsyncLifetime, IDisposable
         Assert.Contains("verifies", ex.Status.Detail, StringComparison.Ordinal);
     }
 
-    private static string Url(WebApplication app) =>
-        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-
-    private static async Task<WebApplication> StartAsync(Directory directory)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        // Only the loopback port chosen below, whatever appsettings.json lies beside the tests.
-        builder.Configuration.Sources.Clear();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
-        builder.Services.AddGrpc();
-        builder.Services.AddSingleton(directory);
-        var app = builder.Build();
-        app.MapGrpcService<Directory>();
-        await app.StartAsync();
-        return app;
-    }
 
     /// <summary>A supernode's directory that answers every look-up of one peer with the key it chooses.</summary>
     private sealed class Directory(PeerId peer, byte[] key) : DirectoryApi.DirectoryApiBase

@@ -4,14 +4,9 @@ using Hybrid.Client.Network;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
+using Hybrid.Testing;
 using Hybrid.Supernode.Tests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Hybrid.Supernode.Tests;
 
@@ -21,22 +16,13 @@ namespace Hybrid.Supernode.Tests;
 /// </summary>
 public sealed class SessionBindingTests(SupernodeFixture fixture) : IClassFixture<SupernodeFixture>, IAsyncLifetime
 {
-    private WebApplication _relay = null!;
+    private LoopbackGrpcServer _relay = null!;
     private GrpcChannel _upstream = null!;
 
     public async Task InitializeAsync()
     {
         _upstream = GrpcChannel.ForAddress(fixture.Node.GrpcUrl);
-        var builder = WebApplication.CreateSlimBuilder();
-        // Not the supernode's appsettings.json beside the tests: only the loopback port chosen below.
-        builder.Configuration.Sources.Clear();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
-        builder.Services.AddGrpc();
-        builder.Services.AddSingleton(new DirectoryApi.DirectoryApiClient(_upstream));
-        _relay = builder.Build();
-        _relay.MapGrpcService<RelayingDirectory>();
-        await _relay.StartAsync();
+        _relay = await LoopbackGrpcServer.StartAsync<RelayingDirectory>(s => s.AddSingleton(new DirectoryApi.DirectoryApiClient(_upstream)));
     }
 
     public async Task DisposeAsync()
@@ -62,7 +48,7 @@ public sealed class SessionBindingTests(SupernodeFixture fixture) : IClassFixtur
     public async Task AServerRelayingARealSupernodesChallengeGetsNoSessionForThePeer()
     {
         using var victim = PeerIdentity.Generate();
-        var relayUrl = _relay.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        var relayUrl = _relay.Url;
         await using var connection = new SupernodeConnection(victim, new SupernodeConnectionOptions { Seeds = [relayUrl], DisplayName = "Victim", MaxBackoff = TimeSpan.FromMilliseconds(500) });
         connection.Start();
 

@@ -99,19 +99,7 @@ public static class SupernodeAnswers
         ArgumentNullException.ThrowIfNull(response);
         var kept = response.Clone();
         kept.Hits.Clear();
-        dropped = 0;
-        foreach (var hit in response.Hits)
-        {
-            try
-            {
-                kept.Hits.Add(new SearchHit { Record = CheckListing(hit.Record, now), Score = hit.Score });
-            }
-            catch (ForgedAnswerException)
-            {
-                dropped++;
-            }
-        }
-
+        kept.Hits.AddRange(Verifying(response.Hits, hit => new SearchHit { Record = CheckListing(hit.Record, now), Score = hit.Score }, out dropped));
         return kept;
     }
 
@@ -121,12 +109,20 @@ public static class SupernodeAnswers
         ArgumentNullException.ThrowIfNull(page);
         var kept = page.Clone();
         kept.Listings.Clear();
+        kept.Listings.AddRange(Verifying(page.Listings, record => CheckListing(record, now), out dropped));
+        return kept;
+    }
+
+    /// <summary>The items <paramref name="check"/> accepts (as it returns them); <paramref name="dropped"/> counts the rest.</summary>
+    private static List<T> Verifying<T>(IEnumerable<T> items, Func<T, T> check, out int dropped)
+    {
+        var kept = new List<T>();
         dropped = 0;
-        foreach (var record in page.Listings)
+        foreach (var item in items)
         {
             try
             {
-                kept.Listings.Add(CheckListing(record, now));
+                kept.Add(check(item));
             }
             catch (ForgedAnswerException)
             {

@@ -178,6 +178,45 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
     }
 
     [Fact]
+    public async Task ManySmallItemsNeverMakeATakeMailReplyExceedTheMessageLimit()
+    {
+        using var recipient = PeerIdentity.Generate();
+        await (await LiveSession.OpenAsync(Client, recipient, Heartbeat)).DisposeAsync();
+        // Two senders fill the mailbox to 500 items of ~500 sealed bytes: the sealed bytes alone fit a
+        // reply, but with each item's id, sender and time around them 500 of them would not.
+        var stored = 0;
+        foreach (var sender in new[] { PeerIdentity.Generate(), PeerIdentity.Generate() })
+        {
+            using (sender)
+            {
+                await using var session = await LiveSession.OpenAsync(Client, sender, Heartbeat);
+                for (var i = 0; i < 250; i++)
+                {
+                    await Eventually.ReturnsAsync(
+                        async () => await Client.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = recipient.Id.ToString(), Item = SealedBoxes.Seal(new byte[370], recipient.PublicKey) }, session.Token),
+                        _ => true,
+                        Patience,
+                        "a deposit within the sender's request rate");
+                    stored++;
+                }
+            }
+        }
+
+        await using var recipientSession = await LiveSession.OpenAsync(Client, recipient, Heartbeat);
+        var taken = 0;
+        for (var pages = 0; taken < stored && pages < 20; pages++)
+        {
+            var page = await Client.Mailbox.TakeMailAsync(new TakeMailRequest { Limit = 500 }, recipientSession.Token);
+            Assert.NotEmpty(page.Items);
+            Assert.True(page.CalculateSize() < 256 * 1024, $"a page of {page.CalculateSize()} bytes");
+            taken += page.Items.Count;
+            await Client.Mailbox.AckMailAsync(new AckMailRequest { ItemIds = { page.Items.Select(i => i.ItemId) } }, recipientSession.Token);
+        }
+
+        Assert.Equal(stored, taken);
+    }
+
+    [Fact]
     public async Task OneDialerCannotTakeAllOfATargetsRelayPlaces()
     {
         using var target = PeerIdentity.Generate();

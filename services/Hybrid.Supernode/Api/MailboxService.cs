@@ -74,15 +74,17 @@ public sealed class MailboxService(
         ArgumentNullException.ThrowIfNull(context);
         var session = hub.Require(context);
         limits.Call(session.Peer);
+        // The grain bounds what it hands over by sealed bytes; the reply is cut like every page, by the
+        // size of the items as sent (ids, senders and times included). What is left comes next time.
         var items = await grains.GetGrain<IMailboxGrain>(session.Peer.ToString()).Peek(request.Limit <= 0 ? 100 : request.Limit, pages.Bytes);
         var response = new TakeMailResponse();
-        response.Items.AddRange(items.Select(i => new MailItem
+        pages.Fill(response.Items, items, i => new MailItem
         {
             ItemId = i.ItemId,
             Sender = i.Sender,
             Item = SealedItem.Parser.ParseFrom(i.SealedItem),
             DepositedMs = i.Deposited.ToUnixTimeMilliseconds(),
-        }));
+        });
         return response;
     }
 

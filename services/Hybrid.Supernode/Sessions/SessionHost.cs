@@ -68,16 +68,13 @@ public sealed partial class SessionHost(
             opened = await grain.OpenSession(claim with { MayCreate = true });
         }
 
-        if (opened.Succeeded)
-        {
-            admission.Remember(peer);
-        }
-
         if (!opened.Succeeded)
         {
             metrics.SessionsRefused.WithLabels(opened.Outcome.ToString()).Inc();
             throw new RpcException(new Status(IndexStatus.For(opened.Outcome), opened.Message));
         }
+
+        admission.Remember(peer);
 
         var session = new OpenSession(peer, sessionId, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), aborted);
         hub.Add(session);

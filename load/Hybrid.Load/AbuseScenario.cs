@@ -116,6 +116,27 @@ internal static class AbuseScenario
         return 0;
     }
 
+    /// <summary>A session answered by hand (challenge, signed proof naming the URL dialed, work stamp); returns the call and its token.</summary>
+    private static async Task<(AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> Call, Metadata Token)> OpenSessionAsync(Protocol.Api.SupernodeClients client, PeerIdentity identity, byte[] stamp, SignedEnvelope? profile, CancellationToken cancellationToken)
+    {
+        var call = client.Directory.Session(cancellationToken: cancellationToken);
+        try
+        {
+            await call.ResponseStream.MoveNext(cancellationToken);
+            var challenge = call.ResponseStream.Current.Challenge;
+            var now = DateTimeOffset.UtcNow;
+            var proof = SignedEnvelopes.Sign(identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId, DialedUrl = challenge.SupernodeUrl }, now, now.AddMinutes(1));
+            await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = profile, Work = ByteString.CopyFrom(stamp) } }, cancellationToken);
+            await call.ResponseStream.MoveNext(cancellationToken);
+            return (call, new Metadata { { Protocol.Api.SupernodeClients.SessionHeader, call.ResponseStream.Current.Welcome.SessionToken } });
+        }
+        catch
+        {
+            call.Dispose();
+            throw;
+        }
+    }
+
     private static long P99(LongHistogram histogram) => Math.Max(1, histogram.TotalCount == 0 ? 0 : histogram.GetValueAtPercentile(99));
 
     private static long DataBytes(string folder) =>
@@ -147,16 +168,10 @@ internal static class AbuseScenario
                 var channel = LoopbackSource.Channel(url, $"127.0.1.{i + 1}");
                 var client = new Protocol.Api.SupernodeClients(channel);
                 var identity = keys[i].Identity;
-                var call = client.Directory.Session(cancellationToken: cancellationToken);
-                await call.ResponseStream.MoveNext(cancellationToken);
-                var challenge = call.ResponseStream.Current.Challenge;
                 var now = DateTimeOffset.UtcNow;
-                var proof = SignedEnvelopes.Sign(identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId, DialedUrl = challenge.SupernodeUrl }, now, now.AddMinutes(1));
                 var profile = SignedEnvelopes.Sign(identity, EnvelopeKinds.Profile, 1, new PeerProfile { DisplayName = $"Honest {i}" }, now, now.AddDays(1));
-                var work = ByteString.CopyFrom(keys[i].Stamp);
-                await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = profile, Work = work } }, cancellationToken);
-                await call.ResponseStream.MoveNext(cancellationToken);
-                peers.Add((identity, call, new Metadata { { Protocol.Api.SupernodeClients.SessionHeader, call.ResponseStream.Current.Welcome.SessionToken } }, client, channel));
+                var (call, token) = await OpenSessionAsync(client, identity, keys[i].Stamp, profile, cancellationToken);
+                peers.Add((identity, call, token, client, channel));
             }
 
             var honest = new Honest(peers);
@@ -337,15 +352,11 @@ internal static class AbuseScenario
                 me = _admitted[address].Count > 0 ? (_admitted[address][0], "0000000000000000") : _fresh[address].Count > 0 ? _fresh[address].Dequeue() : _unstamped[address][0];
             }
 
-            using var call = client.Directory.Session(cancellationToken: cancellationToken);
-            await call.ResponseStream.MoveNext(cancellationToken);
-            var challenge = call.ResponseStream.Current.Challenge;
-            var now = DateTimeOffset.UtcNow;
-            var proof = SignedEnvelopes.Sign(me.Identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId, DialedUrl = challenge.SupernodeUrl }, now, now.AddMinutes(1));
-            await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Work = ByteString.CopyFrom(Convert.FromHexString(me.Stamp)) } }, cancellationToken);
+            AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> call;
+            Metadata token;
             try
             {
-                await call.ResponseStream.MoveNext(cancellationToken);
+                (call, token) = await OpenSessionAsync(client, me.Identity, Convert.FromHexString(me.Stamp), null, cancellationToken);
             }
             catch (RpcException ex)
             {
@@ -353,7 +364,7 @@ internal static class AbuseScenario
                 return;
             }
 
-            var token = new Metadata { { Protocol.Api.SupernodeClients.SessionHeader, call.ResponseStream.Current.Welcome.SessionToken } };
+            using var session = call;
             // The attacker keeps its session up (heartbeats, answers drained) while it floods.
             _ = Task.Run(async () =>
             {

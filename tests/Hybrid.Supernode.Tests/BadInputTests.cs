@@ -175,6 +175,22 @@ public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<Supe
         Assert.Equal("Erin v6", (await Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = _peer.Id.ToString() })).DisplayName);
     }
 
+    [Theory]
+    [InlineData("not-a-review", 0, "", StatusCode.InvalidArgument)]
+    [InlineData("0123456789ABCDEF0123456789ABCDEF", 0, "", StatusCode.InvalidArgument)]
+    [InlineData("0123456789abcdef0123456789abcdef", -1, "", StatusCode.InvalidArgument)]
+    [InlineData("0123456789abcdef0123456789abcdef", 101, "", StatusCode.InvalidArgument)]
+    [InlineData("0123456789abcdef0123456789abcdef", 0, "-5", StatusCode.InvalidArgument)]
+    [InlineData("0123456789abcdef0123456789abcdef", 0, "", StatusCode.NotFound)]
+    public async Task AReviewHistoryRequestIsCheckedBeforeAnythingIsLookedUp(string reviewId, int limit, string token, StatusCode expected)
+    {
+        var ex = await Refused(() => Client.Reputation.ListReviewHistoryAsync(new ListReviewHistoryRequest { ReviewId = reviewId, Limit = limit, PageToken = token }).ResponseAsync);
+
+        Assert.Equal(expected, ex.StatusCode);
+        Assert.False(string.IsNullOrWhiteSpace(ex.Status.Detail));
+        await AssertStillServingAsync();
+    }
+
     [Fact]
     public async Task AnEndpointThatIsNotHttpsIsInvalidArgument()
     {

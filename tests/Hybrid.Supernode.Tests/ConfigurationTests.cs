@@ -60,6 +60,11 @@ public sealed class ConfigurationTests
     [InlineData("Supernode:ClusterId", "has space", "Supernode:ClusterId")]
     [InlineData("Supernode:MaxMessageBytes", "10", "Supernode:MaxMessageBytes")]
     [InlineData("Supernode:SessionTimeout", "00:00:01", "must be longer than Supernode:HeartbeatInterval")]
+    [InlineData("Supernode:TrustedProxies", "10.0.0.0/99", "Supernode:TrustedProxies")]
+    [InlineData("Supernode:PublicUrls", "hybrid.example.org", "Supernode:PublicUrls")]
+    [InlineData("Supernode:IdentityWorkBits", "40", "Supernode:IdentityWorkBits")]
+    [InlineData("Supernode:MailboxSenderShare", "1.5", "Supernode:MailboxSenderShare")]
+    [InlineData("Supernode:MaxListingsPerSeller", "0", "Supernode:MaxListingsPerSeller")]
     public void AnOutOfRangeValueIsRefusedWithItsReason(string key, string value, string reason) =>
         Assert.Contains(reason, Refused((key, value)), StringComparison.Ordinal);
 

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Grpc.Core;
 using Hybrid.Client.Daemon;
 using Hybrid.Client.Home;
-using Hybrid.Client.Network;
+using Hybrid.Client.Connectivity;
 using Hybrid.Protocol.Control;
 
 namespace Hybrid.Cli;

@@ -60,7 +60,8 @@ internal static class PeerCommands
 
         var from = new Argument<string?>("peer-id") { Description = "Only this conversation.", Arity = ArgumentArity.ZeroOrOne };
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new messages." };
-        var read = new Command("read", "Show messages, oldest first.") { from, follow };
+        var last = new Option<int>("--last") { Description = "How many of the latest messages to show first (at most 1000).", DefaultValueFactory = _ => 200 };
+        var read = new Command("read", "Show the latest messages, oldest first.") { from, follow, last };
         read.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var context = new CliContext(parse);
@@ -68,7 +69,7 @@ internal static class PeerCommands
             var following = parse.GetValue(follow);
             return await context.ControlAsync(async c =>
             {
-                using var call = c.ReadChat(new ReadChatRequest { PeerId = peerId, Follow = following }, cancellationToken: cancellationToken);
+                using var call = c.ReadChat(new ReadChatRequest { PeerId = peerId, Follow = following, Limit = parse.GetValue(last), Newest = true }, cancellationToken: cancellationToken);
                 var all = new List<object>();
                 try
                 {
@@ -132,20 +133,42 @@ internal static class PeerCommands
             return command;
         }
 
-        var list = new Command("list", "Your orders, as buyer and as seller, newest first.");
+        var limit = new Option<int>("--limit") { Description = "Show at most this many (the most recently changed).", DefaultValueFactory = _ => 50 };
+        var all = new Option<bool>("--all") { Description = "Show every order, fetched a page at a time." };
+        var list = new Command("list", "Your orders, as buyer and as seller, the most recently changed first.") { limit, all };
         list.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var context = new CliContext(parse);
-            var reply = await context.ControlAsync(c => c.ListOrdersAsync(new ListOrdersRequest(), cancellationToken: cancellationToken).ResponseAsync);
-            context.Write(reply.Orders.Select(Json).ToList(), () =>
+            var wanted = parse.GetValue(all) ? int.MaxValue : parse.GetValue(limit);
+            if (wanted < 1)
+            {
+                throw new CliException(ExitCodes.Usage, "--limit is 1 or more");
+            }
+
+            var orders = new List<OrderView>();
+            var token = string.Empty;
+            do
+            {
+                var request = new ListOrdersRequest { PageSize = Math.Min(500, wanted - orders.Count), PageToken = token };
+                var reply = await context.ControlAsync(c => c.ListOrdersAsync(request, cancellationToken: cancellationToken).ResponseAsync);
+                orders.AddRange(reply.Orders);
+                token = reply.NextPageToken;
+            }
+            while (token.Length > 0 && orders.Count < wanted);
+
+            context.Write(orders.Select(Json).ToList(), () =>
             {
                 var table = new Table().AddColumns("order", "role", "title", "price", "qty", "state", "with");
-                foreach (var o in reply.Orders)
+                foreach (var o in orders)
                 {
                     table.AddRow(Markup.Escape(o.OrderId), o.Role, Markup.Escape(o.Title), Markup.Escape(o.Price), o.Quantity.ToString(CultureInfo.InvariantCulture), o.State, Markup.Escape(o.Counterparty[..15] + "…"));
                 }
 
                 AnsiConsole.Write(table);
+                if (token.Length > 0)
+                {
+                    Console.WriteLine($"(the {orders.Count} most recent; --all shows every order)");
+                }
             });
             return ExitCodes.Ok;
         }));
@@ -231,6 +254,8 @@ internal static class PeerCommands
                     mailboxPending = status.MailboxPending,
                     mailRefused = status.MailRefused,
                     forgedAnswers = status.ForgedAnswers,
+                    peerCallsRefused = status.PeerCallsRefused,
+                    logFile = status.LogFile,
                     events = status.Events,
                     refused = status.Refused.Select(r => new { itemId = r.ItemId, sender = r.Sender, reason = r.Reason, refused = DateTimeOffset.FromUnixTimeMilliseconds(r.RefusedMs) }),
                     links = status.Links.Select(l => new { peerId = l.PeerId, path = l.Path, address = l.Address }),
@@ -246,6 +271,11 @@ internal static class PeerCommands
                     }
 
                     Console.WriteLine($"messages waiting in mailboxes: {status.MailboxPending}");
+                    if (status.PeerCallsRefused > 0)
+                    {
+                        Console.WriteLine($"calls from other peers refused by their budgets: {status.PeerCallsRefused}");
+                    }
+
                     if (status.ForgedAnswers > 0)
                     {
                         Console.WriteLine($"supernode answers dropped as forged: {status.ForgedAnswers}");
@@ -264,6 +294,8 @@ internal static class PeerCommands
                             Console.WriteLine($"  {DateTimeOffset.FromUnixTimeMilliseconds(refused.RefusedMs):u} from {refused.Sender}: {refused.Reason}");
                         }
                     }
+
+                    Console.WriteLine($"log: {status.LogFile}");
                 });
             return ExitCodes.Ok;
         }));
@@ -301,6 +333,7 @@ internal static class PeerCommands
             Advertise = settings.Advertise,
             Private = settings.Private,
             MaxUploadBytesPerSecond = maxUploadBytesPerSecond,
+            Budgets = settings.Budgets ?? new(),
             LoggerFactory = logging,
         }, cancellationToken);
     }
@@ -322,7 +355,7 @@ internal static class PeerCommands
             : throw new CliException(ExitCodes.Usage, $"'{text}' is not a rate such as 500KB or 5MB");
     }
 
-    private static object Json(ChatEntry e) => new { peerId = e.PeerId, direction = e.Direction, sequence = e.Sequence, text = e.Text, sentMs = e.SentMs, status = e.Status };
+    private static object Json(ChatEntry e) => new { peerId = e.PeerId, direction = e.Direction, sequence = e.Sequence, text = e.Text, sentMs = e.SentMs, status = e.Status, cursor = e.Cursor };
 
     private static object Json(FetchProgress p) => new { file = p.File, contentId = p.ContentId, totalBytes = p.TotalBytes, resumedFromBytes = p.ResumedFromBytes, attempts = p.Attempt, path = p.Path, done = p.Done };
 

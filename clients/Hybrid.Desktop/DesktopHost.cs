@@ -53,22 +53,9 @@ public static class DesktopHost
             await next(context);
         });
         app.MapRazorPages();
-        app.MapGet("/api/chat", async (string? peer, long after, DesktopSession s, CancellationToken ct) =>
-        {
-            using var call = s.Control.ReadChat(new ReadChatRequest { PeerId = peer ?? string.Empty }, cancellationToken: ct);
-            var entries = new List<object>();
-            var index = 0L;
-            await foreach (var e in call.ResponseStream.ReadAllAsync(ct))
-            {
-                index++;
-                if (index > after)
-                {
-                    entries.Add(new { index, peer = e.PeerId, direction = e.Direction, text = e.Text, status = e.Status, sent = e.SentMs });
-                }
-            }
-
-            return Results.Json(new { count = index, entries });
-        });
+        // New chat messages as server-sent events, from a cursor: the daemon pushes each one as it is stored.
+        app.MapGet("/api/chat", (string? peer, long? after, DesktopSession s, CancellationToken ct) =>
+            TypedResults.ServerSentEvents(ChatEvents(s, peer, after ?? 0, ct), eventType: "chat"));
         app.MapGet("/api/download", (string order, DesktopSession s) =>
             s.Downloads.TryGetValue(order, out var d)
                 ? Results.Json(new { received = d.Received, total = d.Total, path = d.Path, file = d.File, error = d.Error, running = d.Running })
@@ -76,5 +63,14 @@ public static class DesktopHost
         await app.StartAsync(cancellationToken);
         var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         return (app, $"http://127.0.0.1:{bound.Port}/?token={token.Value}");
+    }
+
+    private static async IAsyncEnumerable<object> ChatEvents(DesktopSession session, string? peer, long after, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var call = session.Control.ReadChat(new ReadChatRequest { PeerId = peer ?? string.Empty, After = after, Follow = true }, cancellationToken: cancellationToken);
+        await foreach (var e in call.ResponseStream.ReadAllAsync(cancellationToken))
+        {
+            yield return new { cursor = e.Cursor, peer = e.PeerId, direction = e.Direction, text = e.Text, status = e.Status, sent = e.SentMs };
+        }
     }
 }

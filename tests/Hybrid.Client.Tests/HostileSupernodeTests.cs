@@ -1,6 +1,6 @@
 using Google.Protobuf;
 using Grpc.Core;
-using Hybrid.Client.Network;
+using Hybrid.Client.Connectivity;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Testing;

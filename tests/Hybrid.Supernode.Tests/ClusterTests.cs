@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Hybrid.Client.Network;
+using Hybrid.Client.Connectivity;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Testing;

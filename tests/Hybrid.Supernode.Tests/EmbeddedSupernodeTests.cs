@@ -1,4 +1,4 @@
-using Hybrid.Client.Network;
+using Hybrid.Client.Connectivity;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Tests.Infrastructure;

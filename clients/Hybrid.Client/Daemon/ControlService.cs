@@ -1,6 +1,11 @@
+using System.Globalization;
 using Google.Protobuf;
 using Grpc.Core;
+using Hybrid.Client.Chat;
+using Hybrid.Client.Connectivity;
+using Hybrid.Client.Orders;
 using Hybrid.Client.Store;
+using Hybrid.Client.Transfers;
 using Hybrid.Protocol.Content;
 using Hybrid.Protocol.Control;
 using Hybrid.Protocol.Identity;
@@ -9,14 +14,33 @@ using Hybrid.Protocol.V1;
 namespace Hybrid.Client.Daemon;
 
 /// <summary>The daemon's local API, for the CLI and the desktop app (owner-only Unix socket).</summary>
-public sealed class ControlService(PeerDaemon daemon) : Control.ControlBase
+public sealed class ControlService(
+    LocalStore store,
+    ChatService chats,
+    OrderService orders,
+    TransferService transfers,
+    PeerBudgets budgets,
+    DaemonStatus status,
+    PeerHost host) : Control.ControlBase
 {
-    public override Task<StatusReply> Status(StatusRequest request, ServerCallContext context) => Task.FromResult(daemon.Status());
+    /// <summary>Chat messages sent before following, when the request names no limit.</summary>
+    public const int DefaultChatLimit = 500;
+
+    /// <summary>Most chat messages sent before following.</summary>
+    public const int MaxChatLimit = 1000;
+
+    /// <summary>Orders per page when the request names no page size.</summary>
+    public const int DefaultOrderPage = 100;
+
+    /// <summary>Most orders per page.</summary>
+    public const int MaxOrderPage = 500;
+
+    public override Task<StatusReply> Status(StatusRequest request, ServerCallContext context) => Task.FromResult(status.Build(host.Endpoints));
 
     public override async Task<ChatEntry> SendChat(SendChatRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var row = await daemon.Messaging.SendChatAsync(ParsePeer(request.PeerId), request.Text, context?.CancellationToken ?? default);
+        var row = await chats.SendAsync(ParsePeer(request.PeerId), request.Text, context?.CancellationToken ?? default);
         return ToEntry(row);
     }
 
@@ -26,47 +50,95 @@ public sealed class ControlService(PeerDaemon daemon) : Control.ControlBase
         ArgumentNullException.ThrowIfNull(responseStream);
         ArgumentNullException.ThrowIfNull(context);
         PeerId? peer = string.IsNullOrEmpty(request.PeerId) ? null : ParsePeer(request.PeerId);
-        long after = 0;
+        var limit = Limit(request.Limit, DefaultChatLimit, MaxChatLimit, "limit");
+        if (request.After < 0)
+        {
+            throw Refuse.Invalid("after is a cursor from an earlier message (0 or more)");
+        }
+
+        var after = request.After;
+        var first = true;
         while (true)
         {
-            var changed = daemon.Store.Changed;
-            foreach (var row in daemon.Store.ReadChats(peer, after))
+            var changed = store.Changed;
+            // The backlog is cut at the limit; once following, every new message is sent, a page at a time.
+            var rows = store.ReadChats(peer, after, first ? limit : MaxChatLimit, first && request.Newest);
+            foreach (var row in rows)
             {
                 await responseStream.WriteAsync(ToEntry(row), context.CancellationToken);
                 after = row.RowId;
             }
 
+            first = false;
             if (!request.Follow)
             {
                 return;
             }
 
-            await changed.WaitAsync(context.CancellationToken);
+            if (rows.Count < MaxChatLimit)
+            {
+                await changed.WaitAsync(context.CancellationToken);
+            }
         }
+    }
+
+    public override Task<ListConversationsReply> ListConversations(ListConversationsRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var reply = new ListConversationsReply();
+        foreach (var (peer, lastText, lastMs, messages) in store.Conversations(Limit(request.Limit, 100, 500, "limit")))
+        {
+            reply.Conversations.Add(new Conversation { PeerId = peer, LastText = lastText, LastMs = lastMs, Messages = messages, Contact = budgets.IsContact(PeerId.Parse(peer)) });
+        }
+
+        return Task.FromResult(reply);
     }
 
     public override async Task<OrderView> CreateOrder(CreateOrderRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return ToView(await daemon.Messaging.CreateOrderAsync(request.ListingId, request.Quantity, context?.CancellationToken ?? default));
+        return ToView(await orders.CreateOrderAsync(request.ListingId, request.Quantity, context?.CancellationToken ?? default));
     }
 
     public override async Task<OrderView> AcceptOrder(OrderRef request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return ToView(await daemon.Messaging.AcceptOrderAsync(request.OrderId, context?.CancellationToken ?? default));
+        return ToView(await orders.AcceptOrderAsync(request.OrderId, context?.CancellationToken ?? default));
     }
 
     public override async Task<OrderView> CompleteOrder(OrderRef request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return ToView(await daemon.Messaging.CompleteOrderAsync(request.OrderId, context?.CancellationToken ?? default));
+        return ToView(await orders.CompleteOrderAsync(request.OrderId, context?.CancellationToken ?? default));
     }
 
     public override Task<ListOrdersReply> ListOrders(ListOrdersRequest request, ServerCallContext context)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        var size = Limit(request.PageSize, DefaultOrderPage, MaxOrderPage, "page_size");
+        long? beforeMs = null;
+        string? beforeId = null;
+        if (request.PageToken.Length > 0)
+        {
+            var split = request.PageToken.IndexOf('/', StringComparison.Ordinal);
+            if (split <= 0 || !long.TryParse(request.PageToken.AsSpan(0, split), NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
+            {
+                throw Refuse.Invalid("page_token is not one this daemon gave out: pass next_page_token from the previous page");
+            }
+
+            (beforeMs, beforeId) = (ms, request.PageToken[(split + 1)..]);
+        }
+
+        // One more than a page tells whether another page follows.
+        var rows = store.ListOrders(size + 1, beforeMs, beforeId);
         var reply = new ListOrdersReply();
-        reply.Orders.AddRange(daemon.Store.ListOrders().Select(ToView));
+        reply.Orders.AddRange(rows.Take(size).Select(ToView));
+        if (rows.Count > size)
+        {
+            var last = rows[size - 1];
+            reply.NextPageToken = string.Create(CultureInfo.InvariantCulture, $"{last.UpdatedMs}/{last.OrderId}");
+        }
+
         return Task.FromResult(reply);
     }
 
@@ -79,15 +151,15 @@ public sealed class ControlService(PeerDaemon daemon) : Control.ControlBase
         string contentId;
         if (!string.IsNullOrEmpty(request.OrderId))
         {
-            var order = daemon.Store.GetOrder(request.OrderId) ?? throw new RpcException(new Status(StatusCode.NotFound, $"no order {request.OrderId}: see 'hybrid order list'"));
+            var order = store.GetOrder(request.OrderId) ?? throw Refuse.NotFound($"no order {request.OrderId}: see 'hybrid order list'");
             if (order.Role != "buyer" || string.IsNullOrEmpty(order.ContentId))
             {
-                throw new RpcException(new Status(StatusCode.FailedPrecondition, order.Role != "buyer" ? "only the buyer fetches an order's goods" : "this order's listing has no goods data to fetch"));
+                throw Refuse.WrongState(order.Role != "buyer" ? "only the buyer fetches an order's goods" : "this order's listing has no goods data to fetch");
             }
 
             if (order.State is not ("accepted" or "completed"))
             {
-                throw new RpcException(new Status(StatusCode.FailedPrecondition, $"order {order.OrderId} is {order.State}; the seller must accept it first"));
+                throw Refuse.WrongState($"order {order.OrderId} is {order.State}; the seller must accept it first");
             }
 
             (seller, contentId) = (PeerId.Parse(order.Counterparty), order.ContentId);
@@ -96,7 +168,7 @@ public sealed class ControlService(PeerDaemon daemon) : Control.ControlBase
         {
             if (!ContentManifests.IsContentId(request.ContentId))
             {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"'{request.ContentId}' is neither an order id nor a content id (sha256:…)"));
+                throw Refuse.Invalid($"'{request.ContentId}' is neither an order id nor a content id (sha256:…)");
             }
 
             (seller, contentId) = (ParsePeer(request.FromPeer), request.ContentId);
@@ -115,7 +187,7 @@ public sealed class ControlService(PeerDaemon daemon) : Control.ControlBase
             }
         }
 
-        await daemon.Transfers.FetchAsync(seller, contentId, request.OrderId, request.OutPath, Report, context.CancellationToken);
+        await transfers.FetchAsync(seller, contentId, request.OrderId, request.OutPath, Report, context.CancellationToken);
         await writes;
     }
 
@@ -131,8 +203,15 @@ public sealed class ControlService(PeerDaemon daemon) : Control.ControlBase
         ContentId = s.ContentId,
     };
 
+    private static int Limit(int asked, int byDefault, int most, string name) => asked switch
+    {
+        0 => byDefault,
+        < 0 => throw Refuse.Invalid($"{name} is 1-{most} (0: {byDefault})"),
+        _ => Math.Min(asked, most),
+    };
+
     private static PeerId ParsePeer(string text) =>
-        PeerId.TryParse(text, out var peer, out var error) ? peer : throw new RpcException(new Status(StatusCode.InvalidArgument, error));
+        PeerId.TryParse(text, out var peer, out var error) ? peer : throw Refuse.Invalid(error);
 
     private static ChatEntry ToEntry(ChatRow row) => new()
     {
@@ -142,6 +221,7 @@ public sealed class ControlService(PeerDaemon daemon) : Control.ControlBase
         Text = row.Text,
         SentMs = row.SentMs,
         Status = row.Status,
+        Cursor = row.RowId,
     };
 
     /// <summary>The control API's view of an order.</summary>

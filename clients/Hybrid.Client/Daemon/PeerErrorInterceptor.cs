@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using Hybrid.Client.Peers;
+using Hybrid.Client.Connectivity;
 using Hybrid.Protocol.Envelopes;
 using Microsoft.Extensions.Logging;
 
@@ -25,7 +25,7 @@ public abstract partial class DaemonErrorInterceptor(ILogger logger, bool remote
         }
         catch (Exception ex) when (Map(ex, context.Method) is { } status)
         {
-            throw new RpcException(status);
+            throw Fault(ex, status, context);
         }
     }
 
@@ -39,8 +39,40 @@ public abstract partial class DaemonErrorInterceptor(ILogger logger, bool remote
         }
         catch (Exception ex) when (Map(ex, context.Method) is { } status)
         {
-            throw new RpcException(status);
+            throw Fault(ex, status, context);
         }
+    }
+
+    /// <summary>Trailer of an exhausted budget's refusal: how many milliseconds to wait before trying again.</summary>
+    public const string RetryAfterTrailer = "retry-after-ms";
+
+    private static RpcException Fault(Exception ex, Status status, ServerCallContext context)
+    {
+        if (ex is RefusedException { RetryAfter: { } after })
+        {
+            context.ResponseTrailers.Add(RetryAfterTrailer, ((long)after.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return new RpcException(status);
+    }
+
+    /// <summary>The status of a domain refusal: its sentence was written for whoever asked.</summary>
+    public static Status StatusOf(RefusedException refused)
+    {
+        ArgumentNullException.ThrowIfNull(refused);
+        var code = refused.Reason switch
+        {
+            Refusal.Invalid => StatusCode.InvalidArgument,
+            Refusal.NotFound => StatusCode.NotFound,
+            Refusal.Conflict => StatusCode.AlreadyExists,
+            Refusal.NotAllowed => StatusCode.PermissionDenied,
+            Refusal.WrongState => StatusCode.FailedPrecondition,
+            Refusal.Exhausted => StatusCode.ResourceExhausted,
+            Refusal.OutOfRange => StatusCode.OutOfRange,
+            Refusal.Corrupt => StatusCode.DataLoss,
+            _ => StatusCode.Unavailable,
+        };
+        return new Status(code, refused.Message);
     }
 
     private Status? Map(Exception ex, string method)
@@ -49,6 +81,8 @@ public abstract partial class DaemonErrorInterceptor(ILogger logger, bool remote
         {
             case RpcException:
                 return null;
+            case RefusedException refused:
+                return StatusOf(refused);
             case PeerKeyMismatchException:
                 return new Status(StatusCode.PermissionDenied, ex.Message);
             case EnvelopeRejectedException:

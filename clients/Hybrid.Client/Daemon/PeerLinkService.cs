@@ -1,26 +1,39 @@
 using Grpc.Core;
+using Hybrid.Client.Chat;
+using Hybrid.Client.Connectivity;
+using Hybrid.Client.Orders;
+using Hybrid.Client.Transfers;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 
 namespace Hybrid.Client.Daemon;
 
-/// <summary>The peer protocol as this peer's host serves it. The caller is whoever its client certificate's key says.</summary>
-public sealed class PeerLinkService(Messaging messaging, Transfers transfers) : PeerLink.PeerLinkBase
+/// <summary>
+/// The peer protocol as this peer's host serves it. The caller is whoever its client certificate's
+/// key says, and every call is charged to that caller's budget first.
+/// </summary>
+public sealed class PeerLinkService(ChatService chats, OrderService orders, TransferService transfers, PeerBudgets budgets) : PeerLink.PeerLinkBase
 {
     public override Task<ChatAck> Chat(SignedEnvelope request, ServerCallContext context) =>
-        Task.FromResult(messaging.ReceiveChat(request, Caller(context)));
+        Task.FromResult(chats.Receive(request, Admit(context)));
 
     public override Task<OrderStepAck> Order(OrderStep request, ServerCallContext context) =>
-        messaging.ReceiveOrderStepAsync(request, Caller(context), context?.CancellationToken ?? default);
+        orders.ReceiveOrderStepAsync(request, Admit(context), context?.CancellationToken ?? default);
 
     public override Task<ContentManifest> GetManifest(ContentRequest request, ServerCallContext context) =>
-        Task.FromResult(transfers.GetManifest(request, Caller(context)));
+        Task.FromResult(transfers.GetManifest(request, Admit(context)));
 
     public override Task Fetch(ContentRequest request, IServerStreamWriter<ContentChunk> responseStream, ServerCallContext context) =>
-        transfers.ServeAsync(request, Caller(context), responseStream, context?.CancellationToken ?? default);
+        transfers.ServeAsync(request, Admit(context), responseStream, context?.CancellationToken ?? default);
 
-    private static PeerId Caller(ServerCallContext? context) =>
-        PeerCertificates.TryGetPeerId(context?.GetHttpContext().Connection.ClientCertificate, out var peer)
-            ? peer
-            : throw new RpcException(new Status(StatusCode.Unauthenticated, "peer links need a client certificate made from the caller's peer key"));
+    private PeerId Admit(ServerCallContext? context)
+    {
+        if (!PeerCertificates.TryGetPeerId(context?.GetHttpContext().Connection.ClientCertificate, out var peer))
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "peer links need a client certificate made from the caller's peer key"));
+        }
+
+        budgets.AdmitCall(peer);
+        return peer;
+    }
 }

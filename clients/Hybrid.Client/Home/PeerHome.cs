@@ -20,6 +20,9 @@ public sealed class PeerSettings
 
     /// <summary>Privacy mode: never reveal this peer's address to counterparties.</summary>
     public bool Private { get; set; }
+
+    /// <summary>What other peers may make this peer do and store (null: the defaults).</summary>
+    public Connectivity.PeerBudgetOptions? Budgets { get; set; }
 }
 
 /// <summary>

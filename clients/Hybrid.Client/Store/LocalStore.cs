@@ -54,6 +54,8 @@ public sealed class LocalStore : IDisposable
             item_id TEXT PRIMARY KEY, recipient TEXT NOT NULL, kind TEXT NOT NULL, reference TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS mail_refused (
             item_id TEXT PRIMARY KEY, sender TEXT NOT NULL, reason TEXT NOT NULL, refused_ms INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS orders_by_time ON orders (updated_ms DESC, order_id DESC);
+        CREATE INDEX IF NOT EXISTS orders_by_counterparty ON orders (counterparty, role, state);
         """;
 
     /// <summary>Refused mailbox items remembered (the newest); older ones are forgotten.</summary>
@@ -89,9 +91,60 @@ public sealed class LocalStore : IDisposable
     public ulong NextSequence(PeerId peer) =>
         (ulong)Scalar<long>("SELECT COALESCE(MAX(seq), 0) + 1 FROM chats WHERE peer = $p AND direction = 'out'", ("$p", peer.ToString()));
 
-    /// <summary>Stores an outgoing message (before it is sent, so nothing acknowledged to the user is lost).</summary>
-    public void AddOutgoingChat(PeerId peer, ulong sequence, string text, long sentMs, string status) =>
-        Write("INSERT INTO chats (peer, direction, seq, text, sent_ms, status) VALUES ($p, 'out', $s, $t, $m, $st)", ("$p", peer.ToString()), ("$s", (long)sequence), ("$t", text), ("$m", sentMs), ("$st", status));
+    /// <summary>Stores an outgoing message (before it is sent, so nothing acknowledged to the user is lost); returns its cursor.</summary>
+    public long AddOutgoingChat(PeerId peer, ulong sequence, string text, long sentMs, string status)
+    {
+        lock (_gate)
+        {
+            Write("INSERT INTO chats (peer, direction, seq, text, sent_ms, status) VALUES ($p, 'out', $s, $t, $m, $st)", ("$p", peer.ToString()), ("$s", (long)sequence), ("$t", text), ("$m", sentMs), ("$st", status));
+            return Scalar<long>("SELECT last_insert_rowid()");
+        }
+    }
+
+    /// <summary>Whether the incoming message <paramref name="sequence"/> of <paramref name="peer"/> is stored.</summary>
+    public bool HasIncomingChat(PeerId peer, ulong sequence) =>
+        Scalar<long>("SELECT COUNT(*) FROM chats WHERE peer = $p AND direction = 'in' AND seq = $s", ("$p", peer.ToString()), ("$s", (long)sequence)) > 0;
+
+    /// <summary>How many incoming messages are stored per peer.</summary>
+    public Dictionary<string, int> IncomingChatCounts()
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT peer, COUNT(*) FROM chats WHERE direction = 'in' GROUP BY peer";
+            using var reader = command.ExecuteReader();
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            while (reader.Read())
+            {
+                counts[reader.GetString(0)] = reader.GetInt32(1);
+            }
+
+            return counts;
+        }
+    }
+
+    /// <summary>Peers this user has dealt with: written to, ordered from, or accepted an order of.</summary>
+    public HashSet<string> Contacts()
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = "SELECT DISTINCT peer FROM chats WHERE direction = 'out' UNION SELECT counterparty FROM orders WHERE role = 'buyer' OR state <> 'offered'";
+            using var reader = command.ExecuteReader();
+            var peers = new HashSet<string>(StringComparer.Ordinal);
+            while (reader.Read())
+            {
+                peers.Add(reader.GetString(0));
+            }
+
+            return peers;
+        }
+    }
+
+    /// <summary>Offers received and not answered yet, from <paramref name="buyer"/> or (null) from anyone.</summary>
+    public int CountOpenOffers(PeerId? buyer) => buyer is { } b
+        ? (int)Scalar<long>("SELECT COUNT(*) FROM orders WHERE counterparty = $p AND role = 'seller' AND state = 'offered'", ("$p", b.ToString()))
+        : (int)Scalar<long>("SELECT COUNT(*) FROM orders WHERE role = 'seller' AND state = 'offered'");
 
     /// <summary>Records how an outgoing message went.</summary>
     public void SetChatStatus(PeerId peer, ulong sequence, string status) =>
@@ -101,16 +154,21 @@ public sealed class LocalStore : IDisposable
     public bool AddIncomingChat(PeerId peer, ulong sequence, string text, long sentMs) =>
         Write("INSERT OR IGNORE INTO chats (peer, direction, seq, text, sent_ms, status) VALUES ($p, 'in', $s, $t, $m, 'received')", ("$p", peer.ToString()), ("$s", (long)sequence), ("$t", text), ("$m", sentMs)) > 0;
 
-    /// <summary>Messages after <paramref name="afterRowId"/>, of one conversation or all, in arrival order.</summary>
-    public IReadOnlyList<ChatRow> ReadChats(PeerId? peer, long afterRowId)
+    /// <summary>
+    /// Messages after <paramref name="afterRowId"/>, of one conversation or all, in arrival order: the
+    /// first <paramref name="limit"/>, or with <paramref name="newest"/> the last <paramref name="limit"/>.
+    /// </summary>
+    public IReadOnlyList<ChatRow> ReadChats(PeerId? peer, long afterRowId, int limit = int.MaxValue, bool newest = false)
     {
         lock (_gate)
         {
             using var command = _db.CreateCommand();
-            command.CommandText = peer is null
-                ? "SELECT rowid, peer, direction, seq, text, sent_ms, status FROM chats WHERE rowid > $after ORDER BY rowid"
-                : "SELECT rowid, peer, direction, seq, text, sent_ms, status FROM chats WHERE rowid > $after AND peer = $p ORDER BY rowid";
+            var select = "SELECT rowid, peer, direction, seq, text, sent_ms, status FROM chats WHERE rowid > $after"
+                + (peer is null ? string.Empty : " AND peer = $p")
+                + (newest ? " ORDER BY rowid DESC" : " ORDER BY rowid") + " LIMIT $limit";
+            command.CommandText = newest ? $"SELECT * FROM ({select}) ORDER BY rowid" : select;
             command.Parameters.AddWithValue("$after", afterRowId);
+            command.Parameters.AddWithValue("$limit", limit);
             if (peer is { } p)
             {
                 command.Parameters.AddWithValue("$p", p.ToString());
@@ -141,8 +199,39 @@ public sealed class LocalStore : IDisposable
     /// <summary>One order, or null.</summary>
     public OrderRow? GetOrder(string orderId) => QueryOrders("WHERE order_id = $id", ("$id", orderId)).FirstOrDefault();
 
-    /// <summary>Every order, newest first.</summary>
-    public IReadOnlyList<OrderRow> ListOrders() => QueryOrders("ORDER BY updated_ms DESC");
+    /// <summary>Every order, the most recently changed first.</summary>
+    public IReadOnlyList<OrderRow> ListOrders() => QueryOrders("ORDER BY updated_ms DESC, order_id DESC");
+
+    /// <summary>
+    /// At most <paramref name="limit"/> orders, the most recently changed first, starting after the
+    /// order that last changed at <paramref name="beforeMs"/> with id <paramref name="beforeId"/> (null: from the top).
+    /// </summary>
+    public IReadOnlyList<OrderRow> ListOrders(int limit, long? beforeMs, string? beforeId) => beforeMs is { } ms
+        ? QueryOrders("WHERE (updated_ms < $ms OR (updated_ms = $ms AND order_id < $id)) ORDER BY updated_ms DESC, order_id DESC LIMIT $n", ("$ms", ms), ("$id", beforeId ?? string.Empty), ("$n", limit))
+        : QueryOrders("ORDER BY updated_ms DESC, order_id DESC LIMIT $n", ("$n", limit));
+
+    /// <summary>Conversations, the most recent first: the peer, its last message, and how many messages.</summary>
+    public IReadOnlyList<(string Peer, string LastText, long LastMs, int Messages)> Conversations(int limit)
+    {
+        lock (_gate)
+        {
+            using var command = _db.CreateCommand();
+            command.CommandText = """
+                SELECT c.peer, c.text, c.sent_ms, g.n FROM
+                  (SELECT peer, MAX(rowid) AS last, COUNT(*) AS n FROM chats GROUP BY peer ORDER BY last DESC LIMIT $n) g
+                  JOIN chats c ON c.rowid = g.last ORDER BY g.last DESC
+                """;
+            command.Parameters.AddWithValue("$n", limit);
+            using var reader = command.ExecuteReader();
+            var rows = new List<(string, string, long, int)>();
+            while (reader.Read())
+            {
+                rows.Add((reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt32(3)));
+            }
+
+            return rows;
+        }
+    }
 
     /// <summary>Records goods data this peer serves.</summary>
     public void RegisterContent(ContentRow content)

@@ -12,11 +12,23 @@ public sealed class ChatsModel(DesktopSession session) : DesktopPage(session)
 
     public IReadOnlyList<ChatEntry> Messages { get; private set; } = [];
 
-    public IReadOnlyList<(string Peer, string Last)> Conversations { get; private set; } = [];
+    /// <summary>Messages of the open conversation shown on load; later ones arrive as events.</summary>
+    public const int Shown = 200;
+
+    public IReadOnlyList<Conversation> Conversations { get; private set; } = [];
+
+    /// <summary>The cursor of the last message shown: events start after it.</summary>
+    public long Cursor { get; private set; }
 
     public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(async () =>
     {
-        using var call = Session.Control.ReadChat(new ReadChatRequest { PeerId = Peer ?? string.Empty }, cancellationToken: cancellationToken);
+        if (string.IsNullOrEmpty(Peer))
+        {
+            Conversations = [.. (await Session.Control.ListConversationsAsync(new ListConversationsRequest(), cancellationToken: cancellationToken)).Conversations];
+            return;
+        }
+
+        using var call = Session.Control.ReadChat(new ReadChatRequest { PeerId = Peer, Limit = Shown, Newest = true }, cancellationToken: cancellationToken);
         var entries = new List<ChatEntry>();
         await foreach (var entry in call.ResponseStream.ReadAllAsync(cancellationToken))
         {
@@ -24,7 +36,7 @@ public sealed class ChatsModel(DesktopSession session) : DesktopPage(session)
         }
 
         Messages = entries;
-        Conversations = [.. entries.GroupBy(e => e.PeerId).Select(g => (g.Key, g.Last().Text))];
+        Cursor = entries.Count > 0 ? entries[^1].Cursor : 0;
     });
 
     public Task<IActionResult> OnPostSendAsync(string text, CancellationToken cancellationToken) => AttemptAsync(

@@ -7,12 +7,24 @@ namespace Hybrid.Desktop.Pages;
 /// <summary>Orders as buyer and seller: accept, download with progress, complete.</summary>
 public sealed class OrdersModel(DesktopSession session) : DesktopPage(session)
 {
+    /// <summary>Orders per page.</summary>
+    public const int PageSize = 100;
+
+    [BindProperty(SupportsGet = true, Name = "page")] public string? PageToken { get; set; }
+
     public IReadOnlyList<OrderView> Orders { get; private set; } = [];
+
+    /// <summary>The token of the next (older) page, or empty.</summary>
+    public string NextPage { get; private set; } = string.Empty;
 
     public DownloadState? DownloadOf(string orderId) => Session.Downloads.TryGetValue(orderId, out var d) ? d : null;
 
     public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(async () =>
-        Orders = [.. (await Session.Control.ListOrdersAsync(new ListOrdersRequest(), cancellationToken: cancellationToken)).Orders]);
+    {
+        var reply = await Session.Control.ListOrdersAsync(new ListOrdersRequest { PageSize = PageSize, PageToken = PageToken ?? string.Empty }, cancellationToken: cancellationToken);
+        Orders = [.. reply.Orders];
+        NextPage = reply.NextPageToken;
+    });
 
     public Task<IActionResult> OnPostAcceptAsync(string id, CancellationToken cancellationToken) => AttemptAsync(
         async () =>

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Hybrid.Client.Daemon;
-using Hybrid.Client.Network;
+using Hybrid.Client.Connectivity;
 using Hybrid.Protocol.Control;
 using Hybrid.Protocol.Identity;
 

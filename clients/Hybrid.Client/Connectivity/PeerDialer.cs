@@ -3,13 +3,12 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Hybrid.Client.Network;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Microsoft.Extensions.Logging;
 
-namespace Hybrid.Client.Peers;
+namespace Hybrid.Client.Connectivity;
 
 /// <summary>How a link reaches its peer.</summary>
 public enum LinkPath

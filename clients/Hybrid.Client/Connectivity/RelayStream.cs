@@ -3,7 +3,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Protocol.V1;
 
-namespace Hybrid.Client.Peers;
+namespace Hybrid.Client.Connectivity;
 
 /// <summary>
 /// A byte stream carried in the data frames of a supernode Relay call. The dialer hands it to its

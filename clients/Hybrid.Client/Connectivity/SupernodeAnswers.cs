@@ -3,7 +3,7 @@ using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.Reputation;
 using Hybrid.Protocol.V1;
 
-namespace Hybrid.Client.Network;
+namespace Hybrid.Client.Connectivity;
 
 /// <summary>
 /// A supernode answered with something that does not verify: a key that is not the peer's, a

@@ -1,7 +1,7 @@
 using Grpc.Core;
 using Hybrid.Protocol.Identity;
 
-namespace Hybrid.Client.Network;
+namespace Hybrid.Client.Connectivity;
 
 /// <summary>
 /// An identity's proof-of-work stamp (a network asks one of identities new to it): kept in memory

@@ -3,7 +3,7 @@ using Grpc.Net.Client;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 
-namespace Hybrid.Client.Network;
+namespace Hybrid.Client.Connectivity;
 
 /// <summary>
 /// One-off calls to the supernode network without a session: tries each known supernode in turn

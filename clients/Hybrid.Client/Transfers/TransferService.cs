@@ -2,14 +2,14 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Grpc.Core;
-using Hybrid.Client.Peers;
+using Hybrid.Client.Connectivity;
 using Hybrid.Client.Store;
 using Hybrid.Protocol.Content;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Microsoft.Extensions.Logging;
 
-namespace Hybrid.Client.Daemon;
+namespace Hybrid.Client.Transfers;
 
 /// <summary>Where a download stands.</summary>
 public sealed record FetchStatus(ulong ReceivedBytes, ulong TotalBytes, ulong ResumedFromBytes, int Attempt, string Path, bool Done, string File, string ContentId);
@@ -20,7 +20,7 @@ public sealed record FetchStatus(ulong ReceivedBytes, ulong TotalBytes, ulong Re
 /// against the content id, every chunk against the manifest; a partial file on disk is verified and
 /// resumed from its last good chunk, across restarts of either side.
 /// </summary>
-public sealed partial class Transfers(LocalStore store, PeerDialer dialer, string downloadsDir, long maxUploadBytesPerSecond, ILogger logger)
+public sealed partial class TransferService(LocalStore store, PeerDialer dialer, string downloadsDir, long maxUploadBytesPerSecond, ILogger logger)
 {
     /// <summary>How long a fetch keeps trying (re-dialing the seller) before it gives up.</summary>
     public static readonly TimeSpan FetchPatience = TimeSpan.FromMinutes(3);
@@ -38,7 +38,7 @@ public sealed partial class Transfers(LocalStore store, PeerDialer dialer, strin
         var chunks = manifest.ChunkHashes.Count;
         if (request.FromChunk > chunks)
         {
-            throw new RpcException(new Status(StatusCode.OutOfRange, $"the content has {chunks} chunks; asked to start at {request.FromChunk}"));
+            throw Refuse.OutOfRange($"the content has {chunks} chunks; asked to start at {request.FromChunk}");
         }
 
         await using var file = OpenServed(content, manifest);
@@ -83,7 +83,7 @@ public sealed partial class Transfers(LocalStore store, PeerDialer dialer, strin
                 var (manifest, link) = await dialer.InvokeAsync(seller, async (client, ct) => await client.GetManifestAsync(request, cancellationToken: ct), cancellationToken);
                 if (ContentManifests.Check(manifest, contentId) is { } problem)
                 {
-                    throw new RpcException(new Status(StatusCode.DataLoss, problem));
+                    throw Refuse.Corrupt(problem);
                 }
 
                 var done = await FetchOnceAsync(link, manifest, request, partPath, attempt, progress, cancellationToken);
@@ -142,7 +142,7 @@ public sealed partial class Transfers(LocalStore store, PeerDialer dialer, strin
                     if (chunk.Index != next || chunk.Data.Length != ContentManifests.ChunkLength(manifest, next)
                         || !SHA256.HashData(chunk.Data.Span).AsSpan().SequenceEqual(manifest.ChunkHashes[next].Span))
                     {
-                        throw new RpcException(new Status(StatusCode.DataLoss, $"chunk {chunk.Index} from the seller does not match the manifest; the download stops at the last good chunk"));
+                        throw Refuse.Corrupt($"chunk {chunk.Index} from the seller does not match the manifest; the download stops at the last good chunk");
                     }
 
                     await file.WriteAsync(chunk.Data.Memory, cancellationToken);
@@ -195,7 +195,7 @@ public sealed partial class Transfers(LocalStore store, PeerDialer dialer, strin
 
     private ContentRow Authorize(ContentRequest request, PeerId caller)
     {
-        var content = store.GetContent(request.ContentId) ?? throw new RpcException(new Status(StatusCode.NotFound, $"this peer does not serve {request.ContentId}"));
+        var content = store.GetContent(request.ContentId) ?? throw Refuse.NotFound($"this peer does not serve {request.ContentId}");
         if (content.Free)
         {
             return content;
@@ -204,7 +204,7 @@ public sealed partial class Transfers(LocalStore store, PeerDialer dialer, strin
         var order = string.IsNullOrEmpty(request.OrderId) ? null : store.GetOrder(request.OrderId);
         return order is { Role: "seller", State: "accepted" or "completed" } && order.Counterparty == caller.ToString() && order.ContentId == request.ContentId
             ? content
-            : throw new RpcException(new Status(StatusCode.PermissionDenied, "no accepted order of yours covers this content: order it and wait for the seller to accept"));
+            : throw Refuse.NotAllowed("no accepted order of yours covers this content: order it and wait for the seller to accept");
     }
 
     private static FileStream OpenServed(ContentRow content, ContentManifest manifest)
@@ -215,14 +215,14 @@ public sealed partial class Transfers(LocalStore store, PeerDialer dialer, strin
             if ((ulong)file.Length != manifest.Size)
             {
                 file.Dispose();
-                throw new RpcException(new Status(StatusCode.FailedPrecondition, "the seller's file changed since it was published; the seller must publish it again"));
+                throw Refuse.WrongState("the seller's file changed since it was published; the seller must publish it again");
             }
 
             return file;
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, "the seller no longer has the file it published"));
+            throw Refuse.WrongState("the seller no longer has the file it published");
         }
     }
 

@@ -3,7 +3,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Hybrid.Protocol.Identity;
 
-namespace Hybrid.Client.Peers;
+namespace Hybrid.Client.Connectivity;
 
 /// <summary>
 /// Mutual TLS between peers, pinned to identities: each side's certificate is self-signed by its

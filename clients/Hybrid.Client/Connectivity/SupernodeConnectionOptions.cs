@@ -1,4 +1,4 @@
-namespace Hybrid.Client.Network;
+namespace Hybrid.Client.Connectivity;
 
 /// <summary>Settings of a <see cref="SupernodeConnection"/>.</summary>
 public sealed class SupernodeConnectionOptions

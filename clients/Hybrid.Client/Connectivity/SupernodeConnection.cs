@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
 using Polly.Retry;
 
-namespace Hybrid.Client.Network;
+namespace Hybrid.Client.Connectivity;
 
 /// <summary>
 /// A peer's link to the supernode network: starts from a seed list, learns the live supernodes,
@@ -28,6 +28,8 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
 
     /// <summary>Most supernodes remembered besides the seeds.</summary>
     public const int MaxKnownSupernodes = 64;
+
+    private IReadOnlyList<string> _advertised;
 
     private readonly PeerIdentity _identity;
     private readonly SupernodeConnectionOptions _options;
@@ -51,6 +53,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     /// <summary>Creates the connection; nothing is sent until <see cref="Start"/>.</summary>
     public SupernodeConnection(PeerIdentity identity, SupernodeConnectionOptions options, ILogger<SupernodeConnection>? logger = null, TimeProvider? time = null)
     {
+        _advertised = options?.Endpoints ?? [];
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentNullException.ThrowIfNull(options);
         if (options.Seeds.Count == 0)
@@ -103,6 +106,16 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
 
     /// <summary>This peer's id.</summary>
     public PeerId PeerId => _identity.Id;
+
+    /// <summary>
+    /// The https:// endpoints announced at the next session open (from <see cref="SupernodeConnectionOptions.Endpoints"/>
+    /// until the peer host says otherwise, e.g. once it is bound).
+    /// </summary>
+    public IReadOnlyList<string> AdvertisedEndpoints
+    {
+        get => Volatile.Read(ref _advertised);
+        set => Volatile.Write(ref _advertised, value ?? []);
+    }
 
     /// <summary>The supernode holding the session now, or null between sessions.</summary>
     public string? CurrentSupernode => _session.Task.IsCompletedSuccessfully ? _session.Task.Result.Url : null;
@@ -205,6 +218,16 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             Candidates(),
             Channel,
             async (client, options) => SupernodeAnswers.CheckPeer(peer, await client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.ToString() }, options), _time.GetUtcNow()),
+            _options.ConnectTimeout,
+            cancellationToken,
+            OnForged);
+
+    /// <summary>A listing as its seller signed it, through any live supernode; an answer that does not verify is counted and the next supernode asked.</summary>
+    public Task<ListingRecord> GetListingAsync(string listingId, CancellationToken cancellationToken = default) =>
+        SupernodeCaller.FirstAnsweringAsync(
+            Candidates(),
+            Channel,
+            async (client, options) => SupernodeAnswers.CheckListing(await client.Listings.GetListingAsync(new GetListingRequest { ListingId = listingId }, options), _time.GetUtcNow()),
             _options.ConnectTimeout,
             cancellationToken,
             OnForged);
@@ -354,7 +377,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             // Signs the URL this client dialed, not whatever the challenge claims: a server relaying another
             // supernode's challenge cannot use the answer there.
             var proofBody = new SessionProof { Challenge = challenge.Challenge.Nonce, SupernodeId = challenge.Challenge.SupernodeId, DialedUrl = url };
-            proofBody.Endpoints.AddRange(_options.Endpoints.Select(e => new PeerEndpoint { Url = e }));
+            proofBody.Endpoints.AddRange(AdvertisedEndpoints.Select(e => new PeerEndpoint { Url = e }));
             var proof = SignedEnvelopes.Sign(_identity, EnvelopeKinds.SessionProof, (ulong)now.ToUnixTimeMilliseconds(), proofBody, now, now + ProofLifetime);
             await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = _sendProfile ? _profile : null, Work = work } }, handshake.Token);
             SessionServerMessage welcome;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
+using Google.Protobuf;
 using Hybrid.Testing;
 using Microsoft.Playwright;
 
@@ -143,6 +144,51 @@ public sealed class DesktopStoryTests : IAsyncLifetime, IDisposable
         Assert.Equal(HttpStatusCode.OK, (await browserLike.GetAsync(new Uri(app.Link))).StatusCode);
         var forged = await browserLike.PostAsync(new Uri(app.BaseUrl + "/Mine?handler=Withdraw"), form);
         Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+    }
+
+    [Fact]
+    public async Task ASellerWithThousandsOfOrdersStillSeesThemAPageAtATime()
+    {
+        // More orders, with their receipts, than one control-API message can hold (4 MiB).
+        const int Orders = 5000;
+        var user = await UserAsync("busy", "Busy Seller");
+        using (var store = new Hybrid.Client.Store.LocalStore(Path.Combine(_temp.Sub("busy"), "store.db")))
+        {
+            using var buyer = Hybrid.Protocol.Identity.PeerIdentity.Generate();
+            using var seller = Hybrid.Protocol.Identity.PeerIdentity.Generate();
+            var receipt = Trades.Complete(buyer, seller);
+            var (offer, acceptance, completion) = (receipt.Offer.ToByteArray(), receipt.Acceptance.ToByteArray(), receipt.Completion.ToByteArray());
+            var start = DateTimeOffset.UtcNow.AddDays(-1).ToUnixTimeMilliseconds();
+            for (var i = 0; i < Orders; i++)
+            {
+                store.SaveOrder(new Hybrid.Client.Store.OrderRow(
+                    $"order-{i:D5}", "seller", buyer.Id.ToString(), "listing", $"Record no. {i}", "5.00 EUR", 1, "completed", string.Empty, offer, acceptance, completion, start + i, "direct"));
+            }
+        }
+
+        await using var app = await DesktopProcess.StartAsync(user, _node.GrpcUrl);
+        var listed = await user.RunAsync("order", "list", "--all", "--json");
+        Assert.True(listed.ExitCode == 0, listed.Stderr);
+        using (var all = System.Text.Json.JsonDocument.Parse(listed.Stdout))
+        {
+            Assert.Equal(Orders, all.RootElement.GetArrayLength());
+            Assert.Equal($"order-{Orders - 1:D5}", all.RootElement[0].GetProperty("orderId").GetString());
+        }
+
+        var cookies = new CookieContainer();
+        using var handler = new HttpClientHandler { CookieContainer = cookies };
+        using var browserLike = new HttpClient(handler);
+        Assert.Equal(HttpStatusCode.OK, (await browserLike.GetAsync(new Uri(app.Link))).StatusCode);
+        var first = await browserLike.GetStringAsync(new Uri(app.BaseUrl + "/Orders"));
+        Assert.Equal(100, CountRows(first));
+        Assert.Contains($"Record no. {Orders - 1}<", first, StringComparison.Ordinal);
+        var older = System.Text.RegularExpressions.Regex.Match(first, "id=\"older-orders\" href=\"([^\"]+)\"");
+        Assert.True(older.Success, "the first page links to older orders");
+        var second = await browserLike.GetStringAsync(new Uri(app.BaseUrl + WebUtility.HtmlDecode(older.Groups[1].Value)));
+        Assert.Equal(100, CountRows(second));
+        Assert.Contains($"Record no. {Orders - 101}<", second, StringComparison.Ordinal);
+
+        static int CountRows(string html) => System.Text.RegularExpressions.Regex.Count(html, "<tr data-order=");
     }
 
     private async Task<CliRunner> UserAsync(string home, string name)

@@ -10,7 +10,7 @@ public sealed class OrdersModel(DesktopSession session) : DesktopPage(session)
     /// <summary>Orders per page.</summary>
     public const int PageSize = 100;
 
-    [BindProperty(SupportsGet = true, Name = "page")] public string? PageToken { get; set; }
+    [BindProperty(SupportsGet = true, Name = "older")] public string? PageToken { get; set; }
 
     public IReadOnlyList<OrderView> Orders { get; private set; } = [];
 

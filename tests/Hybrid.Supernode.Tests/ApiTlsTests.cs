@@ -2,7 +2,10 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Hybrid.Client.Connectivity;
+using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Tests.Infrastructure;
 using Hybrid.Testing;
 
 namespace Hybrid.Supernode.Tests;
@@ -44,6 +47,37 @@ public sealed class ApiTlsTests : IDisposable
         });
         var listed = await new Protocol.Api.SupernodeClients(trusted).Directory.ListSupernodesAsync(new ListSupernodesRequest());
         Assert.Equal(https, Assert.Single(listed.Supernodes).Url);
+
+        // A peer's session names the key it verified in the handshake, and the supernode checks it against its own.
+        using var peer = PeerIdentity.Generate();
+        await using (var connection = new SupernodeConnection(peer, new SupernodeConnectionOptions
+        {
+            Seeds = [https],
+            DisplayName = "Tess",
+            ServerCertificateValidation = (presented, _) => presented.GetCertHashString() == certificate.GetCertHashString(),
+        }))
+        {
+            connection.Start();
+            Assert.Equal(https, await connection.WaitForSessionAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        // A proof naming another key (what a peer talking to an interceptor would sign) is refused.
+        var clients = new Protocol.Api.SupernodeClients(trusted);
+        using (var raw = await RawSession.OpenAsync(clients))
+        {
+            using var other = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            using var interceptor = new CertificateRequest("CN=supernode.example.org", other, HashAlgorithmName.SHA256).CreateSelfSigned(DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1));
+            await raw.SendHelloAsync(RawSession.Proof(peer, raw.Challenge, TlsKeys.Sha256(interceptor)));
+            var intercepted = await Assert.ThrowsAsync<RpcException>(() => raw.ReadAsync());
+            Assert.Equal(StatusCode.Unauthenticated, intercepted.StatusCode);
+            Assert.Contains("TLS key", intercepted.Status.Detail, StringComparison.Ordinal);
+        }
+
+        using (var raw = await RawSession.OpenAsync(clients))
+        {
+            await raw.SendHelloAsync(RawSession.Proof(peer, raw.Challenge, TlsKeys.Sha256(certificate)));
+            Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await raw.ReadAsync()).KindCase);
+        }
 
         // Cleartext HTTP/2 to the TLS port gets nowhere.
         using var cleartext = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");

@@ -30,6 +30,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     public const int MaxKnownSupernodes = 64;
 
     private IReadOnlyList<string> _advertised;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _tlsKeys = new(StringComparer.Ordinal);
 
     private readonly PeerIdentity _identity;
     private readonly SupernodeConnectionOptions _options;
@@ -377,6 +378,11 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             // Signs the URL this client dialed, not whatever the challenge claims: a server relaying another
             // supernode's challenge cannot use the answer there.
             var proofBody = new SessionProof { Challenge = challenge.Challenge.Nonce, SupernodeId = challenge.Challenge.SupernodeId, DialedUrl = url };
+            if (_tlsKeys.TryGetValue(url, out var tlsKey))
+            {
+                // The key this client verified in the TLS handshake of this channel.
+                proofBody.TlsKeySha256 = ByteString.CopyFrom(tlsKey);
+            }
             proofBody.Endpoints.AddRange(AdvertisedEndpoints.Select(e => new PeerEndpoint { Url = e }));
             var proof = SignedEnvelopes.Sign(_identity, EnvelopeKinds.SessionProof, (ulong)now.ToUnixTimeMilliseconds(), proofBody, now, now + ProofLifetime);
             await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = _sendProfile ? _profile : null, Work = work } }, handshake.Token);
@@ -504,6 +510,24 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Checks an https supernode's certificate and remembers its key for the session proof.</summary>
+    private bool ValidateServer(string url, System.Security.Cryptography.X509Certificates.X509Certificate? presented, System.Net.Security.SslPolicyErrors errors)
+    {
+        if (presented is null)
+        {
+            return false;
+        }
+
+        var certificate = presented as System.Security.Cryptography.X509Certificates.X509Certificate2 ?? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
+        var trusted = _options.ServerCertificateValidation?.Invoke(certificate, errors) ?? errors == System.Net.Security.SslPolicyErrors.None;
+        if (trusted)
+        {
+            _tlsKeys[url] = TlsKeys.Sha256(certificate);
+        }
+
+        return trusted;
+    }
+
     private GrpcChannel Channel(string url)
     {
         lock (_gate)
@@ -521,6 +545,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                         KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
                         EnableMultipleHttp2Connections = true,
                         PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                        SslOptions = { RemoteCertificateValidationCallback = (_, presented, _, errors) => ValidateServer(url, presented, errors) },
                     },
                     DisposeHttpClient = true,
                 });

@@ -32,6 +32,12 @@ public sealed class SupernodeConnectionOptions
     /// identities), so it is made once per identity rather than once per run. Null: memory only.
     /// </summary>
     public string? WorkStampFile { get; init; }
+
+    /// <summary>
+    /// Decides whether an https supernode's certificate is trusted (null: the system's CAs, with the
+    /// host name checked). Whatever is trusted, the session proof names its key.
+    /// </summary>
+    public Func<System.Security.Cryptography.X509Certificates.X509Certificate2, System.Net.Security.SslPolicyErrors, bool>? ServerCertificateValidation { get; init; }
 }
 
 /// <summary>What happened to the connection.</summary>

@@ -1,3 +1,4 @@
+using Hybrid.Protocol.Identity;
 using System.Net;
 
 namespace Hybrid.Supernode.Configuration;
@@ -122,6 +123,17 @@ public sealed class SupernodeOptions
     /// supernode's own URLs are accepted.
     /// </summary>
     public string PublicUrls { get; set; } = string.Empty;
+
+    /// <summary>
+    /// Behind a TLS-terminating proxy: the SHA-256 (hex or base64) of the SubjectPublicKeyInfo of each
+    /// certificate the proxy presents, comma-separated. A session proof naming another TLS key is then
+    /// refused; with none set, such a supernode cannot check the key (where it terminates TLS itself,
+    /// it checks against its own certificate).
+    /// </summary>
+    public string PublicTlsKeys { get; set; } = string.Empty;
+
+    /// <summary>The entries of <see cref="PublicTlsKeys"/>, parsed.</summary>
+    public IReadOnlyList<byte[]> PublicTlsKeyList() => [.. PublicTlsKeys.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(k => TlsKeys.Parse(k) ?? [])];
 
     /// <summary>The entries of <see cref="PublicUrls"/>.</summary>
     public IEnumerable<string> PublicUrlList() => PublicUrls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -331,6 +343,11 @@ public sealed class SupernodeOptions
         foreach (var publicUrl in PublicUrlList().Where(u => Protocol.Api.SupernodeUrls.Canonical(u) is null))
         {
             errors.Add($"Supernode:PublicUrls: '{publicUrl}' is not an absolute http:// or https:// URL");
+        }
+
+        foreach (var key in PublicTlsKeys.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(k => TlsKeys.Parse(k) is null))
+        {
+            errors.Add($"Supernode:PublicTlsKeys: '{(key.Length > 80 ? key[..80] + "…" : key)}' is not a SHA-256 in hex or base64");
         }
 
         if (MaxListingsPerSeller < 1 || MaxListingBytesPerSeller < 64 * 1024 || MaxListings < 1 || MaxListingBytes < 1024 * 1024)

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Index.Directory;
@@ -54,7 +55,7 @@ public sealed partial class SessionHost(
         }, aborted);
 
         var hello = await ReadHelloAsync(requests, aborted);
-        var (peer, publicKey, endpoints, profile) = Authenticate(hello, nonce);
+        var (peer, publicKey, endpoints, profile) = Authenticate(hello, nonce, LocalTlsKey(context));
         limits.SessionOpen(peer.ToString());
 
         var grain = grains.GetGrain<IPeerGrain>(peer.ToString());
@@ -128,7 +129,13 @@ public sealed partial class SessionHost(
         return requests.Current.Hello ?? throw Refuse("not_hello", StatusCode.InvalidArgument, "the first session message must be a hello answering the challenge");
     }
 
-    private (PeerId Peer, byte[] PublicKey, ImmutableArray<string> Endpoints, SignedProfile? Profile) Authenticate(SessionHello hello, byte[] nonce)
+    /// <summary>The TLS key this connection presented, when this supernode terminates TLS itself.</summary>
+    private static byte[]? LocalTlsKey(ServerCallContext context) =>
+        context.GetHttpContext().Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.ISslStreamFeature>()?.SslStream.LocalCertificate is { } local
+            ? TlsKeys.Sha256(local as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(local.GetRawCertData()))
+            : null;
+
+    private (PeerId Peer, byte[] PublicKey, ImmutableArray<string> Endpoints, SignedProfile? Profile) Authenticate(SessionHello hello, byte[] nonce, byte[]? tlsKey)
     {
         var now = time.GetUtcNow();
         VerifiedEnvelope proof;
@@ -157,6 +164,17 @@ public sealed partial class SessionHost(
         if (!registration.IsOwnUrl(body.DialedUrl))
         {
             throw Refuse("wrong_url", StatusCode.Unauthenticated, $"session proof was made for a connection to '{(body.DialedUrl.Length > 80 ? body.DialedUrl[..80] + "…" : body.DialedUrl)}', which is not this supernode ({registration.AdvertisedUrl}); connect to the supernode you mean to use directly");
+        }
+
+        // The proof names the TLS key its peer verified: a server that holds another key (a
+        // man in the middle with a certificate of its own) cannot pass the answer off here.
+        if (!body.TlsKeySha256.IsEmpty)
+        {
+            var expected = tlsKey is not null ? [tlsKey] : options.PublicTlsKeyList();
+            if (expected.Count > 0 && !expected.Any(k => CryptographicOperations.FixedTimeEquals(k, body.TlsKeySha256.Span)))
+            {
+                throw Refuse("wrong_tls_key", StatusCode.Unauthenticated, "session proof names a TLS key this supernode does not hold: the connection was intercepted, or the supernode changed its key; connect again");
+            }
         }
 
         var endpoints = ValidateEndpoints(body.Endpoints);

@@ -26,6 +26,13 @@ internal sealed class RawSession : IDisposable
         return new RawSession(call, call.ResponseStream.Current.Challenge);
     }
 
+    public static SignedEnvelope Proof(PeerIdentity identity, SessionChallenge challenge, byte[] tlsKey)
+    {
+        ArgumentNullException.ThrowIfNull(challenge);
+        var now = DateTimeOffset.UtcNow;
+        return SignedEnvelopes.Sign(identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId, DialedUrl = challenge.SupernodeUrl, TlsKeySha256 = Google.Protobuf.ByteString.CopyFrom(tlsKey) }, now, now.AddMinutes(1));
+    }
+
     public static SignedEnvelope Proof(PeerIdentity identity, SessionChallenge challenge)
     {
         var now = DateTimeOffset.UtcNow;

@@ -118,11 +118,25 @@ public interface IReputationGrain : IGrainWithStringKey
     Task<ReviewSummary> Summary();
 }
 
+/// <summary>What one review (at one version) puts into the receipt graph.</summary>
+[GenerateSerializer, Immutable, Alias("hybrid.TrustInput")]
+public sealed record TrustInput(
+    [property: Id(0)] string ReviewId,
+    [property: Id(1)] string Reviewer,
+    [property: Id(2)] string Reviewed,
+    [property: Id(3)] double Contribution,
+    [property: Id(4)] ulong Version);
+
 /// <summary>The receipt graph and global trust over it (one per cluster, key 0).</summary>
+[Alias("hybrid.ITrustGrain")]
 public interface ITrustGrain : IGrainWithIntegerKey
 {
-    /// <summary>Adds a review's change of opinion (the new contribution minus the one it replaces).</summary>
-    Task Contribute(string reviewer, string reviewed, double delta);
+    /// <summary>
+    /// Sets a review's contribution (idempotent: an input of the same or an older version than the
+    /// one held changes nothing); returns once it is durable.
+    /// </summary>
+    [Alias("Put")]
+    Task Put(TrustInput input);
 
     [Orleans.Concurrency.AlwaysInterleave]
     Task<TrustStanding> Standing(string peer);

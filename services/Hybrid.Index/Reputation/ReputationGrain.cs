@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using System.Text.Json;
+using Hybrid.Index.Storage;
 
 namespace Hybrid.Index.Reputation;
 
@@ -6,7 +8,7 @@ namespace Hybrid.Index.Reputation;
 [GenerateSerializer, Immutable]
 public sealed record ReviewEntry([property: Id(0)] uint Stars, [property: Id(1)] long CreatedMs, [property: Id(2)] long UpdatedMs);
 
-/// <summary>Durable state of a peer's reputation.</summary>
+/// <summary>Durable state of a peer's reputation as an earlier version kept it (whole); read once and moved into items.</summary>
 [GenerateSerializer]
 public sealed class ReputationState
 {
@@ -14,10 +16,16 @@ public sealed class ReputationState
 }
 
 /// <inheritdoc cref="IReputationGrain"/>
+/// <remarks>
+/// One durable item per review received (set <c>reputation/{peer}</c>), written before
+/// <see cref="Record"/> returns and before the counts change: a failed write changes nothing.
+/// </remarks>
 public sealed class ReputationGrain(
-    [PersistentState("reputation", IndexStorage.ProviderName)] IPersistentState<ReputationState> state,
+    [PersistentState("reputation", IndexStorage.ProviderName)] IPersistentState<ReputationState> legacy,
+    IItemStore items,
     TimeProvider time) : Grain, IReputationGrain
 {
+    private readonly ReputationState _reviews = new();
     /// <summary>The prior of the Bayesian score: a peer with few reviews starts near this many stars.</summary>
     public const double PriorStars = 3.0;
 
@@ -26,33 +34,54 @@ public sealed class ReputationGrain(
 
     private static readonly TimeSpan Recent = TimeSpan.FromDays(90);
 
+    private string ItemSet => $"reputation/{this.GetPrimaryKeyString()}";
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        await foreach (var (reviewId, value) in items.ReadAllAsync(ItemSet, cancellationToken))
+        {
+            _reviews.Reviews[reviewId] = JsonSerializer.Deserialize<ReviewEntry>(value)!;
+        }
+
+        if (legacy.State.Reviews.Count > 0)
+        {
+            foreach (var (reviewId, entry) in legacy.State.Reviews.Where(r => !_reviews.Reviews.ContainsKey(r.Key)))
+            {
+                await items.PutAsync(ItemSet, reviewId, JsonSerializer.SerializeToUtf8Bytes(entry));
+                _reviews.Reviews[reviewId] = entry;
+            }
+
+            await legacy.ClearStateAsync(cancellationToken);
+        }
+    }
+
     public async Task Record(string reviewId, uint stars, long createdMs, long updatedMs)
     {
         var entry = new ReviewEntry(stars, createdMs, updatedMs);
-        if (state.State.Reviews.TryGetValue(reviewId, out var existing) && existing == entry)
+        if (_reviews.Reviews.TryGetValue(reviewId, out var existing) && existing == entry)
         {
             return;
         }
 
-        state.State.Reviews[reviewId] = entry;
-        await state.WriteStateAsync();
+        await items.PutAsync(ItemSet, reviewId, JsonSerializer.SerializeToUtf8Bytes(entry));
+        _reviews.Reviews[reviewId] = entry;
     }
 
     public Task<ReviewIdPage> Page(int offset, int limit)
     {
-        var ids = state.State.Reviews
+        var ids = _reviews.Reviews
             .OrderByDescending(r => r.Value.CreatedMs)
             .ThenBy(r => r.Key, StringComparer.Ordinal)
             .Skip(Math.Max(0, offset))
             .Take(Math.Clamp(limit, 1, 100))
             .Select(r => r.Key)
             .ToImmutableArray();
-        return Task.FromResult(new ReviewIdPage(ids, state.State.Reviews.Count));
+        return Task.FromResult(new ReviewIdPage(ids, _reviews.Reviews.Count));
     }
 
     public Task<ReviewSummary> Summary()
     {
-        var reviews = state.State.Reviews.Values;
+        var reviews = _reviews.Reviews.Values;
         var count = reviews.Count;
         if (count == 0)
         {

@@ -9,13 +9,39 @@ public sealed class ReviewState
     [Id(1)] public ulong ReplyVersion { get; set; }
 
     [Id(2)] public double Contribution { get; set; }
+
+    /// <summary>The version last forwarded to the reputation and trust grains (behind <see cref="StoredReview.Version"/> until it landed).</summary>
+    [Id(3)] public ulong ForwardedVersion { get; set; }
 }
 
 /// <inheritdoc cref="IReviewGrain"/>
+/// <remarks>
+/// The review is the durable object; the reviewed peer's reputation and the trust graph are derived
+/// from it. Forwarding is idempotent (both take the review's id and version and ignore what they
+/// already hold) and is repeated until it lands: on a retried submission, and by a timer while the
+/// grain is active with a forward outstanding (a forward that failed after the review was stored).
+/// </remarks>
 public sealed class ReviewGrain([PersistentState("review", IndexStorage.ProviderName)] IPersistentState<ReviewState> state) : Grain, IReviewGrain
 {
     /// <summary>Versions one review keeps (the current one and its history): amendments are bounded like any write.</summary>
     public const int MaxVersions = 20;
+
+    /// <summary>How often an outstanding forward is tried again while the grain is active.</summary>
+    public static readonly TimeSpan ForwardRetry = TimeSpan.FromSeconds(10);
+
+    private IGrainTimer? _retry;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (Outstanding)
+        {
+            ScheduleRetry();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private bool Outstanding => state.State.Review is { } review && state.State.ForwardedVersion < review.Version;
 
     public async Task<ReviewResult> Submit(ReviewSubmission submission)
     {
@@ -26,6 +52,8 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
         {
             if (current.Envelope.AsSpan().SequenceEqual(submission.Envelope))
             {
+                // A retry: whatever did not land the first time is forwarded now.
+                await ForwardAsync();
                 return new ReviewResult(ReviewOutcome.Unchanged, "already stored", current.Version);
             }
 
@@ -41,7 +69,6 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
         }
 
         var contribution = TrustGraph.Contribution(submission.Stars, submission.OrderValue);
-        var delta = contribution - state.State.Contribution;
         state.State.Review = new StoredReview(
             id,
             submission.Reviewer,
@@ -56,12 +83,38 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
             current?.Reply);
         state.State.Contribution = contribution;
         await state.WriteStateAsync();
+        try
+        {
+            await ForwardAsync();
+        }
+        catch
+        {
+            // Stored but not yet derived: keep trying while active; the caller's retry forwards too.
+            ScheduleRetry();
+            throw;
+        }
 
-        var stored = state.State.Review;
-        await GrainFactory.GetGrain<IReputationGrain>(submission.Reviewed).Record(id, stored.Stars, stored.CreatedMs, stored.UpdatedMs);
-        await GrainFactory.GetGrain<ITrustGrain>(0).Contribute(submission.Reviewer, submission.Reviewed, delta);
         return new ReviewResult(ReviewOutcome.Applied, current is null ? "review stored" : "review amended", submission.Version);
     }
+
+    /// <summary>Hands the stored review to the reviewed peer's reputation and to the trust graph (both idempotent), then records that it landed.</summary>
+    private async Task ForwardAsync()
+    {
+        if (state.State.Review is not { } stored || state.State.ForwardedVersion >= stored.Version)
+        {
+            return;
+        }
+
+        await GrainFactory.GetGrain<IReputationGrain>(stored.Reviewed).Record(stored.ReviewId, stored.Stars, stored.CreatedMs, stored.UpdatedMs);
+        await GrainFactory.GetGrain<ITrustGrain>(0).Put(new TrustInput(stored.ReviewId, stored.Reviewer, stored.Reviewed, state.State.Contribution, stored.Version));
+        state.State.ForwardedVersion = stored.Version;
+        await state.WriteStateAsync();
+        _retry?.Dispose();
+        _retry = null;
+    }
+
+    private void ScheduleRetry() =>
+        _retry ??= this.RegisterGrainTimer(async _ => await ForwardAsync(), new GrainTimerCreationOptions(ForwardRetry, ForwardRetry) { Interleave = false });
 
     public async Task<ReviewResult> Reply(ReplySubmission reply)
     {

@@ -2,6 +2,7 @@ using Hybrid.Index;
 using Hybrid.Index.Listings;
 using Hybrid.Index.Reputation;
 using Hybrid.Index.Search;
+using Hybrid.Index.Storage;
 using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Storage;
 using Orleans.Configuration;
@@ -58,6 +59,7 @@ public static class ClusterExtensions
                     .Configure<Serializer>((o, serializer) => o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
                 silo.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis));
                 silo.Services.AddSingleton<IListingStore>(sp => new RedisListingStore(sp.GetRequiredService<IConnectionMultiplexer>(), options.ServiceId));
+                silo.Services.AddSingleton<IItemStore>(sp => new RedisItemStore(sp.GetRequiredService<IConnectionMultiplexer>(), options.ServiceId));
                 var address = options.ResolveSiloAddress();
                 // Bound to the silo address only: silo and gateway ports are never on a public interface by accident.
                 silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
@@ -70,6 +72,7 @@ public static class ClusterExtensions
                 silo.Services.AddKeyedSingleton<IGrainStorage>(IndexStorage.ProviderName, (sp, _) =>
                     new SqliteGrainStorage(sp.GetRequiredService<SqliteDatabase>(), new OrleansGrainStorageSerializer(sp.GetRequiredService<Serializer>())));
                 silo.Services.AddSingleton<IListingStore>(sp => new SqliteListingStore(sp.GetRequiredService<SqliteDatabase>()));
+                silo.Services.AddSingleton<IItemStore>(sp => new SqliteItemStore(sp.GetRequiredService<SqliteDatabase>()));
             }
         });
 

@@ -48,6 +48,12 @@ public sealed class SqliteDatabase : IAsyncDisposable
                     envelope   BLOB    NOT NULL
                 ) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS listings_by_shard ON listings (shard);
+                CREATE TABLE IF NOT EXISTS items (
+                    item_set TEXT NOT NULL,
+                    field    TEXT NOT NULL,
+                    value    BLOB NOT NULL,
+                    PRIMARY KEY (item_set, field)
+                ) WITHOUT ROWID;
                 """;
             command.ExecuteNonQuery();
         }

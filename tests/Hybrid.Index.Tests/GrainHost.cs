@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Hybrid.Index.Reputation;
+using Hybrid.Index.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+using Orleans.Storage;
+using Orleans.TestingHost;
+
+namespace Hybrid.Index.Tests;
+
+/// <summary>
+/// An in-process Orleans cluster (TestingHost) running the index grains over stores that live
+/// outside the silo (so state outlives a grain's deactivation) and fail on demand.
+/// </summary>
+public sealed class GrainHost : IAsyncLifetime
+{
+    /// <summary>The peer the trust tests pre-trust.</summary>
+    public const string PreTrusted = "pretrusted-peer";
+
+    public TestCluster Cluster { get; private set; } = null!;
+
+    public IGrainFactory Grains => Cluster.Client;
+
+    public async Task InitializeAsync()
+    {
+        var builder = new TestClusterBuilder(1);
+        builder.AddSiloBuilderConfigurator<Configurator>();
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+    }
+
+    private sealed class Configurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            siloBuilder.Services.AddSingleton(TimeProvider.System);
+            siloBuilder.Services.Configure<TrustOptions>(o =>
+            {
+                o.PreTrusted = [PreTrusted];
+                // Long: the tests see recomputed trust only from a fresh activation, which computes it from the stored inputs.
+                o.RecomputeInterval = TimeSpan.FromHours(1);
+            });
+            siloBuilder.Services.AddSingleton<IItemStore>(FaultyStores.Items);
+            siloBuilder.Services.AddKeyedSingleton<IGrainStorage>(IndexStorage.ProviderName, (sp, _) => new FaultyGrainStorage(sp.GetRequiredService<DeepCopier>()));
+        }
+    }
+}
+
+/// <summary>The stores behind <see cref="GrainHost"/>: kept in this process, failing the next write of a name on demand.</summary>
+public static class FaultyStores
+{
+    private static readonly ConcurrentDictionary<string, int> Failures = new(StringComparer.Ordinal);
+
+    /// <summary>The item store every silo of the host uses.</summary>
+    public static MemoryItemStore Items { get; } = new();
+
+    /// <summary>Grain states, by grain id and state name.</summary>
+    internal static ConcurrentDictionary<(string Grain, string State), object> States { get; } = new();
+
+    /// <summary>Makes the next <paramref name="count"/> writes of state <paramref name="stateName"/> (or item set) fail.</summary>
+    public static void FailNextWrites(string stateName, int count = 1) => Failures[stateName] = count;
+
+    internal static void ThrowIfFailing(string name)
+    {
+        if (Failures.TryGetValue(name, out var left) && left > 0 && Failures.TryUpdate(name, left - 1, left))
+        {
+            throw new IOException($"injected storage failure writing {name}");
+        }
+    }
+}
+
+/// <summary>Item sets in memory, shared by every silo of the host.</summary>
+public sealed class MemoryItemStore : IItemStore
+{
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte[]>> _sets = new(StringComparer.Ordinal);
+
+    public Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value)
+    {
+        FaultyStores.ThrowIfFailing(itemSet);
+        _sets.GetOrAdd(itemSet, _ => new(StringComparer.Ordinal))[field] = value.ToArray();
+        return Task.CompletedTask;
+    }
+
+    public Task RemoveAsync(string itemSet, string field)
+    {
+        FaultyStores.ThrowIfFailing(itemSet);
+        if (_sets.TryGetValue(itemSet, out var items))
+        {
+            items.TryRemove(field, out _);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<byte[]?> GetAsync(string itemSet, string field) =>
+        Task.FromResult(_sets.TryGetValue(itemSet, out var items) && items.TryGetValue(field, out var value) ? value : null);
+
+    public async IAsyncEnumerable<KeyValuePair<string, byte[]>> ReadAllAsync(string itemSet, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        if (_sets.TryGetValue(itemSet, out var items))
+        {
+            foreach (var item in items)
+            {
+                yield return item;
+            }
+        }
+    }
+}
+
+/// <summary>Grain storage that keeps deep copies (what was written, not the live object) and fails on demand.</summary>
+public sealed class FaultyGrainStorage(DeepCopier copier) : IGrainStorage
+{
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        ArgumentNullException.ThrowIfNull(grainState);
+        if (FaultyStores.States.TryGetValue((grainId.ToString(), stateName), out var stored))
+        {
+            grainState.State = copier.Copy((T)stored);
+            grainState.RecordExists = true;
+            grainState.ETag = "1";
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        ArgumentNullException.ThrowIfNull(grainState);
+        FaultyStores.ThrowIfFailing(stateName);
+        FaultyStores.States[(grainId.ToString(), stateName)] = copier.Copy(grainState.State)!;
+        grainState.RecordExists = true;
+        return Task.CompletedTask;
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        ArgumentNullException.ThrowIfNull(grainState);
+        FaultyStores.States.TryRemove((grainId.ToString(), stateName), out _);
+        grainState.RecordExists = false;
+        return Task.CompletedTask;
+    }
+}

@@ -81,9 +81,15 @@ public sealed class MemoryItemStore : IItemStore
 {
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte[]>> _sets = new(StringComparer.Ordinal);
 
+    private long _bytesWritten;
+
+    /// <summary>Bytes written by every put so far.</summary>
+    public long BytesWritten => Interlocked.Read(ref _bytesWritten);
+
     public Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value)
     {
         FaultyStores.ThrowIfFailing(itemSet);
+        Interlocked.Add(ref _bytesWritten, value.Length);
         _sets.GetOrAdd(itemSet, _ => new(StringComparer.Ordinal))[field] = value.ToArray();
         return Task.CompletedTask;
     }

@@ -1,9 +1,10 @@
 using System.Collections.Immutable;
 using System.Security.Cryptography;
+using Hybrid.Index.Storage;
 
 namespace Hybrid.Index.Mailbox;
 
-/// <summary>Durable state of a mailbox.</summary>
+/// <summary>Durable state of a mailbox as an earlier version kept it (whole); read once and moved into items.</summary>
 [GenerateSerializer]
 public sealed class MailboxState
 {
@@ -18,20 +19,60 @@ public sealed class MailboxState
 public sealed record DeliveredMail([property: Id(0)] string Sender, [property: Id(1)] DateTimeOffset ForgetAfter);
 
 /// <inheritdoc cref="IMailboxGrain"/>
+/// <remarks>
+/// Each waiting item and each remembered delivery is one durable item (sets <c>mailbox/{peer}</c> and
+/// <c>mailbox-delivered/{peer}</c>): a deposit writes the one item it adds, an acknowledgement
+/// removes what it took, so a write costs what it changes, not the whole mailbox.
+/// </remarks>
 public sealed class MailboxGrain(
-    [PersistentState("mailbox", IndexStorage.ProviderName)] IPersistentState<MailboxState> state,
+    [PersistentState("mailbox", IndexStorage.ProviderName)] IPersistentState<MailboxState> legacy,
+    IItemStore store,
     TimeProvider time) : Grain, IMailboxGrain
 {
     // Senders poll for delivery; a week is plenty to learn of it.
     private static readonly TimeSpan RememberDelivery = TimeSpan.FromDays(7);
 
+    private readonly MailboxState _state = new();
+
     // How many of this mailbox's items the silo-wide gauge counts now.
     private long _counted;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    private string ItemSet => $"mailbox/{this.GetPrimaryKeyString()}";
+
+    private string DeliveredSet => $"mailbox-delivered/{this.GetPrimaryKeyString()}";
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        await foreach (var (_, value) in store.ReadAllAsync(ItemSet, cancellationToken))
+        {
+            _state.Items.Add(MailCodec.DecodeItem(value));
+        }
+
+        _state.Items.Sort((a, b) => a.Deposited.CompareTo(b.Deposited));
+        await foreach (var (itemId, value) in store.ReadAllAsync(DeliveredSet, cancellationToken))
+        {
+            _state.Delivered[itemId] = MailCodec.DecodeDelivered(value);
+        }
+
+        if (legacy.State.Items.Count > 0 || legacy.State.Delivered.Count > 0)
+        {
+            var known = _state.Items.Select(i => i.ItemId).ToHashSet(StringComparer.Ordinal);
+            foreach (var item in legacy.State.Items.Where(i => !known.Contains(i.ItemId)))
+            {
+                await store.PutAsync(ItemSet, item.ItemId, MailCodec.Encode(item));
+                _state.Items.Add(item);
+            }
+
+            foreach (var (itemId, delivered) in legacy.State.Delivered.Where(d => !_state.Delivered.ContainsKey(d.Key)))
+            {
+                await store.PutAsync(DeliveredSet, itemId, MailCodec.Encode(delivered));
+                _state.Delivered[itemId] = delivered;
+            }
+
+            await legacy.ClearStateAsync(cancellationToken);
+        }
+
         Count();
-        return Task.CompletedTask;
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -45,8 +86,8 @@ public sealed class MailboxGrain(
     {
         ArgumentNullException.ThrowIfNull(deposit);
         var now = time.GetUtcNow();
-        Purge(now);
-        var items = state.State.Items;
+        await PurgeAsync(now);
+        var items = _state.Items;
         var bytes = items.Sum(i => (long)i.SealedItem.Length);
         // One sender may hold only its share, so no single sender (or a flood of fresh keys from one
         // session each) can fill the mailbox against everyone else.
@@ -63,8 +104,8 @@ public sealed class MailboxGrain(
         }
 
         var item = new StoredMail(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), deposit.Sender, deposit.SealedItem, now, now + deposit.TimeToLive);
+        await store.PutAsync(ItemSet, item.ItemId, MailCodec.Encode(item));
         items.Add(item);
-        await state.WriteStateAsync();
         Count();
         return new MailDepositResult(true, item.ItemId, item.Expires, "stored");
     }
@@ -74,7 +115,7 @@ public sealed class MailboxGrain(
         var now = time.GetUtcNow();
         var page = ImmutableArray.CreateBuilder<StoredMail>();
         var bytes = 0L;
-        foreach (var item in FairOrder(state.State.Items.Where(i => i.Expires > now)).Take(Math.Clamp(limit, 1, 500)))
+        foreach (var item in FairOrder(_state.Items.Where(i => i.Expires > now)).Take(Math.Clamp(limit, 1, 500)))
         {
             if (page.Count > 0 && bytes + item.SealedItem.Length > maxBytes)
             {
@@ -92,20 +133,24 @@ public sealed class MailboxGrain(
     {
         var now = time.GetUtcNow();
         var wanted = itemIds.ToHashSet(StringComparer.Ordinal);
-        var removed = state.State.Items.Where(i => wanted.Contains(i.ItemId)).ToList();
+        var removed = _state.Items.Where(i => wanted.Contains(i.ItemId)).ToList();
         if (removed.Count == 0)
         {
             return 0;
         }
 
-        foreach (var item in removed)
+        // The delivery is remembered before the item goes: a crash in between leaves an item that is
+        // taken again (its recipient ignores a repeat), never a delivery its sender cannot learn of.
+        var deliveries = removed.Select(i => (i.ItemId, Delivered: new DeliveredMail(i.Sender, now + RememberDelivery))).ToList();
+        await Task.WhenAll(deliveries.Select(d => store.PutAsync(DeliveredSet, d.ItemId, MailCodec.Encode(d.Delivered))));
+        await Task.WhenAll(removed.Select(i => store.RemoveAsync(ItemSet, i.ItemId)));
+        foreach (var (itemId, delivered) in deliveries)
         {
-            state.State.Items.Remove(item);
-            state.State.Delivered[item.ItemId] = new DeliveredMail(item.Sender, now + RememberDelivery);
+            _state.Delivered[itemId] = delivered;
         }
 
-        Purge(now);
-        await state.WriteStateAsync();
+        _state.Items.RemoveAll(i => wanted.Contains(i.ItemId));
+        await PurgeAsync(now);
         Count();
         return removed.Count;
     }
@@ -117,11 +162,11 @@ public sealed class MailboxGrain(
         var now = time.GetUtcNow();
         foreach (var id in itemIds)
         {
-            if (state.State.Delivered.TryGetValue(id, out var done) && done.Sender == sender)
+            if (_state.Delivered.TryGetValue(id, out var done) && done.Sender == sender)
             {
                 delivered.Add(id);
             }
-            else if (state.State.Items.Any(i => i.ItemId == id && i.Sender == sender && i.Expires > now))
+            else if (_state.Items.Any(i => i.ItemId == id && i.Sender == sender && i.Expires > now))
             {
                 pending.Add(id);
             }
@@ -150,17 +195,24 @@ public sealed class MailboxGrain(
 
     private void Count()
     {
-        var held = state.State.Items.Count;
+        var held = _state.Items.Count;
         IndexMeters.MailboxItems.Add(held - _counted);
         _counted = held;
     }
 
-    private void Purge(DateTimeOffset now)
+    /// <summary>Drops expired items and deliveries old enough to forget, durably first.</summary>
+    private async Task PurgeAsync(DateTimeOffset now)
     {
-        state.State.Items.RemoveAll(i => i.Expires <= now);
-        foreach (var id in state.State.Delivered.Where(d => d.Value.ForgetAfter <= now).Select(d => d.Key).ToList())
+        var expired = _state.Items.Where(i => i.Expires <= now).Select(i => i.ItemId).ToList();
+        var forgotten = _state.Delivered.Where(d => d.Value.ForgetAfter <= now).Select(d => d.Key).ToList();
+        if (expired.Count == 0 && forgotten.Count == 0)
         {
-            state.State.Delivered.Remove(id);
+            return;
         }
+
+        await Task.WhenAll(expired.Select(id => store.RemoveAsync(ItemSet, id)).Concat(forgotten.Select(id => store.RemoveAsync(DeliveredSet, id))));
+        var gone = expired.ToHashSet(StringComparer.Ordinal);
+        _state.Items.RemoveAll(i => gone.Contains(i.ItemId));
+        forgotten.ForEach(id => _state.Delivered.Remove(id));
     }
 }

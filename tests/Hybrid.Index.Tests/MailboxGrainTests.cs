@@ -1,0 +1,52 @@
+using Hybrid.Index.Mailbox;
+using Orleans.Core.Internal;
+
+namespace Hybrid.Index.Tests;
+
+/// <summary>A mailbox keeps each item as its own durable record: deposits and acknowledgements outlive the grain, and cost what they change.</summary>
+public sealed class MailboxGrainTests(GrainHost host) : IClassFixture<GrainHost>
+{
+    [Fact]
+    public async Task DepositsAndDeliveriesOutliveTheGrainAndAFailedWriteAcknowledgesNothing()
+    {
+        var mailbox = host.Grains.GetGrain<IMailboxGrain>("recipient-1");
+        var first = await mailbox.Deposit(Deposit("sender-a", 100));
+        Assert.True(first.Stored);
+
+        FaultyStores.FailNextWrites("mailbox/recipient-1");
+        await Assert.ThrowsAnyAsync<Exception>(() => mailbox.Deposit(Deposit("sender-a", 100)));
+
+        await Deactivate(mailbox);
+        var waiting = await mailbox.Peek(10, 1 << 20);
+        Assert.Equal(first.ItemId, Assert.Single(waiting).ItemId);
+
+        Assert.Equal(1, await mailbox.Acknowledge([first.ItemId]));
+        await Deactivate(mailbox);
+        Assert.Empty(await mailbox.Peek(10, 1 << 20));
+        var status = await mailbox.Status("sender-a", [first.ItemId]);
+        Assert.Equal(first.ItemId, Assert.Single(status.Delivered));
+    }
+
+    [Fact]
+    public async Task ADepositIntoAFullMailboxWritesOnlyItsOwnItem()
+    {
+        var mailbox = host.Grains.GetGrain<IMailboxGrain>("recipient-2");
+        for (var i = 0; i < 200; i++)
+        {
+            Assert.True((await mailbox.Deposit(Deposit($"sender-{i % 20}", 4096))).Stored);
+        }
+
+        var before = FaultyStores.Items.BytesWritten;
+        Assert.True((await mailbox.Deposit(Deposit("sender-x", 4096))).Stored);
+        var written = FaultyStores.Items.BytesWritten - before;
+
+        // One item of 4 KiB and its few bytes of framing: not the 800 KiB the mailbox holds.
+        Assert.InRange(written, 4096, 4096 + 256);
+    }
+
+    private static MailDeposit Deposit(string sender, int size) =>
+        new(sender, new byte[size], TimeSpan.FromDays(1), 10_000, 64L << 20, 1_000, 16L << 20);
+
+    /// <summary>Ends the activation; the next call lands on a new one, which loads what was stored.</summary>
+    private static async Task Deactivate(IMailboxGrain mailbox) => await mailbox.Cast<IGrainManagementExtension>().DeactivateOnIdle();
+}

@@ -63,6 +63,7 @@ public sealed class ConfigurationTests
     [InlineData("Supernode:TrustedProxies", "10.0.0.0/99", "Supernode:TrustedProxies")]
     [InlineData("Supernode:PublicUrls", "hybrid.example.org", "Supernode:PublicUrls")]
     [InlineData("Supernode:PublicTlsKeys", "not-a-hash", "Supernode:PublicTlsKeys")]
+    [InlineData("Supernode:ReferenceRates", "USD=free", "Supernode:ReferenceRates")]
     [InlineData("Supernode:IdentityWorkBits", "40", "Supernode:IdentityWorkBits")]
     [InlineData("Supernode:MailboxSenderShare", "1.5", "Supernode:MailboxSenderShare")]
     [InlineData("Supernode:MaxListingsPerSeller", "0", "Supernode:MaxListingsPerSeller")]

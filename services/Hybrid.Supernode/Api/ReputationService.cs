@@ -14,6 +14,7 @@ public sealed class ReputationService(
     IdentityAdmission admission,
     SupernodeMetrics metrics,
     ReplyPages pages,
+    OrderValues orderValues,
     TimeProvider time) : ReputationApi.ReputationApiBase
 {
     public override async Task<SubmitReviewResponse> SubmitReview(SignedEnvelope request, ServerCallContext context)
@@ -24,7 +25,7 @@ public sealed class ReputationService(
         await admission.EnsureKnownAsync(review.Reviewer, request.SignerPublicKey.ToByteArray(), context);
         limits.ReviewWritten(review.Reviewer);
         var offer = review.Receipt.Offer;
-        var value = offer.UnitPrice.Units * (double)offer.Quantity;
+        var value = orderValues.InEuros(offer.UnitPrice.Currency, offer.UnitPrice.Units, offer.UnitPrice.Nanos, offer.Quantity);
         var result = await grains.GetGrain<IReviewGrain>(review.ReviewId).Submit(new ReviewSubmission(
             review.Reviewer.ToString(), review.Reviewed.ToString(), review.Receipt.OrderId, review.Body.Stars, review.Version,
             review.IssuedAt.ToUnixTimeMilliseconds(), request.ToByteArray(), value));

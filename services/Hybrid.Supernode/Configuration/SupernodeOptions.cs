@@ -132,6 +132,13 @@ public sealed class SupernodeOptions
     /// </summary>
     public string PublicTlsKeys { get; set; } = string.Empty;
 
+    /// <summary>
+    /// Euros per unit of currencies, comma-separated ("USD=0.92,JPY=0.0062"), replacing or adding to
+    /// the shipped table of rough rates that put order values in one unit for review weights. Every
+    /// supernode of a cluster should use the same.
+    /// </summary>
+    public string ReferenceRates { get; set; } = string.Empty;
+
     /// <summary>The entries of <see cref="PublicTlsKeys"/>, parsed.</summary>
     public IReadOnlyList<byte[]> PublicTlsKeyList() => [.. PublicTlsKeys.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(k => TlsKeys.Parse(k) ?? [])];
 
@@ -344,6 +351,8 @@ public sealed class SupernodeOptions
         {
             errors.Add($"Supernode:PublicUrls: '{publicUrl}' is not an absolute http:// or https:// URL");
         }
+
+        errors.AddRange(Hybrid.Index.Reputation.OrderValues.Check(ReferenceRates).Select(e => $"Supernode:ReferenceRates: {e}"));
 
         foreach (var key in PublicTlsKeys.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(k => TlsKeys.Parse(k) is null))
         {

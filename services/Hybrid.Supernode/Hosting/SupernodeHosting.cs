@@ -44,6 +44,7 @@ public static class SupernodeHosting
         builder.Services.AddSingleton<RequestLimits>();
         builder.Services.AddSingleton<IdentityAdmission>();
         builder.Services.AddSingleton<ReplyPages>();
+        builder.Services.AddSingleton(new Hybrid.Index.Reputation.OrderValues(options.ReferenceRates));
         builder.Services.AddSingleton<SessionHub>();
         builder.Services.AddSingleton<SessionHost>();
         builder.Services.AddSingleton<Relay.RelayHub>();

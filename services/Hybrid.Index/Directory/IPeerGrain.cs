@@ -6,6 +6,7 @@ namespace Hybrid.Index.Directory;
 /// One peer of the network, keyed by its PeerId: its public key and signed profile (durable)
 /// and its presence (soft state held under a lease that the supernode with the session renews).
 /// </summary>
+[Alias("hybrid.IPeerGrain")]
 public interface IPeerGrain : IGrainWithStringKey
 {
     /// <summary>Opens a session: stores the key and a newer profile, marks the peer online. A newer session replaces an older one.</summary>

@@ -6,14 +6,14 @@ namespace Hybrid.Index.Directory;
 /// <param name="Envelope">The exact bytes of the <c>SignedEnvelope</c>, kept so anyone can verify it again.</param>
 /// <param name="Payload">The exact signed payload bytes (to tell a replay from a repeat).</param>
 /// <param name="Version">The envelope's version.</param>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.SignedProfile")]
 public sealed record SignedProfile(
     [property: Id(0)] byte[] Envelope,
     [property: Id(1)] byte[] Payload,
     [property: Id(2)] ulong Version);
 
 /// <summary>What a supernode tells a peer's grain when the peer authenticates a session.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.SessionClaim")]
 public sealed record SessionClaim(
     [property: Id(0)] Guid SessionId,
     [property: Id(1)] byte[] PublicKey,
@@ -24,7 +24,7 @@ public sealed record SessionClaim(
     [property: Id(6)] bool MayCreate = true);
 
 /// <summary>How an index write went.</summary>
-[GenerateSerializer]
+[GenerateSerializer, Alias("hybrid.IndexOutcome")]
 public enum IndexOutcome
 {
     /// <summary>Applied.</summary>
@@ -47,7 +47,7 @@ public enum IndexOutcome
 }
 
 /// <summary>The outcome of an index write, with a reason a person can read.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.IndexResult")]
 public sealed record IndexResult([property: Id(0)] IndexOutcome Outcome, [property: Id(1)] string Message)
 {
     /// <summary>Whether the write took effect or changed nothing.</summary>
@@ -55,7 +55,7 @@ public sealed record IndexResult([property: Id(0)] IndexOutcome Outcome, [proper
 }
 
 /// <summary>Everything the index knows of a peer at one moment.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.PeerSnapshot")]
 public sealed record PeerSnapshot(
     [property: Id(0)] byte[] PublicKey,
     [property: Id(1)] byte[]? ProfileEnvelope,

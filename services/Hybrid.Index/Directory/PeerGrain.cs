@@ -5,7 +5,7 @@ using Hybrid.Protocol.Identity;
 namespace Hybrid.Index.Directory;
 
 /// <summary>Durable part of a peer: what it signed and when it was last seen.</summary>
-[GenerateSerializer]
+[GenerateSerializer, Alias("hybrid.PeerState")]
 public sealed class PeerState
 {
     [Id(0)] public byte[]? PublicKey { get; set; }

@@ -7,7 +7,7 @@ namespace Hybrid.Index.Listings;
 /// versions without parsing it. A withdrawn listing stays as a tombstone so older versions
 /// cannot come back.
 /// </summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.StoredListing")]
 public sealed record StoredListing(
     [property: Id(0)] string ListingId,
     [property: Id(1)] string Seller,
@@ -17,7 +17,7 @@ public sealed record StoredListing(
     [property: Id(5)] byte[] Envelope);
 
 /// <summary>How a listing write went.</summary>
-[GenerateSerializer]
+[GenerateSerializer, Alias("hybrid.ListingOutcome")]
 public enum ListingOutcome
 {
     Applied = 0,
@@ -45,7 +45,7 @@ public sealed record ListingQuotas(int LivePerSeller, long BytesPerSeller, int L
 }
 
 /// <summary>The outcome of a listing write, with a reason a person can read.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.ListingWriteResult")]
 public sealed record ListingWriteResult(
     [property: Id(0)] ListingOutcome Outcome,
     [property: Id(1)] string Message,
@@ -88,7 +88,7 @@ public sealed class SearchOptions
 }
 
 /// <summary>A search as the shards see it.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.SearchQuery")]
 public sealed record SearchQuery(
     [property: Id(0)] string Text,
     [property: Id(1)] long? MinPriceMicros,
@@ -103,7 +103,7 @@ public sealed record SearchQuery(
     [property: Id(10)] bool TypeAhead = false,
     [property: Id(11)] int MinReputation = 0);
 
-[GenerateSerializer]
+[GenerateSerializer, Alias("hybrid.SearchOrder")]
 public enum SearchOrder
 {
     Relevance = 0,
@@ -117,13 +117,13 @@ public enum SearchOrder
 /// the query's sort key (price or creation time; 0 for relevance). Envelopes are fetched afterwards
 /// for the final page only.
 /// </summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.ShardHit")]
 public sealed record ShardHit(
     [property: Id(0)] string ListingId,
     [property: Id(1)] float Score,
     [property: Id(2)] long SortKey);
 
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.ShardHits")]
 public sealed record ShardHits(
     [property: Id(0)] ImmutableArray<ShardHit> Hits,
     [property: Id(1)] long TotalHits);

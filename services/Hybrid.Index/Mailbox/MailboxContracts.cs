@@ -7,6 +7,7 @@ namespace Hybrid.Index.Mailbox;
 /// offline. The supernodes hold only ciphertext (sealed to the recipient's key). Items stay until
 /// the recipient acknowledges them or their time to live runs out.
 /// </summary>
+[Alias("hybrid.IMailboxGrain")]
 public interface IMailboxGrain : IGrainWithStringKey
 {
     /// <summary>Stores a sealed item; refused when the mailbox is full. Acknowledged only once durable.</summary>
@@ -26,7 +27,7 @@ public interface IMailboxGrain : IGrainWithStringKey
 }
 
 /// <summary>A sealed item as deposited.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.MailDeposit")]
 public sealed record MailDeposit(
     [property: Id(0)] string Sender,
     [property: Id(1)] byte[] SealedItem,
@@ -37,7 +38,7 @@ public sealed record MailDeposit(
     [property: Id(6)] long MaxBytesPerSender);
 
 /// <summary>One stored item.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.StoredMail")]
 public sealed record StoredMail(
     [property: Id(0)] string ItemId,
     [property: Id(1)] string Sender,
@@ -46,7 +47,7 @@ public sealed record StoredMail(
     [property: Id(4)] DateTimeOffset Expires);
 
 /// <summary>The outcome of a deposit.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.MailDepositResult")]
 public sealed record MailDepositResult(
     [property: Id(0)] bool Stored,
     [property: Id(1)] string ItemId,
@@ -54,7 +55,7 @@ public sealed record MailDepositResult(
     [property: Id(3)] string Message);
 
 /// <summary>Delivery status of a sender's items.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.MailDeliveryStatus")]
 public sealed record MailDeliveryStatus(
     [property: Id(0)] ImmutableArray<string> Delivered,
     [property: Id(1)] ImmutableArray<string> Pending);

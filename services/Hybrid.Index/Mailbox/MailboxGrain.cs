@@ -5,7 +5,7 @@ using Hybrid.Index.Storage;
 namespace Hybrid.Index.Mailbox;
 
 /// <summary>Durable state of a mailbox as an earlier version kept it (whole); read once and moved into items.</summary>
-[GenerateSerializer]
+[GenerateSerializer, Alias("hybrid.MailboxState")]
 public sealed class MailboxState
 {
     [Id(0)] public List<StoredMail> Items { get; set; } = [];
@@ -15,7 +15,7 @@ public sealed class MailboxState
 }
 
 /// <summary>What a mailbox remembers of a delivered item, so its sender can learn of the delivery.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.DeliveredMail")]
 public sealed record DeliveredMail([property: Id(0)] string Sender, [property: Id(1)] DateTimeOffset ForgetAfter);
 
 /// <inheritdoc cref="IMailboxGrain"/>

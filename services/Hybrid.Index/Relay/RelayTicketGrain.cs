@@ -6,6 +6,7 @@ namespace Hybrid.Index.Relay;
 /// supernode redeems it before piping. Grains are reachable only inside the cluster, so a client
 /// cannot forge a forwarded request.
 /// </summary>
+[Alias("hybrid.IRelayTicketGrain")]
 public interface IRelayTicketGrain : IGrainWithStringKey
 {
     /// <summary>Records that <paramref name="dialer"/> may open one link to <paramref name="target"/> until <paramref name="expires"/>.</summary>

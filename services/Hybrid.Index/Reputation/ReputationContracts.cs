@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 namespace Hybrid.Index.Reputation;
 
 /// <summary>One review, already verified by the supernode that received it.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.ReviewSubmission")]
 public sealed record ReviewSubmission(
     [property: Id(0)] string Reviewer,
     [property: Id(1)] string Reviewed,
@@ -15,7 +15,7 @@ public sealed record ReviewSubmission(
     [property: Id(7)] double OrderValue);
 
 /// <summary>A reply, already verified.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.ReplySubmission")]
 public sealed record ReplySubmission(
     [property: Id(0)] string Author,
     [property: Id(1)] ulong Version,
@@ -23,7 +23,7 @@ public sealed record ReplySubmission(
     [property: Id(3)] string Text);
 
 /// <summary>How a review write went.</summary>
-[GenerateSerializer]
+[GenerateSerializer, Alias("hybrid.ReviewOutcome")]
 public enum ReviewOutcome
 {
     /// <summary>Stored (new, or a newer version).</summary>
@@ -46,7 +46,7 @@ public enum ReviewOutcome
 }
 
 /// <summary>The outcome of a review write.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.ReviewResult")]
 public sealed record ReviewResult([property: Id(0)] ReviewOutcome Outcome, [property: Id(1)] string Message, [property: Id(2)] ulong Version)
 {
     /// <summary>Whether the write took effect or changed nothing.</summary>
@@ -54,7 +54,7 @@ public sealed record ReviewResult([property: Id(0)] ReviewOutcome Outcome, [prop
 }
 
 /// <summary>A stored review with its history and reply.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.StoredReview")]
 public sealed record StoredReview(
     [property: Id(0)] string ReviewId,
     [property: Id(1)] string Reviewer,
@@ -69,7 +69,7 @@ public sealed record StoredReview(
     [property: Id(10)] byte[]? Reply);
 
 /// <summary>A peer's standing from the reviews it received.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.ReviewSummary")]
 public sealed record ReviewSummary(
     [property: Id(0)] long Count,
     [property: Id(1)] double Average,
@@ -78,11 +78,11 @@ public sealed record ReviewSummary(
     [property: Id(4)] double Trend);
 
 /// <summary>A page of review ids, newest first.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.ReviewIdPage")]
 public sealed record ReviewIdPage([property: Id(0)] ImmutableArray<string> ReviewIds, [property: Id(1)] long Total);
 
 /// <summary>One peer's global trust, as last computed.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.TrustStanding")]
 public sealed record TrustStanding(
     [property: Id(0)] double Trust,
     [property: Id(1)] int Score,
@@ -90,12 +90,13 @@ public sealed record TrustStanding(
     [property: Id(3)] int Peers);
 
 /// <summary>Every peer's trust score (0-100), for ranking.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.TrustScores")]
 public sealed record TrustScores(
     [property: Id(0)] ImmutableDictionary<string, int> Scores,
     [property: Id(1)] DateTimeOffset ComputedAt);
 
 /// <summary>One review of one order by one side, keyed by its review id.</summary>
+[Alias("hybrid.IReviewGrain")]
 public interface IReviewGrain : IGrainWithStringKey
 {
     Task<ReviewResult> Submit(ReviewSubmission submission);
@@ -107,6 +108,7 @@ public interface IReviewGrain : IGrainWithStringKey
 }
 
 /// <summary>The reviews a peer received (ids and stars), keyed by PeerId.</summary>
+[Alias("hybrid.IReputationGrain")]
 public interface IReputationGrain : IGrainWithStringKey
 {
     Task Record(string reviewId, uint stars, long createdMs, long updatedMs);

@@ -5,11 +5,11 @@ using Hybrid.Index.Storage;
 namespace Hybrid.Index.Reputation;
 
 /// <summary>What a peer's reputation remembers of one review it received.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.ReviewEntry")]
 public sealed record ReviewEntry([property: Id(0)] uint Stars, [property: Id(1)] long CreatedMs, [property: Id(2)] long UpdatedMs);
 
 /// <summary>Durable state of a peer's reputation as an earlier version kept it (whole); read once and moved into items.</summary>
-[GenerateSerializer]
+[GenerateSerializer, Alias("hybrid.ReputationState")]
 public sealed class ReputationState
 {
     [Id(0)] public Dictionary<string, ReviewEntry> Reviews { get; set; } = new(StringComparer.Ordinal);

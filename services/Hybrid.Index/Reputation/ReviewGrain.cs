@@ -1,7 +1,7 @@
 namespace Hybrid.Index.Reputation;
 
 /// <summary>Durable state of one review.</summary>
-[GenerateSerializer]
+[GenerateSerializer, Alias("hybrid.ReviewState")]
 public sealed class ReviewState
 {
     [Id(0)] public StoredReview? Review { get; set; }

@@ -7,11 +7,11 @@ using Microsoft.Extensions.Options;
 namespace Hybrid.Index.Reputation;
 
 /// <summary>One edge of the receipt graph as an earlier version persisted it (whole, in one state).</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.TrustEdge")]
 public sealed record TrustEdge([property: Id(0)] string From, [property: Id(1)] string To, [property: Id(2)] double Weight);
 
 /// <summary>Durable state of the trust graph as an earlier version kept it; read once and moved into items.</summary>
-[GenerateSerializer]
+[GenerateSerializer, Alias("hybrid.TrustState")]
 public sealed class TrustState
 {
     [Id(0)] public List<TrustEdge> Edges { get; set; } = [];

@@ -12,6 +12,7 @@ namespace Hybrid.Index.Search;
 /// orders their versions, writes them to the durable store before acknowledging, and keeps an
 /// in-memory Lucene index that it rebuilds from the store when it activates anywhere in the cluster.
 /// </summary>
+[Alias("hybrid.ISearchShardGrain")]
 public interface ISearchShardGrain : IGrainWithIntegerKey
 {
     /// <summary>Stores and indexes a verified listing version; refuses older versions and other sellers.</summary>

@@ -8,7 +8,7 @@ namespace Hybrid.Index.Supernodes;
 /// <param name="Url">The public gRPC URL it advertises.</param>
 /// <param name="StartedAt">When it joined.</param>
 /// <param name="InternalUrl">Its gRPC URL as the other supernodes reach it (relays are forwarded there).</param>
-[GenerateSerializer, Immutable]
+[GenerateSerializer, Immutable, Alias("hybrid.SupernodeRecord")]
 public sealed record SupernodeRecord(
     [property: Id(0)] string Silo,
     [property: Id(1)] string Url,
@@ -19,6 +19,7 @@ public sealed record SupernodeRecord(
 /// The advertised URLs of the cluster's supernodes (one grain, key 0). Membership decides who
 /// is alive; this only maps silos to the URLs clients should use.
 /// </summary>
+[Alias("hybrid.ISupernodeRegistryGrain")]
 public interface ISupernodeRegistryGrain : IGrainWithIntegerKey
 {
     /// <summary>Adds or refreshes a supernode, dropping records of silos that are no longer live.</summary>
@@ -29,7 +30,7 @@ public interface ISupernodeRegistryGrain : IGrainWithIntegerKey
     Task<ImmutableArray<SupernodeRecord>> List();
 }
 
-[GenerateSerializer]
+[GenerateSerializer, Alias("hybrid.SupernodeRegistryState")]
 public sealed class SupernodeRegistryState
 {
     [Id(0)] public ImmutableArray<SupernodeRecord> Supernodes { get; set; } = [];

@@ -22,6 +22,7 @@ public sealed class DeploymentTests
 
         Assert.True(result.ExitCode == 0, result.Output);
         Assert.Contains("--requirepass", result.Output, StringComparison.Ordinal);
+        Assert.Contains("--appendfsync", result.Output, StringComparison.Ordinal);
         for (var i = 1; i <= 3; i++)
         {
             Assert.Contains($"supernode{i}:", result.Output, StringComparison.Ordinal);
@@ -97,7 +98,11 @@ public sealed class DeploymentTests
         Assert.Equal(deployment.Spec.Selector.MatchLabels, budget.Spec.Selector.MatchLabels);
         var redis = Assert.Single(objects.OfType<V1StatefulSet>());
         Assert.Single(redis.Spec.VolumeClaimTemplates);
-        Assert.Contains("--requirepass", redis.Spec.Template.Spec.Containers[0].Args);
+        var args = redis.Spec.Template.Spec.Containers[0].Args;
+        Assert.Contains("--requirepass", args);
+        // Durability as the README states it: the append-only file, fsync every second.
+        Assert.Equal("yes", args[args.IndexOf("--appendonly") + 1]);
+        Assert.Equal("everysec", args[args.IndexOf("--appendfsync") + 1]);
         var secret = Assert.Single(objects.OfType<V1Secret>());
         Assert.True(secret.Data["password"].Length >= 32, "the generated Redis password is too short");
     }

@@ -4,31 +4,53 @@ using System.Text;
 
 namespace Hybrid.Testing;
 
-/// <summary>A real redis-server on a free loopback port, without persistence.</summary>
+/// <summary>A real redis-server on a free loopback port: without persistence, or with the append-only file in a directory (as the chart runs it).</summary>
 public sealed class RedisServer : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly string? _dataDir;
+    private Process _process;
 
-    private RedisServer(Process process, int port)
+    private RedisServer(Process process, int port, string? dataDir)
     {
         _process = process;
         Port = port;
+        _dataDir = dataDir;
     }
 
     public int Port { get; }
 
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServer> StartAsync()
+    /// <summary>Starts a server; with <paramref name="dataDir"/>, it keeps an append-only file there (fsync every second).</summary>
+    public static async Task<RedisServer> StartAsync(string? dataDir = null)
     {
         var port = Ports.Free();
+        var server = new RedisServer(Launch(port, dataDir), port, dataDir);
+        await server.WaitAnsweringAsync();
+        return server;
+    }
+
+    /// <summary>Starts the server again on the same port (and data directory) after <see cref="StopAsync"/>.</summary>
+    public async Task RestartAsync()
+    {
+        await StopAsync();
+        _process.Dispose();
+        _process = Launch(Port, _dataDir);
+        await WaitAnsweringAsync();
+    }
+
+    private static Process Launch(int port, string? dataDir)
+    {
         var start = new ProcessStartInfo("redis-server")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", string.Empty, "--appendonly", "no" })
+        string[] persistence = dataDir is null
+            ? ["--save", string.Empty, "--appendonly", "no"]
+            : ["--save", string.Empty, "--appendonly", "yes", "--appendfsync", "everysec", "--dir", dataDir];
+        foreach (var arg in (string[])["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", .. persistence])
         {
             start.ArgumentList.Add(arg);
         }
@@ -45,10 +67,11 @@ public sealed class RedisServer : IAsyncDisposable
 
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var server = new RedisServer(process, port);
-        await Eventually.TrueAsync(server.PingAsync, TimeSpan.FromSeconds(20), $"redis-server on port {port} to answer PING");
-        return server;
+        return process;
     }
+
+    private Task WaitAnsweringAsync() =>
+        Eventually.TrueAsync(PingAsync, TimeSpan.FromSeconds(20), $"redis-server on port {Port} to answer PING");
 
     /// <summary>Kills the server (kill -9), as an outage would.</summary>
     public async Task StopAsync()

@@ -84,5 +84,30 @@ var abuse = new Command("abuse", "Honest peers' heartbeat, search and mail p99 o
 };
 abuse.SetAction((parse, ct) => AbuseScenario.RunAsync(TimeSpan.FromSeconds(parse.GetValue(phaseSeconds)), parse.GetValue(report)!, ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse };
+var chaosSeconds = new Option<int>("--seconds") { Description = "How long writes and faults run.", DefaultValueFactory = _ => 60 };
+var chaosSeed = new Option<int>("--seed") { Description = "Seed of the writers and the fault schedule (the same seed, the same run).", DefaultValueFactory = _ => 1 };
+var chaosNodes = new Option<int>("--supernodes") { Description = "Supernodes on one Redis.", DefaultValueFactory = _ => 4 };
+var chaosWriters = new Option<int>("--writers") { Description = "Concurrent writers.", DefaultValueFactory = _ => 8 };
+var chaosEvery = new Option<int>("--fault-every") { Description = "Seconds between faults.", DefaultValueFactory = _ => 8 };
+var chaosEmbedded = new Option<bool>("--embedded") { Description = "One supernode on its embedded SQLite store (faults: kill -9 of it)." };
+var chaos = new Command("chaos", "Writes through random supernodes while a seeded schedule kills (-9), pauses (SIGSTOP) and restarts supernodes and restarts Redis; then every acknowledged write is read back through every supernode: lost, stale, derived views disagreeing, availability by fault.")
+{
+    chaosSeconds, chaosSeed, chaosNodes, chaosWriters, chaosEvery, chaosEmbedded, settings, report,
+};
+chaos.SetAction((parse, ct) => ChaosScenario.RunAsync(
+    new Hybrid.Testing.Chaos.ChaosSettings
+    {
+        Duration = TimeSpan.FromSeconds(parse.GetValue(chaosSeconds)),
+        Seed = parse.GetValue(chaosSeed),
+        Supernodes = parse.GetValue(chaosNodes),
+        Writers = parse.GetValue(chaosWriters),
+        FaultEvery = TimeSpan.FromSeconds(parse.GetValue(chaosEvery)),
+        Embedded = parse.GetValue(chaosEmbedded),
+        SupernodeArgs = [.. parse.GetValue(settings)!.Select(s => $"--Supernode:{s}")],
+        Log = line => Console.WriteLine($"{DateTimeOffset.UtcNow:HH:mm:ss} {line}"),
+    },
+    parse.GetValue(report)!,
+    ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse, chaos };
 return await root.Parse(args).InvokeAsync();

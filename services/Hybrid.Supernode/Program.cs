@@ -24,7 +24,8 @@ builder.AddSupernodeApi(options);
 var app = builder.Build();
 app.MapSupernodeEndpoints();
 await app.RunAsync();
-return 0;
+// Zero, unless the supernode stopped itself for a reason it set (a fence after a long freeze).
+return Environment.ExitCode;
 
 /// <summary>Entry point, public so tests can name the assembly.</summary>
 public partial class Program;

@@ -11,11 +11,20 @@ namespace Hybrid.Supernode.Api;
 /// Turns whatever a handler throws into a specific gRPC status: cluster and storage faults become
 /// <c>Unavailable</c> (clients retry), refused envelopes their own status, and nothing ends as <c>Unknown</c>.
 /// </summary>
-public sealed partial class StatusMappingInterceptor(ILogger<StatusMappingInterceptor> logger) : Interceptor
+public sealed partial class StatusMappingInterceptor(ILogger<StatusMappingInterceptor> logger, Cluster.PauseFence fence) : Interceptor
 {
+    private void ThrowIfFenced()
+    {
+        if (fence.Fenced)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "this supernode was frozen longer than the cluster's failure detection and is restarting; use another supernode"));
+        }
+    }
+
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
+        ThrowIfFenced();
         try
         {
             return await continuation(request, context);
@@ -29,6 +38,7 @@ public sealed partial class StatusMappingInterceptor(ILogger<StatusMappingInterc
     public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
+        ThrowIfFenced();
         try
         {
             await continuation(requestStream, responseStream, context);
@@ -42,6 +52,7 @@ public sealed partial class StatusMappingInterceptor(ILogger<StatusMappingInterc
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
+        ThrowIfFenced();
         try
         {
             await continuation(request, responseStream, context);

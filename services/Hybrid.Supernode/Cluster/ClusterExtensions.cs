@@ -80,6 +80,8 @@ public static class ClusterExtensions
         builder.Services.AddSingleton<SupernodeRegistration>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SupernodeRegistration>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrustRanking>());
+        builder.Services.AddSingleton<PauseFence>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<PauseFence>());
         return builder;
     }
 }

@@ -1,0 +1,567 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Grpc.Core;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Reputation;
+using Hybrid.Protocol.V1;
+
+namespace Hybrid.Testing.Chaos;
+
+/// <summary>Settings of a <see cref="ChaosRun"/>.</summary>
+public sealed class ChaosSettings
+{
+    /// <summary>Supernodes in the cluster (on one real Redis); ignored when <see cref="Embedded"/>.</summary>
+    public int Supernodes { get; init; } = 4;
+
+    /// <summary>One supernode alone on its embedded SQLite store (the faults are then kill -9 of it).</summary>
+    public bool Embedded { get; init; }
+
+    /// <summary>Concurrent writers, each a seller with its own keys and the buyers who review it.</summary>
+    public int Writers { get; init; } = 8;
+
+    /// <summary>How long writes and faults run.</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Time between faults.</summary>
+    public TimeSpan FaultEvery { get; init; } = TimeSpan.FromSeconds(8);
+
+    /// <summary>How long a paused (SIGSTOP) supernode stays paused: longer than failure detection.</summary>
+    public TimeSpan PauseFor { get; init; } = TimeSpan.FromSeconds(12);
+
+    /// <summary>The seed of the writers' choices and the fault schedule: the same seed, the same run.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Settings passed to every supernode.</summary>
+    public IReadOnlyList<string> SupernodeArgs { get; init; } = [];
+
+    /// <summary>Where progress lines go.</summary>
+    public Action<string> Log { get; init; } = _ => { };
+
+    /// <summary>Each write attempt's latency, with the fault active when it started ("none", "kill", "pause", "redis").</summary>
+    public Action<string, TimeSpan> OnCall { get; init; } = (_, _) => { };
+}
+
+/// <summary>What a chaos run found.</summary>
+public sealed record ChaosReport(
+    int Seed,
+    long ListingsAcknowledged,
+    long ReviewsAcknowledged,
+    long RepliesAcknowledged,
+    long Unacknowledged,
+    IReadOnlyList<string> Lost,
+    IReadOnlyList<string> Stale,
+    IReadOnlyList<string> Disagreements,
+    IReadOnlyDictionary<string, (long Calls, long Answered)> Availability,
+    IReadOnlyList<string> Faults,
+    IReadOnlyList<string> SelfExits)
+{
+    /// <summary>Writes acknowledged in all.</summary>
+    public long Acknowledged => ListingsAcknowledged + ReviewsAcknowledged + RepliesAcknowledged;
+
+    /// <summary>Nothing acknowledged lost or stale, no derived view disagreeing.</summary>
+    public bool Clean => Lost.Count == 0 && Stale.Count == 0 && Disagreements.Count == 0;
+}
+
+/// <summary>
+/// Writes through random supernodes while a seeded controller kills (-9) and restarts supernodes,
+/// pauses one (SIGSTOP) beyond failure detection, and restarts Redis; then reads every acknowledged
+/// write back through every supernode and checks the derived views (search, review lists, counts
+/// and averages) against the durable objects. Acknowledged means the supernode answered OK.
+/// </summary>
+public sealed partial class ChaosRun : IAsyncDisposable
+{
+    /// <summary>The exit code of a supernode that fenced itself after a freeze (as the supernode defines it).</summary>
+    public const int FencedExitCode = 75;
+
+    private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(45);
+    private readonly ChaosSettings _settings;
+    private readonly TempDir _temp = new();
+    private readonly List<Slot> _slots = [];
+    private readonly ConcurrentDictionary<string, AckedListing> _listings = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, AckedReview> _reviews = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (long Calls, long Answered)> _availability = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<string> _faults = new();
+    private readonly ConcurrentQueue<string> _selfExits = new();
+    private readonly string _clusterId = "chaos-" + Guid.NewGuid().ToString("N")[..8];
+    private RedisServer? _redis;
+    private volatile string _fault = "none";
+    private long _unacknowledged;
+    private long _replies;
+
+    private ChaosRun(ChaosSettings settings) => _settings = settings;
+
+    /// <summary>Runs the whole thing and reports; the supernodes and Redis are gone afterwards.</summary>
+    public static async Task<ChaosReport> RunAsync(ChaosSettings settings, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        await using var run = new ChaosRun(settings);
+        await run.StartAsync();
+        using var writing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        writing.CancelAfter(settings.Duration);
+        var writers = Enumerable.Range(0, settings.Writers).Select(w => Task.Run(() => run.WriteAsync(w, writing.Token), CancellationToken.None)).ToList();
+        var faults = Task.Run(() => run.FaultsAsync(writing.Token), CancellationToken.None);
+        await Task.WhenAll([.. writers, faults]);
+        run._fault = "after";
+        settings.Log("writes and faults stopped; bringing every supernode back and reading everything back");
+        await run.HealAsync();
+        return await run.CheckAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var slot in _slots)
+        {
+            Signal(slot.Node, "CONT");
+            await slot.Node.DisposeAsync();
+        }
+
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+
+        _temp.Dispose();
+    }
+
+    private async Task StartAsync()
+    {
+        if (!_settings.Embedded)
+        {
+            Directory.CreateDirectory(_temp.Sub("redis"));
+            _redis = await RedisServer.StartAsync(_temp.Sub("redis"));
+        }
+
+        var count = _settings.Embedded ? 1 : _settings.Supernodes;
+        for (var i = 0; i < count; i++)
+        {
+            _slots.Add(new Slot(i, _temp.Sub($"sn{i}"), Launch(_temp.Sub($"sn{i}"))));
+        }
+
+        await Task.WhenAll(_slots.Select(s => s.Node.WaitReadyAsync(TimeSpan.FromSeconds(120))));
+        _settings.Log($"{count} supernode(s) ready{(_redis is null ? " (embedded)" : $" on Redis {_redis.ConnectionString}")}");
+    }
+
+    private SupernodeProcess Launch(string dataDir)
+    {
+        string[] limits = ["--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000", "--Supernode:ReviewsPerIdentityPerHour=100000"];
+        string[] cluster = _redis is null ? [] :
+        [
+            $"--Supernode:Redis={_redis.ConnectionString}",
+            $"--Supernode:ClusterId={_clusterId}",
+            $"--Supernode:SiloPort={Ports.Free()}",
+            $"--Supernode:GatewayPort={Ports.Free()}",
+            "--Supernode:AdvertisedUrl=http://127.0.0.1:{grpcPort}",
+        ];
+        return SupernodeProcess.Launch(dataDir, [.. cluster, .. limits, .. _settings.SupernodeArgs]);
+    }
+
+    /// <summary>One writer: a seller publishing, re-versioning and withdrawing listings, buyers reviewing it, the seller replying.</summary>
+    private async Task WriteAsync(int writer, CancellationToken stop)
+    {
+        var random = new Random(HashCode.Combine(_settings.Seed, writer));
+        using var seller = PeerIdentity.Generate();
+        var mine = new List<(Listing Body, ulong Version, bool Withdrawn)>();
+        var reviews = new List<(PeerIdentity Buyer, Receipt Receipt, string ReviewId, ulong Version)>();
+        try
+        {
+            var n = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var roll = random.NextDouble();
+                if (roll < 0.40 || mine.Count == 0)
+                {
+                    var body = ListingFactory.Listing($"Chaos item {Token(writer, n++)}", price: 5 + random.Next(200));
+                    if (await CallAsync(random, c => c.Listings.PublishListingAsync(ListingFactory.Sign(seller, body, 1), deadline: Deadline()).ResponseAsync, stop) is not null)
+                    {
+                        mine.Add((body, 1, false));
+                        _listings[body.ListingId] = new AckedListing(body.ListingId, writer, body.Title, 1, false);
+                    }
+                }
+                else if (roll < 0.60)
+                {
+                    var i = random.Next(mine.Count);
+                    var (body, version, withdrawn) = mine[i];
+                    if (!withdrawn)
+                    {
+                        var next = body.Clone();
+                        next.Price = Protocol.Listings.ListingRules.ParseMoney((5 + random.Next(200)).ToString(CultureInfo.InvariantCulture), "EUR");
+                        if (await CallAsync(random, c => c.Listings.PublishListingAsync(ListingFactory.Sign(seller, next, version + 1), deadline: Deadline()).ResponseAsync, stop) is not null)
+                        {
+                            mine[i] = (next, version + 1, false);
+                            _listings[body.ListingId] = new AckedListing(body.ListingId, writer, body.Title, version + 1, false);
+                        }
+                    }
+                }
+                else if (roll < 0.68)
+                {
+                    var i = random.Next(mine.Count);
+                    var (body, version, withdrawn) = mine[i];
+                    if (!withdrawn && await CallAsync(random, c => c.Listings.WithdrawListingAsync(ListingFactory.Withdrawal(seller, body.ListingId, version + 1), deadline: Deadline()).ResponseAsync, stop) is not null)
+                    {
+                        mine[i] = (body, version + 1, true);
+                        _listings[body.ListingId] = new AckedListing(body.ListingId, writer, body.Title, version + 1, true);
+                    }
+                }
+                else if (roll < 0.88 || reviews.Count == 0)
+                {
+                    var buyer = PeerIdentity.Generate();
+                    var receipt = Trades.Complete(buyer, seller, 1 + random.Next(100));
+                    var stars = (uint)random.Next(1, 6);
+                    var envelope = Trades.Review(buyer, seller.Id, receipt, stars);
+                    if (await CallAsync(random, c => c.Reputation.SubmitReviewAsync(envelope, deadline: Deadline()).ResponseAsync, stop) is { } answer)
+                    {
+                        reviews.Add((buyer, receipt, answer.ReviewId, 1));
+                        _reviews[answer.ReviewId] = new AckedReview(answer.ReviewId, seller.Id.ToString(), stars, 1, 0);
+                    }
+                    else
+                    {
+                        buyer.Dispose();
+                    }
+                }
+                else if (roll < 0.96)
+                {
+                    var i = random.Next(reviews.Count);
+                    var (buyer, receipt, reviewId, version) = reviews[i];
+                    var stars = (uint)random.Next(1, 6);
+                    var envelope = Trades.Review(buyer, seller.Id, receipt, stars, version: version + 1);
+                    if (await CallAsync(random, c => c.Reputation.SubmitReviewAsync(envelope, deadline: Deadline()).ResponseAsync, stop) is not null)
+                    {
+                        reviews[i] = (buyer, receipt, reviewId, version + 1);
+                        _reviews.AddOrUpdate(reviewId, _ => new AckedReview(reviewId, seller.Id.ToString(), stars, version + 1, 0), (_, old) => old with { Stars = stars, Version = version + 1 });
+                    }
+                }
+                else
+                {
+                    var (_, _, reviewId, _) = reviews[random.Next(reviews.Count)];
+                    var replyVersion = _reviews[reviewId].ReplyVersion + 1;
+                    var reply = Reviews.SignReply(seller, reviewId, $"Thanks, reply {replyVersion}", replyVersion, DateTimeOffset.UtcNow);
+                    if (await CallAsync(random, c => c.Reputation.ReplyToReviewAsync(reply, deadline: Deadline()).ResponseAsync, stop) is not null)
+                    {
+                        Interlocked.Increment(ref _replies);
+                        _reviews.AddOrUpdate(reviewId, _ => throw new InvalidOperationException("replied to an unknown review"), (_, old) => old with { ReplyVersion = Math.Max(old.ReplyVersion, replyVersion) });
+                    }
+                }
+            }
+        }
+        finally
+        {
+            reviews.ForEach(r => r.Buyer.Dispose());
+        }
+    }
+
+    /// <summary>
+    /// One write, the same signed bytes tried through random supernodes until one answers OK (the
+    /// write is then acknowledged) or refuses it for good, or until <see cref="GiveUpAfter"/>.
+    /// </summary>
+    private async Task<T?> CallAsync<T>(Random random, Func<Protocol.Api.SupernodeClients, Task<T>> call, CancellationToken stop)
+        where T : class
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(started) < GiveUpAfter)
+        {
+            var slot = _slots[random.Next(_slots.Count)];
+            var fault = _fault;
+            var attempt = Stopwatch.GetTimestamp();
+            try
+            {
+                var answer = await call(slot.Node.Client);
+                Count(fault, answered: true);
+                _settings.OnCall(fault, Stopwatch.GetElapsedTime(attempt));
+                return answer;
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown or StatusCode.Cancelled)
+            {
+                Count(fault, answered: false);
+            }
+            catch (RpcException)
+            {
+                // A definite refusal (a replay, a stale version): answered, and not acknowledged.
+                Count(fault, answered: true);
+                Interlocked.Increment(ref _unacknowledged);
+                return null;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                Count(fault, answered: false);
+            }
+
+            if (stop.IsCancellationRequested && Stopwatch.GetElapsedTime(started) > TimeSpan.FromSeconds(10))
+            {
+                break;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100 + random.Next(200)), CancellationToken.None);
+        }
+
+        Interlocked.Increment(ref _unacknowledged);
+        return null;
+    }
+
+    private void Count(string fault, bool answered) =>
+        _availability.AddOrUpdate(fault, _ => (1, answered ? 1 : 0), (_, v) => (v.Calls + 1, v.Answered + (answered ? 1 : 0)));
+
+    /// <summary>The seeded fault schedule: kill -9 and restart, a pause beyond failure detection, one Redis restart.</summary>
+    private async Task FaultsAsync(CancellationToken stop)
+    {
+        var random = new Random(_settings.Seed);
+        var redisDone = false;
+        for (var round = 1; ; round++)
+        {
+            try
+            {
+                await Task.Delay(_settings.FaultEvery, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            await RelaunchSelfExitedAsync();
+            var slot = _slots[random.Next(_slots.Count)];
+            if (_redis is not null && !redisDone && round == 3)
+            {
+                redisDone = true;
+                Remember("redis", "redis-server killed (-9) and restarted from its append-only file");
+                await _redis.StopAsync();
+                await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None);
+                await _redis.RestartAsync();
+            }
+            else if (_redis is not null && _slots.Count > 1 && round % 3 == 2)
+            {
+                Remember("pause", $"supernode {slot.Index} paused (SIGSTOP) for {_settings.PauseFor.TotalSeconds:0} s");
+                Signal(slot.Node, "STOP");
+                await Task.Delay(_settings.PauseFor, CancellationToken.None);
+                Signal(slot.Node, "CONT");
+            }
+            else
+            {
+                Remember("kill", $"supernode {slot.Index} killed (-9) and restarted");
+                slot.Node.KillHard();
+                await slot.Node.DisposeAsync();
+                slot.Node = Launch(slot.DataDir);
+                await slot.Node.WaitReadyAsync(TimeSpan.FromSeconds(120));
+            }
+
+            _fault = "none";
+        }
+    }
+
+    private void Remember(string kind, string what)
+    {
+        _fault = kind;
+        _faults.Enqueue($"{DateTimeOffset.UtcNow:HH:mm:ss} {what}");
+        _settings.Log(what);
+    }
+
+    /// <summary>A supernode that stopped by itself (not killed by the schedule) is recorded and started again.</summary>
+    private async Task RelaunchSelfExitedAsync()
+    {
+        foreach (var slot in _slots.Where(s => s.Node.HasExited))
+        {
+            _selfExits.Enqueue(slot.Node.ExitCode == FencedExitCode
+                ? $"{DateTimeOffset.UtcNow:HH:mm:ss} supernode {slot.Index} fenced itself after a freeze longer than failure detection (exit {FencedExitCode})"
+                : $"{DateTimeOffset.UtcNow:HH:mm:ss} supernode {slot.Index} exited by itself (code {slot.Node.ExitCode})");
+            _settings.Log($"supernode {slot.Index} exited by itself; restarting it");
+            await slot.Node.DisposeAsync();
+            slot.Node = Launch(slot.DataDir);
+            await slot.Node.WaitReadyAsync(TimeSpan.FromSeconds(120));
+        }
+    }
+
+    private async Task HealAsync()
+    {
+        foreach (var slot in _slots)
+        {
+            Signal(slot.Node, "CONT");
+        }
+
+        // A supernode resumed from a long pause fences itself and exits within a few seconds: let it, then start it again.
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        await RelaunchSelfExitedAsync();
+        await Task.WhenAll(_slots.Select(s => s.Node.WaitReadyAsync(TimeSpan.FromSeconds(120))));
+    }
+
+    private async Task<ChaosReport> CheckAsync(CancellationToken cancellationToken)
+    {
+        var lost = new ConcurrentBag<string>();
+        var stale = new ConcurrentBag<string>();
+        var disagree = new ConcurrentBag<string>();
+        var options = new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken };
+
+        // Every acknowledged listing, through every supernode, at its acknowledged version and state.
+        await Parallel.ForEachAsync(_listings.Values, options, async (acked, ct) =>
+        {
+            foreach (var slot in _slots)
+            {
+                var record = await ReadAsync(() => slot.Node.Client.Listings.GetListingAsync(new GetListingRequest { ListingId = acked.ListingId }, deadline: Deadline()).ResponseAsync);
+                if (record is null)
+                {
+                    lost.Add($"listing {acked.ListingId} (version {acked.Version}) not found through supernode {slot.Index}");
+                }
+                else if (record.Version < acked.Version || (acked.Withdrawn && record.State != ListingState.Withdrawn))
+                {
+                    stale.Add($"listing {acked.ListingId}: supernode {slot.Index} serves version {record.Version} ({record.State}); version {acked.Version}{(acked.Withdrawn ? " (withdrawn)" : string.Empty)} was acknowledged");
+                }
+            }
+        });
+
+        // Search agrees with the listings: a sample of unique titles, found while active, gone once withdrawn.
+        var sample = new Random(_settings.Seed).GetItems(_listings.Values.OrderBy(l => l.ListingId, StringComparer.Ordinal).ToArray(), Math.Min(100, _listings.Count)).DistinctBy(l => l.ListingId);
+        await Parallel.ForEachAsync(sample, options, async (acked, ct) =>
+        {
+            var token = acked.Title.Split(' ')[^1];
+            foreach (var slot in _slots)
+            {
+                var found = await ReadAsync(() => slot.Node.Client.Listings.SearchAsync(new SearchRequest { Text = token, Limit = 10 }, deadline: Deadline()).ResponseAsync);
+                var hit = found?.Hits.FirstOrDefault(h => h.Record.Listing.ListingId == acked.ListingId);
+                if (found is null)
+                {
+                    disagree.Add($"search for {token} failed through supernode {slot.Index}");
+                }
+                else if (acked.Withdrawn ? hit is not null : hit is null || hit.Record.Version < acked.Version)
+                {
+                    disagree.Add($"search for listing {acked.ListingId} through supernode {slot.Index}: {(hit is null ? "no hit" : $"hit at version {hit.Record.Version}")}, acknowledged version {acked.Version}{(acked.Withdrawn ? " (withdrawn)" : string.Empty)}");
+                }
+            }
+        });
+
+        // Every acknowledged review in its seller's list, at its version; counts and averages from the same reviews.
+        await Parallel.ForEachAsync(_reviews.Values.GroupBy(r => r.Reviewed), options, async (seller, ct) =>
+        {
+            foreach (var slot in _slots)
+            {
+                var listed = await ListAllReviewsAsync(slot, seller.Key);
+                if (listed is null)
+                {
+                    disagree.Add($"reviews of {seller.Key} could not be listed through supernode {slot.Index}");
+                    continue;
+                }
+
+                foreach (var acked in seller)
+                {
+                    if (!listed.TryGetValue(acked.ReviewId, out var record))
+                    {
+                        lost.Add($"review {acked.ReviewId} (version {acked.Version}) missing from the reviews of {seller.Key[..12]}… through supernode {slot.Index}");
+                    }
+                    else if (record.Version < acked.Version || (record.Version == acked.Version && record.Stars != acked.Stars) || (acked.ReplyVersion > 0 && record.Reply is null))
+                    {
+                        stale.Add($"review {acked.ReviewId}: supernode {slot.Index} lists version {record.Version} ({record.Stars} stars{(record.Reply is null ? ", no reply" : string.Empty)}); version {acked.Version} ({acked.Stars} stars{(acked.ReplyVersion > 0 ? ", replied" : string.Empty)}) was acknowledged");
+                    }
+                }
+
+                var reputation = await ReadAsync(() => slot.Node.Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = seller.Key }, deadline: Deadline()).ResponseAsync);
+                var average = listed.Count == 0 ? 0 : Math.Round(listed.Values.Average(r => (double)r.Stars), 3);
+                if (reputation is null || reputation.Count != listed.Count || Math.Abs(reputation.Average - average) > 0.001)
+                {
+                    disagree.Add($"reputation of {seller.Key[..12]}… through supernode {slot.Index}: count {reputation?.Count} average {reputation?.Average}; its review list has {listed.Count} with average {average}");
+                }
+            }
+        });
+
+        return new ChaosReport(
+            _settings.Seed,
+            _listings.Count,
+            _reviews.Count,
+            Interlocked.Read(ref _replies),
+            Interlocked.Read(ref _unacknowledged),
+            [.. lost],
+            [.. stale],
+            [.. disagree],
+            _availability.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal),
+            [.. _faults],
+            [.. _selfExits]);
+    }
+
+    private static async Task<Dictionary<string, ReviewRecord>?> ListAllReviewsAsync(Slot slot, string seller)
+    {
+        var all = new Dictionary<string, ReviewRecord>(StringComparer.Ordinal);
+        var token = string.Empty;
+        do
+        {
+            var page = await ReadAsync(() => slot.Node.Client.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = seller, Limit = 100, PageToken = token }, deadline: Deadline()).ResponseAsync);
+            if (page is null)
+            {
+                return null;
+            }
+
+            foreach (var record in page.Reviews)
+            {
+                all[record.ReviewId] = record;
+            }
+
+            token = page.NextPageToken;
+        }
+        while (token.Length > 0);
+        return all;
+    }
+
+    /// <summary>A read, retried through transient failures; null for NotFound (or when it never answers).</summary>
+    private static async Task<T?> ReadAsync<T>(Func<Task<T>> read)
+        where T : class
+    {
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            try
+            {
+                return await read();
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+            {
+                return null;
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500));
+            }
+        }
+
+        return null;
+    }
+
+    private static DateTime Deadline() => DateTime.UtcNow + CallDeadline;
+
+    /// <summary>
+    /// A title word unique to one listing of one writer: consonants only (no s or y), so no stemmer
+    /// folds two of them into one search token.
+    /// </summary>
+    private static string Token(int writer, int n)
+    {
+        const string Consonants = "bcdfghjklmnpqrtvwxz";
+        var value = ((long)writer * 1_000_000) + n;
+        var letters = new System.Text.StringBuilder("qz");
+        do
+        {
+            letters.Append(Consonants[(int)(value % Consonants.Length)]);
+            value /= Consonants.Length;
+        }
+        while (value > 0);
+        return letters.ToString();
+    }
+
+    private static void Signal(SupernodeProcess node, string signal)
+    {
+        if (node.HasExited)
+        {
+            return;
+        }
+
+        using var kill = Process.Start("kill", [$"-{signal}", node.ProcessId.ToString(CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    private sealed class Slot(int index, string dataDir, SupernodeProcess node)
+    {
+        public int Index { get; } = index;
+
+        public string DataDir { get; } = dataDir;
+
+        public SupernodeProcess Node { get; set; } = node;
+    }
+
+    private sealed record AckedListing(string ListingId, int Writer, string Title, ulong Version, bool Withdrawn);
+
+    private sealed record AckedReview(string ReviewId, string Reviewed, uint Stars, ulong Version, ulong ReplyVersion);
+}

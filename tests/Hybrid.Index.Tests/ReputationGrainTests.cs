@@ -75,6 +75,30 @@ public sealed class ReputationGrainTests(GrainHost host) : IClassFixture<GrainHo
         Assert.Equal(TrustGraph.Contribution(1, 20), stored.Contribution);
     }
 
+    [Fact]
+    public async Task EarlierVersionsAreKeptOneRecordEachAndComeBackInOrder()
+    {
+        var (reviewId, first) = Review("carol-1", "seller-4", stars: 2);
+        var review = host.Grains.GetGrain<IReviewGrain>(reviewId);
+        for (ulong version = 1; version <= 4; version++)
+        {
+            Assert.Equal(ReviewOutcome.Applied, (await review.Submit(first with { Version = version, Envelope = [(byte)version] })).Outcome);
+        }
+
+        await review.Cast<IGrainManagementExtension>().DeactivateOnIdle();
+        var stored = await review.Describe();
+
+        Assert.Equal(4UL, stored!.Version);
+        Assert.Equal([[1], [2], [3]], stored.History.Select(h => h.ToArray()));
+        var history = new List<string>();
+        await foreach (var (version, _) in FaultyStores.Items.ReadAllAsync($"review-history/{reviewId}", CancellationToken.None))
+        {
+            history.Add(version);
+        }
+
+        Assert.Equal(3, history.Count);
+    }
+
     private static (string ReviewId, ReviewSubmission Submission) Review(string reviewer, string reviewed, uint stars)
     {
         var orderId = Guid.NewGuid().ToString("N");

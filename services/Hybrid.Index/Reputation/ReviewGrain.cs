@@ -1,3 +1,5 @@
+using Hybrid.Index.Storage;
+
 namespace Hybrid.Index.Reputation;
 
 /// <summary>Durable state of one review.</summary>
@@ -20,8 +22,10 @@ public sealed class ReviewState
 /// from it. Forwarding is idempotent (both take the review's id and version and ignore what they
 /// already hold) and is repeated until it lands: on a retried submission, and by a timer while the
 /// grain is active with a forward outstanding (a forward that failed after the review was stored).
+/// <para>Earlier versions are one durable item each (set <c>review-history/{id}</c>, keyed by
+/// version): an amendment writes the version it replaces and the new current one, not the history.</para>
 /// </remarks>
-public sealed class ReviewGrain([PersistentState("review", IndexStorage.ProviderName)] IPersistentState<ReviewState> state) : Grain, IReviewGrain
+public sealed class ReviewGrain([PersistentState("review", IndexStorage.ProviderName)] IPersistentState<ReviewState> state, IItemStore items) : Grain, IReviewGrain
 {
     /// <summary>Versions one review keeps (the current one and its history): amendments are bounded like any write.</summary>
     public const int MaxVersions = 20;
@@ -31,15 +35,43 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
 
     private IGrainTimer? _retry;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    // Earlier versions' envelopes by version, loaded from their items (the state keeps only the current one).
+    private readonly SortedDictionary<ulong, byte[]> _history = [];
+
+    private string HistorySet => $"review-history/{this.GetPrimaryKeyString()}";
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        await foreach (var (version, envelope) in items.ReadAllAsync(HistorySet, cancellationToken))
+        {
+            _history[ulong.Parse(version, System.Globalization.CultureInfo.InvariantCulture)] = envelope;
+        }
+
+        if (state.State.Review is { History.Length: > 0 } legacy)
+        {
+            // An earlier version kept the history inside the state: each version becomes its item.
+            var version = 0UL;
+            foreach (var envelope in legacy.History)
+            {
+                var key = ++version;
+                if (!_history.ContainsKey(key))
+                {
+                    await items.PutAsync(HistorySet, Key(key), envelope);
+                    _history[key] = envelope;
+                }
+            }
+
+            state.State.Review = legacy with { History = [] };
+            await state.WriteStateAsync(cancellationToken);
+        }
+
         if (Outstanding)
         {
             ScheduleRetry();
         }
-
-        return Task.CompletedTask;
     }
+
+    private static string Key(ulong version) => version.ToString("D20", System.Globalization.CultureInfo.InvariantCulture);
 
     private bool Outstanding => state.State.Review is { } review && state.State.ForwardedVersion < review.Version;
 
@@ -62,13 +94,19 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
                 return new ReviewResult(ReviewOutcome.AlreadyReviewed, $"this order was already reviewed by {submission.Reviewer} (version {current.Version}); to amend the review, sign a newer version", current.Version);
             }
 
-            if (current.History.Length + 1 >= MaxVersions)
+            if (_history.Count + 1 >= MaxVersions)
             {
                 return new ReviewResult(ReviewOutcome.TooManyVersions, $"a review keeps at most {MaxVersions} versions, and this one has them all: it can no longer be amended", current.Version);
             }
         }
 
         var contribution = TrustGraph.Contribution(submission.Stars, submission.OrderValue);
+        if (current is not null)
+        {
+            await items.PutAsync(HistorySet, Key(current.Version), current.Envelope);
+            _history[current.Version] = current.Envelope;
+        }
+
         state.State.Review = new StoredReview(
             id,
             submission.Reviewer,
@@ -79,7 +117,7 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
             submission.IssuedMs,
             submission.Version,
             submission.Envelope,
-            current is null ? [] : current.History.Add(current.Envelope),
+            [],
             current?.Reply);
         state.State.Contribution = contribution;
         await state.WriteStateAsync();
@@ -145,5 +183,6 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
         return new ReviewResult(ReviewOutcome.Applied, "reply stored", reply.Version);
     }
 
-    public Task<StoredReview?> Describe() => Task.FromResult(state.State.Review);
+    public Task<StoredReview?> Describe() =>
+        Task.FromResult(state.State.Review is { } review ? review with { History = [.. _history.Where(h => h.Key < review.Version).Select(h => h.Value)] } : null);
 }

@@ -43,7 +43,7 @@ internal static class ChaosScenario
             },
             cancellationToken);
         report.Fact("seed", result.Seed.ToString(CultureInfo.InvariantCulture));
-        report.Fact("acknowledged: listings (latest versions) / reviews / replies", $"{result.ListingsAcknowledged:N0} / {result.ReviewsAcknowledged:N0} / {result.RepliesAcknowledged:N0}");
+        report.Fact("acknowledged: listings (latest versions) / reviews / replies / mail deposits", $"{result.ListingsAcknowledged:N0} / {result.ReviewsAcknowledged:N0} / {result.RepliesAcknowledged:N0} / {result.MailAcknowledged:N0}");
         report.Fact("writes never acknowledged (gave up or refused)", result.Unacknowledged.ToString("N0", CultureInfo.InvariantCulture));
         report.Fact("lost (goal 0)", result.Lost.Count.ToString(CultureInfo.InvariantCulture));
         report.Fact("stale (goal 0)", result.Stale.Count.ToString(CultureInfo.InvariantCulture));

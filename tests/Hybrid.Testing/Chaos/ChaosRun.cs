@@ -48,6 +48,7 @@ public sealed record ChaosReport(
     long ListingsAcknowledged,
     long ReviewsAcknowledged,
     long RepliesAcknowledged,
+    long MailAcknowledged,
     long Unacknowledged,
     IReadOnlyList<string> Lost,
     IReadOnlyList<string> Stale,
@@ -57,7 +58,7 @@ public sealed record ChaosReport(
     IReadOnlyList<string> SelfExits)
 {
     /// <summary>Writes acknowledged in all.</summary>
-    public long Acknowledged => ListingsAcknowledged + ReviewsAcknowledged + RepliesAcknowledged;
+    public long Acknowledged => ListingsAcknowledged + ReviewsAcknowledged + RepliesAcknowledged + MailAcknowledged;
 
     /// <summary>Nothing acknowledged lost or stale, no derived view disagreeing.</summary>
     public bool Clean => Lost.Count == 0 && Stale.Count == 0 && Disagreements.Count == 0;
@@ -83,6 +84,11 @@ public sealed partial class ChaosRun : IAsyncDisposable
     private readonly ConcurrentDictionary<string, AckedReview> _reviews = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (long Calls, long Answered)> _availability = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _faults = new();
+    private readonly ConcurrentDictionary<string, string> _mailDeposited = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _mailTaken = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _mailAcked = new(StringComparer.Ordinal);
+    private readonly ConcurrentBag<string> _mailRedelivered = [];
+    private readonly ConcurrentDictionary<string, PeerIdentity> _recipients = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _selfExits = new();
     private readonly string _clusterId = "chaos-" + Guid.NewGuid().ToString("N")[..8];
     private RedisServer? _redis;
@@ -123,6 +129,11 @@ public sealed partial class ChaosRun : IAsyncDisposable
             await _redis.DisposeAsync();
         }
 
+        foreach (var recipient in _recipients.Values)
+        {
+            recipient.Dispose();
+        }
+
         _temp.Dispose();
     }
 
@@ -146,7 +157,11 @@ public sealed partial class ChaosRun : IAsyncDisposable
 
     private SupernodeProcess Launch(string dataDir)
     {
-        string[] limits = ["--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000", "--Supernode:ReviewsPerIdentityPerHour=100000"];
+        string[] limits =
+        [
+            "--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000", "--Supernode:ReviewsPerIdentityPerHour=100000",
+            "--Supernode:MailboxBytesPerSenderPerHour=1000000000", "--Supernode:MailboxBytesPerHour=100000000000", "--Supernode:MailboxMaxItems=100000", "--Supernode:MailboxMaxBytes=1000000000",
+        ];
         string[] cluster = _redis is null ? [] :
         [
             $"--Supernode:Redis={_redis.ConnectionString}",
@@ -163,14 +178,33 @@ public sealed partial class ChaosRun : IAsyncDisposable
     {
         var random = new Random(HashCode.Combine(_settings.Seed, writer));
         using var seller = PeerIdentity.Generate();
+        var recipient = PeerIdentity.Generate();
+        _recipients[recipient.Id.ToString()] = recipient;
         var mine = new List<(Listing Body, ulong Version, bool Withdrawn)>();
         var reviews = new List<(PeerIdentity Buyer, Receipt Receipt, string ReviewId, ulong Version)>();
         try
         {
+            // The recipient has been online once, so the network knows it and takes mail for it.
+            await TakeAsync(random, recipient, stop);
             var n = 0;
             while (!stop.IsCancellationRequested)
             {
                 var roll = random.NextDouble();
+                if (n > 0 && roll < 0.12)
+                {
+                    // Mail: the seller leaves a sealed item for the writer's recipient, or the recipient takes its mail.
+                    if (random.NextDouble() < 0.7)
+                    {
+                        await DepositAsync(random, seller, recipient, stop);
+                    }
+                    else
+                    {
+                        await TakeAsync(random, recipient, stop);
+                    }
+
+                    continue;
+                }
+
                 if (roll < 0.40 || mine.Count == 0)
                 {
                     var body = ListingFactory.Listing($"Chaos item {Token(writer, n++)}", price: 5 + random.Next(200));
@@ -298,6 +332,60 @@ public sealed partial class ChaosRun : IAsyncDisposable
 
         Interlocked.Increment(ref _unacknowledged);
         return null;
+    }
+
+    private async Task DepositAsync(Random random, PeerIdentity sender, PeerIdentity recipient, CancellationToken stop)
+    {
+        var item = Protocol.Sealing.SealedBoxes.Seal(System.Security.Cryptography.RandomNumberGenerator.GetBytes(64 + random.Next(400)), recipient.PublicKey);
+        var deposited = await CallAsync(
+            random,
+            async c =>
+            {
+                await using var session = await RawPeerSession.OpenAsync(c, sender, Deadline());
+                return await c.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = recipient.Id.ToString(), Item = item }, session.Token, Deadline()).ResponseAsync;
+            },
+            stop);
+        if (deposited is not null)
+        {
+            _mailDeposited[deposited.ItemId] = recipient.Id.ToString();
+        }
+    }
+
+    /// <summary>The recipient takes its mail (a page) and acknowledges it; an item seen again after its acknowledgement is a redelivery.</summary>
+    private async Task TakeAsync(Random random, PeerIdentity recipient, CancellationToken stop) =>
+        await CallAsync(random, c => TakeOnceAsync(c, recipient), stop);
+
+    private async Task<TakeMailResponse> TakeOnceAsync(Protocol.Api.SupernodeClients client, PeerIdentity recipient)
+    {
+        await using var session = await RawPeerSession.OpenAsync(client, recipient, Deadline());
+        var taken = await client.Mailbox.TakeMailAsync(new TakeMailRequest { Limit = 100 }, session.Token, Deadline()).ResponseAsync;
+        if (taken.Items.Count == 0)
+        {
+            return taken;
+        }
+
+        // Delivered once the recipient holds it (its acknowledgement may still be lost on the way:
+        // then the item comes again, which is allowed; after an acknowledgement the supernode
+        // answered, it must not).
+        foreach (var item in taken.Items)
+        {
+            if (_mailAcked.ContainsKey(item.ItemId))
+            {
+                _mailRedelivered.Add($"mail item {item.ItemId} for {recipient.Id.ToString()[..12]}… was delivered again after its recipient's acknowledgement was answered");
+            }
+
+            _mailTaken.TryAdd(item.ItemId, recipient.Id.ToString());
+        }
+
+        var ack = new AckMailRequest();
+        ack.ItemIds.AddRange(taken.Items.Select(i => i.ItemId));
+        await client.Mailbox.AckMailAsync(ack, session.Token, Deadline()).ResponseAsync;
+        foreach (var item in taken.Items)
+        {
+            _mailAcked.TryAdd(item.ItemId, recipient.Id.ToString());
+        }
+
+        return taken;
     }
 
     private void Count(string fault, bool answered) =>
@@ -461,11 +549,35 @@ public sealed partial class ChaosRun : IAsyncDisposable
             }
         });
 
+        // Mail: every acknowledged deposit was taken by its recipient, or is still waiting for it now.
+        foreach (var recipient in _recipients.Values)
+        {
+            for (var page = 0; page < 1000; page++)
+            {
+                var taken = await ReadAsync(() => TakeOnceAsync(_slots[page % _slots.Count].Node.Client, recipient));
+                if (taken is null || taken.Items.Count == 0)
+                {
+                    break;
+                }
+            }
+        }
+
+        foreach (var (itemId, recipient) in _mailDeposited.Where(d => !_mailTaken.ContainsKey(d.Key)))
+        {
+            lost.Add($"mail item {itemId} for {recipient[..12]}… was acknowledged but never delivered");
+        }
+
+        foreach (var redelivered in _mailRedelivered)
+        {
+            stale.Add(redelivered);
+        }
+
         return new ChaosReport(
             _settings.Seed,
             _listings.Count,
             _reviews.Count,
             Interlocked.Read(ref _replies),
+            _mailDeposited.Count,
             Interlocked.Read(ref _unacknowledged),
             [.. lost],
             [.. stale],

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using Hybrid.Index.Listings;
 using Hybrid.Index.Reputation;
+using Hybrid.Index.Search;
 using Hybrid.Index.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
@@ -48,6 +50,9 @@ public sealed class GrainHost : IAsyncLifetime
                 o.RecomputeInterval = TimeSpan.FromHours(1);
             });
             siloBuilder.Services.AddSingleton<IItemStore>(FaultyStores.Items);
+            siloBuilder.Services.AddSingleton<IListingStore>(FaultyStores.Listings);
+            siloBuilder.Services.AddSingleton<IRankingSignal>(new NeutralRanking());
+            siloBuilder.Services.AddSingleton(new ListingQuotas(1_000_000, 1L << 40, 1_000_000, 1L << 40));
             siloBuilder.Services.AddKeyedSingleton<IGrainStorage>(IndexStorage.ProviderName, (sp, _) => new FaultyGrainStorage(sp.GetRequiredService<DeepCopier>()));
         }
     }
@@ -60,6 +65,9 @@ public static class FaultyStores
 
     /// <summary>The item store every silo of the host uses.</summary>
     public static MemoryItemStore Items { get; } = new();
+
+    /// <summary>The listing store every silo of the host uses (failing writes are named "listings").</summary>
+    public static MemoryListingStore Listings { get; } = new();
 
     /// <summary>Grain states, by grain id and state name.</summary>
     internal static ConcurrentDictionary<(string Grain, string State), object> States { get; } = new();
@@ -116,6 +124,35 @@ public sealed class MemoryItemStore : IItemStore
             foreach (var item in items)
             {
                 yield return item;
+            }
+        }
+    }
+}
+
+/// <summary>Listings in memory, shared by every silo of the host.</summary>
+public sealed class MemoryListingStore : IListingStore
+{
+    private readonly ConcurrentDictionary<(int Shard, string Id), StoredListing> _listings = new();
+
+    public Task SaveAsync(int shard, StoredListing listing)
+    {
+        ArgumentNullException.ThrowIfNull(listing);
+        FaultyStores.ThrowIfFailing("listings");
+        _listings[(shard, listing.ListingId)] = listing;
+        return Task.CompletedTask;
+    }
+
+    public Task<StoredListing?> GetAsync(int shard, string listingId) =>
+        Task.FromResult(_listings.TryGetValue((shard, listingId), out var listing) ? listing : null);
+
+    public async IAsyncEnumerable<StoredListing> ReadShardAsync(int shard, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        foreach (var ((s, _), listing) in _listings)
+        {
+            if (s == shard)
+            {
+                yield return listing;
             }
         }
     }

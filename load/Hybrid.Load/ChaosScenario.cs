@@ -45,6 +45,11 @@ internal static class ChaosScenario
         report.Fact("seed", result.Seed.ToString(CultureInfo.InvariantCulture));
         report.Fact("acknowledged: listings (latest versions) / reviews / replies / mail deposits", $"{result.ListingsAcknowledged:N0} / {result.ReviewsAcknowledged:N0} / {result.RepliesAcknowledged:N0} / {result.MailAcknowledged:N0}");
         report.Fact("writes never acknowledged (gave up or refused)", result.Unacknowledged.ToString("N0", CultureInfo.InvariantCulture));
+        foreach (var (why, count) in result.Unanswered.OrderByDescending(u => u.Value).Take(5))
+        {
+            report.Fact($"  not acknowledged: {why}", count.ToString("N0", CultureInfo.InvariantCulture));
+        }
+
         report.Fact("lost (goal 0)", result.Lost.Count.ToString(CultureInfo.InvariantCulture));
         report.Fact("stale (goal 0)", result.Stale.Count.ToString(CultureInfo.InvariantCulture));
         report.Fact("derived views disagreeing (goal 0)", result.Disagreements.Count.ToString(CultureInfo.InvariantCulture));

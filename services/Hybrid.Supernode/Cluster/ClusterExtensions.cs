@@ -45,6 +45,9 @@ public static class ClusterExtensions
                 o.ProbeTimeout = options.ProbeTimeout;
                 o.NumMissedProbesLimit = options.MissedProbesLimit;
                 o.EnableConnectionLivenessCheck = options.ConnectionLivenessCheck;
+                // A silo declared dead while it still runs (falsely suspected under load) learns it from
+                // the table within this time and stops, instead of serving its stale grain copies for a minute.
+                o.TableRefreshTimeout = options.MembershipRefresh;
             });
 
             SiloTls.Configure(silo, options);

@@ -55,7 +55,8 @@ public sealed record ChaosReport(
     IReadOnlyList<string> Disagreements,
     IReadOnlyDictionary<string, (long Calls, long Answered)> Availability,
     IReadOnlyList<string> Faults,
-    IReadOnlyList<string> SelfExits)
+    IReadOnlyList<string> SelfExits,
+    IReadOnlyDictionary<string, long> Unanswered)
 {
     /// <summary>Writes acknowledged in all.</summary>
     public long Acknowledged => ListingsAcknowledged + ReviewsAcknowledged + RepliesAcknowledged + MailAcknowledged;
@@ -84,6 +85,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
     private readonly ConcurrentDictionary<string, AckedReview> _reviews = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (long Calls, long Answered)> _availability = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _faults = new();
+    private readonly ConcurrentDictionary<string, long> _unanswered = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _mailDeposited = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _mailTaken = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _mailAcked = new(StringComparer.Ordinal);
@@ -159,7 +161,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
     {
         string[] limits =
         [
-            "--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000", "--Supernode:ReviewsPerIdentityPerHour=100000",
+            "--Supernode:RequestsPerSecond=100000", "--Supernode:RequestBurst=100000", "--Supernode:ReviewsPerIdentityPerHour=100000", "--Supernode:SessionsPerMinute=100000",
             "--Supernode:MailboxBytesPerSenderPerHour=1000000000", "--Supernode:MailboxBytesPerHour=100000000000", "--Supernode:MailboxMaxItems=100000", "--Supernode:MailboxMaxBytes=1000000000",
         ];
         string[] cluster = _redis is null ? [] :
@@ -310,11 +312,12 @@ public sealed partial class ChaosRun : IAsyncDisposable
             {
                 Count(fault, answered: false);
             }
-            catch (RpcException)
+            catch (RpcException ex)
             {
                 // A definite refusal (a replay, a stale version): answered, and not acknowledged.
                 Count(fault, answered: true);
                 Interlocked.Increment(ref _unacknowledged);
+                _unanswered.AddOrUpdate($"refused {ex.StatusCode}: {(ex.Status.Detail.Length > 60 ? ex.Status.Detail[..60] : ex.Status.Detail)}", 1, (_, n) => n + 1);
                 return null;
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException or ObjectDisposedException or InvalidOperationException)
@@ -331,6 +334,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _unacknowledged);
+        _unanswered.AddOrUpdate("gave up: no supernode answered", 1, (_, n) => n + 1);
         return null;
     }
 
@@ -584,7 +588,8 @@ public sealed partial class ChaosRun : IAsyncDisposable
             [.. disagree],
             _availability.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal),
             [.. _faults],
-            [.. _selfExits]);
+            [.. _selfExits],
+            _unanswered.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal));
     }
 
     private static async Task<Dictionary<string, ReviewRecord>?> ListAllReviewsAsync(Slot slot, string seller)

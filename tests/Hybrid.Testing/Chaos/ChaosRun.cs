@@ -553,6 +553,23 @@ public sealed partial class ChaosRun : IAsyncDisposable
             }
         });
 
+        // Trust inputs agree with the reviews: each acknowledged review has its input, at least at its version.
+        if (_redis is not null)
+        {
+            var inputs = await TrustInputsAsync(_redis);
+            foreach (var acked in _reviews.Values)
+            {
+                if (!inputs.TryGetValue(acked.ReviewId, out var input))
+                {
+                    disagree.Add($"review {acked.ReviewId} (version {acked.Version}) has no input in the trust graph");
+                }
+                else if (input.Version < acked.Version || input.Reviewed != acked.Reviewed)
+                {
+                    disagree.Add($"review {acked.ReviewId}: the trust graph holds version {input.Version} for {input.Reviewed[..12]}…; version {acked.Version} was acknowledged");
+                }
+            }
+        }
+
         // Mail: every acknowledged deposit was taken by its recipient, or is still waiting for it now.
         foreach (var recipient in _recipients.Values)
         {
@@ -590,6 +607,27 @@ public sealed partial class ChaosRun : IAsyncDisposable
             [.. _faults],
             [.. _selfExits],
             _unanswered.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal));
+    }
+
+    /// <summary>The trust graph's inputs as the cluster stores them (one Redis hash, a JSON record per review).</summary>
+    private static async Task<Dictionary<string, TrustInputRecord>> TrustInputsAsync(RedisServer redis)
+    {
+        var start = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in (string[])["-p", redis.Port.ToString(CultureInfo.InvariantCulture), "--raw", "HGETALL", "hybrid/items/trust-inputs"])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var cli = Process.Start(start) ?? throw new InvalidOperationException("redis-cli did not start");
+        var lines = (await cli.StandardOutput.ReadToEndAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        await cli.WaitForExitAsync();
+        var inputs = new Dictionary<string, TrustInputRecord>(StringComparer.Ordinal);
+        for (var i = 0; i + 1 < lines.Length; i += 2)
+        {
+            inputs[lines[i]] = System.Text.Json.JsonSerializer.Deserialize<TrustInputRecord>(lines[i + 1])!;
+        }
+
+        return inputs;
     }
 
     private static async Task<Dictionary<string, ReviewRecord>?> ListAllReviewsAsync(Slot slot, string seller)
@@ -681,4 +719,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
     private sealed record AckedListing(string ListingId, int Writer, string Title, ulong Version, bool Withdrawn);
 
     private sealed record AckedReview(string ReviewId, string Reviewed, uint Stars, ulong Version, ulong ReplyVersion);
+
+    /// <summary>A trust input as stored (the fields the check reads).</summary>
+    private sealed record TrustInputRecord(string ReviewId, string Reviewer, string Reviewed, double Contribution, ulong Version);
 }

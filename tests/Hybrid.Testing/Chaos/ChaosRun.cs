@@ -78,6 +78,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
 
     private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(45);
+    private static readonly TimeSpan ReadPatience = TimeSpan.FromSeconds(30);
     private readonly ChaosSettings _settings;
     private readonly TempDir _temp = new();
     private readonly List<Slot> _slots = [];
@@ -91,6 +92,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
     private readonly ConcurrentDictionary<string, string> _mailAcked = new(StringComparer.Ordinal);
     private readonly ConcurrentBag<string> _mailRedelivered = [];
     private readonly ConcurrentDictionary<string, PeerIdentity> _recipients = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ulong> _profiles = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _selfExits = new();
     private readonly string _clusterId = "chaos-" + Guid.NewGuid().ToString("N")[..8];
     private RedisServer? _redis;
@@ -346,6 +348,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
             async c =>
             {
                 await using var session = await RawPeerSession.OpenAsync(c, sender, Deadline());
+                Welcomed(sender, session);
                 return await c.Mailbox.DepositMailAsync(new DepositMailRequest { Recipient = recipient.Id.ToString(), Item = item }, session.Token, Deadline()).ResponseAsync;
             },
             stop);
@@ -362,6 +365,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
     private async Task<TakeMailResponse> TakeOnceAsync(Protocol.Api.SupernodeClients client, PeerIdentity recipient)
     {
         await using var session = await RawPeerSession.OpenAsync(client, recipient, Deadline());
+        Welcomed(recipient, session);
         var taken = await client.Mailbox.TakeMailAsync(new TakeMailRequest { Limit = 100 }, session.Token, Deadline()).ResponseAsync;
         if (taken.Items.Count == 0)
         {
@@ -391,6 +395,10 @@ public sealed partial class ChaosRun : IAsyncDisposable
 
         return taken;
     }
+
+    /// <summary>A session's welcome acknowledges the profile its hello carried.</summary>
+    private void Welcomed(PeerIdentity peer, RawPeerSession session) =>
+        _profiles.AddOrUpdate(peer.Id.ToString(), session.ProfileVersion, (_, v) => Math.Max(v, session.ProfileVersion));
 
     private void Count(string fault, bool answered) =>
         _availability.AddOrUpdate(fault, _ => (1, answered ? 1 : 0), (_, v) => (v.Calls + 1, v.Answered + (answered ? 1 : 0)));
@@ -483,91 +491,117 @@ public sealed partial class ChaosRun : IAsyncDisposable
         var disagree = new ConcurrentBag<string>();
         var options = new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken };
 
-        // Every acknowledged listing, through every supernode, at its acknowledged version and state.
-        await Parallel.ForEachAsync(_listings.Values, options, async (acked, ct) =>
+        try
         {
-            foreach (var slot in _slots)
+            // Every acknowledged listing, through every supernode, at its acknowledged version and state.
+            await Parallel.ForEachAsync(_listings.Values, options, async (acked, ct) =>
             {
-                var record = await ReadAsync(() => slot.Node.Client.Listings.GetListingAsync(new GetListingRequest { ListingId = acked.ListingId }, deadline: Deadline()).ResponseAsync);
-                if (record is null)
+                foreach (var slot in _slots)
                 {
-                    lost.Add($"listing {acked.ListingId} (version {acked.Version}) not found through supernode {slot.Index}");
-                }
-                else if (record.Version < acked.Version || (acked.Withdrawn && record.State != ListingState.Withdrawn))
-                {
-                    stale.Add($"listing {acked.ListingId}: supernode {slot.Index} serves version {record.Version} ({record.State}); version {acked.Version}{(acked.Withdrawn ? " (withdrawn)" : string.Empty)} was acknowledged");
-                }
-            }
-        });
-
-        // Search agrees with the listings: a sample of unique titles, found while active, gone once withdrawn.
-        var sample = new Random(_settings.Seed).GetItems(_listings.Values.OrderBy(l => l.ListingId, StringComparer.Ordinal).ToArray(), Math.Min(100, _listings.Count)).DistinctBy(l => l.ListingId);
-        await Parallel.ForEachAsync(sample, options, async (acked, ct) =>
-        {
-            var token = acked.Title.Split(' ')[^1];
-            foreach (var slot in _slots)
-            {
-                var found = await ReadAsync(() => slot.Node.Client.Listings.SearchAsync(new SearchRequest { Text = token, Limit = 10 }, deadline: Deadline()).ResponseAsync);
-                var hit = found?.Hits.FirstOrDefault(h => h.Record.Listing.ListingId == acked.ListingId);
-                if (found is null)
-                {
-                    disagree.Add($"search for {token} failed through supernode {slot.Index}");
-                }
-                else if (acked.Withdrawn ? hit is not null : hit is null || hit.Record.Version < acked.Version)
-                {
-                    disagree.Add($"search for listing {acked.ListingId} through supernode {slot.Index}: {(hit is null ? "no hit" : $"hit at version {hit.Record.Version}")}, acknowledged version {acked.Version}{(acked.Withdrawn ? " (withdrawn)" : string.Empty)}");
-                }
-            }
-        });
-
-        // Every acknowledged review in its seller's list, at its version; counts and averages from the same reviews.
-        await Parallel.ForEachAsync(_reviews.Values.GroupBy(r => r.Reviewed), options, async (seller, ct) =>
-        {
-            foreach (var slot in _slots)
-            {
-                var listed = await ListAllReviewsAsync(slot, seller.Key);
-                if (listed is null)
-                {
-                    disagree.Add($"reviews of {seller.Key} could not be listed through supernode {slot.Index}");
-                    continue;
-                }
-
-                foreach (var acked in seller)
-                {
-                    if (!listed.TryGetValue(acked.ReviewId, out var record))
+                    var record = await ReadAsync(() => slot.Node.Client.Listings.GetListingAsync(new GetListingRequest { ListingId = acked.ListingId }, deadline: Deadline()).ResponseAsync);
+                    if (record is null)
                     {
-                        lost.Add($"review {acked.ReviewId} (version {acked.Version}) missing from the reviews of {seller.Key[..12]}… through supernode {slot.Index}");
+                        lost.Add($"listing {acked.ListingId} (version {acked.Version}) not found through supernode {slot.Index}");
                     }
-                    else if (record.Version < acked.Version || (record.Version == acked.Version && record.Stars != acked.Stars) || (acked.ReplyVersion > 0 && record.Reply is null))
+                    else if (record.Version < acked.Version || (acked.Withdrawn && record.State != ListingState.Withdrawn))
                     {
-                        stale.Add($"review {acked.ReviewId}: supernode {slot.Index} lists version {record.Version} ({record.Stars} stars{(record.Reply is null ? ", no reply" : string.Empty)}); version {acked.Version} ({acked.Stars} stars{(acked.ReplyVersion > 0 ? ", replied" : string.Empty)}) was acknowledged");
+                        stale.Add($"listing {acked.ListingId}: supernode {slot.Index} serves version {record.Version} ({record.State}); version {acked.Version}{(acked.Withdrawn ? " (withdrawn)" : string.Empty)} was acknowledged");
                     }
                 }
+            });
 
-                var reputation = await ReadAsync(() => slot.Node.Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = seller.Key }, deadline: Deadline()).ResponseAsync);
-                var average = listed.Count == 0 ? 0 : Math.Round(listed.Values.Average(r => (double)r.Stars), 3);
-                if (reputation is null || reputation.Count != listed.Count || Math.Abs(reputation.Average - average) > 0.001)
-                {
-                    disagree.Add($"reputation of {seller.Key[..12]}… through supernode {slot.Index}: count {reputation?.Count} average {reputation?.Average}; its review list has {listed.Count} with average {average}");
-                }
-            }
-        });
-
-        // Trust inputs agree with the reviews: each acknowledged review has its input, at least at its version.
-        if (_redis is not null)
-        {
-            var inputs = await TrustInputsAsync(_redis);
-            foreach (var acked in _reviews.Values)
+            // Search agrees with the listings: a sample of unique titles, found while active, gone once withdrawn.
+            var sample = new Random(_settings.Seed).GetItems(_listings.Values.OrderBy(l => l.ListingId, StringComparer.Ordinal).ToArray(), Math.Min(100, _listings.Count)).DistinctBy(l => l.ListingId);
+            await Parallel.ForEachAsync(sample, options, async (acked, ct) =>
             {
-                if (!inputs.TryGetValue(acked.ReviewId, out var input))
+                var token = acked.Title.Split(' ')[^1];
+                foreach (var slot in _slots)
                 {
-                    disagree.Add($"review {acked.ReviewId} (version {acked.Version}) has no input in the trust graph");
+                    var found = await ReadAsync(() => slot.Node.Client.Listings.SearchAsync(new SearchRequest { Text = token, Limit = 10 }, deadline: Deadline()).ResponseAsync);
+                    var hit = found?.Hits.FirstOrDefault(h => h.Record.Listing.ListingId == acked.ListingId);
+                    if (found is null)
+                    {
+                        disagree.Add($"search for {token} failed through supernode {slot.Index}");
+                    }
+                    else if (acked.Withdrawn ? hit is not null : hit is null || hit.Record.Version < acked.Version)
+                    {
+                        disagree.Add($"search for listing {acked.ListingId} through supernode {slot.Index}: {(hit is null ? "no hit" : $"hit at version {hit.Record.Version}")}, acknowledged version {acked.Version}{(acked.Withdrawn ? " (withdrawn)" : string.Empty)}");
+                    }
                 }
-                else if (input.Version < acked.Version || input.Reviewed != acked.Reviewed)
+            });
+
+            // Every acknowledged review in its seller's list, at its version; counts and averages from the same reviews.
+            await Parallel.ForEachAsync(_reviews.Values.GroupBy(r => r.Reviewed), options, async (seller, ct) =>
+            {
+                foreach (var slot in _slots)
                 {
-                    disagree.Add($"review {acked.ReviewId}: the trust graph holds version {input.Version} for {input.Reviewed[..12]}…; version {acked.Version} was acknowledged");
+                    var listed = await ListAllReviewsAsync(slot, seller.Key);
+                    if (listed is null)
+                    {
+                        disagree.Add($"reviews of {seller.Key} could not be listed through supernode {slot.Index}");
+                        continue;
+                    }
+
+                    foreach (var acked in seller)
+                    {
+                        if (!listed.TryGetValue(acked.ReviewId, out var record))
+                        {
+                            lost.Add($"review {acked.ReviewId} (version {acked.Version}) missing from the reviews of {seller.Key[..12]}… through supernode {slot.Index}");
+                        }
+                        else if (record.Version < acked.Version || (record.Version == acked.Version && record.Stars != acked.Stars) || (acked.ReplyVersion > 0 && record.Reply is null))
+                        {
+                            stale.Add($"review {acked.ReviewId}: supernode {slot.Index} lists version {record.Version} ({record.Stars} stars{(record.Reply is null ? ", no reply" : string.Empty)}); version {acked.Version} ({acked.Stars} stars{(acked.ReplyVersion > 0 ? ", replied" : string.Empty)}) was acknowledged");
+                        }
+                    }
+
+                    var reputation = await ReadAsync(() => slot.Node.Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = seller.Key }, deadline: Deadline()).ResponseAsync);
+                    var average = listed.Count == 0 ? 0 : Math.Round(listed.Values.Average(r => (double)r.Stars), 3);
+                    if (reputation is null || reputation.Count != listed.Count || Math.Abs(reputation.Average - average) > 0.001)
+                    {
+                        disagree.Add($"reputation of {seller.Key[..12]}… through supernode {slot.Index}: count {reputation?.Count} average {reputation?.Average}; its review list has {listed.Count} with average {average}");
+                    }
+                }
+            });
+
+            // Profiles: every supernode serves each peer's newest acknowledged profile (or a newer one).
+            var profiles = _profiles.ToArray();
+            await Parallel.ForEachAsync(profiles, options, async (profile, ct) =>
+            {
+                foreach (var slot in _slots)
+                {
+                    var info = await ReadAsync(() => slot.Node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = profile.Key }, deadline: Deadline()).ResponseAsync);
+                    var served = info?.Profile is { } envelope ? EnvelopePayload.Parser.ParseFrom(envelope.Payload).Version : 0;
+                    if (info is null)
+                    {
+                        lost.Add($"peer {profile.Key[..12]}… unknown through supernode {slot.Index}");
+                    }
+                    else if (served < profile.Value)
+                    {
+                        stale.Add($"peer {profile.Key[..12]}…: supernode {slot.Index} serves profile version {served}; version {profile.Value} was acknowledged");
+                    }
+                }
+            });
+
+            // Trust inputs agree with the reviews: each acknowledged review has its input, at least at its version.
+            if (_redis is not null)
+            {
+                var inputs = await TrustInputsAsync(_redis);
+                foreach (var acked in _reviews.Values)
+                {
+                    if (!inputs.TryGetValue(acked.ReviewId, out var input))
+                    {
+                        disagree.Add($"review {acked.ReviewId} (version {acked.Version}) has no input in the trust graph");
+                    }
+                    else if (input.Version < acked.Version || input.Reviewed != acked.Reviewed)
+                    {
+                        disagree.Add($"review {acked.ReviewId}: the trust graph holds version {input.Version} for {input.Reviewed[..12]}…; version {acked.Version} was acknowledged");
+                    }
                 }
             }
+        }
+        catch (UnansweredException ex)
+        {
+            disagree.Add($"a supernode did not answer reads for {ReadPatience.TotalSeconds:0} s after the run (the check could not finish): {ex.Message}");
         }
 
         // Mail: every acknowledged deposit was taken by its recipient, or is still waiting for it now.
@@ -575,7 +609,16 @@ public sealed partial class ChaosRun : IAsyncDisposable
         {
             for (var page = 0; page < 1000; page++)
             {
-                var taken = await ReadAsync(() => TakeOnceAsync(_slots[page % _slots.Count].Node.Client, recipient));
+                TakeMailResponse? taken;
+                try
+                {
+                    taken = await ReadAsync(() => TakeOnceAsync(_slots[page % _slots.Count].Node.Client, recipient));
+                }
+                catch (UnansweredException)
+                {
+                    continue;
+                }
+
                 if (taken is null || taken.Items.Count == 0)
                 {
                     break;
@@ -653,11 +696,16 @@ public sealed partial class ChaosRun : IAsyncDisposable
         return all;
     }
 
-    /// <summary>A read, retried through transient failures; null for NotFound (or when it never answers).</summary>
+    /// <summary>
+    /// A read, retried through transient failures for up to <see cref="ReadPatience"/>; null for
+    /// NotFound. A supernode that never answers throws <see cref="UnansweredException"/>, which the
+    /// checker reports as such (not as lost).
+    /// </summary>
     private static async Task<T?> ReadAsync<T>(Func<Task<T>> read)
         where T : class
     {
-        for (var attempt = 0; attempt < 10; attempt++)
+        var started = Stopwatch.GetTimestamp();
+        while (true)
         {
             try
             {
@@ -667,13 +715,16 @@ public sealed partial class ChaosRun : IAsyncDisposable
             {
                 return null;
             }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal)
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Cancelled)
             {
+                if (Stopwatch.GetElapsedTime(started) > ReadPatience)
+                {
+                    throw new UnansweredException(ex.Status.Detail);
+                }
+
                 await Task.Delay(TimeSpan.FromMilliseconds(500));
             }
         }
-
-        return null;
     }
 
     private static DateTime Deadline() => DateTime.UtcNow + CallDeadline;
@@ -715,6 +766,9 @@ public sealed partial class ChaosRun : IAsyncDisposable
 
         public SupernodeProcess Node { get; set; } = node;
     }
+
+    /// <summary>A supernode gave no answer to a read for <see cref="ReadPatience"/>.</summary>
+    private sealed class UnansweredException(string message) : Exception(message);
 
     private sealed record AckedListing(string ListingId, int Writer, string Title, ulong Version, bool Withdrawn);
 

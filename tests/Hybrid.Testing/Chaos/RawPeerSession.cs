@@ -13,11 +13,15 @@ internal sealed class RawPeerSession : IAsyncDisposable
 
     private readonly AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> _call;
 
-    private RawPeerSession(AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> call, string token)
+    private RawPeerSession(AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> call, string token, ulong profileVersion)
     {
         _call = call;
         Token = new Metadata { { Protocol.Api.SupernodeClients.SessionHeader, token } };
+        ProfileVersion = profileVersion;
     }
+
+    /// <summary>The version of the profile this session's welcome acknowledged.</summary>
+    public ulong ProfileVersion { get; }
 
     /// <summary>Metadata carrying the session token.</summary>
     public Metadata Token { get; }
@@ -35,14 +39,15 @@ internal sealed class RawPeerSession : IAsyncDisposable
             var challenge = call.ResponseStream.Current.Challenge;
             var now = DateTimeOffset.UtcNow;
             var proof = SignedEnvelopes.Sign(identity, EnvelopeKinds.SessionProof, 1, new SessionProof { Challenge = challenge.Nonce, SupernodeId = challenge.SupernodeId, DialedUrl = challenge.SupernodeUrl }, now, now.AddMinutes(1));
-            var profile = SignedEnvelopes.Sign(identity, EnvelopeKinds.Profile, (ulong)Interlocked.Increment(ref s_profileVersion), new PeerProfile { DisplayName = "chaos" }, now, now.AddDays(1));
+            var profileVersion = (ulong)Interlocked.Increment(ref s_profileVersion);
+            var profile = SignedEnvelopes.Sign(identity, EnvelopeKinds.Profile, profileVersion, new PeerProfile { DisplayName = "chaos" }, now, now.AddDays(1));
             await call.RequestStream.WriteAsync(new SessionClientMessage { Hello = new SessionHello { Proof = proof, Profile = profile } });
             if (!await call.ResponseStream.MoveNext() || call.ResponseStream.Current.KindCase != SessionServerMessage.KindOneofCase.Welcome)
             {
                 throw new RpcException(new Status(StatusCode.Unavailable, "the supernode ended the session before its welcome"));
             }
 
-            return new RawPeerSession(call, call.ResponseStream.Current.Welcome.SessionToken);
+            return new RawPeerSession(call, call.ResponseStream.Current.Welcome.SessionToken, profileVersion);
         }
         catch
         {

@@ -175,6 +175,21 @@ public sealed class DeploymentTests
         return objects;
     }
 
+    [Fact]
+    public async Task TheCliPacksAsADotnetToolThatGivesTheHybridCommand()
+    {
+        using var temp = new TempDir();
+        var pack = await RunAsync("dotnet", ["pack", Path.Combine(Root, "clients", "Hybrid.Cli"), "-c", "Release", "-o", temp.Sub("pkg"), "-nologo"], []);
+        Assert.True(pack.ExitCode == 0, pack.Output);
+        var install = await RunAsync("dotnet", ["tool", "install", "--tool-path", temp.Sub("bin"), "--add-source", temp.Sub("pkg"), "hybrid"], []);
+        Assert.True(install.ExitCode == 0, install.Output);
+
+        var init = await RunAsync(Path.Combine(temp.Sub("bin"), "hybrid"), ["init", "--name", "Tess", "--home", temp.Sub("home")], []);
+
+        Assert.True(init.ExitCode == 0, init.Output);
+        Assert.True(Hybrid.Protocol.Identity.PeerId.TryParse(init.Output.Trim(), out _, out var error), $"'hybrid init' printed no PeerId ({error}): {init.Output}");
+    }
+
     private static Task<(int ExitCode, string Output)> HelmAsync(string[] args) => RunAsync(Tool("helm"), args, []);
 
     private static string Tool(string name)

@@ -42,5 +42,24 @@ public sealed class LoopbackGrpcServer : IAsyncDisposable
         return new LoopbackGrpcServer(app);
     }
 
+    /// <summary>The same with two services (e.g. a session and a mailbox).</summary>
+    public static async Task<LoopbackGrpcServer> StartAsync<TService, TOther>(Action<IServiceCollection>? services = null)
+        where TService : class
+        where TOther : class
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        // Only the port chosen here, whatever appsettings.json lies beside the tests (the supernode's does).
+        builder.Configuration.Sources.Clear();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        services?.Invoke(builder.Services);
+        var app = builder.Build();
+        app.MapGrpcService<TService>();
+        app.MapGrpcService<TOther>();
+        await app.StartAsync();
+        return new LoopbackGrpcServer(app);
+    }
+
     public ValueTask DisposeAsync() => _app.DisposeAsync();
 }

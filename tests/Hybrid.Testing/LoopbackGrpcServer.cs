@@ -26,26 +26,21 @@ public sealed class LoopbackGrpcServer : IAsyncDisposable
     public string Url { get; }
 
     /// <summary>Starts a server for <typeparamref name="TService"/>, with <paramref name="services"/> registering what it needs.</summary>
-    public static async Task<LoopbackGrpcServer> StartAsync<TService>(Action<IServiceCollection>? services = null)
-        where TService : class
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        // Only the port chosen here, whatever appsettings.json lies beside the tests (the supernode's does).
-        builder.Configuration.Sources.Clear();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
-        builder.Services.AddGrpc();
-        services?.Invoke(builder.Services);
-        var app = builder.Build();
-        app.MapGrpcService<TService>();
-        await app.StartAsync();
-        return new LoopbackGrpcServer(app);
-    }
+    public static Task<LoopbackGrpcServer> StartAsync<TService>(Action<IServiceCollection>? services = null)
+        where TService : class =>
+        StartAsync(services, app => app.MapGrpcService<TService>());
 
     /// <summary>The same with two services (e.g. a session and a mailbox).</summary>
-    public static async Task<LoopbackGrpcServer> StartAsync<TService, TOther>(Action<IServiceCollection>? services = null)
+    public static Task<LoopbackGrpcServer> StartAsync<TService, TOther>(Action<IServiceCollection>? services = null)
         where TService : class
-        where TOther : class
+        where TOther : class =>
+        StartAsync(services, app =>
+        {
+            app.MapGrpcService<TService>();
+            app.MapGrpcService<TOther>();
+        });
+
+    private static async Task<LoopbackGrpcServer> StartAsync(Action<IServiceCollection>? services, Action<WebApplication> map)
     {
         var builder = WebApplication.CreateSlimBuilder();
         // Only the port chosen here, whatever appsettings.json lies beside the tests (the supernode's does).
@@ -55,8 +50,7 @@ public sealed class LoopbackGrpcServer : IAsyncDisposable
         builder.Services.AddGrpc();
         services?.Invoke(builder.Services);
         var app = builder.Build();
-        app.MapGrpcService<TService>();
-        app.MapGrpcService<TOther>();
+        map(app);
         await app.StartAsync();
         return new LoopbackGrpcServer(app);
     }

@@ -19,6 +19,7 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
                 VALUES ($id, $shard, $seller, $version, $expires, $withdrawn, $envelope)
                 ON CONFLICT (listing_id) DO UPDATE SET seller = excluded.seller, version = excluded.version,
                     expires_ms = excluded.expires_ms, withdrawn = excluded.withdrawn, envelope = excluded.envelope
+                WHERE excluded.version > listings.version
                 """;
             command.Parameters.AddWithValue("$id", listing.ListingId);
             command.Parameters.AddWithValue("$shard", shard);

@@ -471,6 +471,10 @@ public sealed partial class ChaosRun : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Resumes every supernode, restarts any that stopped (a resumed one fences itself within a few
+    /// seconds), and waits until every one answers twice in a row, a second apart (bounded: 2 minutes).
+    /// </summary>
     private async Task HealAsync()
     {
         foreach (var slot in _slots)
@@ -478,10 +482,27 @@ public sealed partial class ChaosRun : IAsyncDisposable
             Signal(slot.Node, "CONT");
         }
 
-        // A supernode resumed from a long pause fences itself and exits within a few seconds: let it, then start it again.
-        await Task.Delay(TimeSpan.FromSeconds(5));
-        await RelaunchSelfExitedAsync();
-        await Task.WhenAll(_slots.Select(s => s.Node.WaitReadyAsync(TimeSpan.FromSeconds(120))));
+        var deadline = Stopwatch.GetTimestamp();
+        var steady = 0;
+        while (steady < 2 && Stopwatch.GetElapsedTime(deadline) < TimeSpan.FromMinutes(2))
+        {
+            await Task.Delay(TimeSpan.FromSeconds(steady == 0 ? 3 : 1));
+            await RelaunchSelfExitedAsync();
+            await Task.WhenAll(_slots.Select(s => s.Node.WaitReadyAsync(TimeSpan.FromSeconds(120))));
+            var answering = await Task.WhenAll(_slots.Select(async s =>
+            {
+                try
+                {
+                    await s.Node.Client.Directory.ListSupernodesAsync(new ListSupernodesRequest(), deadline: Deadline());
+                    return !s.Node.HasExited;
+                }
+                catch (RpcException)
+                {
+                    return false;
+                }
+            }));
+            steady = answering.All(a => a) ? steady + 1 : 0;
+        }
     }
 
     private async Task<ChaosReport> CheckAsync(CancellationToken cancellationToken)

@@ -42,7 +42,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
 
     private void AssertClean(ChaosReport report, string[] expectedFaults)
     {
-        output.WriteLine($"acknowledged {report.Acknowledged} ({report.ListingsAcknowledged} listings, {report.ReviewsAcknowledged} reviews, {report.RepliesAcknowledged} replies, {report.MailAcknowledged} mail deposits); faults: {string.Join("; ", report.Faults)}");
+        output.WriteLine($"acknowledged {report.Acknowledged} ({report.ListingsAcknowledged} listings, {report.ReviewsAcknowledged} reviews, {report.RepliesAcknowledged} replies, {report.MailAcknowledged} mail deposits); faults: {string.Join("; ", report.Faults)}; stopped by themselves: {(report.SelfExits.Count == 0 ? "none" : string.Join("; ", report.SelfExits))}");
         Assert.True(
             report.ListingsAcknowledged > 100 && report.ReviewsAcknowledged > 50 && report.MailAcknowledged > 10,
             $"the run wrote too little to mean anything: {report.ListingsAcknowledged} listings, {report.ReviewsAcknowledged} reviews, {report.MailAcknowledged} mail deposits");

@@ -78,7 +78,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
 
     private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(45);
-    private static readonly TimeSpan ReadPatience = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan ReadPatience = TimeSpan.FromSeconds(60);
     private readonly ChaosSettings _settings;
     private readonly TempDir _temp = new();
     private readonly List<Slot> _slots = [];
@@ -94,6 +94,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
     private readonly ConcurrentDictionary<string, PeerIdentity> _recipients = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ulong> _profiles = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _selfExits = new();
+    private readonly SemaphoreSlim _relaunching = new(1, 1);
     private readonly string _clusterId = "chaos-" + Guid.NewGuid().ToString("N")[..8];
     private RedisServer? _redis;
     private volatile string _fault = "none";
@@ -116,7 +117,20 @@ public sealed partial class ChaosRun : IAsyncDisposable
         run._fault = "after";
         settings.Log("writes and faults stopped; bringing every supernode back and reading everything back");
         await run.HealAsync();
-        return await run.CheckAsync(cancellationToken);
+
+        // A supernode that stops during the read-back (a late fence, a silo declared dead) is
+        // recorded and started again, so the check reads through the cluster as users would.
+        using var checking = new CancellationTokenSource();
+        var watch = Task.Run(() => run.WatchAsync(checking.Token), CancellationToken.None);
+        try
+        {
+            return await run.CheckAsync(cancellationToken);
+        }
+        finally
+        {
+            await checking.CancelAsync();
+            await watch;
+        }
     }
 
     /// <inheritdoc />
@@ -139,6 +153,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
         }
 
         _temp.Dispose();
+        _relaunching.Dispose();
     }
 
     private async Task StartAsync()
@@ -459,15 +474,44 @@ public sealed partial class ChaosRun : IAsyncDisposable
     /// <summary>A supernode that stopped by itself (not killed by the schedule) is recorded and started again.</summary>
     private async Task RelaunchSelfExitedAsync()
     {
-        foreach (var slot in _slots.Where(s => s.Node.HasExited))
+        await _relaunching.WaitAsync();
+        try
         {
-            _selfExits.Enqueue(slot.Node.ExitCode == FencedExitCode
-                ? $"{DateTimeOffset.UtcNow:HH:mm:ss} supernode {slot.Index} fenced itself after a freeze longer than failure detection (exit {FencedExitCode})"
-                : $"{DateTimeOffset.UtcNow:HH:mm:ss} supernode {slot.Index} exited by itself (code {slot.Node.ExitCode})");
-            _settings.Log($"supernode {slot.Index} exited by itself; restarting it");
-            await slot.Node.DisposeAsync();
-            slot.Node = Launch(slot.DataDir);
-            await slot.Node.WaitReadyAsync(TimeSpan.FromSeconds(120));
+            foreach (var slot in _slots.Where(s => s.Node.HasExited))
+            {
+                var why = slot.Node.ExitCode == FencedExitCode
+                    ? $"fenced itself after a freeze longer than failure detection (exit {FencedExitCode})"
+                    : $"exited by itself (code {slot.Node.ExitCode})";
+                _selfExits.Enqueue($"{DateTimeOffset.UtcNow:HH:mm:ss} supernode {slot.Index} {why}");
+                var tail = slot.Node.Output.Split(Environment.NewLine).Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(12);
+                _settings.Log($"supernode {slot.Index} {why} during phase '{_fault}'; restarting it. Its last output:{Environment.NewLine}  {string.Join($"{Environment.NewLine}  ", tail)}");
+                await slot.Node.DisposeAsync();
+                slot.Node = Launch(slot.DataDir);
+                await slot.Node.WaitReadyAsync(TimeSpan.FromSeconds(120));
+            }
+        }
+        finally
+        {
+            _relaunching.Release();
+        }
+    }
+
+    /// <summary>Restarts supernodes that stop by themselves, once a second, until cancelled.</summary>
+    private async Task WatchAsync(CancellationToken stop)
+    {
+        _fault = "check";
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            await RelaunchSelfExitedAsync();
         }
     }
 

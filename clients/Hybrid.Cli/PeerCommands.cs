@@ -250,6 +250,10 @@ internal static class PeerCommands
                     name = status.DisplayName,
                     supernode = status.Supernode,
                     endpoints = status.Endpoints,
+                    observedAddress = status.ObservedAddress,
+                    reachability = status.Reachability is { } r
+                        ? new { reachable = r.Reachable, supernode = r.Supernode, @checked = DateTimeOffset.FromUnixTimeMilliseconds(r.CheckedMs), endpoints = r.Endpoints.Select(e => new { url = e.Url, reachable = e.Reachable, reason = e.Reason }) }
+                        : null,
                     @private = status.Private,
                     mailboxPending = status.MailboxPending,
                     mailRefused = status.MailRefused,
@@ -265,6 +269,17 @@ internal static class PeerCommands
                     Console.WriteLine($"{status.PeerId} ({status.DisplayName}){(status.Private ? " private" : string.Empty)}");
                     Console.WriteLine(string.IsNullOrEmpty(status.Supernode) ? "supernode: none (reconnecting)" : $"supernode: {status.Supernode}");
                     Console.WriteLine($"advertised: {(status.Endpoints.Count == 0 ? "none" : string.Join(", ", status.Endpoints))}");
+                    if (status.Reachability is { } reachability)
+                    {
+                        Console.WriteLine(reachability.Reachable
+                            ? $"reachable directly (dialed back by {reachability.Supernode}; seen from {status.ObservedAddress})"
+                            : $"not reachable directly (seen from {status.ObservedAddress}): other peers reach this one through a relay");
+                        foreach (var endpoint in reachability.Endpoints.Where(e => !e.Reachable))
+                        {
+                            Console.WriteLine($"  {endpoint.Url}: {endpoint.Reason}");
+                        }
+                    }
+
                     foreach (var link in status.Links)
                     {
                         Console.WriteLine($"link {link.PeerId}: {link.Path} via {link.Address}");

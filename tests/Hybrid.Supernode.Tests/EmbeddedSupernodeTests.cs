@@ -61,14 +61,19 @@ public sealed class EmbeddedSupernodeTests
         var info = await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = bob.Id.ToString() });
         Assert.True(info.Online);
         Assert.Equal(node.GrpcUrl, info.SupernodeUrl);
-        Assert.Equal("https://127.0.0.1:7400", Assert.Single(info.Endpoints).Url);
+        // Nothing answers at the announced endpoint: it stays a candidate, never offered as reachable.
+        await Eventually.TrueAsync(() => Task.FromResult(connection.Reachability is not null), Deadline, "the supernode's dial-back report");
+        Assert.False(connection.Reachability!.Reachable);
+        info = await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = bob.Id.ToString() });
+        Assert.Empty(info.Endpoints);
+        Assert.Contains("https://127.0.0.1:7400", info.Candidates.Select(c => c.Url));
         // An authenticated call through the connection carries the session token.
         var renamed = RawSession.Profile(bob, "Bob's Books", (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 1000);
         await connection.CallAsync((client, call) => client.Directory.PublishProfileAsync(renamed, call).ResponseAsync);
         Assert.Equal("Bob's Books", (await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = bob.Id.ToString() })).DisplayName);
         var metrics = await Http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics"));
         Assert.Contains("hybrid_sessions_active 1", metrics, StringComparison.Ordinal);
-        Assert.Contains("hybrid_lookups_total 2", metrics, StringComparison.Ordinal);
+        Assert.Contains("hybrid_lookups_total 3", metrics, StringComparison.Ordinal);
     }
 
     [Fact]

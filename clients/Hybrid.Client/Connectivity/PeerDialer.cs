@@ -34,8 +34,17 @@ public sealed record PeerLinkHandle(PeerId Peer, LinkPath Path, string Address, 
 /// </summary>
 public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 certificate, SupernodeConnection connection, bool privateMode, ILogger logger) : IDisposable
 {
-    /// <summary>How long a direct TCP connect may take before the dialer moves on.</summary>
+    /// <summary>How long a direct TCP connect to a verified endpoint may take before the dialer moves on.</summary>
     public static readonly TimeSpan DirectConnectTimeout = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// How long a connect to an unverified candidate may take: a LAN address or a NAT mapping either
+    /// answers at once or not at all.
+    /// </summary>
+    public static readonly TimeSpan CandidateConnectTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>Unverified candidates tried before the relay, at most.</summary>
+    public const int MaxCandidatesTried = 3;
 
     private static readonly TimeSpan RelayRequestLifetime = TimeSpan.FromMinutes(2);
     private readonly ConcurrentDictionary<PeerId, PeerLinkHandle> _links = new();
@@ -79,9 +88,9 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         }
 
         var failures = new List<string>();
-        foreach (var (path, address) in Paths(info))
+        foreach (var (path, address, timeout) in Paths(info))
         {
-            var handle = path == LinkPath.Direct ? new PeerLinkHandle(peer, path, address, DirectChannel(address, peer)) : new PeerLinkHandle(peer, path, address, RelayChannel(address, peer));
+            var handle = path == LinkPath.Direct ? new PeerLinkHandle(peer, path, address, DirectChannel(address, peer, timeout)) : new PeerLinkHandle(peer, path, address, RelayChannel(address, peer));
             try
             {
                 var result = await call(handle.Client, cancellationToken);
@@ -115,7 +124,7 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
     public async Task<T> CallDirectAsync<T>(string url, PeerId expected, Func<PeerLink.PeerLinkClient, CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(call);
-        using var channel = DirectChannel(url, expected);
+        using var channel = DirectChannel(url, expected, DirectConnectTimeout);
         try
         {
             return await call(new PeerLink.PeerLinkClient(channel), cancellationToken);
@@ -151,13 +160,23 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         _links.Clear();
     }
 
-    private IEnumerable<(LinkPath, string)> Paths(PeerInfo info)
+    /// <summary>
+    /// The paths to try, in order: endpoints a supernode verified by dialing back, then a few
+    /// unverified candidates with a short timeout (a LAN address shared with this peer, an open NAT
+    /// mapping), then the relay. In private mode only the relay (this peer's address stays hidden).
+    /// </summary>
+    private IEnumerable<(LinkPath Path, string Address, TimeSpan Timeout)> Paths(PeerInfo info)
     {
         if (!privateMode)
         {
             foreach (var endpoint in info.Endpoints)
             {
-                yield return (LinkPath.Direct, endpoint.Url);
+                yield return (LinkPath.Direct, endpoint.Url, DirectConnectTimeout);
+            }
+
+            foreach (var candidate in info.Candidates.Where(c => Uri.TryCreate(c.Url, UriKind.Absolute, out var u) && u.Scheme == Uri.UriSchemeHttps).Take(MaxCandidatesTried))
+            {
+                yield return (LinkPath.Direct, candidate.Url, CandidateConnectTimeout);
             }
         }
 
@@ -165,15 +184,15 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         // the target's supernode within the cluster.
         if (connection.CurrentSupernode is { } own)
         {
-            yield return (LinkPath.Relayed, own);
+            yield return (LinkPath.Relayed, own, TimeSpan.Zero);
         }
     }
 
-    private GrpcChannel DirectChannel(string url, PeerId expected) => GrpcChannel.ForAddress(url, new GrpcChannelOptions
+    private GrpcChannel DirectChannel(string url, PeerId expected, TimeSpan connectTimeout) => GrpcChannel.ForAddress(url, new GrpcChannelOptions
     {
         HttpHandler = new SocketsHttpHandler
         {
-            ConnectTimeout = DirectConnectTimeout,
+            ConnectTimeout = connectTimeout,
             SslOptions = PeerTls.ClientOptions(certificate, expected),
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),

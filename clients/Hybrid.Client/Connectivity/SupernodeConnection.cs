@@ -105,6 +105,15 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     /// <summary>A sealed item arrived in this peer's mailbox.</summary>
     public event EventHandler? MailWaiting;
 
+    /// <summary>The supernode dialed this peer's endpoints back and said what it found.</summary>
+    public event EventHandler<PeerReachability>? ReachabilityChanged;
+
+    /// <summary>What the supernode holding the session last found when it dialed this peer back (null until it reports).</summary>
+    public PeerReachability? Reachability { get; private set; }
+
+    /// <summary>The address and port the current supernode sees this peer's session come from (after any NAT).</summary>
+    public string? ObservedAddress { get; private set; }
+
     /// <summary>This peer's id.</summary>
     public PeerId PeerId => _identity.Id;
 
@@ -404,6 +413,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                 throw new InvalidOperationException($"supernode sent {welcome.KindCase} instead of a welcome");
             }
 
+            ObservedAddress = string.IsNullOrEmpty(welcome.Welcome.ObservedAddress) ? null : welcome.Welcome.ObservedAddress;
             return new ActiveSession(url, channel, call, callEnded, welcome.Welcome, _time, OnEvent);
         }
         catch
@@ -566,6 +576,30 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             case SupernodeEvent.KindOneofCase.MailWaiting:
                 MailWaiting?.Invoke(this, EventArgs.Empty);
                 break;
+            case SupernodeEvent.KindOneofCase.Reachability:
+                var report = new PeerReachability(
+                    CurrentSupernode ?? string.Empty,
+                    e.Reachability.ObservedAddress,
+                    [.. e.Reachability.Checks.Take(16).Select(c => new EndpointReachability(c.Url, c.Reachable, c.Reason.Length > 200 ? c.Reason[..200] : c.Reason))],
+                    _time.GetUtcNow());
+                Reachability = report;
+                ReachabilityChanged?.Invoke(this, report);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Announces new endpoints (the network changed): kept for the next session, and sent on the
+    /// current one, whose supernode dials them back again.
+    /// </summary>
+    public async Task AnnounceEndpointsAsync(IReadOnlyList<string> endpoints, CancellationToken cancellationToken)
+    {
+        AdvertisedEndpoints = endpoints;
+        if (_session.Task.IsCompletedSuccessfully)
+        {
+            var update = new EndpointsUpdate();
+            update.Endpoints.AddRange(endpoints.Select(e => new PeerEndpoint { Url = e }));
+            await _session.Task.Result.SendAsync(new SessionClientMessage { Endpoints = update }, cancellationToken);
         }
     }
 
@@ -608,6 +642,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         private readonly Task _heartbeats;
         private readonly Task _reader;
         private readonly Action<SupernodeEvent> _onEvent;
+        private readonly SemaphoreSlim _writing = new(1, 1);
         private long _lastAckTicks;
 
         public ActiveSession(string url, GrpcChannel channel, AsyncDuplexStreamingCall<SessionClientMessage, SessionServerMessage> call, CancellationTokenSource ended, SessionWelcome welcome, TimeProvider time, Action<SupernodeEvent> onEvent)
@@ -648,6 +683,22 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             await Task.WhenAll(_heartbeats, _reader).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             _call.Dispose();
             _ended.Dispose();
+            _writing.Dispose();
+        }
+
+        /// <summary>Writes one message on the session stream (one writer at a time, as gRPC requires).</summary>
+        public async Task SendAsync(SessionClientMessage message, CancellationToken cancellationToken)
+        {
+            using var both = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _ended.Token);
+            await _writing.WaitAsync(both.Token);
+            try
+            {
+                await _call.RequestStream.WriteAsync(message, both.Token);
+            }
+            finally
+            {
+                _writing.Release();
+            }
         }
 
         private async Task SendHeartbeatsAsync()
@@ -664,7 +715,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                         return;
                     }
 
-                    await _call.RequestStream.WriteAsync(new SessionClientMessage { Heartbeat = new Heartbeat { Sequence = ++sequence } }, _ended.Token);
+                    await SendAsync(new SessionClientMessage { Heartbeat = new Heartbeat { Sequence = ++sequence } }, _ended.Token);
                 }
             }
             catch (Exception ex) when (ex is OperationCanceledException or RpcException or InvalidOperationException or IOException)
@@ -710,6 +761,23 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             }
         }
     }
+}
+
+/// <summary>One endpoint as the supernode's dial-back found it.</summary>
+/// <param name="Url">The endpoint (or the observed address) dialed.</param>
+/// <param name="Reachable">This peer's key answered there.</param>
+/// <param name="Reason">Why not, as the supernode said it.</param>
+public sealed record EndpointReachability(string Url, bool Reachable, string Reason);
+
+/// <summary>What a supernode found when it dialed this peer back.</summary>
+/// <param name="Supernode">The supernode that dialed.</param>
+/// <param name="ObservedAddress">Where it sees this peer's session come from.</param>
+/// <param name="Checks">Each endpoint dialed.</param>
+/// <param name="At">When the report arrived.</param>
+public sealed record PeerReachability(string Supernode, string ObservedAddress, IReadOnlyList<EndpointReachability> Checks, DateTimeOffset At)
+{
+    /// <summary>Whether any endpoint answered: other peers can dial this one directly.</summary>
+    public bool Reachable => Checks.Any(c => c.Reachable);
 }
 
 /// <summary>No known supernode opened a session in one round of attempts.</summary>

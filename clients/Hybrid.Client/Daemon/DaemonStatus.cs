@@ -26,6 +26,9 @@ public sealed class DaemonStatus
         connection.FailedOver += (_, e) => Remember($"moved from {e.PreviousUrl} to {e.SupernodeUrl}");
         connection.ForgedAnswerReceived += (_, e) => Remember($"dropped a forged answer from {e.SupernodeUrl}: {e.Message}");
         connection.Disconnected += (_, e) => Remember($"lost {e.SupernodeUrl}: {e.Reason}");
+        connection.ReachabilityChanged += (_, e) => Remember(e.Reachable
+            ? $"reachable directly at {string.Join(", ", e.Checks.Where(c => c.Reachable).Select(c => c.Url))} (dialed back by {e.Supernode})"
+            : $"not reachable directly (dialed back by {e.Supernode}; seen from {e.ObservedAddress}): other peers will reach this one through a relay");
     }
 
     /// <summary>The full path of the daemon's log file.</summary>
@@ -59,7 +62,14 @@ public sealed class DaemonStatus
             ForgedAnswers = _connection.ForgedAnswers,
             LogFile = LogFile,
             PeerCallsRefused = _budgets.Refused,
+            ObservedAddress = _connection.ObservedAddress ?? string.Empty,
         };
+        if (_connection.Reachability is { } reachability)
+        {
+            reply.Reachability = new ReachabilityView { Reachable = reachability.Reachable, Supernode = reachability.Supernode, CheckedMs = reachability.At.ToUnixTimeMilliseconds() };
+            reply.Reachability.Endpoints.AddRange(reachability.Checks.Select(c => new EndpointView { Url = c.Url, Reachable = c.Reachable, Reason = c.Reason }));
+        }
+
         reply.Refused.AddRange(_store.RefusedMail(5).Select(r => new RefusedMail { ItemId = r.ItemId, Sender = r.Sender, Reason = r.Reason, RefusedMs = r.RefusedMs }));
         reply.Endpoints.AddRange(endpoints);
         lock (_events)

@@ -79,11 +79,33 @@ public sealed class PeerHost(PeerDaemonOptions options, DaemonCertificate certif
         BridgeTarget = new IPEndPoint(address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : address, bound.Port);
         Endpoints = Advertised(EndPoint);
         connection.AdvertisedEndpoints = Endpoints;
+        NetworkChange.NetworkAddressChanged += OnNetworkChanged;
+    }
+
+    /// <summary>
+    /// An address came or went (another Wi-Fi, a new lease): announce what this host can be reached
+    /// at now, and the supernode dials it back again.
+    /// </summary>
+    private void OnNetworkChanged(object? sender, EventArgs e)
+    {
+        var now = Advertised(EndPoint);
+        if (now.SequenceEqual(Endpoints))
+        {
+            return;
+        }
+
+        Endpoints = now;
+        _ = connection.AnnounceEndpointsAsync(now, CancellationToken.None).ContinueWith(
+            t => _ = t.Exception,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted,
+            TaskScheduler.Default);
     }
 
     /// <inheritdoc />
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        NetworkChange.NetworkAddressChanged -= OnNetworkChanged;
         if (_app is not null)
         {
             await _app.StopAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

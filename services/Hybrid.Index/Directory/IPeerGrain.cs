@@ -15,8 +15,14 @@ public interface IPeerGrain : IGrainWithStringKey
     /// <summary>Extends the lease of the current session; refused when another session took over.</summary>
     Task<IndexResult> RenewSession(Guid sessionId, TimeSpan lease);
 
-    /// <summary>Changes the endpoints of the current session.</summary>
+    /// <summary>Changes the endpoints the current session announces (candidates until verified; verified ones still announced stay verified).</summary>
     Task<IndexResult> UpdateEndpoints(Guid sessionId, IReadOnlyList<string> endpoints);
+
+    /// <summary>
+    /// Records a dial-back of the current session: <paramref name="verified"/> (announced endpoints that
+    /// answered with the peer's key) are offered as reachable, <paramref name="candidates"/> are not.
+    /// </summary>
+    Task<IndexResult> UpdateReachability(Guid sessionId, IReadOnlyList<string> verified, IReadOnlyList<string> candidates);
 
     /// <summary>Ends a session; the peer goes offline unless another session took over.</summary>
     Task CloseSession(Guid sessionId);

@@ -12,7 +12,10 @@ public sealed record SignedProfile(
     [property: Id(1)] byte[] Payload,
     [property: Id(2)] ulong Version);
 
-/// <summary>What a supernode tells a peer's grain when the peer authenticates a session.</summary>
+/// <summary>
+/// What a supernode tells a peer's grain when the peer authenticates a session. <paramref name="Endpoints"/>
+/// are what the peer announced: candidates until a dial-back verifies them.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("hybrid.SessionClaim")]
 public sealed record SessionClaim(
     [property: Id(0)] Guid SessionId,
@@ -54,7 +57,11 @@ public sealed record IndexResult([property: Id(0)] IndexOutcome Outcome, [proper
     public bool Succeeded => Outcome is IndexOutcome.Applied or IndexOutcome.Unchanged;
 }
 
-/// <summary>Everything the index knows of a peer at one moment.</summary>
+/// <summary>
+/// Everything the index knows of a peer at one moment. <paramref name="Endpoints"/> are verified by a
+/// dial-back (offered to others as reachable); <paramref name="Candidates"/> are announced or observed
+/// addresses not verified (worth a short try, and what a hole punch aims at).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("hybrid.PeerSnapshot")]
 public sealed record PeerSnapshot(
     [property: Id(0)] byte[] PublicKey,
@@ -62,4 +69,5 @@ public sealed record PeerSnapshot(
     [property: Id(2)] bool Online,
     [property: Id(3)] ImmutableArray<string> Endpoints,
     [property: Id(4)] DateTimeOffset LastSeen,
-    [property: Id(5)] string? SupernodeUrl);
+    [property: Id(5)] string? SupernodeUrl,
+    [property: Id(6)] ImmutableArray<string> Candidates);

@@ -53,7 +53,7 @@ public sealed class PeerGrain(
         }
 
         state.State.LastSeen = now;
-        _presence = new Presence(claim.SessionId, claim.Endpoints, claim.SupernodeUrl, now + claim.Lease, now);
+        _presence = new Presence(claim.SessionId, [], claim.Endpoints, claim.SupernodeUrl, now + claim.Lease, now);
         await state.WriteStateAsync();
         return new IndexResult(IndexOutcome.Applied, "session opened");
     }
@@ -84,8 +84,23 @@ public sealed class PeerGrain(
             return Task.FromResult(NotCurrent());
         }
 
-        _presence = presence with { Endpoints = [.. endpoints] };
+        _presence = presence with
+        {
+            Endpoints = [.. presence.Endpoints.Where(endpoints.Contains)],
+            Candidates = [.. endpoints.Where(e => !presence.Endpoints.Contains(e))],
+        };
         return Task.FromResult(new IndexResult(IndexOutcome.Applied, "endpoints updated"));
+    }
+
+    public Task<IndexResult> UpdateReachability(Guid sessionId, IReadOnlyList<string> verified, IReadOnlyList<string> candidates)
+    {
+        if (_presence is not { } presence || presence.SessionId != sessionId)
+        {
+            return Task.FromResult(NotCurrent());
+        }
+
+        _presence = presence with { Endpoints = [.. verified], Candidates = [.. candidates.Where(c => !verified.Contains(c))] };
+        return Task.FromResult(new IndexResult(IndexOutcome.Applied, "reachability recorded"));
     }
 
     public async Task CloseSession(Guid sessionId)
@@ -133,7 +148,8 @@ public sealed class PeerGrain(
             online,
             online ? _presence!.Endpoints : [],
             online ? now : state.State.LastSeen,
-            online ? _presence!.SupernodeUrl : null));
+            online ? _presence!.SupernodeUrl : null,
+            online ? _presence!.Candidates : []));
     }
 
     public async Task<IndexResult> Admit(byte[] publicKey, bool mayCreate)
@@ -189,5 +205,5 @@ public sealed class PeerGrain(
     private static IndexResult NotCurrent() =>
         new(IndexOutcome.NotCurrentSession, "this session is no longer the peer's current session");
 
-    private sealed record Presence(Guid SessionId, ImmutableArray<string> Endpoints, string SupernodeUrl, DateTimeOffset LeaseExpires, DateTimeOffset LastSeenWritten);
+    private sealed record Presence(Guid SessionId, ImmutableArray<string> Endpoints, ImmutableArray<string> Candidates, string SupernodeUrl, DateTimeOffset LeaseExpires, DateTimeOffset LastSeenWritten);
 }

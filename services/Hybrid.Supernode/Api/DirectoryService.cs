@@ -44,6 +44,7 @@ public sealed class DirectoryService(
             SupernodeUrl = snapshot.SupernodeUrl ?? string.Empty,
         };
         info.Endpoints.AddRange(snapshot.Endpoints.Select(url => new PeerEndpoint { Url = url }));
+        info.Candidates.AddRange(snapshot.Candidates.Select(url => new PeerEndpoint { Url = url }));
         if (snapshot.ProfileEnvelope is { } profile)
         {
             info.Profile = SignedEnvelope.Parser.ParseFrom(profile);

@@ -50,6 +50,18 @@ public sealed class SupernodeOptions
     /// <summary>No heartbeat for this long and the session ends: the peer is offline.</summary>
     public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(6);
 
+    /// <summary>How long one dial-back (TCP connect and TLS handshake to an announced endpoint) may take.</summary>
+    public TimeSpan DialBackTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Dial-back rounds one peer may cause per minute (each round dials its announced endpoints once).</summary>
+    public int DialBackRoundsPerPeerPerMinute { get; set; } = 4;
+
+    /// <summary>Dial-backs to one IP address per minute, whoever announces it: fresh keys cannot aim this supernode at one host.</summary>
+    public int DialBacksPerAddressPerMinute { get; set; } = 12;
+
+    /// <summary>Dial-backs in flight at once on this supernode; a round that finds no place is skipped (its endpoints stay candidates).</summary>
+    public int DialBacksInFlight { get; set; } = 64;
+
     /// <summary>How long a new session stream may take to answer the challenge.</summary>
     public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -311,6 +323,11 @@ public sealed class SupernodeOptions
         CheckPositive(errors, nameof(TrustRecomputeInterval), TrustRecomputeInterval);
         CheckPositive(errors, nameof(HeartbeatInterval), HeartbeatInterval);
         CheckPositive(errors, nameof(HelloTimeout), HelloTimeout);
+        CheckPositive(errors, nameof(DialBackTimeout), DialBackTimeout);
+        if (DialBackRoundsPerPeerPerMinute < 1 || DialBacksPerAddressPerMinute < 1 || DialBacksInFlight < 1)
+        {
+            errors.Add("Supernode:DialBackRoundsPerPeerPerMinute, Supernode:DialBacksPerAddressPerMinute and Supernode:DialBacksInFlight must be at least 1");
+        }
         CheckPositive(errors, nameof(ProbeTimeout), ProbeTimeout);
         CheckPositive(errors, nameof(MembershipRefresh), MembershipRefresh);
         if (SessionTimeout <= HeartbeatInterval)

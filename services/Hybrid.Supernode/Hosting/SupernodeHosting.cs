@@ -47,6 +47,7 @@ public static class SupernodeHosting
         builder.Services.AddSingleton(new Hybrid.Index.Reputation.OrderValues(options.ReferenceRates));
         builder.Services.AddSingleton<SessionHub>();
         builder.Services.AddSingleton<SessionHost>();
+        builder.Services.AddSingleton<DialBack>();
         builder.Services.AddSingleton<Relay.RelayHub>();
         builder.Services.AddSingleton<Relay.RelayForwarding>();
         // Sessions are long-lived streams: give them time to hear "draining" and move before Kestrel cuts them.

@@ -21,6 +21,8 @@ public sealed class SupernodeMetrics
 
     public Counter QuotaRefusals { get; } = Metrics.CreateCounter("hybrid_quota_refusals_total", "Writes refused by a per-identity quota, by quota.", "quota");
 
+    public Counter DialBacks { get; } = Metrics.CreateCounter("hybrid_dial_backs_total", "Dial-backs of announced endpoints, by outcome.", "outcome");
+
     public Gauge RelayLinksActive { get; } = Metrics.CreateGauge("hybrid_relay_links_active", "Relayed peer links currently piped by this supernode.");
 
     public Counter RelayLinks { get; } = Metrics.CreateCounter("hybrid_relay_links_total", "Relayed peer links, by outcome.", "outcome");

@@ -26,6 +26,7 @@ public sealed partial class SessionHost(
     RequestLimits limits,
     IdentityAdmission admission,
     SupernodeMetrics metrics,
+    DialBack dialBack,
     TimeProvider time,
     ILogger<SessionHost> logger)
 {
@@ -77,7 +78,10 @@ public sealed partial class SessionHost(
 
         admission.Remember(peer);
 
-        var session = new OpenSession(peer, sessionId, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), aborted);
+        var session = new OpenSession(peer, sessionId, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), aborted)
+        {
+            Observed = Observed(context),
+        };
         hub.Add(session);
         LogOpened(logger, peer, registration.AdvertisedUrl);
         var writer = PumpAsync(session, responses);
@@ -92,8 +96,10 @@ public sealed partial class SessionHost(
                     HeartbeatIntervalMs = (int)options.HeartbeatInterval.TotalMilliseconds,
                     SessionTimeoutMs = (int)options.SessionTimeout.TotalMilliseconds,
                     SupernodeUrl = registration.AdvertisedUrl,
+                    ObservedAddress = session.Observed?.ToString() ?? string.Empty,
                 },
             });
+            _ = CheckReachabilityAsync(session, grain, endpoints);
             await ReadLoopAsync(requests, session, grain);
         }
         finally
@@ -238,12 +244,63 @@ public sealed partial class SessionHost(
                         throw new RpcException(new Status(IndexStatus.For(updated.Outcome), updated.Message));
                     }
 
+                    _ = CheckReachabilityAsync(session, grain, endpoints);
                     break;
                 case SessionClientMessage.KindOneofCase.Hello:
                     throw new RpcException(new Status(StatusCode.FailedPrecondition, "the session is already authenticated; send heartbeats"));
                 default:
                     throw new RpcException(new Status(StatusCode.InvalidArgument, "empty session message"));
             }
+        }
+    }
+
+    /// <summary>The address and port this session's connection comes from, as this supernode sees it.</summary>
+    private static System.Net.IPEndPoint? Observed(ServerCallContext context)
+    {
+        var connection = context.GetHttpContext().Connection;
+        return connection.RemoteIpAddress is { } address
+            ? new System.Net.IPEndPoint(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address, connection.RemotePort)
+            : null;
+    }
+
+    /// <summary>
+    /// Dials back what the peer announced (and the address its session comes from), then records the
+    /// verified endpoints in its grain and tells the peer what was found. Runs beside the session;
+    /// a newer round (the peer announced again) wins over an older one still running. A peer that
+    /// announces nothing (private mode) is never dialed and its address is never shown.
+    /// </summary>
+    private async Task CheckReachabilityAsync(OpenSession session, IPeerGrain grain, ImmutableArray<string> announced)
+    {
+        var round = session.NextReachabilityRound();
+        if (announced.IsEmpty || !dialBack.TryStartRound(session.Peer))
+        {
+            return;
+        }
+
+        List<string> urls = [.. announced];
+        if (session.Observed is { } observed && !urls.Contains($"https://{observed}"))
+        {
+            urls.Add($"https://{observed}");
+        }
+
+        try
+        {
+            var results = await dialBack.CheckAsync(session.Peer, session.Observed?.Address, urls, session.Ending.Token);
+            if (!session.IsReachabilityRound(round))
+            {
+                return;
+            }
+
+            var verified = results.Where(r => r.Reachable).Select(r => r.Url).ToList();
+            await grain.UpdateReachability(session.SessionId, verified, [.. urls.Except(verified)]);
+            var report = new ReachabilityReport { ObservedAddress = session.Observed?.ToString() ?? string.Empty };
+            report.Checks.AddRange(results.Select(r => new EndpointCheck { Url = r.Url, Reachable = r.Reachable, Reason = r.Reason }));
+            session.TrySend(new SessionServerMessage { Event = new SupernodeEvent { Reachability = report } });
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or OrleansException or TimeoutException)
+        {
+            // The session ended, or the index is unreachable now: the endpoints stay candidates.
+            LogReachabilityFailed(logger, session.Peer, ex.Message);
         }
     }
 
@@ -322,6 +379,9 @@ public sealed partial class SessionHost(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Session opened for {Peer} on {Supernode}")]
     private static partial void LogOpened(ILogger logger, PeerId peer, string supernode);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Reachability of {Peer} not recorded: {Reason}")]
+    private static partial void LogReachabilityFailed(ILogger logger, PeerId peer, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Session closed for {Peer}")]
     private static partial void LogClosed(ILogger logger, PeerId peer);

@@ -26,6 +26,17 @@ public sealed class OpenSession
 
     public string Token { get; }
 
+    /// <summary>The address and port the session's connection comes from, as this supernode sees it.</summary>
+    public System.Net.IPEndPoint? Observed { get; init; }
+
+    private int _reachabilityRound;
+
+    /// <summary>Starts a new dial-back round; older rounds still running no longer count.</summary>
+    public int NextReachabilityRound() => Interlocked.Increment(ref _reachabilityRound);
+
+    /// <summary>Whether <paramref name="round"/> is the newest round.</summary>
+    public bool IsReachabilityRound(int round) => Volatile.Read(ref _reachabilityRound) == round;
+
     /// <summary>Cancelled when the session must end (client gone, superseded, supernode draining).</summary>
     public CancellationTokenSource Ending { get; }
 

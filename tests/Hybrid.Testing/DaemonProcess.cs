@@ -20,6 +20,9 @@ public sealed class DaemonProcess : IAsyncDisposable
     /// <summary>The user (home directory) this daemon runs for.</summary>
     public CliRunner User { get; }
 
+    /// <summary>The process id.</summary>
+    public int ProcessId => _process.Id;
+
     /// <summary>What it printed so far.</summary>
     public string Output => _output.ToString();
 

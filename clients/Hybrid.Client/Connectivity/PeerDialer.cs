@@ -193,6 +193,7 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         HttpHandler = new SocketsHttpHandler
         {
             ConnectTimeout = connectTimeout,
+            InitialHttp2StreamWindowSize = PeerProtocol.StreamWindowBytes,
             SslOptions = PeerTls.ClientOptions(certificate, expected),
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
@@ -209,6 +210,7 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
             HttpHandler = new SocketsHttpHandler
             {
                 ConnectTimeout = TimeSpan.FromSeconds(15),
+                InitialHttp2StreamWindowSize = PeerProtocol.StreamWindowBytes,
                 SslOptions = PeerTls.ClientOptions(certificate, expected),
                 PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
                 ConnectCallback = (_, ct) => OpenRelayAsync(supernodeUrl, expected, ct),
@@ -279,4 +281,11 @@ public static class PeerProtocol
 {
     /// <summary>Largest message on a peer link: one chunk of goods data plus framing.</summary>
     public const int MaxMessageBytes = 2 * 1024 * 1024;
+
+    /// <summary>
+    /// HTTP/2 receive window per stream for peer links and the supernode session channel: a goods
+    /// transfer keeps several chunks in flight without waiting for window updates (the default 64 KiB
+    /// grows only after round trips, which through a relay are long).
+    /// </summary>
+    public const int StreamWindowBytes = 4 * 1024 * 1024;
 }

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Protocol.V1;
 using Microsoft.Extensions.Hosting;
@@ -9,10 +6,11 @@ using Microsoft.Extensions.Logging;
 namespace Hybrid.Client.Connectivity;
 
 /// <summary>
-/// Answers relay offers: each relayed link is fed into the peer host's own socket, so TLS runs end
-/// to end through the relay and the supernode pipes ciphertext only.
+/// Answers relay offers: each relayed link is handed to the peer host as a connection of its own
+/// (<see cref="InProcessListener"/>), so TLS runs end to end through the relay and the supernode
+/// pipes ciphertext only.
 /// </summary>
-public sealed partial class RelayBridge(SupernodeConnection connection, Func<IPEndPoint> target, ILogger<RelayBridge> logger) : IHostedService, IDisposable
+public sealed partial class RelayBridge(SupernodeConnection connection, InProcessListener host, ILogger<RelayBridge> logger) : IHostedService, IDisposable
 {
     /// <summary>Relayed links being bridged at once, at most; further offers wait for the dialer to retry.</summary>
     public const int MaxBridges = 256;
@@ -72,38 +70,10 @@ public sealed partial class RelayBridge(SupernodeConnection connection, Func<IPE
             using var ended = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             using var call = connection.RelayCall(ended.Token);
             await call.RequestStream.WriteAsync(new RelayFrame { Accept = linkId }, ended.Token);
-            var to = target();
-            using var socket = new Socket(to.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            await socket.ConnectAsync(to, ended.Token);
-            await using var local = new NetworkStream(socket, ownsSocket: false);
-            var up = Task.Run(
-                async () =>
-                {
-                    var buffer = new byte[RelayStream.MaxFrameBytes];
-                    int read;
-                    while ((read = await local.ReadAsync(buffer, ended.Token)) > 0)
-                    {
-                        await call.RequestStream.WriteAsync(new RelayFrame { Data = ByteString.CopyFrom(buffer, 0, read) }, ended.Token);
-                    }
-                },
-                ended.Token);
-            var down = Task.Run(
-                async () =>
-                {
-                    await foreach (var frame in call.ResponseStream.ReadAllAsync(ended.Token))
-                    {
-                        if (frame.KindCase == RelayFrame.KindOneofCase.Data)
-                        {
-                            await local.WriteAsync(frame.Data.Memory, ended.Token);
-                        }
-                    }
-                },
-                ended.Token);
-            await Task.WhenAny(up, down);
-            await ended.CancelAsync();
-            await Task.WhenAll(up, down).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            using var link = new RelayStream(call);
+            await host.ServeAsync(link, remote: null, ended.Token);
         }
-        catch (Exception ex) when (ex is RpcException or IOException or SocketException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception ex) when (ex is RpcException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
         {
             LogBridgeEnded(logger, linkId, ex.Message);
         }

@@ -13,7 +13,7 @@ namespace Hybrid.Client.Connectivity;
 public sealed class RelayStream : Stream
 {
     /// <summary>Largest data frame written: under the supernode's message limit.</summary>
-    public const int MaxFrameBytes = 192 * 1024;
+    public const int MaxFrameBytes = 64 * 1024;
 
     private readonly AsyncDuplexStreamingCall<RelayFrame, RelayFrame> _call;
     private readonly Channel<byte[]> _outgoing = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(64) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });

@@ -555,6 +555,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                         KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
                         EnableMultipleHttp2Connections = true,
                         PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                        InitialHttp2StreamWindowSize = PeerProtocol.StreamWindowBytes,
                         SslOptions = { RemoteCertificateValidationCallback = (_, presented, _, errors) => ValidateServer(url, presented, errors) },
                     },
                     DisposeHttpClient = true,

@@ -173,7 +173,8 @@ public sealed class PeerDaemon : IAsyncDisposable
         // its endpoints; the control socket opens once everything it serves exists.
         services.AddSingleton<PeerHost>();
         services.AddHostedService(sp => sp.GetRequiredService<PeerHost>());
-        services.AddSingleton(sp => new RelayBridge(sp.GetRequiredService<SupernodeConnection>(), () => sp.GetRequiredService<PeerHost>().BridgeTarget, sp.GetRequiredService<ILogger<RelayBridge>>()));
+        services.AddSingleton<InProcessListener>();
+        services.AddSingleton<RelayBridge>();
         services.AddHostedService(sp => sp.GetRequiredService<RelayBridge>());
         services.AddHostedService<SupernodeSession>();
         services.AddHostedService<MailLoop>();

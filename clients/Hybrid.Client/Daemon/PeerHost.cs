@@ -24,15 +24,12 @@ namespace Hybrid.Client.Daemon;
 /// the peer protocol to whoever's key signs the client certificate. On start it binds, works out the
 /// endpoints to advertise, and hands them to the supernode session.
 /// </summary>
-public sealed class PeerHost(PeerDaemonOptions options, DaemonCertificate certificate, SupernodeConnection connection, IServiceProvider root) : IHostedService, IAsyncDisposable
+public sealed class PeerHost(PeerDaemonOptions options, DaemonCertificate certificate, SupernodeConnection connection, InProcessListener inProcess, IServiceProvider root) : IHostedService, IAsyncDisposable
 {
     private WebApplication? _app;
 
     /// <summary>The bound address.</summary>
     public IPEndPoint EndPoint { get; private set; } = new(IPAddress.Loopback, 0);
-
-    /// <summary>Where relayed links are fed in: the bound address, or loopback when bound to every interface.</summary>
-    public IPEndPoint BridgeTarget { get; private set; } = new(IPAddress.Loopback, 0);
 
     /// <summary>The endpoints advertised to other peers (none in private mode).</summary>
     public IReadOnlyList<string> Endpoints { get; private set; } = [];
@@ -42,22 +39,27 @@ public sealed class PeerHost(PeerDaemonOptions options, DaemonCertificate certif
     {
         var listen = ParseListen(options.Listen ?? (options.Private ? "127.0.0.1:0" : "0.0.0.0:0"));
         var builder = DaemonWebHosts.CreateBuilder(options.HomePath, root);
+        void PeerTlsOnly(ListenOptions endpoint)
+        {
+            endpoint.Protocols = HttpProtocols.Http2;
+            endpoint.UseHttps(new HttpsConnectionAdapterOptions
+            {
+                ServerCertificate = certificate.Certificate,
+                ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                // Any peer may connect; who it is comes from its key. Refusals are gRPC statuses the caller can read.
+                ClientCertificateValidation = (presented, _, _) => PeerCertificates.TryGetPeerId(presented, out _),
+                CheckCertificateRevocation = false,
+                SslProtocols = SslProtocols.Tls13,
+            });
+        }
+
+        // Connections handed in as streams (relayed links, punched sockets) get the same TLS and protocol.
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(inProcess);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(listen, endpoint =>
-            {
-                endpoint.Protocols = HttpProtocols.Http2;
-                endpoint.UseHttps(new HttpsConnectionAdapterOptions
-                {
-                    ServerCertificate = certificate.Certificate,
-                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
-                    // Any peer may connect; who it is comes from its key. Refusals are gRPC statuses the caller can read.
-                    ClientCertificateValidation = (presented, _, _) => PeerCertificates.TryGetPeerId(presented, out _),
-                    CheckCertificateRevocation = false,
-                    SslProtocols = SslProtocols.Tls13,
-                });
-            });
+            kestrel.Listen(listen, PeerTlsOnly);
+            kestrel.Listen(inProcess.ListenEndPoint, PeerTlsOnly);
         });
         builder.Services.AddGrpc(grpc =>
         {
@@ -73,10 +75,10 @@ public sealed class PeerHost(PeerDaemonOptions options, DaemonCertificate certif
         _app.MapGrpcService<PeerLinkService>();
         await _app.StartAsync(cancellationToken);
 
-        var bound = new Uri(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        var address = IPAddress.Parse(bound.Host.Trim('[', ']'));
-        EndPoint = new IPEndPoint(address, bound.Port);
-        BridgeTarget = new IPEndPoint(address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : address, bound.Port);
+        var bound = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+            .Select(a => new Uri(a))
+            .First(u => IPAddress.TryParse(u.Host.Trim('[', ']'), out _));
+        EndPoint = new IPEndPoint(IPAddress.Parse(bound.Host.Trim('[', ']')), bound.Port);
         Endpoints = Advertised(EndPoint);
         connection.AdvertisedEndpoints = Endpoints;
         NetworkChange.NetworkAddressChanged += OnNetworkChanged;

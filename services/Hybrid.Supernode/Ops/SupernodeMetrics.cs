@@ -27,6 +27,8 @@ public sealed class SupernodeMetrics
 
     public Counter RelayLinks { get; } = Metrics.CreateCounter("hybrid_relay_links_total", "Relayed peer links, by outcome.", "outcome");
 
+    public Counter RelayFrames { get; } = Metrics.CreateCounter("hybrid_relay_frames_total", "Data frames piped between relayed peers (bytes / frames is the mean frame size).");
+
     public Counter RelayBytes { get; } = Metrics.CreateCounter("hybrid_relay_bytes_total", "Bytes piped between relayed peers (both directions; ciphertext).");
 
     public Counter MailDeposited { get; } = Metrics.CreateCounter("hybrid_mail_deposited_total", "Sealed items deposited into mailboxes through this supernode.");

@@ -163,6 +163,7 @@ public sealed class RelayHub : IDisposable
                 }
 
                 metrics.RelayBytes.Inc(frame.Data.Length);
+                metrics.RelayFrames.Inc();
                 await to.WriteAsync(frame, ended);
             }
         }

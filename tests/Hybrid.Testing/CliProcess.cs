@@ -9,6 +9,9 @@ public sealed class CliRunner(string home)
 
     public string Home { get; } = home;
 
+    /// <summary>A NAT lab namespace to run every command in (null: this machine's own network).</summary>
+    public string? Namespace { get; init; }
+
     /// <summary>Runs one command to completion (bounded by <paramref name="timeout"/>).</summary>
     public async Task<CliResult> RunAsync(TimeSpan? timeout, params string[] args)
     {
@@ -36,7 +39,15 @@ public sealed class CliRunner(string home)
 
     private ProcessStartInfo Start(string[] args)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(Namespace is null ? "dotnet" : "ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (Namespace is not null)
+        {
+            foreach (var arg in (string[])["netns", "exec", Namespace, "dotnet"])
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
         start.ArgumentList.Add(DllPath);
         foreach (var arg in args)
         {

@@ -60,20 +60,45 @@ public sealed class SupernodeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts a supernode without waiting for it (to see it fail, or to start several at once).</summary>
-    public static SupernodeProcess Launch(string dataDir, params string[] extraArgs)
+    public static SupernodeProcess Launch(string dataDir, params string[] extraArgs) => Launch(null, dataDir, extraArgs);
+
+    /// <summary>
+    /// Starts a supernode inside a NAT lab host's network namespace, serving the public API on the
+    /// host's address and the ops endpoints on a Unix socket in its data folder (reachable from outside the lab).
+    /// </summary>
+    public static async Task<SupernodeProcess> StartInLabAsync(LabHost host, string dataDir, params string[] extraArgs)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var node = Launch(host, dataDir, extraArgs);
+        await node.WaitReadyAsync();
+        return node;
+    }
+
+    private static SupernodeProcess Launch(LabHost? host, string dataDir, string[] extraArgs)
     {
         var grpcPort = Ports.Free();
         var opsPort = Ports.Free();
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(host is null ? "dotnet" : "ip")
         {
             WorkingDirectory = Path.GetDirectoryName(SupernodeBuild.DllPath)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (host is not null)
+        {
+            foreach (var arg in (string[])["netns", "exec", host.Namespace, "dotnet"])
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
+        Directory.CreateDirectory(dataDir);
+        var grpcUrl = $"http://{host?.Address ?? "127.0.0.1"}:{grpcPort}";
+        var opsUrl = host is null ? $"http://127.0.0.1:{opsPort}" : $"http://unix:{Path.Combine(dataDir, "ops.sock")}";
         start.ArgumentList.Add(SupernodeBuild.DllPath);
-        start.ArgumentList.Add($"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpcPort}");
-        start.ArgumentList.Add($"--Kestrel:Endpoints:Ops:Url=http://127.0.0.1:{opsPort}");
+        start.ArgumentList.Add($"--Kestrel:Endpoints:Grpc:Url={grpcUrl}");
+        start.ArgumentList.Add($"--Kestrel:Endpoints:Ops:Url={opsUrl}");
         start.ArgumentList.Add($"--Supernode:DataDir={dataDir}");
         start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
         // Tests and load runs make thousands of fresh identities and listings from one address: no work, no quotas.
@@ -89,7 +114,7 @@ public sealed class SupernodeProcess : IAsyncDisposable
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-        return new SupernodeProcess(process, $"http://127.0.0.1:{grpcPort}", $"http://127.0.0.1:{opsPort}", dataDir);
+        return new SupernodeProcess(process, grpcUrl, opsUrl, dataDir);
     }
 
     public async Task WaitReadyAsync(TimeSpan? timeout = null)
@@ -97,13 +122,50 @@ public sealed class SupernodeProcess : IAsyncDisposable
         try
         {
             await Eventually.TrueAsync(
-                async () => !_process.HasExited && (await Http.GetAsync(new Uri($"{OpsUrl}/readyz"))).IsSuccessStatusCode,
+                async () => !_process.HasExited && (await OpsGetAsync("/readyz")).IsSuccessStatusCode,
                 timeout ?? ReadyTimeout,
                 $"supernode {GrpcUrl} to report ready");
         }
         catch (TimeoutException ex)
         {
             throw new TimeoutException($"{ex.Message}{Environment.NewLine}its output:{Environment.NewLine}{Output}", ex);
+        }
+    }
+
+    /// <summary>GET on the ops endpoint (over its Unix socket for a supernode in the NAT lab).</summary>
+    public async Task<HttpResponseMessage> OpsGetAsync(string path)
+    {
+        if (!OpsUrl.StartsWith("http://unix:", StringComparison.Ordinal))
+        {
+            return await Http.GetAsync(new Uri($"{OpsUrl}{path}"));
+        }
+
+        var socketPath = OpsUrl["http://unix:".Length..];
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath), ct);
+                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        })
+        { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            return await http.GetAsync(new Uri($"http://localhost{path}"));
+        }
+        catch (HttpRequestException)
+        {
+            return new HttpResponseMessage(System.Net.HttpStatusCode.ServiceUnavailable);
         }
     }
 

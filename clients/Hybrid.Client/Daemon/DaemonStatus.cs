@@ -21,11 +21,14 @@ public sealed class DaemonStatus
     public DaemonStatus(PeerDaemonOptions options, PeerIdentity identity, LocalStore store, SupernodeConnection connection, PeerDialer dialer, PeerBudgets budgets, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(dialer);
         (_options, _identity, _store, _connection, _dialer, _budgets, _time) = (options, identity, store, connection, dialer, budgets, time);
         connection.Connected += (_, e) => Remember($"connected to {e.SupernodeUrl}");
         connection.FailedOver += (_, e) => Remember($"moved from {e.PreviousUrl} to {e.SupernodeUrl}");
         connection.ForgedAnswerReceived += (_, e) => Remember($"dropped a forged answer from {e.SupernodeUrl}: {e.Message}");
         connection.Disconnected += (_, e) => Remember($"lost {e.SupernodeUrl}: {e.Reason}");
+        dialer.LinkUpgraded += (_, link) => Remember($"link to {link.Peer} upgraded to direct ({link.Address}, by hole punch)");
+        dialer.PunchFailed += (_, e) => Remember($"hole punch to {e.Peer} failed: {e.Reason}; the link stays relayed");
         connection.ReachabilityChanged += (_, e) => Remember(e.Reachable
             ? $"reachable directly at {string.Join(", ", e.Checks.Where(c => c.Reachable).Select(c => c.Url))} (dialed back by {e.Supernode})"
             : $"not reachable directly (dialed back by {e.Supernode}; seen from {e.ObservedAddress}): other peers will reach this one through a relay");
@@ -82,6 +85,7 @@ public sealed class DaemonStatus
             PeerId = l.Peer.ToString(),
             Path = l.Path == LinkPath.Direct ? "direct" : "relayed",
             Address = l.Address,
+            Why = l.Why,
         }));
         return reply;
     }

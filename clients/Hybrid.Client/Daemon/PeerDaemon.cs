@@ -156,11 +156,16 @@ public sealed class PeerDaemon : IAsyncDisposable
         services.AddSingleton<DaemonCertificate>();
         services.AddSingleton(_ => new LocalStore(Path.Combine(options.HomePath, "store.db")));
         services.AddSingleton<PeerBudgets>();
+        services.AddSingleton<InProcessListener>();
         services.AddSingleton(sp => new SupernodeConnection(
             identity,
             new SupernodeConnectionOptions { Seeds = options.Supernodes, DisplayName = options.DisplayName, WorkStampFile = Path.Combine(options.HomePath, "work.stamp") },
             sp.GetRequiredService<ILogger<SupernodeConnection>>()));
-        services.AddSingleton(sp => new PeerDialer(identity, sp.GetRequiredService<DaemonCertificate>().Certificate, sp.GetRequiredService<SupernodeConnection>(), options.Private, sp.GetRequiredService<ILogger<PeerDialer>>()));
+        services.AddSingleton(sp => new HolePunch(sp.GetRequiredService<SupernodeConnection>(), sp.GetRequiredService<InProcessListener>(), options.Private, sp.GetRequiredService<ILogger<HolePunch>>()));
+        services.AddSingleton(sp => new PeerDialer(identity, sp.GetRequiredService<DaemonCertificate>().Certificate, sp.GetRequiredService<SupernodeConnection>(), options.Private, sp.GetRequiredService<ILogger<PeerDialer>>())
+        {
+            Punch = sp.GetRequiredService<HolePunch>(),
+        });
         services.AddSingleton<Courier>();
         services.AddSingleton<ChatService>();
         services.AddSingleton<ListingLookups>();
@@ -173,7 +178,6 @@ public sealed class PeerDaemon : IAsyncDisposable
         // its endpoints; the control socket opens once everything it serves exists.
         services.AddSingleton<PeerHost>();
         services.AddHostedService(sp => sp.GetRequiredService<PeerHost>());
-        services.AddSingleton<InProcessListener>();
         services.AddSingleton<RelayBridge>();
         services.AddHostedService(sp => sp.GetRequiredService<RelayBridge>());
         services.AddHostedService<SupernodeSession>();

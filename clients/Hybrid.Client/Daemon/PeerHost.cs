@@ -55,9 +55,14 @@ public sealed class PeerHost(PeerDaemonOptions options, DaemonCertificate certif
 
         // Connections handed in as streams (relayed links, punched sockets) get the same TLS and protocol.
         builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(inProcess);
+        // Bound with port reuse: the session and hole punches leave from this port (PortReuse).
+        builder.WebHost.UseSockets(sockets => sockets.CreateBoundListenSocket = PortReuse.BindListener);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // A punched link runs TLS itself (pinned before the link is used) and HTTP/2 inside as
+            // "http": the scheme says nothing about security here, the handshake does.
+            kestrel.AllowAlternateSchemes = true;
             kestrel.Listen(listen, PeerTlsOnly);
             kestrel.Listen(inProcess.ListenEndPoint, PeerTlsOnly);
         });
@@ -71,6 +76,7 @@ public sealed class PeerHost(PeerDaemonOptions options, DaemonCertificate certif
         builder.Services.Share<OrderService>(root);
         builder.Services.Share<TransferService>(root);
         builder.Services.Share<PeerBudgets>(root);
+        builder.Services.Share<HolePunch>(root);
         _app = builder.Build();
         _app.MapGrpcService<PeerLinkService>();
         await _app.StartAsync(cancellationToken);
@@ -81,6 +87,10 @@ public sealed class PeerHost(PeerDaemonOptions options, DaemonCertificate certif
         EndPoint = new IPEndPoint(IPAddress.Parse(bound.Host.Trim('[', ']')), bound.Port);
         Endpoints = Advertised(EndPoint);
         connection.AdvertisedEndpoints = Endpoints;
+        if (!options.Private && !IPAddress.IsLoopback(EndPoint.Address))
+        {
+            connection.LocalEndPoint = EndPoint;
+        }
         NetworkChange.NetworkAddressChanged += OnNetworkChanged;
     }
 

@@ -12,7 +12,7 @@ namespace Hybrid.Client.Daemon;
 /// The peer protocol as this peer's host serves it. The caller is whoever its client certificate's
 /// key says, and every call is charged to that caller's budget first.
 /// </summary>
-public sealed class PeerLinkService(ChatService chats, OrderService orders, TransferService transfers, PeerBudgets budgets) : PeerLink.PeerLinkBase
+public sealed class PeerLinkService(ChatService chats, OrderService orders, TransferService transfers, HolePunch punch, PeerBudgets budgets) : PeerLink.PeerLinkBase
 {
     public override Task<ChatAck> Chat(SignedEnvelope request, ServerCallContext context) =>
         Task.FromResult(chats.Receive(request, Admit(context)));
@@ -25,6 +25,9 @@ public sealed class PeerLinkService(ChatService chats, OrderService orders, Tran
 
     public override Task Fetch(ContentRequest request, IServerStreamWriter<ContentChunk> responseStream, ServerCallContext context) =>
         transfers.ServeAsync(request, Admit(context), responseStream, context?.CancellationToken ?? default);
+
+    public override Task Punch(IAsyncStreamReader<PunchMessage> requestStream, IServerStreamWriter<PunchMessage> responseStream, ServerCallContext context) =>
+        punch.RespondAsync(Admit(context), requestStream, responseStream, context?.CancellationToken ?? default);
 
     private PeerId Admit(ServerCallContext? context)
     {

@@ -1,0 +1,243 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Core;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Microsoft.Extensions.Logging;
+
+namespace Hybrid.Client.Connectivity;
+
+/// <summary>
+/// Direct connections between two peers that are both behind NATs: a simultaneous TCP open,
+/// coordinated over the relayed link they already share (the <c>Punch</c> call, after libp2p's
+/// DCUtR). Each side connects from its peer host's port to the other's addresses as the directory
+/// lists them (endpoints and candidates, the observed NAT mapping among them), never to addresses
+/// the other side merely claims. The caller connects first, so its own NAT already expects the
+/// callee's packets when they come; the callee connects on <c>sync</c>. The caller is then the TLS
+/// client and the callee the TLS server (its peer host takes the socket in process).
+/// </summary>
+public sealed partial class HolePunch(SupernodeConnection connection, InProcessListener host, bool privateMode, ILogger<HolePunch> logger) : IDisposable
+{
+    /// <summary>Attempts per punch before the link stays relayed.</summary>
+    public const int MaxAttempts = 3;
+
+    /// <summary>Addresses of the other peer tried at once, at most.</summary>
+    public const int MaxAddresses = 4;
+
+    /// <summary>Punches this peer answers at once; more are refused until one ends.</summary>
+    public const int MaxResponding = 8;
+
+    /// <summary>Punched connections this peer serves at once.</summary>
+    public const int MaxServed = 64;
+
+    private static readonly TimeSpan MinimumWindow = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(10);
+    private readonly ConcurrentDictionary<PeerId, byte> _responding = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private int _served;
+
+    /// <summary>Whether this peer can punch at all: not private, and its host port is known.</summary>
+    public bool Available => !privateMode && connection.LocalEndPoint is not null;
+
+    /// <summary>
+    /// Runs the caller's side over <paramref name="relayed"/> towards <paramref name="target"/>; the
+    /// connected socket, or null with the reason when every attempt failed.
+    /// </summary>
+    public async Task<(Socket? Socket, string Reason)> InitiateAsync(PeerLink.PeerLinkClient relayed, PeerInfo target, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(relayed);
+        ArgumentNullException.ThrowIfNull(target);
+        if (connection.LocalEndPoint is not { } local || privateMode)
+        {
+            return (null, "this peer does not take direct connections (private mode, or its host listens on loopback)");
+        }
+
+        var addresses = Addresses(target, local.AddressFamily);
+        if (addresses.Count == 0)
+        {
+            return (null, "the directory lists no address of the peer to punch towards");
+        }
+
+        var reason = string.Empty;
+        for (var attempt = 1; attempt <= MaxAttempts; attempt++)
+        {
+            using var step = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            step.CancelAfter(StepTimeout);
+            using var call = relayed.Punch(cancellationToken: step.Token);
+            try
+            {
+                var started = Stopwatch.GetTimestamp();
+                await call.RequestStream.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = (uint)attempt } }, step.Token);
+                if (!await call.ResponseStream.MoveNext(step.Token) || call.ResponseStream.Current.KindCase != PunchMessage.KindOneofCase.Connect)
+                {
+                    return (null, "the peer ended the punch");
+                }
+
+                var roundTrip = Stopwatch.GetElapsedTime(started);
+                var window = roundTrip * 3 > MinimumWindow ? roundTrip * 3 : MinimumWindow;
+                var connecting = ConnectFirstAsync(local, addresses, window, step.Token);
+                await call.RequestStream.WriteAsync(new PunchMessage { Sync = new PunchSync() }, step.Token);
+                var socket = await connecting;
+                await call.RequestStream.CompleteAsync();
+                if (socket is not null)
+                {
+                    LogPunched(logger, target.PeerId, socket.RemoteEndPoint, attempt, roundTrip.TotalMilliseconds);
+                    return (socket, string.Empty);
+                }
+
+                reason = $"no connection within {window.TotalSeconds:0.#} s (attempt {attempt}; the NATs map each destination differently, or drop what they did not ask for)";
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.FailedPrecondition or StatusCode.ResourceExhausted or StatusCode.Unimplemented or StatusCode.Unauthenticated)
+            {
+                return (null, $"the peer declined: {ex.Status.Detail}");
+            }
+            catch (RpcException ex)
+            {
+                reason = $"the coordination failed ({ex.StatusCode})";
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                reason = $"the peer did not answer within {StepTimeout.TotalSeconds:0} s";
+            }
+        }
+
+        return (null, reason);
+    }
+
+    /// <summary>The callee's side: answers <c>connect</c>, connects on <c>sync</c>, serves what connects.</summary>
+    public async Task RespondAsync(PeerId caller, IAsyncStreamReader<PunchMessage> requests, IServerStreamWriter<PunchMessage> responses, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        ArgumentNullException.ThrowIfNull(responses);
+        if (connection.LocalEndPoint is not { } local || privateMode)
+        {
+            throw Refuse.WrongState("this peer does not take direct connections (private mode, or its host listens on loopback); stay on the relay");
+        }
+
+        if (_responding.Count >= MaxResponding || !_responding.TryAdd(caller, 0))
+        {
+            throw Refuse.Exhausted("this peer is already punching with you, or with as many peers as it does at once; stay on the relay and try later", TimeSpan.FromSeconds(30));
+        }
+
+        try
+        {
+            // The caller's addresses come from the directory (verified answers), never from the caller.
+            var info = await connection.LookupPeerAsync(caller, cancellationToken);
+            var addresses = Addresses(info, local.AddressFamily);
+            using var step = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            step.CancelAfter(StepTimeout * MaxAttempts);
+            while (await requests.MoveNext(step.Token))
+            {
+                switch (requests.Current.KindCase)
+                {
+                    case PunchMessage.KindOneofCase.Connect:
+                        await responses.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = requests.Current.Connect.Attempt } }, step.Token);
+                        break;
+                    case PunchMessage.KindOneofCase.Sync:
+                        var socket = addresses.Count == 0 ? null : await ConnectFirstAsync(local, addresses, MinimumWindow, step.Token);
+                        if (socket is not null)
+                        {
+                            Serve(socket);
+                        }
+
+                        await responses.WriteAsync(new PunchMessage { Done = new PunchDone { Connected = socket is not null, Reason = socket is null ? "no connection from this side" : string.Empty } }, step.Token);
+                        return;
+                    default:
+                        return;
+                }
+            }
+        }
+        finally
+        {
+            _responding.TryRemove(caller, out _);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
+
+    /// <summary>The other peer's addresses worth punching towards: IP literals of this family, not loopback or link-local.</summary>
+    private static List<IPEndPoint> Addresses(PeerInfo info, AddressFamily family) =>
+        [.. info.Candidates.Concat(info.Endpoints)
+            .Select(e => Uri.TryCreate(e.Url, UriKind.Absolute, out var uri) && IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && uri.Port > 0 ? new IPEndPoint(ip, uri.Port) : null)
+            .OfType<IPEndPoint>()
+            .Where(e => (e.AddressFamily == family || family == AddressFamily.InterNetworkV6) && !IPAddress.IsLoopback(e.Address) && !e.Address.IsIPv6LinkLocal && !(e.Address.AddressFamily == AddressFamily.InterNetwork && e.Address.GetAddressBytes() is [169, 254, ..]))
+            .Distinct()
+            .Take(MaxAddresses)];
+
+    /// <summary>Connects from the host's port to every address at once; the first to connect wins, the rest are closed.</summary>
+    private static async Task<Socket?> ConnectFirstAsync(IPEndPoint local, List<IPEndPoint> addresses, TimeSpan window, CancellationToken cancellationToken)
+    {
+        using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        race.CancelAfter(window);
+        var attempts = addresses.Select(async a =>
+        {
+            try
+            {
+                return await PortReuse.TryConnectFromAsync(local, a, race.Token);
+            }
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+            {
+                return null;
+            }
+        }).ToList();
+        Socket? winner = null;
+        while (attempts.Count > 0)
+        {
+            var done = await Task.WhenAny(attempts);
+            attempts.Remove(done);
+            if (await done is { } socket)
+            {
+                if (winner is null)
+                {
+                    winner = socket;
+                    await race.CancelAsync();
+                }
+                else
+                {
+                    socket.Dispose();
+                }
+            }
+        }
+
+        return winner;
+    }
+
+    private void Serve(Socket socket)
+    {
+        if (Interlocked.Increment(ref _served) > MaxServed)
+        {
+            Interlocked.Decrement(ref _served);
+            socket.Dispose();
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await host.ServeAsync(new NetworkStream(socket, ownsSocket: true), socket.RemoteEndPoint, _stopping.Token);
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+            {
+                LogServeEnded(logger, ex.Message);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _served);
+            }
+        });
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Punched a direct connection to {Peer} at {Remote} (attempt {Attempt}, relay round trip {RoundTripMs:0.0} ms)")]
+    private static partial void LogPunched(ILogger logger, string peer, EndPoint? remote, int attempt, double roundTripMs);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "A punched connection ended: {Reason}")]
+    private static partial void LogServeEnded(ILogger logger, string reason);
+}

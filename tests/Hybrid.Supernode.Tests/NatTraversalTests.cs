@@ -78,6 +78,43 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
         var fetched = Json(await Ok(buyer.RunAsync("fetch", orderId, "--out", _temp.Sub("got.bin"), "--json")));
         Assert.Equal("direct", fetched.GetProperty("path").GetString());
         Assert.Equal(await File.ReadAllBytesAsync(goods), await File.ReadAllBytesAsync(_temp.Sub("got.bin")));
+
+        // One punched connection joins the two ports; the other direction runs inside it.
+        var buyerId = Json(await Ok(buyer.RunAsync("status", "--json"))).GetProperty("peerId").GetString()!;
+        Assert.Equal("direct", Json(await Ok(seller.RunAsync("chat", "send", buyerId, "thanks for your order", "--json"))).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task ATransferStartedOnTheRelayMovesToThePunchedLinkAtAChunkBoundaryAndArrivesIntact()
+    {
+        await using var lab = await NatLab.CreateAsync();
+        var supernodeHost = await lab.AddPublicAsync();
+        var (buyerHost, sellerHost) = (await lab.AddHomeAsync(NatKind.EndpointIndependent), await lab.AddHomeAsync(NatKind.EndpointIndependent));
+        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
+        // Both punch only 4 s after their first relayed call, and the seller sends 1 MB/s: the 12 MiB
+        // download starts on the relay and is upgraded while it runs.
+        var buyer = new CliRunner(_temp.Sub("buyer")) { Namespace = buyerHost.Namespace, Variables = new Dictionary<string, string> { ["HYBRID_PUNCH_DELAY_MS"] = "4000" } };
+        await Ok(buyer.RunAsync("init", "--name", "Bea"));
+        var seller = new CliRunner(_temp.Sub("seller")) { Namespace = sellerHost.Namespace, Variables = buyer.Variables };
+        await Ok(seller.RunAsync("init", "--name", "Sam"));
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
+        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0", "--max-upload-rate", "1MB");
+        await DialedBackAsync(seller);
+        await DialedBackAsync(buyer);
+
+        var goods = _temp.Sub("goods.bin");
+        const int Size = 12 * 1024 * 1024;
+        await File.WriteAllBytesAsync(goods, RandomNumberGenerator.GetBytes(Size));
+        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Lecture recordings", "--price", "2.00", "--currency", "EUR", "--file", goods, "--json"))).GetProperty("listingId").GetString()!;
+        var orderId = Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json"))).GetProperty("orderId").GetString()!;
+        await Ok(seller.RunAsync("order", "accept", orderId));
+        var fetched = Json(await Ok(buyer.RunAsync(TimeSpan.FromSeconds(120), "fetch", orderId, "--out", _temp.Sub("got.bin"), "--json")));
+
+        Assert.Equal(await File.ReadAllBytesAsync(goods), await File.ReadAllBytesAsync(_temp.Sub("got.bin")));
+        Assert.Equal("direct", fetched.GetProperty("path").GetString());
+        var relayed = await RelayedBytesAsync(node);
+        Assert.True(relayed is > 512 * 1024 and < Size, $"{relayed} bytes crossed the relay: the download should have started there and moved off it");
+        Assert.Contains(Json(await Ok(buyer.RunAsync("status", "--json"))).GetProperty("events").EnumerateArray(), e => e.GetString()!.Contains("upgraded to direct", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -150,6 +187,13 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
             s => s.GetProperty("reachability").ValueKind == JsonValueKind.Object,
             Deadline,
             $"the supernode's dial-back report in the status of {user.Home}");
+
+    private static async Task<double> RelayedBytesAsync(SupernodeProcess node)
+    {
+        var metrics = await (await node.OpsGetAsync("/metrics")).Content.ReadAsStringAsync();
+        var line = metrics.Split('\n').Single(l => l.StartsWith("hybrid_relay_bytes_total ", StringComparison.Ordinal));
+        return double.Parse(line["hybrid_relay_bytes_total ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     private static async Task<CliResult> Ok(Task<CliResult> run)
     {

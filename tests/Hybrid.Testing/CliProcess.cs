@@ -12,6 +12,9 @@ public sealed class CliRunner(string home)
     /// <summary>A NAT lab namespace to run every command in (null: this machine's own network).</summary>
     public string? Namespace { get; init; }
 
+    /// <summary>Extra environment variables for every command.</summary>
+    public IReadOnlyDictionary<string, string> Variables { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Runs one command to completion (bounded by <paramref name="timeout"/>).</summary>
     public async Task<CliResult> RunAsync(TimeSpan? timeout, params string[] args)
     {
@@ -55,6 +58,10 @@ public sealed class CliRunner(string home)
         }
 
         start.Environment["HYBRID_HOME"] = Home;
+        foreach (var (name, value) in Variables)
+        {
+            start.Environment[name] = value;
+        }
         return start;
     }
 }

@@ -43,21 +43,21 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
 
     /// <summary>
     /// Runs the caller's side over <paramref name="relayed"/> towards <paramref name="target"/>; the
-    /// connected socket, or null with the reason when every attempt failed.
+    /// connected socket and the attempt that made it, or null with the reason when every attempt failed.
     /// </summary>
-    public async Task<(Socket? Socket, string Reason)> InitiateAsync(PeerLink.PeerLinkClient relayed, PeerInfo target, CancellationToken cancellationToken)
+    public async Task<(Socket? Socket, string Reason, int Attempts)> InitiateAsync(PeerLink.PeerLinkClient relayed, PeerInfo target, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(relayed);
         ArgumentNullException.ThrowIfNull(target);
         if (connection.LocalEndPoint is not { } local || privateMode)
         {
-            return (null, "this peer does not take direct connections (private mode, or its host listens on loopback)");
+            return (null, "this peer does not take direct connections (private mode, or its host listens on loopback)", 0);
         }
 
         var addresses = Addresses(target, local.AddressFamily);
         if (addresses.Count == 0)
         {
-            return (null, "the directory lists no address of the peer to punch towards");
+            return (null, "the directory lists no address of the peer to punch towards", 0);
         }
 
         var reason = string.Empty;
@@ -72,7 +72,7 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
                 await call.RequestStream.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = (uint)attempt } }, step.Token);
                 if (!await call.ResponseStream.MoveNext(step.Token) || call.ResponseStream.Current.KindCase != PunchMessage.KindOneofCase.Connect)
                 {
-                    return (null, "the peer ended the punch");
+                    return (null, "the peer ended the punch", attempt);
                 }
 
                 var roundTrip = Stopwatch.GetElapsedTime(started);
@@ -84,14 +84,14 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
                 if (socket is not null)
                 {
                     LogPunched(logger, target.PeerId, socket.RemoteEndPoint, attempt, roundTrip.TotalMilliseconds);
-                    return (socket, string.Empty);
+                    return (socket, string.Empty, attempt);
                 }
 
                 reason = $"no connection within {window.TotalSeconds:0.#} s (attempt {attempt}; the NATs map each destination differently, or drop what they did not ask for)";
             }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.FailedPrecondition or StatusCode.ResourceExhausted or StatusCode.Unimplemented or StatusCode.Unauthenticated)
             {
-                return (null, $"the peer declined: {ex.Status.Detail}");
+                return (null, $"the peer declined: {ex.Status.Detail}", attempt);
             }
             catch (RpcException ex)
             {
@@ -103,7 +103,39 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
             }
         }
 
-        return (null, reason);
+        return (null, reason, MaxAttempts);
+    }
+
+    /// <summary>
+    /// Opens <c>Reverse</c> on a freshly punched link and serves what the peer sends inside it with
+    /// this peer's host (the peer's own link to this one), until either side ends it.
+    /// </summary>
+    public void ServeReverse(PeerLink.PeerLinkClient direct, PeerId peer)
+    {
+        ArgumentNullException.ThrowIfNull(direct);
+        if (Interlocked.Increment(ref _served) > MaxServed)
+        {
+            Interlocked.Decrement(ref _served);
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                using var call = direct.Reverse(cancellationToken: _stopping.Token);
+                using var stream = new RelayStream(call);
+                await host.ServeAsync(stream, null, _stopping.Token);
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException or RpcException)
+            {
+                LogReverseEnded(logger, peer, ex.Message);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _served);
+            }
+        });
     }
 
     /// <summary>The callee's side: answers <c>connect</c>, connects on <c>sync</c>, serves what connects.</summary>
@@ -237,6 +269,9 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Punched a direct connection to {Peer} at {Remote} (attempt {Attempt}, relay round trip {RoundTripMs:0.0} ms)")]
     private static partial void LogPunched(ILogger logger, string peer, EndPoint? remote, int attempt, double roundTripMs);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "The reverse link to {Peer} ended: {Reason}")]
+    private static partial void LogReverseEnded(ILogger logger, PeerId peer, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A punched connection ended: {Reason}")]
     private static partial void LogServeEnded(ILogger logger, string reason);

@@ -57,9 +57,16 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
 
     private readonly ConcurrentDictionary<PeerId, PeerLinkHandle> _links = new();
     private readonly ConcurrentDictionary<PeerId, DateTimeOffset> _punching = new();
+    private int _reverses;
+
+    /// <summary>Reverse links (inside connections other peers punched to this one) kept at once.</summary>
+    public const int MaxReverseLinks = 64;
 
     /// <summary>Hole punching, when this peer can (not in private mode); null: relayed links stay relayed.</summary>
     public HolePunch? Punch { get; init; }
+
+    /// <summary>How long a new relayed link is used before the punch starts (zero: at once; tests set it to upgrade mid-transfer).</summary>
+    public TimeSpan PunchDelay { get; init; }
 
     /// <summary>A relayed link to the peer was replaced by a direct one: new calls go direct.</summary>
     public event EventHandler<PeerLinkHandle>? LinkUpgraded;
@@ -234,8 +241,20 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         PeerLinkHandle? direct = null;
         try
         {
+            if (PunchDelay > TimeSpan.Zero)
+            {
+                await Task.Delay(PunchDelay);
+            }
+
+            if (!_links.TryGetValue(relayed.Peer, out var current) || !ReferenceEquals(current, relayed))
+            {
+                // Upgraded meanwhile (the peer punched to this one and opened the reverse), or gone.
+                _punching.TryRemove(relayed.Peer, out _);
+                return;
+            }
+
             using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-            var (socket, reason) = await punch.InitiateAsync(relayed.Client, info, limit.Token);
+            var (socket, reason, attempts) = await punch.InitiateAsync(relayed.Client, info, limit.Token);
             if (socket is null)
             {
                 LogPunchFailed(logger, relayed.Peer, reason);
@@ -247,12 +266,11 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
             var remote = socket.RemoteEndPoint?.ToString() ?? "?";
             var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
             await stream.AuthenticateAsClientAsync(PeerTls.ClientOptions(certificate, relayed.Peer), limit.Token);
-            direct = new PeerLinkHandle(relayed.Peer, LinkPath.Direct, $"https://{remote}", PunchedChannel(stream), "a hole punch through both NATs (upgraded from the relay)");
-            if (_links.TryUpdate(relayed.Peer, direct, relayed))
+            direct = new PeerLinkHandle(relayed.Peer, LinkPath.Direct, $"https://{remote}", PunchedChannel(stream), $"a hole punch through both NATs, upgraded from the relay (attempt {attempts})");
+            if (Adopt(direct))
             {
-                LogLinked(logger, relayed.Peer, LinkPath.Direct, direct.Address);
-                LinkUpgraded?.Invoke(this, direct);
-                _ = Task.Delay(UpgradeGrace, CancellationToken.None).ContinueWith(_ => relayed.Channel.Dispose(), TaskScheduler.Default);
+                // The peer gets its own direct link to this one inside this connection.
+                punch.ServeReverse(direct.Client, relayed.Peer);
                 direct = null;
             }
 
@@ -267,6 +285,90 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         finally
         {
             direct?.Channel.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The callee's side of <c>Reverse</c>: the peer punched a connection to this one and offers the
+    /// other direction inside it. This peer runs TLS pinned to the caller over the call and uses it as
+    /// its direct link to the caller until the call ends.
+    /// </summary>
+    public async Task AcceptReverseAsync(PeerId caller, string remote, IAsyncStreamReader<RelayFrame> requests, IAsyncStreamWriter<RelayFrame> responses, CancellationToken cancellationToken)
+    {
+        if (privateMode)
+        {
+            throw Refuse.WrongState("this peer takes no direct links (private mode)");
+        }
+
+        if (Interlocked.Increment(ref _reverses) > MaxReverseLinks)
+        {
+            Interlocked.Decrement(ref _reverses);
+            throw Refuse.Exhausted("this peer holds as many reverse links as it keeps; stay on your relay", TimeSpan.FromMinutes(1));
+        }
+
+        PeerLinkHandle? handle = null;
+        try
+        {
+            var relay = new RelayStream(requests, responses, owner: null);
+            var tls = new SslStream(relay, leaveInnerStreamOpen: false);
+            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                handshake.CancelAfter(TimeSpan.FromSeconds(15));
+                await tls.AuthenticateAsClientAsync(PeerTls.ClientOptions(certificate, caller), handshake.Token);
+            }
+
+            handle = new PeerLinkHandle(caller, LinkPath.Direct, $"https://{remote}", PunchedChannel(tls), "the other direction of a connection the peer punched to this one");
+            if (!Adopt(handle))
+            {
+                return;
+            }
+
+            await relay.Ended.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        finally
+        {
+            if (handle is not null)
+            {
+                Forget(caller, handle);
+                handle.Channel.Dispose();
+            }
+
+            Interlocked.Decrement(ref _reverses);
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="direct"/> the link to its peer when none is open or the open one is
+    /// relayed (the relayed one stays open <see cref="UpgradeGrace"/> for calls still on it); false
+    /// when a direct link is already open.
+    /// </summary>
+    private bool Adopt(PeerLinkHandle direct)
+    {
+        while (true)
+        {
+            if (!_links.TryGetValue(direct.Peer, out var current))
+            {
+                if (_links.TryAdd(direct.Peer, direct))
+                {
+                    LogLinked(logger, direct.Peer, LinkPath.Direct, direct.Address);
+                    return true;
+                }
+
+                continue;
+            }
+
+            if (current.Path == LinkPath.Direct)
+            {
+                return false;
+            }
+
+            if (_links.TryUpdate(direct.Peer, direct, current))
+            {
+                LogLinked(logger, direct.Peer, LinkPath.Direct, direct.Address);
+                LinkUpgraded?.Invoke(this, direct);
+                _ = Task.Delay(UpgradeGrace, CancellationToken.None).ContinueWith(_ => current.Channel.Dispose(), TaskScheduler.Default);
+                return true;
+            }
         }
     }
 

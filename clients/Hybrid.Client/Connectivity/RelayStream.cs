@@ -15,19 +15,34 @@ public sealed class RelayStream : Stream
     /// <summary>Largest data frame written: under the supernode's message limit.</summary>
     public const int MaxFrameBytes = 64 * 1024;
 
-    private readonly AsyncDuplexStreamingCall<RelayFrame, RelayFrame> _call;
+    private readonly IAsyncStreamReader<RelayFrame> _incoming;
+    private readonly IAsyncStreamWriter<RelayFrame> _writer;
+    private readonly IDisposable? _owner;
     private readonly Channel<byte[]> _outgoing = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(64) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly Task _sending;
     private ReadOnlyMemory<byte> _pending;
     private Exception? _sendFailure;
-    private bool _ended;
+    private bool _isEnded;
 
     /// <summary>Wraps a Relay call whose first frame has already been exchanged.</summary>
     public RelayStream(AsyncDuplexStreamingCall<RelayFrame, RelayFrame> call)
+        : this(call?.ResponseStream!, call?.RequestStream!, call)
     {
-        _call = call;
+    }
+
+    /// <summary>Wraps any duplex stream of data frames (the server side of a call, too); <paramref name="owner"/> is disposed with it.</summary>
+    public RelayStream(IAsyncStreamReader<RelayFrame> incoming, IAsyncStreamWriter<RelayFrame> writer, IDisposable? owner)
+    {
+        ArgumentNullException.ThrowIfNull(incoming);
+        ArgumentNullException.ThrowIfNull(writer);
+        (_incoming, _writer, _owner) = (incoming, writer, owner);
         _sending = Task.Run(SendAsync);
     }
+
+    /// <summary>Completes when the other side ended the stream (or it failed).</summary>
+    public Task Ended => _ended.Task;
+
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <inheritdoc />
     public override bool CanRead => true;
@@ -49,25 +64,32 @@ public sealed class RelayStream : Stream
     {
         while (_pending.IsEmpty)
         {
-            if (_ended)
+            if (_isEnded)
             {
                 return 0;
             }
 
             try
             {
-                if (!await _call.ResponseStream.MoveNext(cancellationToken))
+                if (!await _incoming.MoveNext(cancellationToken))
                 {
-                    _ended = true;
+                    _isEnded = true;
+                    _ended.TrySetResult();
                     return 0;
                 }
             }
             catch (RpcException ex) when (ex.StatusCode is StatusCode.Cancelled or StatusCode.Unavailable or StatusCode.Internal)
             {
+                _ended.TrySetResult();
                 throw new IOException($"the relay closed the link ({ex.StatusCode})", ex);
             }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+            {
+                _ended.TrySetResult();
+                throw;
+            }
 
-            var frame = _call.ResponseStream.Current;
+            var frame = _incoming.Current;
             if (frame.KindCase == RelayFrame.KindOneofCase.Data)
             {
                 _pending = frame.Data.Memory;
@@ -135,7 +157,7 @@ public sealed class RelayStream : Stream
                     data = UnsafeByteOperations.UnsafeWrap(joined);
                 }
 
-                await _call.RequestStream.WriteAsync(new RelayFrame { Data = data });
+                await _writer.WriteAsync(new RelayFrame { Data = data });
             }
         }
         catch (Exception ex) when (ex is RpcException or InvalidOperationException or IOException or OperationCanceledException)
@@ -179,7 +201,8 @@ public sealed class RelayStream : Stream
         if (disposing)
         {
             _outgoing.Writer.TryComplete();
-            _call.Dispose();
+            _owner?.Dispose();
+            _ended.TrySetResult();
             _sending.Wait(TimeSpan.FromSeconds(5));
         }
 

@@ -38,6 +38,13 @@ public sealed class PeerDaemonOptions
     /// <summary>Upload rate limit for goods data, in bytes per second (0: none).</summary>
     public long MaxUploadBytesPerSecond { get; init; }
 
+    /// <summary>
+    /// How long a new relayed link is used before a hole punch is tried (default: at once). From
+    /// <c>HYBRID_PUNCH_DELAY_MS</c>: tests use it to upgrade a link while a transfer runs on it.
+    /// </summary>
+    public TimeSpan PunchDelay { get; init; } =
+        int.TryParse(Environment.GetEnvironmentVariable("HYBRID_PUNCH_DELAY_MS"), System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms > 0 ? TimeSpan.FromMilliseconds(Math.Min(ms, 600_000)) : TimeSpan.Zero;
+
     /// <summary>How often the mailbox and mailbox deliveries are checked while in session.</summary>
     public TimeSpan MailPollInterval { get; init; } = TimeSpan.FromSeconds(2);
 
@@ -165,6 +172,7 @@ public sealed class PeerDaemon : IAsyncDisposable
         services.AddSingleton(sp => new PeerDialer(identity, sp.GetRequiredService<DaemonCertificate>().Certificate, sp.GetRequiredService<SupernodeConnection>(), options.Private, sp.GetRequiredService<ILogger<PeerDialer>>())
         {
             Punch = sp.GetRequiredService<HolePunch>(),
+            PunchDelay = options.PunchDelay,
         });
         services.AddSingleton<Courier>();
         services.AddSingleton<ChatService>();

@@ -77,6 +77,7 @@ public sealed class PeerHost(PeerDaemonOptions options, DaemonCertificate certif
         builder.Services.Share<TransferService>(root);
         builder.Services.Share<PeerBudgets>(root);
         builder.Services.Share<HolePunch>(root);
+        builder.Services.Share<PeerDialer>(root);
         _app = builder.Build();
         _app.MapGrpcService<PeerLinkService>();
         await _app.StartAsync(cancellationToken);

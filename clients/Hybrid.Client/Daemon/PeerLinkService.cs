@@ -12,7 +12,7 @@ namespace Hybrid.Client.Daemon;
 /// The peer protocol as this peer's host serves it. The caller is whoever its client certificate's
 /// key says, and every call is charged to that caller's budget first.
 /// </summary>
-public sealed class PeerLinkService(ChatService chats, OrderService orders, TransferService transfers, HolePunch punch, PeerBudgets budgets) : PeerLink.PeerLinkBase
+public sealed class PeerLinkService(ChatService chats, OrderService orders, TransferService transfers, HolePunch punch, PeerDialer dialer, PeerBudgets budgets) : PeerLink.PeerLinkBase
 {
     public override Task<ChatAck> Chat(SignedEnvelope request, ServerCallContext context) =>
         Task.FromResult(chats.Receive(request, Admit(context)));
@@ -28,6 +28,14 @@ public sealed class PeerLinkService(ChatService chats, OrderService orders, Tran
 
     public override Task Punch(IAsyncStreamReader<PunchMessage> requestStream, IServerStreamWriter<PunchMessage> responseStream, ServerCallContext context) =>
         punch.RespondAsync(Admit(context), requestStream, responseStream, context?.CancellationToken ?? default);
+
+    public override Task Reverse(IAsyncStreamReader<RelayFrame> requestStream, IServerStreamWriter<RelayFrame> responseStream, ServerCallContext context)
+    {
+        var caller = Admit(context);
+        var connection = context?.GetHttpContext().Connection;
+        var remote = connection?.RemoteIpAddress is { } address ? $"{address}:{connection.RemotePort}" : "a punched connection";
+        return dialer.AcceptReverseAsync(caller, remote, requestStream, responseStream, context?.CancellationToken ?? default);
+    }
 
     private PeerId Admit(ServerCallContext? context)
     {

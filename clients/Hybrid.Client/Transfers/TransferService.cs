@@ -86,7 +86,14 @@ public sealed partial class TransferService(LocalStore store, PeerDialer dialer,
                     throw Refuse.Corrupt(problem);
                 }
 
-                var done = await FetchOnceAsync(link, manifest, request, partPath, attempt, progress, cancellationToken);
+                var (done, moved) = await FetchOnceAsync(seller, link, manifest, request, partPath, attempt, progress, cancellationToken);
+                if (moved)
+                {
+                    // The link was upgraded (relayed to direct) mid-transfer: go on from the next chunk on the new link.
+                    LogMoved(logger, contentId, done.ReceivedBytes);
+                    continue;
+                }
+
                 File.Move(partPath, target, overwrite: true);
                 var finished = done with { Done = true, File = target };
                 progress(finished);
@@ -100,7 +107,12 @@ public sealed partial class TransferService(LocalStore store, PeerDialer dialer,
         }
     }
 
-    private static async Task<FetchStatus> FetchOnceAsync(PeerLinkHandle link, ContentManifest manifest, ContentRequest request, string partPath, int attempt, Action<FetchStatus> progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// One stream of chunks over <paramref name="link"/>, written and verified in order. When the
+    /// dialer upgrades the link to the seller meanwhile, the stream stops after the chunks already
+    /// received (all written, none asked twice of the file) and the result says it moved.
+    /// </summary>
+    private async Task<(FetchStatus Status, bool Moved)> FetchOnceAsync(PeerId seller, PeerLinkHandle link, ContentManifest manifest, ContentRequest request, string partPath, int attempt, Action<FetchStatus> progress, CancellationToken cancellationToken)
     {
         var path = link.Path == LinkPath.Direct ? "direct" : "relayed";
         await using var file = new FileStream(partPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.Asynchronous);
@@ -115,6 +127,17 @@ public sealed partial class TransferService(LocalStore store, PeerDialer dialer,
             // The network read runs ahead of hashing and writing by a few chunks, so the three overlap.
             var pending = System.Threading.Channels.Channel.CreateBounded<ContentChunk>(new System.Threading.Channels.BoundedChannelOptions(8) { SingleReader = true, SingleWriter = true });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var moved = 0;
+            void OnUpgraded(object? sender, PeerLinkHandle upgraded)
+            {
+                if (upgraded.Peer.Equals(seller) && !ReferenceEquals(upgraded, link) && Interlocked.Exchange(ref moved, 1) == 0)
+                {
+                    stop.Cancel();
+                }
+            }
+
+            dialer.LinkUpgraded += OnUpgraded;
+            using var unsubscribe = new Unsubscribe(() => dialer.LinkUpgraded -= OnUpgraded);
             using var call = link.Client.Fetch(new ContentRequest(request) { FromChunk = (uint)verified }, cancellationToken: stop.Token);
             var receiving = Task.Run(
                 async () =>
@@ -151,6 +174,15 @@ public sealed partial class TransferService(LocalStore store, PeerDialer dialer,
                     progress(status);
                 }
             }
+            catch (Exception ex) when (Volatile.Read(ref moved) == 1 && !cancellationToken.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+            {
+                // Every chunk received before the move is written; the rest comes over the new link.
+                if (next < manifest.ChunkHashes.Count)
+                {
+                    await file.FlushAsync(cancellationToken);
+                    return (status, true);
+                }
+            }
             finally
             {
                 await stop.CancelAsync();
@@ -165,7 +197,7 @@ public sealed partial class TransferService(LocalStore store, PeerDialer dialer,
 
         await file.FlushAsync(cancellationToken);
         file.Flush(flushToDisk: true);
-        return status with { ReceivedBytes = manifest.Size };
+        return (status with { ReceivedBytes = manifest.Size }, false);
     }
 
     private static async Task<int> VerifiedChunksAsync(FileStream file, ContentManifest manifest, CancellationToken cancellationToken)
@@ -229,6 +261,15 @@ public sealed partial class TransferService(LocalStore store, PeerDialer dialer,
     private static bool IsRetryable(Exception ex) =>
         ex is PeerUnreachableException or IOException or HttpRequestException || (ex is RpcException rpc && (PeerDialer.IsTransportFailure(rpc) || rpc.StatusCode is StatusCode.DeadlineExceeded or StatusCode.Cancelled));
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Fetch of {ContentId} moves to the upgraded (direct) link after {Bytes} bytes")]
+    private static partial void LogMoved(ILogger logger, string contentId, ulong bytes);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Fetch of {ContentId}: attempt {Attempt} stopped ({Reason}); resuming")]
     private static partial void LogRetry(ILogger logger, string contentId, int attempt, string reason);
+}
+
+/// <summary>Runs an action on dispose (an event unsubscription at the end of a scope).</summary>
+internal sealed class Unsubscribe(Action action) : IDisposable
+{
+    public void Dispose() => action();
 }

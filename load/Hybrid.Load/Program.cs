@@ -109,5 +109,13 @@ chaos.SetAction((parse, ct) => ChaosScenario.RunAsync(
     parse.GetValue(report)!,
     ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse, chaos };
+var natRuns = new Option<int>("--runs") { Description = "Pairs of fresh peers per NAT combination.", DefaultValueFactory = _ => 5 };
+var natSeed = new Option<int>("--seed") { Description = "Seed for which side of each pair speaks first.", DefaultValueFactory = _ => 1 };
+var nat = new Command("nat", "The NAT matrix in a lab of network namespaces (root): share of pairs ending direct, time from first chat to a direct link, punch attempts per success, per combination of public, endpoint-independent and symmetric NATs.")
+{
+    natRuns, natSeed, report,
+};
+nat.SetAction((parse, ct) => NatScenario.RunAsync(parse.GetValue(natRuns), parse.GetValue(natSeed), parse.GetValue(report)!, ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback (or in a NAT lab of network namespaces) only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse, chaos, nat };
 return await root.Parse(args).InvokeAsync();

@@ -53,6 +53,30 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task APublicPeerReachesAPeerBehindASymmetricNatDirectlyByConnectionReversal()
+    {
+        await using var lab = await NatLab.CreateAsync();
+        var supernodeHost = await lab.AddPublicAsync();
+        var publicHost = await lab.AddPublicAsync();
+        var homeHost = await lab.AddHomeAsync(NatKind.Symmetric);
+        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
+        var (open, home) = (await InitAsync(publicHost, "open", "Olga"), await InitAsync(homeHost, "home", "Hugo"));
+        await using var openDaemon = await DaemonProcess.StartAsync(open, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
+        await using var homeDaemon = await DaemonProcess.StartAsync(home, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
+        await DialedBackAsync(open);
+        var homeId = (await DialedBackAsync(home)).GetProperty("peerId").GetString()!;
+
+        // No punch gets through a symmetric NAT, but the home peer can dial out: asked over the
+        // relay, it dials the public peer and opens the other direction inside that connection.
+        await Ok(open.RunAsync("chat", "send", homeId, "hello, strict router", "--json"));
+        var link = await DirectLinkAsync(open, homeId);
+        Assert.Contains("punched", link.GetProperty("why").GetString(), StringComparison.Ordinal);
+        Assert.Equal("direct", Json(await Ok(open.RunAsync("chat", "send", homeId, "now directly", "--json"))).GetProperty("status").GetString());
+        var openId = Json(await Ok(open.RunAsync("status", "--json"))).GetProperty("peerId").GetString()!;
+        Assert.Equal("direct", Json(await Ok(home.RunAsync("chat", "send", openId, "and back", "--json"))).GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task TwoHomesBehindEndpointIndependentNatsPunchADirectLinkAndAGoodArrivesOverIt()
     {
         await using var lab = await NatLab.CreateAsync();

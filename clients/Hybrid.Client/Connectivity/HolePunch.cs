@@ -60,6 +60,11 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
             return (null, "the directory lists no address of the peer to punch towards", 0);
         }
 
+        if (connection.Reachability is { Reachable: true } && target.Endpoints.Count == 0)
+        {
+            return await ReverseAsync(relayed, cancellationToken);
+        }
+
         var reason = string.Empty;
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
@@ -107,6 +112,43 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
     }
 
     /// <summary>
+    /// Connection reversal (this peer is reachable, the other is not): asks the peer to dial this one
+    /// and open <c>Reverse</c>; the link arrives through the dialer's reverse side, so no socket is returned.
+    /// </summary>
+    private static async Task<(Socket? Socket, string Reason, int Attempts)> ReverseAsync(PeerLink.PeerLinkClient relayed, CancellationToken cancellationToken)
+    {
+        using var step = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        step.CancelAfter(StepTimeout * 2);
+        try
+        {
+            using var call = relayed.Punch(cancellationToken: step.Token);
+            await call.RequestStream.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = 1, Reverse = true } }, step.Token);
+            await call.RequestStream.CompleteAsync();
+            while (await call.ResponseStream.MoveNext(step.Token))
+            {
+                if (call.ResponseStream.Current.KindCase == PunchMessage.KindOneofCase.Done)
+                {
+                    var done = call.ResponseStream.Current.Done;
+                    return (null, done.Connected ? Reversed : $"the peer could not dial this one back: {done.Reason}", 1);
+                }
+            }
+
+            return (null, "the peer ended the reversal without an answer", 1);
+        }
+        catch (RpcException ex)
+        {
+            return (null, $"the peer declined the reversal: {ex.Status.Detail}", 1);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (null, $"the peer did not dial back within {(StepTimeout * 2).TotalSeconds:0} s", 1);
+        }
+    }
+
+    /// <summary>The reason <see cref="InitiateAsync"/> gives when the link arrives by reversal instead of a socket.</summary>
+    public const string Reversed = "reversed: the peer dialed this one and opened the other direction";
+
+    /// <summary>
     /// Opens <c>Reverse</c> on a freshly punched link and serves what the peer sends inside it with
     /// this peer's host (the peer's own link to this one), until either side ends it.
     /// </summary>
@@ -139,8 +181,9 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
     }
 
     /// <summary>The callee's side: answers <c>connect</c>, connects on <c>sync</c>, serves what connects.</summary>
-    public async Task RespondAsync(PeerId caller, IAsyncStreamReader<PunchMessage> requests, IServerStreamWriter<PunchMessage> responses, CancellationToken cancellationToken)
+    public async Task RespondAsync(PeerId caller, IAsyncStreamReader<PunchMessage> requests, IServerStreamWriter<PunchMessage> responses, Func<CancellationToken, Task<string?>> dialBack, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(dialBack);
         ArgumentNullException.ThrowIfNull(requests);
         ArgumentNullException.ThrowIfNull(responses);
         if (connection.LocalEndPoint is not { } local || privateMode)
@@ -164,6 +207,11 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
             {
                 switch (requests.Current.KindCase)
                 {
+                    case PunchMessage.KindOneofCase.Connect when requests.Current.Connect.Reverse:
+                        // The caller is reachable: dial it (its verified endpoint, pinned) and open Reverse there.
+                        var failure = await dialBack(step.Token);
+                        await responses.WriteAsync(new PunchMessage { Done = new PunchDone { Connected = failure is null, Reason = failure ?? string.Empty } }, step.Token);
+                        return;
                     case PunchMessage.KindOneofCase.Connect:
                         await responses.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = requests.Current.Connect.Attempt } }, step.Token);
                         break;

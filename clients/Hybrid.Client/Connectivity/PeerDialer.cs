@@ -255,6 +255,13 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
 
             using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(1));
             var (socket, reason, attempts) = await punch.InitiateAsync(relayed.Client, info, limit.Token);
+            if (socket is null && reason == HolePunch.Reversed)
+            {
+                // The link arrived through AcceptReverseAsync (the peer dialed this one).
+                _punching.TryRemove(relayed.Peer, out _);
+                return;
+            }
+
             if (socket is null)
             {
                 LogPunchFailed(logger, relayed.Peer, reason);
@@ -335,6 +342,61 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
 
             Interlocked.Decrement(ref _reverses);
         }
+    }
+
+    /// <summary>
+    /// Connection reversal, the callee's side: <paramref name="caller"/> is reachable and asked this
+    /// peer to dial it. Dials its verified endpoints (TLS pinned to it), adopts that as this peer's
+    /// direct link and opens <c>Reverse</c> on it for the caller's link to this one. Null when done,
+    /// else why not.
+    /// </summary>
+    public async Task<string?> DialBackAsync(PeerId caller, CancellationToken cancellationToken)
+    {
+        if (privateMode || Punch is null)
+        {
+            return "this peer takes no direct links (private mode)";
+        }
+
+        var info = await connection.LookupPeerAsync(caller, cancellationToken);
+        foreach (var endpoint in info.Endpoints.Take(HolePunch.MaxAddresses))
+        {
+            if (!Uri.TryCreate(endpoint.Url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps)
+            {
+                continue;
+            }
+
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                using var connect = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                connect.CancelAfter(DirectConnectTimeout);
+                await socket.ConnectAsync(uri.DnsSafeHost, uri.Port, connect.Token);
+                var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
+                await tls.AuthenticateAsClientAsync(PeerTls.ClientOptions(certificate, caller), connect.Token);
+                var handle = new PeerLinkHandle(caller, LinkPath.Direct, endpoint.Url, PunchedChannel(tls), "an endpoint the supernode verified (dialed back on the peer's request)");
+                if (!Adopt(handle))
+                {
+                    // A direct link is open already: the caller's side goes inside that one.
+                    handle.Channel.Dispose();
+                    if (!_links.TryGetValue(caller, out var existing))
+                    {
+                        return "the direct link to the caller closed meanwhile";
+                    }
+
+                    handle = existing;
+                }
+
+                Punch.ServeReverse(handle.Client, caller);
+                return null;
+            }
+            catch (Exception ex) when (ex is SocketException or IOException or AuthenticationException or OperationCanceledException)
+            {
+                socket.Dispose();
+                LogPathFailed(logger, caller, LinkPath.Direct, endpoint.Url, ex.Message);
+            }
+        }
+
+        return "none of its verified endpoints answered from here";
     }
 
     /// <summary>

@@ -26,8 +26,11 @@ public sealed class PeerLinkService(ChatService chats, OrderService orders, Tran
     public override Task Fetch(ContentRequest request, IServerStreamWriter<ContentChunk> responseStream, ServerCallContext context) =>
         transfers.ServeAsync(request, Admit(context), responseStream, context?.CancellationToken ?? default);
 
-    public override Task Punch(IAsyncStreamReader<PunchMessage> requestStream, IServerStreamWriter<PunchMessage> responseStream, ServerCallContext context) =>
-        punch.RespondAsync(Admit(context), requestStream, responseStream, context?.CancellationToken ?? default);
+    public override Task Punch(IAsyncStreamReader<PunchMessage> requestStream, IServerStreamWriter<PunchMessage> responseStream, ServerCallContext context)
+    {
+        var caller = Admit(context);
+        return punch.RespondAsync(caller, requestStream, responseStream, ct => dialer.DialBackAsync(caller, ct), context?.CancellationToken ?? default);
+    }
 
     public override Task Reverse(IAsyncStreamReader<RelayFrame> requestStream, IServerStreamWriter<RelayFrame> responseStream, ServerCallContext context)
     {

@@ -70,7 +70,7 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
         // relay, it dials the public peer and opens the other direction inside that connection.
         await Ok(open.RunAsync("chat", "send", homeId, "hello, strict router", "--json"));
         var link = await DirectLinkAsync(open, homeId);
-        Assert.Contains("punched", link.GetProperty("why").GetString(), StringComparison.Ordinal);
+        Assert.Contains("the peer opened to this one", link.GetProperty("why").GetString(), StringComparison.Ordinal);
         Assert.Equal("direct", Json(await Ok(open.RunAsync("chat", "send", homeId, "now directly", "--json"))).GetProperty("status").GetString());
         var openId = Json(await Ok(open.RunAsync("status", "--json"))).GetProperty("peerId").GetString()!;
         Assert.Equal("direct", Json(await Ok(home.RunAsync("chat", "send", openId, "and back", "--json"))).GetProperty("status").GetString());

@@ -324,7 +324,7 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
                 await tls.AuthenticateAsClientAsync(PeerTls.ClientOptions(certificate, caller), handshake.Token);
             }
 
-            handle = new PeerLinkHandle(caller, LinkPath.Direct, $"https://{remote}", PunchedChannel(tls), "the other direction of a connection the peer punched to this one");
+            handle = new PeerLinkHandle(caller, LinkPath.Direct, $"https://{remote}", PunchedChannel(tls), "inside a direct connection the peer opened to this one (its hole punch or its dial-back)");
             if (!Adopt(handle))
             {
                 return;

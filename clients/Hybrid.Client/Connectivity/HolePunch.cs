@@ -242,14 +242,43 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
         _stopping.Dispose();
     }
 
-    /// <summary>The other peer's addresses worth punching towards: IP literals of this family, not loopback or link-local.</summary>
-    private static List<IPEndPoint> Addresses(PeerInfo info, AddressFamily family) =>
-        [.. info.Candidates.Concat(info.Endpoints)
+    /// <summary>
+    /// The other peer's addresses worth punching towards: IP literals of this family, not loopback or
+    /// link-local; private-network addresses only when both peers are seen at the same public address
+    /// (the same LAN), since elsewhere such an address is somebody else's machine.
+    /// </summary>
+    private List<IPEndPoint> Addresses(PeerInfo info, AddressFamily family)
+    {
+        var mine = PublicAddress(connection.ObservedAddress);
+        var theirs = info.Candidates.Concat(info.Endpoints).Select(e => PublicAddress(e.Url)).OfType<IPAddress>().Where(a => !IsPrivate(a));
+        var sameLan = mine is not null && theirs.Contains(mine);
+        return [.. info.Candidates.Concat(info.Endpoints)
             .Select(e => Uri.TryCreate(e.Url, UriKind.Absolute, out var uri) && IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && uri.Port > 0 ? new IPEndPoint(ip, uri.Port) : null)
             .OfType<IPEndPoint>()
             .Where(e => (e.AddressFamily == family || family == AddressFamily.InterNetworkV6) && !IPAddress.IsLoopback(e.Address) && !e.Address.IsIPv6LinkLocal && !(e.Address.AddressFamily == AddressFamily.InterNetwork && e.Address.GetAddressBytes() is [169, 254, ..]))
+            .Where(e => sameLan || !IsPrivate(e.Address))
             .Distinct()
             .Take(MaxAddresses)];
+    }
+
+    /// <summary>The address part of "ip:port" or an https:// URL.</summary>
+    private static IPAddress? PublicAddress(string? text) =>
+        text is null ? null
+        : Uri.TryCreate(text.Contains("://", StringComparison.Ordinal) ? text : "https://" + text, UriKind.Absolute, out var uri) && IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) ? ip
+        : null;
+
+    /// <summary>RFC 1918, carrier-grade NAT and unique local IPv6 space.</summary>
+    private static bool IsPrivate(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        return address.AddressFamily == AddressFamily.InterNetwork
+            ? address.GetAddressBytes() is [10, ..] or [192, 168, ..] or [172, >= 16 and <= 31, ..] or [100, >= 64 and <= 127, ..]
+            : address.IsIPv6UniqueLocal;
+    }
 
     /// <summary>Connects from the host's port to every address at once; the first to connect wins, the rest are closed.</summary>
     private static async Task<Socket?> ConnectFirstAsync(IPEndPoint local, List<IPEndPoint> addresses, TimeSpan window, CancellationToken cancellationToken)

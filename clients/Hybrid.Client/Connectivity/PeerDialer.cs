@@ -48,7 +48,9 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
     /// <summary>Unverified candidates tried before the relay, at most.</summary>
     public const int MaxCandidatesTried = 3;
 
-    private static readonly TimeSpan RelayRequestLifetime = TimeSpan.FromMinutes(2);
+    /// <summary>Reverse links (inside connections other peers opened to this one) kept at once.</summary>
+    public const int MaxReverseLinks = 64;
+
     /// <summary>After a punch fails, the link stays relayed this long before another punch is tried.</summary>
     public static readonly TimeSpan PunchBackoff = TimeSpan.FromMinutes(5);
 
@@ -56,11 +58,9 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
     public static readonly TimeSpan UpgradeGrace = TimeSpan.FromSeconds(30);
 
     private readonly ConcurrentDictionary<PeerId, PeerLinkHandle> _links = new();
+    private static readonly TimeSpan RelayRequestLifetime = TimeSpan.FromMinutes(2);
     private readonly ConcurrentDictionary<PeerId, DateTimeOffset> _punching = new();
     private int _reverses;
-
-    /// <summary>Reverse links (inside connections other peers punched to this one) kept at once.</summary>
-    public const int MaxReverseLinks = 64;
 
     /// <summary>Hole punching, when this peer can (not in private mode); null: relayed links stay relayed.</summary>
     public HolePunch? Punch { get; init; }
@@ -233,7 +233,9 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         }
 
         var now = DateTimeOffset.UtcNow;
-        if (_punching.TryGetValue(relayed.Peer, out var retryAt) && retryAt > now || !_punching.TryAdd(relayed.Peer, DateTimeOffset.MaxValue) && !_punching.TryUpdate(relayed.Peer, DateTimeOffset.MaxValue, retryAt))
+        // One punch per peer at a time (MaxValue marks one running), none while a failure's backoff lasts.
+        var busy = _punching.TryGetValue(relayed.Peer, out var retryAt) && retryAt > now;
+        if (busy || (!_punching.TryAdd(relayed.Peer, DateTimeOffset.MaxValue) && !_punching.TryUpdate(relayed.Peer, DateTimeOffset.MaxValue, retryAt)))
         {
             return;
         }

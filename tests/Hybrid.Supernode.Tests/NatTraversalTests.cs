@@ -142,6 +142,26 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task AnEndpointIndependentHomeAndASymmetricHomeMeetByProbingManyPorts()
+    {
+        await using var lab = await NatLab.CreateAsync();
+        var supernodeHost = await lab.AddPublicAsync();
+        var (easyHost, hardHost) = (await lab.AddHomeAsync(NatKind.EndpointIndependent), await lab.AddHomeAsync(NatKind.Symmetric));
+        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
+        var (easy, hard) = (await InitAsync(easyHost, "easy", "Eve"), await InitAsync(hardHost, "hard", "Hal"));
+        await using var easyDaemon = await DaemonProcess.StartAsync(easy, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
+        await using var hardDaemon = await DaemonProcess.StartAsync(hard, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
+        var hardId = (await DialedBackAsync(hard)).GetProperty("peerId").GetString()!;
+        await DialedBackAsync(easy);
+
+        await Ok(easy.RunAsync("chat", "send", hardId, "hello across a strict router", "--json"));
+        var link = await DirectLinkAsync(easy, hardId);
+        output.WriteLine(link.ToString());
+        Assert.Equal("direct", Json(await Ok(easy.RunAsync("chat", "send", hardId, "now directly", "--json"))).GetProperty("status").GetString());
+        Assert.Contains(Json(await Ok(hard.RunAsync("chat", "read", "--json"))).EnumerateArray(), m => m.GetProperty("text").GetString() == "now directly");
+    }
+
+    [Fact]
     public async Task TwoHomesBehindSymmetricNatsStayRelayedAndStillTalk()
     {
         await using var lab = await NatLab.CreateAsync();

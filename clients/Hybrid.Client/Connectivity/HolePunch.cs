@@ -74,15 +74,21 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
             try
             {
                 var started = Stopwatch.GetTimestamp();
-                await call.RequestStream.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = (uint)attempt } }, step.Token);
+                await call.RequestStream.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = (uint)attempt, Hard = IsHard } }, step.Token);
                 if (!await call.ResponseStream.MoveNext(step.Token) || call.ResponseStream.Current.KindCase != PunchMessage.KindOneofCase.Connect)
                 {
                     return (null, "the peer ended the punch", attempt);
                 }
 
+                var theirsHard = call.ResponseStream.Current.Connect.Hard;
+                if (IsHard && theirsHard)
+                {
+                    return (null, "both peers are behind NATs that change the port for every destination (symmetric): no punch can meet", attempt);
+                }
+
                 var roundTrip = Stopwatch.GetElapsedTime(started);
                 var window = roundTrip * 3 > MinimumWindow ? roundTrip * 3 : MinimumWindow;
-                var connecting = ConnectFirstAsync(local, addresses, window, step.Token);
+                var connecting = ConnectAsync(local, addresses, theirsHard, window, step.Token);
                 await call.RequestStream.WriteAsync(new PunchMessage { Sync = new PunchSync() }, step.Token);
                 var socket = await connecting;
                 await call.RequestStream.CompleteAsync();
@@ -201,6 +207,7 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
             // The caller's addresses come from the directory (verified answers), never from the caller.
             var info = await connection.LookupPeerAsync(caller, cancellationToken);
             var addresses = Addresses(info, local.AddressFamily);
+            var callerHard = false;
             using var step = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             step.CancelAfter(StepTimeout * MaxAttempts);
             while (await requests.MoveNext(step.Token))
@@ -213,10 +220,11 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
                         await responses.WriteAsync(new PunchMessage { Done = new PunchDone { Connected = failure is null, Reason = failure ?? string.Empty } }, step.Token);
                         return;
                     case PunchMessage.KindOneofCase.Connect:
-                        await responses.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = requests.Current.Connect.Attempt } }, step.Token);
+                        callerHard = requests.Current.Connect.Hard;
+                        await responses.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = requests.Current.Connect.Attempt, Hard = IsHard } }, step.Token);
                         break;
                     case PunchMessage.KindOneofCase.Sync:
-                        var socket = addresses.Count == 0 ? null : await ConnectFirstAsync(local, addresses, MinimumWindow, step.Token);
+                        var socket = addresses.Count == 0 ? null : await ConnectAsync(local, addresses, callerHard, MinimumWindow, step.Token);
                         if (socket is not null)
                         {
                             Serve(socket);
@@ -280,8 +288,51 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
             : address.IsIPv6UniqueLocal;
     }
 
-    /// <summary>Connects from the host's port to every address at once; the first to connect wins, the rest are closed.</summary>
-    private static async Task<Socket?> ConnectFirstAsync(IPEndPoint local, List<IPEndPoint> addresses, TimeSpan window, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether this peer's NAT changes the port per destination: its session left from the host
+    /// port and the supernode saw another (a symmetric NAT, or a port-remapping one).
+    /// </summary>
+    public bool IsHard =>
+        connection.LocalEndPoint is { } local && IPEndPoint.TryParse(connection.ObservedAddress ?? string.Empty, out var observed) && observed.Port != local.Port;
+
+    /// <summary>
+    /// The connects of one punch attempt. Neither side hard: from the host port to each address.
+    /// The other side hard: from the host port to <see cref="BirthdayProbes"/> random ports of each
+    /// of its public addresses (each opens this NAT for one port of theirs). This side hard: from
+    /// <see cref="BirthdayProbes"/> fresh sockets (each gets a new port from this NAT) to each address.
+    /// </summary>
+    private Task<Socket?> ConnectAsync(IPEndPoint local, List<IPEndPoint> addresses, bool theirsHard, TimeSpan window, CancellationToken cancellationToken)
+    {
+        if (theirsHard)
+        {
+            var ports = RandomPorts(BirthdayProbes);
+            return ConnectFirstAsync(local, [.. addresses.Where(a => !IsPrivate(a.Address)).SelectMany(a => ports.Select(p => new IPEndPoint(a.Address, p)))], window, cancellationToken);
+        }
+
+        return IsHard
+            ? ConnectFirstAsync(null, [.. addresses.Where(a => !IsPrivate(a.Address)).SelectMany(a => Enumerable.Repeat(a, BirthdayProbes))], window, cancellationToken)
+            : ConnectFirstAsync(local, addresses, window, cancellationToken);
+    }
+
+    /// <summary>Probes per address when one side's NAT is hard: 512 each way meet with about 98 % chance per attempt (1 - e^-(512²/64,512)).</summary>
+    public const int BirthdayProbes = 512;
+
+    private static int[] RandomPorts(int count)
+    {
+        var ports = new HashSet<int>();
+        while (ports.Count < count)
+        {
+            ports.Add(System.Security.Cryptography.RandomNumberGenerator.GetInt32(1024, 65536));
+        }
+
+        return [.. ports];
+    }
+
+    /// <summary>
+    /// Connects to every address at once (from <paramref name="local"/>, or from fresh ephemeral ports
+    /// when null); the first to connect wins, the rest are closed.
+    /// </summary>
+    private static async Task<Socket?> ConnectFirstAsync(IPEndPoint? local, List<IPEndPoint> addresses, TimeSpan window, CancellationToken cancellationToken)
     {
         using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         race.CancelAfter(window);
@@ -289,7 +340,7 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
         {
             try
             {
-                return await PortReuse.TryConnectFromAsync(local, a, race.Token);
+                return local is null ? await ConnectEphemeralAsync(a, race.Token) : await PortReuse.TryConnectFromAsync(local, a, race.Token);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
@@ -316,6 +367,21 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
         }
 
         return winner;
+    }
+
+    private static async Task<Socket?> ConnectEphemeralAsync(IPEndPoint target, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(target, cancellationToken);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     private void Serve(Socket socket)

@@ -21,16 +21,8 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
     public async Task APeerBehindAHomeRouterIsDialedBackAsUnreachableAndReachesAPublicPeerDirectly()
     {
         await using var lab = await NatLab.CreateAsync();
-        var supernodeHost = await lab.AddPublicAsync();
-        var publicHost = await lab.AddPublicAsync();
-        var homeHost = await lab.AddHomeAsync(NatKind.EndpointIndependent);
-        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
-
-        var (open, home) = (await InitAsync(publicHost, "open", "Olga"), await InitAsync(homeHost, "home", "Hugo"));
-        await using var openDaemon = await DaemonProcess.StartAsync(open, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        await using var homeDaemon = await DaemonProcess.StartAsync(home, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        var openStatus = await DialedBackAsync(open);
-        var homeStatus = await DialedBackAsync(home);
+        await using var pair = await StartPairAsync(lab, l => l.AddPublicAsync(), l => l.AddHomeAsync(NatKind.EndpointIndependent));
+        var (open, home, homeHost, openStatus, homeStatus) = (pair.A, pair.B, pair.HostB, pair.StatusA, pair.StatusB);
         output.WriteLine($"public peer: {openStatus}{Environment.NewLine}home peer: {homeStatus}");
 
         Assert.True(openStatus.GetProperty("reachability").GetProperty("reachable").GetBoolean());
@@ -42,8 +34,8 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
         var sent = Json(await Ok(home.RunAsync("chat", "send", openId, "hello from behind a router", "--json")));
         Assert.Equal("direct", sent.GetProperty("status").GetString());
 
-        // The other way the public peer cannot dial in; the first message rides the relay, then a
-        // punch through the home router (endpoint-independent) upgrades the link.
+        // The other way the public peer cannot dial in: the first message rides the relay, then the
+        // home peer, asked over it, dials out and opens the other direction (connection reversal).
         var homeId = homeStatus.GetProperty("peerId").GetString()!;
         await Ok(open.RunAsync("chat", "send", homeId, "hello, home", "--json"));
         var link = await DirectLinkAsync(open, homeId);
@@ -56,15 +48,8 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
     public async Task APublicPeerReachesAPeerBehindASymmetricNatDirectlyByConnectionReversal()
     {
         await using var lab = await NatLab.CreateAsync();
-        var supernodeHost = await lab.AddPublicAsync();
-        var publicHost = await lab.AddPublicAsync();
-        var homeHost = await lab.AddHomeAsync(NatKind.Symmetric);
-        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
-        var (open, home) = (await InitAsync(publicHost, "open", "Olga"), await InitAsync(homeHost, "home", "Hugo"));
-        await using var openDaemon = await DaemonProcess.StartAsync(open, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        await using var homeDaemon = await DaemonProcess.StartAsync(home, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        await DialedBackAsync(open);
-        var homeId = (await DialedBackAsync(home)).GetProperty("peerId").GetString()!;
+        await using var pair = await StartPairAsync(lab, l => l.AddPublicAsync(), l => l.AddHomeAsync(NatKind.Symmetric));
+        var (open, home, openId, homeId) = (pair.A, pair.B, pair.IdA, pair.IdB);
 
         // No punch gets through a symmetric NAT, but the home peer can dial out: asked over the
         // relay, it dials the public peer and opens the other direction inside that connection.
@@ -72,7 +57,6 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
         var link = await DirectLinkAsync(open, homeId);
         Assert.Contains("the peer opened to this one", link.GetProperty("why").GetString(), StringComparison.Ordinal);
         Assert.Equal("direct", Json(await Ok(open.RunAsync("chat", "send", homeId, "now directly", "--json"))).GetProperty("status").GetString());
-        var openId = Json(await Ok(open.RunAsync("status", "--json"))).GetProperty("peerId").GetString()!;
         Assert.Equal("direct", Json(await Ok(home.RunAsync("chat", "send", openId, "and back", "--json"))).GetProperty("status").GetString());
     }
 
@@ -80,14 +64,8 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
     public async Task TwoHomesBehindEndpointIndependentNatsPunchADirectLinkAndAGoodArrivesOverIt()
     {
         await using var lab = await NatLab.CreateAsync();
-        var supernodeHost = await lab.AddPublicAsync();
-        var (buyerHost, sellerHost) = (await lab.AddHomeAsync(NatKind.EndpointIndependent), await lab.AddHomeAsync(NatKind.EndpointIndependent));
-        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
-        var (buyer, seller) = (await InitAsync(buyerHost, "buyer", "Bea"), await InitAsync(sellerHost, "seller", "Sam"));
-        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        var sellerId = (await DialedBackAsync(seller)).GetProperty("peerId").GetString()!;
-        await DialedBackAsync(buyer);
+        await using var pair = await StartPairAsync(lab, l => l.AddHomeAsync(NatKind.EndpointIndependent), l => l.AddHomeAsync(NatKind.EndpointIndependent));
+        var (buyer, seller, sellerHost, buyerId, sellerId) = (pair.A, pair.B, pair.HostB, pair.IdA, pair.IdB);
 
         Assert.Equal("relayed", Json(await Ok(buyer.RunAsync("chat", "send", sellerId, "is it still available?", "--json"))).GetProperty("status").GetString());
         var link = await DirectLinkAsync(buyer, sellerId);
@@ -104,27 +82,22 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(await File.ReadAllBytesAsync(goods), await File.ReadAllBytesAsync(_temp.Sub("got.bin")));
 
         // One punched connection joins the two ports; the other direction runs inside it.
-        var buyerId = Json(await Ok(buyer.RunAsync("status", "--json"))).GetProperty("peerId").GetString()!;
         Assert.Equal("direct", Json(await Ok(seller.RunAsync("chat", "send", buyerId, "thanks for your order", "--json"))).GetProperty("status").GetString());
     }
 
     [Fact]
     public async Task ATransferStartedOnTheRelayMovesToThePunchedLinkAtAChunkBoundaryAndArrivesIntact()
     {
-        await using var lab = await NatLab.CreateAsync();
-        var supernodeHost = await lab.AddPublicAsync();
-        var (buyerHost, sellerHost) = (await lab.AddHomeAsync(NatKind.EndpointIndependent), await lab.AddHomeAsync(NatKind.EndpointIndependent));
-        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
         // Both punch only 4 s after their first relayed call, and the seller sends 1 MB/s: the 12 MiB
         // download starts on the relay and is upgraded while it runs.
-        var buyer = new CliRunner(_temp.Sub("buyer")) { Namespace = buyerHost.Namespace, Variables = new Dictionary<string, string> { ["HYBRID_PUNCH_DELAY_MS"] = "4000" } };
-        await Ok(buyer.RunAsync("init", "--name", "Bea"));
-        var seller = new CliRunner(_temp.Sub("seller")) { Namespace = sellerHost.Namespace, Variables = buyer.Variables };
-        await Ok(seller.RunAsync("init", "--name", "Sam"));
-        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0", "--max-upload-rate", "1MB");
-        await DialedBackAsync(seller);
-        await DialedBackAsync(buyer);
+        await using var lab = await NatLab.CreateAsync();
+        await using var pair = await StartPairAsync(
+            lab,
+            l => l.AddHomeAsync(NatKind.EndpointIndependent),
+            l => l.AddHomeAsync(NatKind.EndpointIndependent),
+            argsB: ["--max-upload-rate", "1MB"],
+            variables: new Dictionary<string, string> { ["HYBRID_PUNCH_DELAY_MS"] = "4000" });
+        var (buyer, seller, node) = (pair.A, pair.B, pair.Node);
 
         var goods = _temp.Sub("goods.bin");
         const int Size = 12 * 1024 * 1024;
@@ -145,14 +118,8 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
     public async Task AnEndpointIndependentHomeAndASymmetricHomeMeetByProbingManyPorts()
     {
         await using var lab = await NatLab.CreateAsync();
-        var supernodeHost = await lab.AddPublicAsync();
-        var (easyHost, hardHost) = (await lab.AddHomeAsync(NatKind.EndpointIndependent), await lab.AddHomeAsync(NatKind.Symmetric));
-        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
-        var (easy, hard) = (await InitAsync(easyHost, "easy", "Eve"), await InitAsync(hardHost, "hard", "Hal"));
-        await using var easyDaemon = await DaemonProcess.StartAsync(easy, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        await using var hardDaemon = await DaemonProcess.StartAsync(hard, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        var hardId = (await DialedBackAsync(hard)).GetProperty("peerId").GetString()!;
-        await DialedBackAsync(easy);
+        await using var pair = await StartPairAsync(lab, l => l.AddHomeAsync(NatKind.EndpointIndependent), l => l.AddHomeAsync(NatKind.Symmetric));
+        var (easy, hard, hardId) = (pair.A, pair.B, pair.IdB);
 
         await Ok(easy.RunAsync("chat", "send", hardId, "hello across a strict router", "--json"));
         var link = await DirectLinkAsync(easy, hardId);
@@ -165,14 +132,8 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
     public async Task TwoHomesBehindSymmetricNatsStayRelayedAndStillTalk()
     {
         await using var lab = await NatLab.CreateAsync();
-        var supernodeHost = await lab.AddPublicAsync();
-        var (aHost, bHost) = (await lab.AddHomeAsync(NatKind.Symmetric), await lab.AddHomeAsync(NatKind.Symmetric));
-        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
-        var (a, b) = (await InitAsync(aHost, "a", "Ann"), await InitAsync(bHost, "b", "Ben"));
-        await using var aDaemon = await DaemonProcess.StartAsync(a, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        await using var bDaemon = await DaemonProcess.StartAsync(b, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        var bId = (await DialedBackAsync(b)).GetProperty("peerId").GetString()!;
-        await DialedBackAsync(a);
+        await using var pair = await StartPairAsync(lab, l => l.AddHomeAsync(NatKind.Symmetric), l => l.AddHomeAsync(NatKind.Symmetric));
+        var (a, b, bId) = (pair.A, pair.B, pair.IdB);
 
         Assert.Equal("relayed", Json(await Ok(a.RunAsync("chat", "send", bId, "hello across two strict routers", "--json"))).GetProperty("status").GetString());
         var status = await Eventually.ReturnsAsync(
@@ -191,13 +152,8 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
     public async Task APrivatePeerIsNeverPunchedAndItsAddressNeverShown()
     {
         await using var lab = await NatLab.CreateAsync();
-        var supernodeHost = await lab.AddPublicAsync();
-        var (aHost, bHost) = (await lab.AddHomeAsync(NatKind.EndpointIndependent), await lab.AddHomeAsync(NatKind.EndpointIndependent));
-        await using var node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn"));
-        var (a, hidden) = (await InitAsync(aHost, "a", "Ann"), await InitAsync(bHost, "hidden", "Hal"));
-        await using var aDaemon = await DaemonProcess.StartAsync(a, "--supernode", node.GrpcUrl, "--listen", "0.0.0.0:0");
-        await using var hiddenDaemon = await DaemonProcess.StartAsync(hidden, "--supernode", node.GrpcUrl, "--private");
-        var hiddenId = Json(await Ok(hidden.RunAsync("status", "--json"))).GetProperty("peerId").GetString()!;
+        await using var pair = await StartPairAsync(lab, l => l.AddHomeAsync(NatKind.EndpointIndependent), l => l.AddHomeAsync(NatKind.EndpointIndependent), argsB: ["--private"]);
+        var (a, bHost, hiddenId) = (pair.A, pair.HostB, pair.IdB);
 
         var looked = Json(await Ok(a.RunAsync("peer", "lookup", hiddenId, "--json")));
         Assert.DoesNotContain(bHost.PublicAddress, looked.ToString(), StringComparison.Ordinal);
@@ -207,9 +163,35 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("private mode", link.GetProperty("why").GetString(), StringComparison.Ordinal);
     }
 
-    private async Task<CliRunner> InitAsync(LabHost host, string home, string name)
+    /// <summary>
+    /// A supernode on a public host of <paramref name="lab"/> and two peers on the hosts
+    /// <paramref name="a"/> and <paramref name="b"/> make, each in session and (unless private) dialed back.
+    /// </summary>
+    private async Task<LabPair> StartPairAsync(NatLab lab, Func<NatLab, Task<LabHost>> a, Func<NatLab, Task<LabHost>> b, string[]? argsB = null, IReadOnlyDictionary<string, string>? variables = null)
     {
-        var user = new CliRunner(_temp.Sub(home)) { Namespace = host.Namespace };
+        var supernodeHost = await lab.AddPublicAsync();
+        var (hostA, hostB) = (await a(lab), await b(lab));
+        var pair = new LabPair { HostA = hostA, HostB = hostB, Node = await SupernodeProcess.StartInLabAsync(supernodeHost, _temp.Sub("sn")) };
+        try
+        {
+            pair.A = await InitAsync(hostA, "a", "Ann", variables);
+            pair.B = await InitAsync(hostB, "b", "Ben", variables);
+            pair.DaemonA = await DaemonProcess.StartAsync(pair.A, "--supernode", pair.Node.GrpcUrl, "--listen", "0.0.0.0:0");
+            pair.DaemonB = await DaemonProcess.StartAsync(pair.B, ["--supernode", pair.Node.GrpcUrl, .. argsB is ["--private", ..] ? [] : (string[])["--listen", "0.0.0.0:0"], .. argsB ?? []]);
+            pair.StatusA = await DialedBackAsync(pair.A);
+            pair.StatusB = argsB is ["--private", ..] ? Json(await Ok(pair.B.RunAsync("status", "--json"))) : await DialedBackAsync(pair.B);
+            return pair;
+        }
+        catch
+        {
+            await pair.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task<CliRunner> InitAsync(LabHost host, string home, string name, IReadOnlyDictionary<string, string>? variables)
+    {
+        var user = new CliRunner(_temp.Sub(home)) { Namespace = host.Namespace, Variables = variables ?? new Dictionary<string, string>() };
         await Ok(user.RunAsync("init", "--name", name));
         return user;
     }
@@ -247,6 +229,47 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
     }
 
     private static JsonElement Json(CliResult result) => JsonDocument.Parse(result.Stdout).RootElement.Clone();
+}
+
+/// <summary>A supernode and two peers in a NAT lab; disposing stops the daemons and the supernode (the lab is the test's).</summary>
+internal sealed class LabPair : IAsyncDisposable
+{
+    public required LabHost HostA { get; init; }
+
+    public required LabHost HostB { get; init; }
+
+    public required SupernodeProcess Node { get; init; }
+
+    public CliRunner A { get; set; } = null!;
+
+    public CliRunner B { get; set; } = null!;
+
+    public DaemonProcess? DaemonA { get; set; }
+
+    public DaemonProcess? DaemonB { get; set; }
+
+    public JsonElement StatusA { get; set; }
+
+    public JsonElement StatusB { get; set; }
+
+    public string IdA => StatusA.GetProperty("peerId").GetString()!;
+
+    public string IdB => StatusB.GetProperty("peerId").GetString()!;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (DaemonA is not null)
+        {
+            await DaemonA.DisposeAsync();
+        }
+
+        if (DaemonB is not null)
+        {
+            await DaemonB.DisposeAsync();
+        }
+
+        await Node.DisposeAsync();
+    }
 }
 
 /// <summary>NAT lab tests run one at a time (each builds its own namespaces, but they share the CPU with their daemons).</summary>

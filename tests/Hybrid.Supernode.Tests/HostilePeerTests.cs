@@ -125,6 +125,52 @@ public sealed class HostilePeerTests(SupernodeFixture fixture) : IClassFixture<S
         Assert.Equal(passed, Json(await Ok(victim.RunAsync("chat", "read", "--json"))).GetArrayLength());
     }
 
+    [Fact]
+    public async Task APeerCannotHoldTwoPunchesWithADaemonAndALoopbackDaemonDeclinesPunchesReadably()
+    {
+        var victim = await InitAsync("victim", "Vic", budgets: null);
+        await using var daemon = await DaemonProcess.StartAsync(victim, "--supernode", fixture.Node.GrpcUrl, "--listen", "0.0.0.0:0");
+        var status = await daemon.WaitInSessionAsync();
+        var victimId = PeerId.Parse(status.GetProperty("peerId").GetString()!);
+        var endpoint = status.GetProperty("endpoints")[0].GetString()!;
+
+        // A registered stranger (the victim looks the caller up before it punches).
+        using var stranger = PeerIdentity.Generate();
+        using var certificate = stranger.CreateCertificate(DateTimeOffset.UtcNow, TimeSpan.FromDays(1));
+        await using var connection = new SupernodeConnection(stranger, new SupernodeConnectionOptions { Seeds = [fixture.Node.GrpcUrl], DisplayName = "stranger" });
+        connection.Start();
+        await connection.WaitForSessionAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        using var dialer = new PeerDialer(stranger, certificate, connection, privateMode: false, NullLogger.Instance);
+
+        var second = await dialer.CallDirectAsync(endpoint, victimId, async (client, ct) =>
+        {
+            using var first = client.Punch(cancellationToken: ct);
+            await first.RequestStream.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = 1 } }, ct);
+            Assert.True(await first.ResponseStream.MoveNext(ct), "the first punch was not answered");
+            Assert.Equal(PunchMessage.KindOneofCase.Connect, first.ResponseStream.Current.KindCase);
+
+            // The first is still open (no sync yet): a second one is refused, not queued.
+            using var again = client.Punch(cancellationToken: ct);
+            await again.RequestStream.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = 1 } }, ct);
+            return await Assert.ThrowsAsync<RpcException>(async () => await again.ResponseStream.MoveNext(ct));
+        }, CancellationToken.None);
+        Assert.Equal(StatusCode.ResourceExhausted, second.StatusCode);
+        Assert.Contains("already punching with you", second.Status.Detail, StringComparison.Ordinal);
+
+        // A daemon whose host listens on loopback takes no direct links at all, and says so.
+        var local = await InitAsync("local", "Lou", budgets: null);
+        await using var localDaemon = await DaemonProcess.StartAsync(local, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        var localStatus = await localDaemon.WaitInSessionAsync();
+        var declined = await dialer.CallDirectAsync(localStatus.GetProperty("endpoints")[0].GetString()!, PeerId.Parse(localStatus.GetProperty("peerId").GetString()!), async (client, ct) =>
+        {
+            using var punch = client.Punch(cancellationToken: ct);
+            await punch.RequestStream.WriteAsync(new PunchMessage { Connect = new PunchConnect { Attempt = 1 } }, ct);
+            return await Assert.ThrowsAsync<RpcException>(async () => await punch.ResponseStream.MoveNext(ct));
+        }, CancellationToken.None);
+        Assert.Equal(StatusCode.FailedPrecondition, declined.StatusCode);
+        Assert.Contains("does not take direct connections", declined.Status.Detail, StringComparison.Ordinal);
+    }
+
     /// <summary>Sends <paramref name="count"/> chats over one direct link; null where one was kept, the status where refused.</summary>
     private async Task<List<RpcException?>> SendChatsAsync(PeerIdentity from, PeerId to, string endpoint, int count)
     {

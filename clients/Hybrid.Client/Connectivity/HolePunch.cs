@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Grpc.Core;
 using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Network;
 using Hybrid.Protocol.V1;
 using Microsoft.Extensions.Logging;
 
@@ -161,29 +162,15 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
     public void ServeReverse(PeerLink.PeerLinkClient direct, PeerId peer)
     {
         ArgumentNullException.ThrowIfNull(direct);
-        if (Interlocked.Increment(ref _served) > MaxServed)
-        {
-            Interlocked.Decrement(ref _served);
-            return;
-        }
-
-        _ = Task.Run(async () =>
-        {
-            try
+        ServeInBackground(
+            async () =>
             {
                 using var call = direct.Reverse(cancellationToken: _stopping.Token);
                 using var stream = new RelayStream(call);
                 await host.ServeAsync(stream, null, _stopping.Token);
-            }
-            catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException or RpcException)
-            {
-                LogReverseEnded(logger, peer, ex.Message);
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _served);
-            }
-        });
+            },
+            reason => LogReverseEnded(logger, peer, reason),
+            refused: null);
     }
 
     /// <summary>The callee's side: answers <c>connect</c>, connects on <c>sync</c>, serves what connects.</summary>
@@ -263,7 +250,7 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
         return [.. info.Candidates.Concat(info.Endpoints)
             .Select(e => Uri.TryCreate(e.Url, UriKind.Absolute, out var uri) && IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && uri.Port > 0 ? new IPEndPoint(ip, uri.Port) : null)
             .OfType<IPEndPoint>()
-            .Where(e => (e.AddressFamily == family || family == AddressFamily.InterNetworkV6) && !IPAddress.IsLoopback(e.Address) && !e.Address.IsIPv6LinkLocal && !(e.Address.AddressFamily == AddressFamily.InterNetwork && e.Address.GetAddressBytes() is [169, 254, ..]))
+            .Where(e => (e.AddressFamily == family || family == AddressFamily.InterNetworkV6) && AddressScopes.Of(e.Address) is not (AddressScope.Loopback or AddressScope.Never))
             .Where(e => sameLan || !IsPrivate(e.Address))
             .Distinct()
             .Take(MaxAddresses)];
@@ -275,18 +262,7 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
         : Uri.TryCreate(text.Contains("://", StringComparison.Ordinal) ? text : "https://" + text, UriKind.Absolute, out var uri) && IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) ? ip
         : null;
 
-    /// <summary>RFC 1918, carrier-grade NAT and unique local IPv6 space.</summary>
-    private static bool IsPrivate(IPAddress address)
-    {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-
-        return address.AddressFamily == AddressFamily.InterNetwork
-            ? address.GetAddressBytes() is [10, ..] or [192, 168, ..] or [172, >= 16 and <= 31, ..] or [100, >= 64 and <= 127, ..]
-            : address.IsIPv6UniqueLocal;
-    }
+    private static bool IsPrivate(IPAddress address) => AddressScopes.Of(address) == AddressScope.Private;
 
     /// <summary>
     /// Whether this peer's NAT changes the port per destination: its session left from the host
@@ -384,12 +360,22 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
         }
     }
 
-    private void Serve(Socket socket)
+    private void Serve(Socket socket) =>
+        ServeInBackground(
+            () => host.ServeAsync(new NetworkStream(socket, ownsSocket: true), socket.RemoteEndPoint, _stopping.Token),
+            reason => LogServeEnded(logger, reason),
+            refused: socket.Dispose);
+
+    /// <summary>
+    /// Runs one connection the peer host serves (a punched socket, a reverse link) in the background,
+    /// within <see cref="MaxServed"/> at once; over that, <paramref name="refused"/> runs instead.
+    /// </summary>
+    private void ServeInBackground(Func<Task> serve, Action<string> ended, Action? refused)
     {
         if (Interlocked.Increment(ref _served) > MaxServed)
         {
             Interlocked.Decrement(ref _served);
-            socket.Dispose();
+            refused?.Invoke();
             return;
         }
 
@@ -397,11 +383,11 @@ public sealed partial class HolePunch(SupernodeConnection connection, InProcessL
         {
             try
             {
-                await host.ServeAsync(new NetworkStream(socket, ownsSocket: true), socket.RemoteEndPoint, _stopping.Token);
+                await serve();
             }
-            catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException or RpcException)
             {
-                LogServeEnded(logger, ex.Message);
+                ended(ex.Message);
             }
             finally
             {

@@ -5,6 +5,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading.RateLimiting;
 using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Network;
 using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Ops;
 
@@ -49,22 +50,6 @@ public sealed partial class DialBack : IDisposable
         _inFlight = new SemaphoreSlim(options.DialBacksInFlight, options.DialBacksInFlight);
     }
 
-    /// <summary>How far an address reaches, narrowest first.</summary>
-    public enum Scope
-    {
-        /// <summary>Never dialed: unspecified, multicast, broadcast, link-local.</summary>
-        Never,
-
-        /// <summary>This machine.</summary>
-        Loopback,
-
-        /// <summary>A private network (RFC 1918, carrier-grade NAT, unique local IPv6).</summary>
-        Private,
-
-        /// <summary>Anything else.</summary>
-        Global,
-    }
-
     /// <summary>
     /// Whether a dial-back round for <paramref name="peer"/> may run now (charged once per round); false
     /// when it ran its rounds this minute, and its endpoints stay as they were.
@@ -87,42 +72,6 @@ public sealed partial class DialBack : IDisposable
         return await Task.WhenAll(urls.Distinct(StringComparer.Ordinal).Select(url => CheckOneAsync(peer, sessionFrom, url, cancellationToken)));
     }
 
-    /// <summary>The scope of an address.</summary>
-    public static Scope ScopeOf(IPAddress address)
-    {
-        ArgumentNullException.ThrowIfNull(address);
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-
-        if (IPAddress.IsLoopback(address))
-        {
-            return Scope.Loopback;
-        }
-
-        if (address.AddressFamily == AddressFamily.InterNetwork)
-        {
-            var b = address.GetAddressBytes();
-            return b switch
-            {
-                [0, ..] or [>= 224, ..] => Scope.Never,          // "this network", multicast, reserved, broadcast
-                [169, 254, ..] => Scope.Never,                  // link-local
-                [10, ..] or [192, 168, ..] => Scope.Private,
-                [172, >= 16 and <= 31, ..] => Scope.Private,
-                [100, >= 64 and <= 127, ..] => Scope.Private,   // carrier-grade NAT
-                _ => Scope.Global,
-            };
-        }
-
-        if (address.Equals(IPAddress.IPv6Any) || address.IsIPv6Multicast || address.IsIPv6LinkLocal || address.IsIPv6SiteLocal)
-        {
-            return Scope.Never;
-        }
-
-        return address.IsIPv6UniqueLocal ? Scope.Private : Scope.Global;
-    }
-
     /// <summary>
     /// Whether this supernode may dial <paramref name="target"/> for a session from <paramref name="sessionFrom"/>:
     /// global addresses always; loopback and private ones only when the session itself comes from that
@@ -130,19 +79,19 @@ public sealed partial class DialBack : IDisposable
     /// </summary>
     public static bool MayDial(IPAddress target, IPAddress? sessionFrom)
     {
-        var scope = ScopeOf(target);
-        if (scope is Scope.Never)
+        var scope = AddressScopes.Of(target);
+        if (scope is AddressScope.Never)
         {
             return false;
         }
 
-        if (scope is Scope.Global)
+        if (scope is AddressScope.Global)
         {
             return true;
         }
 
-        var from = sessionFrom is null ? Scope.Global : ScopeOf(sessionFrom);
-        return from != Scope.Never && from <= scope;
+        var from = sessionFrom is null ? AddressScope.Global : AddressScopes.Of(sessionFrom);
+        return from != AddressScope.Never && from <= scope;
     }
 
     /// <inheritdoc />
@@ -187,10 +136,10 @@ public sealed partial class DialBack : IDisposable
 
         if (address is null || !MayDial(address, sessionFrom))
         {
-            return Result(url, "out_of_scope", ScopeOf(address ?? IPAddress.None) switch
+            return Result(url, "out_of_scope", AddressScopes.Of(address ?? IPAddress.None) switch
             {
-                Scope.Loopback => "a loopback address, and the session comes from another machine",
-                Scope.Private => "a private-network address, and the session comes from outside that network",
+                AddressScope.Loopback => "a loopback address, and the session comes from another machine",
+                AddressScope.Private => "a private-network address, and the session comes from outside that network",
                 _ => "not an address this supernode dials (unspecified, link-local, multicast or reserved)",
             });
         }

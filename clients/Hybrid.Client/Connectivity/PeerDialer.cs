@@ -273,9 +273,8 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
             }
 
             var remote = socket.RemoteEndPoint?.ToString() ?? "?";
-            var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
-            await stream.AuthenticateAsClientAsync(PeerTls.ClientOptions(certificate, relayed.Peer), limit.Token);
-            direct = new PeerLinkHandle(relayed.Peer, LinkPath.Direct, $"https://{remote}", PunchedChannel(stream), $"a hole punch through both NATs, upgraded from the relay (attempt {attempts})");
+            var channel = await PinnedChannelAsync(new NetworkStream(socket, ownsSocket: true), relayed.Peer, limit.Token);
+            direct = new PeerLinkHandle(relayed.Peer, LinkPath.Direct, $"https://{remote}", channel, $"a hole punch through both NATs, upgraded from the relay (attempt {attempts})");
             if (Adopt(direct))
             {
                 // The peer gets its own direct link to this one inside this connection.
@@ -319,14 +318,14 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         try
         {
             var relay = new RelayStream(requests, responses, owner: null);
-            var tls = new SslStream(relay, leaveInnerStreamOpen: false);
+            GrpcChannel channel;
             using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 handshake.CancelAfter(TimeSpan.FromSeconds(15));
-                await tls.AuthenticateAsClientAsync(PeerTls.ClientOptions(certificate, caller), handshake.Token);
+                channel = await PinnedChannelAsync(relay, caller, handshake.Token);
             }
 
-            handle = new PeerLinkHandle(caller, LinkPath.Direct, $"https://{remote}", PunchedChannel(tls), "inside a direct connection the peer opened to this one (its hole punch or its dial-back)");
+            handle = new PeerLinkHandle(caller, LinkPath.Direct, $"https://{remote}", channel, "inside a direct connection the peer opened to this one (its hole punch or its dial-back)");
             if (!Adopt(handle))
             {
                 return;
@@ -373,9 +372,8 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
                 using var connect = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 connect.CancelAfter(DirectConnectTimeout);
                 await socket.ConnectAsync(uri.DnsSafeHost, uri.Port, connect.Token);
-                var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
-                await tls.AuthenticateAsClientAsync(PeerTls.ClientOptions(certificate, caller), connect.Token);
-                var handle = new PeerLinkHandle(caller, LinkPath.Direct, endpoint.Url, PunchedChannel(tls), "an endpoint the supernode verified (dialed back on the peer's request)");
+                var channel = await PinnedChannelAsync(new NetworkStream(socket, ownsSocket: true), caller, connect.Token);
+                var handle = new PeerLinkHandle(caller, LinkPath.Direct, endpoint.Url, channel, "an endpoint the supernode verified (dialed back on the peer's request)");
                 if (!Adopt(handle))
                 {
                     // A direct link is open already: the caller's side goes inside that one.
@@ -433,6 +431,26 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
                 _ = Task.Delay(UpgradeGrace, CancellationToken.None).ContinueWith(_ => current.Channel.Dispose(), TaskScheduler.Default);
                 return true;
             }
+        }
+    }
+
+    /// <summary>
+    /// Runs TLS pinned to <paramref name="peer"/> over <paramref name="inner"/> (a punched socket, a
+    /// dialed-back socket, a reverse stream) and returns a channel over it; the stream is closed when
+    /// the handshake fails.
+    /// </summary>
+    private async Task<GrpcChannel> PinnedChannelAsync(Stream inner, PeerId peer, CancellationToken cancellationToken)
+    {
+        var tls = new SslStream(inner, leaveInnerStreamOpen: false);
+        try
+        {
+            await tls.AuthenticateAsClientAsync(PeerTls.ClientOptions(certificate, peer), cancellationToken);
+            return PunchedChannel(tls);
+        }
+        catch
+        {
+            await tls.DisposeAsync();
+            throw;
         }
     }
 

@@ -15,64 +15,54 @@ namespace Hybrid.Client.Daemon;
 /// </summary>
 public abstract partial class DaemonErrorInterceptor(ILogger logger, bool remote) : Interceptor
 {
-    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        ArgumentNullException.ThrowIfNull(context);
-        try
-        {
-            return await continuation(request, context);
-        }
-        catch (Exception ex) when (Map(ex, context.Method) is { } status)
-        {
-            throw Fault(ex, status, context);
-        }
+        return GuardAsync(context, () => continuation(request, context));
     }
 
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        ArgumentNullException.ThrowIfNull(context);
-        try
-        {
-            await continuation(request, responseStream, context);
-        }
-        catch (Exception ex) when (Map(ex, context.Method) is { } status)
-        {
-            throw Fault(ex, status, context);
-        }
+        return GuardAsync(context, () => continuation(request, responseStream, context));
     }
 
-    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        ArgumentNullException.ThrowIfNull(context);
-        try
-        {
-            await continuation(requestStream, responseStream, context);
-        }
-        catch (Exception ex) when (Map(ex, context.Method) is { } status)
-        {
-            throw Fault(ex, status, context);
-        }
+        return GuardAsync(context, () => continuation(requestStream, responseStream, context));
     }
 
-    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
         ArgumentNullException.ThrowIfNull(continuation);
-        ArgumentNullException.ThrowIfNull(context);
-        try
-        {
-            return await continuation(requestStream, context);
-        }
-        catch (Exception ex) when (Map(ex, context.Method) is { } status)
-        {
-            throw Fault(ex, status, context);
-        }
+        return GuardAsync(context, () => continuation(requestStream, context));
     }
 
     /// <summary>Trailer of an exhausted budget's refusal: how many milliseconds to wait before trying again.</summary>
     public const string RetryAfterTrailer = "retry-after-ms";
+
+    /// <summary>Runs a call of any kind; what it throws reaches the caller as the status <see cref="Map"/> gives it.</summary>
+    private async Task GuardAsync(ServerCallContext context, Func<Task> call) =>
+        await GuardAsync(context, async () =>
+        {
+            await call();
+            return true;
+        });
+
+    /// <inheritdoc cref="GuardAsync(ServerCallContext, Func{Task})"/>
+    private async Task<T> GuardAsync<T>(ServerCallContext context, Func<Task<T>> call)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        try
+        {
+            return await call();
+        }
+        catch (Exception ex) when (Map(ex, context.Method) is { } status)
+        {
+            throw Fault(ex, status, context);
+        }
+    }
 
     private static RpcException Fault(Exception ex, Status status, ServerCallContext context)
     {

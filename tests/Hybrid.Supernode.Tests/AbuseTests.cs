@@ -216,6 +216,9 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
         Assert.Equal(stored, taken);
     }
 
+    /// <summary>A paired link's first frame: the relay port's offer, or frames over the call.</summary>
+    private static readonly RelayFrame.KindOneofCase[] LinkOpened = [RelayFrame.KindOneofCase.Socket, RelayFrame.KindOneofCase.Accept];
+
     [Fact]
     public async Task OneDialerCannotTakeAllOfATargetsRelayPlaces()
     {
@@ -253,7 +256,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
                 try
                 {
                     Assert.True(await call.ResponseStream.MoveNext());
-                    Assert.Equal(RelayFrame.KindOneofCase.Accept, call.ResponseStream.Current.KindCase);
+                    Assert.Contains(call.ResponseStream.Current.KindCase, LinkOpened);
                 }
                 catch (RpcException ex)
                 {
@@ -271,7 +274,7 @@ public sealed class AbuseTests(SupernodeFixture fixture) : IClassFixture<Superno
             held.Add(honest);
             await honest.RequestStream.WriteAsync(new RelayFrame { Open = RelayRequest(honestDialer, target.Id) });
             Assert.True(await honest.ResponseStream.MoveNext());
-            Assert.Equal(RelayFrame.KindOneofCase.Accept, honest.ResponseStream.Current.KindCase);
+            Assert.Contains(honest.ResponseStream.Current.KindCase, LinkOpened);
             await targetSession.AssertAliveForAsync(2, Patience);
         }
         finally

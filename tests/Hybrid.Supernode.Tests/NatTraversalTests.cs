@@ -109,7 +109,7 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
 
         Assert.Equal(await File.ReadAllBytesAsync(goods), await File.ReadAllBytesAsync(_temp.Sub("got.bin")));
         Assert.Equal("direct", fetched.GetProperty("path").GetString());
-        var relayed = await RelayedBytesAsync(node);
+        var relayed = await node.MetricAsync("hybrid_relay_bytes_total");
         Assert.True(relayed is > 512 * 1024 and < Size, $"{relayed} bytes crossed the relay: the download should have started there and moved off it");
         Assert.Contains(Json(await Ok(buyer.RunAsync("status", "--json"))).GetProperty("events").EnumerateArray(), e => e.GetString()!.Contains("upgraded to direct", StringComparison.Ordinal));
     }
@@ -213,13 +213,6 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
             s => s.GetProperty("reachability").ValueKind == JsonValueKind.Object,
             Deadline,
             $"the supernode's dial-back report in the status of {user.Home}");
-
-    private static async Task<double> RelayedBytesAsync(SupernodeProcess node)
-    {
-        var metrics = await (await node.OpsGetAsync("/metrics")).Content.ReadAsStringAsync();
-        var line = metrics.Split('\n').Single(l => l.StartsWith("hybrid_relay_bytes_total ", StringComparison.Ordinal));
-        return double.Parse(line["hybrid_relay_bytes_total ".Length..], System.Globalization.CultureInfo.InvariantCulture);
-    }
 
     private static async Task<CliResult> Ok(Task<CliResult> run)
     {

@@ -129,9 +129,13 @@ public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper ou
     [Fact]
     public async Task WhenTheDirectAddressIsUnreachableChatOrdersAndGoodsGoThroughTheRelayWhichSeesOnlyCiphertext()
     {
-        var tapPort = Ports.Free();
-        await using var node = await SupernodeProcess.StartAsync(_temp.Sub("sn"), [.. FastSessions, $"--Supernode:AdvertisedUrl=http://127.0.0.1:{tapPort}"]);
+        // Taps in front of both the gRPC port and the relay's byte port, which peers are told to reach
+        // at the tap's port: every byte to or from the supernode crosses one of them.
+        var (tapPort, relayPort, relayTapPort) = (Ports.Free(), Ports.Free(), Ports.Free());
+        await using var node = await SupernodeProcess.StartAsync(_temp.Sub("sn"), [.. FastSessions, $"--Supernode:AdvertisedUrl=http://127.0.0.1:{tapPort}",
+            $"--Supernode:RelayPort={relayPort}", $"--Supernode:RelayAdvertisedPort={relayTapPort}"]);
         await using var tap = new TcpTap(tapPort, new Uri(node.GrpcUrl).Port);
+        await using var relayTap = new TcpTap(relayTapPort, relayPort);
         var via = $"http://127.0.0.1:{tap.Port}";
         var (seller, buyer) = (await InitAsync("seller", "Sam"), await InitAsync("buyer", "Bea"));
         // The seller advertises an address nobody listens on (a NAT without port forwarding, in effect).
@@ -156,17 +160,23 @@ public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper ou
 
         var link = Assert.Single(Json(await Ok(buyer.RunAsync("status", "--json"))).GetProperty("links").EnumerateArray(), l => l.GetProperty("peerId").GetString() == sellerId);
         Assert.Equal("relayed", link.GetProperty("path").GetString());
-        Assert.True(await RelayedBytesAsync(node) >= 4 * 1024 * 1024, "the goods did not pass through the relay");
+        Assert.True(await node.MetricAsync("hybrid_relay_bytes_total") >= 4 * 1024 * 1024, "the goods did not pass through the relay");
+        // Both daemons reached the byte port, so the links were spliced there rather than framed over gRPC.
+        Assert.True(await node.MetricAsync("hybrid_relay_links_total{outcome=\"spliced\"}") >= 1, "no relayed link was spliced on the relay port");
+        Assert.True(relayTap.CapturedBytes >= 4 * 1024 * 1024, $"the relay port's tap saw only {relayTap.CapturedBytes} bytes");
 
-        // The tap saw everything the supernode got and sent: what was published in the open is there...
+        // The taps saw everything the supernode got and sent: what was published in the open is there...
         Assert.True(tap.Saw(Encoding.UTF8.GetBytes(Title)), "the tap captured nothing useful: the check below would prove nothing");
         Assert.True(tap.Saw(Encoding.UTF8.GetBytes(buyerId)));
-        // ...but neither the chat nor any part of the goods ever crossed it in plaintext.
-        Assert.False(tap.Saw(Encoding.UTF8.GetBytes(Secret)), "the relay saw the chat text");
+        // ...but neither the chat nor any part of the goods ever crossed either in plaintext.
         var bytes = File.ReadAllBytes(goods);
-        foreach (var offset in new[] { 0, 1_000_000, 2_345_678, bytes.Length - 64 })
+        foreach (var seen in new[] { tap, relayTap })
         {
-            Assert.False(tap.Saw(bytes.AsSpan(offset, 64)), $"the relay saw the goods in plaintext at offset {offset}");
+            Assert.False(seen.Saw(Encoding.UTF8.GetBytes(Secret)), "the relay saw the chat text");
+            foreach (var offset in new[] { 0, 1_000_000, 2_345_678, bytes.Length - 64 })
+            {
+                Assert.False(seen.Saw(bytes.AsSpan(offset, 64)), $"the relay saw the goods in plaintext at offset {offset}");
+            }
         }
     }
 
@@ -187,6 +197,22 @@ public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper ou
         Assert.True(status.GetProperty("private").GetBoolean());
         Assert.Empty(status.GetProperty("endpoints").EnumerateArray());
         Assert.All(status.GetProperty("links").EnumerateArray(), l => Assert.Equal("relayed", l.GetProperty("path").GetString()));
+    }
+
+    [Fact]
+    public async Task WhenTheRelayPortCannotBeReachedRelayedLinksRunInFramesOverTheCalls()
+    {
+        // The supernode tells peers a relay port nobody listens on (a firewall that admits only the gRPC port, in effect).
+        await using var node = await SupernodeProcess.StartAsync(_temp.Sub("sn"), [.. FastSessions, $"--Supernode:RelayAdvertisedPort={Ports.Free()}"]);
+        var (seller, buyer) = (await InitAsync("seller", "Sam"), await InitAsync("buyer", "Bea"));
+        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", node.GrpcUrl, "--private");
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", node.GrpcUrl, "--listen", "127.0.0.1:0");
+        var sellerId = await IdAsync(seller);
+
+        Assert.Equal("relayed", Json(await Ok(buyer.RunAsync("chat", "send", sellerId, "through the frames", "--json"))).GetProperty("status").GetString());
+        Assert.Contains(Json(await Ok(seller.RunAsync("chat", "read", "--json"))).EnumerateArray(), m => m.GetProperty("text").GetString() == "through the frames");
+        Assert.Equal(0, await node.MetricAsync("hybrid_relay_links_total{outcome=\"spliced\"}"));
+        Assert.True(await node.MetricAsync("hybrid_relay_bytes_total") > 0, "no byte crossed the relay in frames");
     }
 
     [Fact]
@@ -214,10 +240,7 @@ public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper ou
         Assert.Contains(Json(await Ok(seller.RunAsync("chat", "read", "--json"))).EnumerateArray(), m => m.GetProperty("text").GetString() == "hello across the cluster");
         var link = Assert.Single(Json(await Ok(buyer.RunAsync("status", "--json"))).GetProperty("links").EnumerateArray());
         Assert.Equal(("relayed", sn1.GrpcUrl), (link.GetProperty("path").GetString(), link.GetProperty("address").GetString()));
-        using var http = new HttpClient();
-        var metrics = await http.GetStringAsync(new Uri($"{sn1.OpsUrl}/metrics"));
-        var forwarded = metrics.Split('\n').Single(l => l.StartsWith("hybrid_relay_links_total{outcome=\"forwarded\"} ", StringComparison.Ordinal));
-        Assert.True(double.Parse(forwarded.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 1, forwarded);
+        Assert.True(await sn1.MetricAsync("hybrid_relay_links_total{outcome=\"forwarded\"}") >= 1, "the dialer's supernode forwarded no link");
     }
 
     [Fact]
@@ -319,14 +342,6 @@ public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper ou
     }
 
     private static JsonElement Json(CliResult result) => JsonDocument.Parse(result.Stdout).RootElement.Clone();
-
-    private static async Task<double> RelayedBytesAsync(SupernodeProcess node)
-    {
-        using var http = new HttpClient();
-        var metrics = await http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics"));
-        var line = metrics.Split('\n').Single(l => l.StartsWith("hybrid_relay_bytes_total ", StringComparison.Ordinal));
-        return double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
-    }
 
     private static void WriteRandomFile(string path, int size)
     {

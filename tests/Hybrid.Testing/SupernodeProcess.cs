@@ -132,6 +132,15 @@ public sealed class SupernodeProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The value of one metric series as the ops endpoint shows it now (e.g. <c>hybrid_relay_links_total{outcome="spliced"}</c>); 0 while the series has no sample.</summary>
+    public async Task<double> MetricAsync(string series)
+    {
+        using var response = await OpsGetAsync("/metrics");
+        var prefix = series + " ";
+        var line = (await response.Content.ReadAsStringAsync()).Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line[prefix.Length..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>GET on the ops endpoint (over its Unix socket for a supernode in the NAT lab).</summary>
     public async Task<HttpResponseMessage> OpsGetAsync(string path)
     {

@@ -515,9 +515,11 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         var now = DateTimeOffset.UtcNow;
         var request = SignedEnvelopes.Sign(identity, EnvelopeKinds.RelayRequest, (ulong)now.ToUnixTimeMilliseconds(), new RelayRequest { Target = target.ToString() }, now, now + RelayRequestLifetime);
         AsyncDuplexStreamingCall<RelayFrame, RelayFrame> call;
+        string sessionUrl;
         try
         {
-            call = connection.RelayCall(CancellationToken.None);
+            // The call goes to the supernode of this peer's session (its host serves the relay port).
+            call = connection.RelayCall(out sessionUrl, CancellationToken.None);
         }
         catch (InvalidOperationException ex)
         {
@@ -527,12 +529,7 @@ public sealed partial class PeerDialer(PeerIdentity identity, X509Certificate2 c
         try
         {
             await call.RequestStream.WriteAsync(new RelayFrame { Open = request }, cancellationToken);
-            if (!await call.ResponseStream.MoveNext(cancellationToken) || call.ResponseStream.Current.KindCase != RelayFrame.KindOneofCase.Accept)
-            {
-                throw new IOException($"the relay at {supernodeUrl} did not open a link to {target}");
-            }
-
-            return new RelayStream(call);
+            return await RelayLinks.AwaitAsync(call, sessionUrl, cancellationToken);
         }
         catch (RpcException ex)
         {

@@ -68,10 +68,21 @@ public sealed partial class RelayBridge(SupernodeConnection connection, InProces
         try
         {
             using var ended = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            using var call = connection.RelayCall(ended.Token);
-            await call.RequestStream.WriteAsync(new RelayFrame { Accept = linkId }, ended.Token);
-            using var link = new RelayStream(call);
-            await host.ServeAsync(link, remote: null, ended.Token);
+            var call = connection.RelayCall(out var supernodeUrl, ended.Token);
+            Stream link;
+            try
+            {
+                await call.RequestStream.WriteAsync(new RelayFrame { Accept = linkId }, ended.Token);
+                link = await RelayLinks.AwaitAsync(call, supernodeUrl, ended.Token);
+            }
+            catch
+            {
+                call.Dispose();
+                throw;
+            }
+
+            await using var owned = link;
+            await host.ServeAsync(owned, remote: null, ended.Token);
         }
         catch (Exception ex) when (ex is RpcException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
         {

@@ -211,7 +211,9 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     /// Opens a relay call on the supernode holding the session, with the session token attached (a
     /// supernode relays only for peers with a session on it). Used both to dial and to answer an offer.
     /// </summary>
-    public AsyncDuplexStreamingCall<RelayFrame, RelayFrame> RelayCall(CancellationToken cancellationToken)
+    /// <param name="supernodeUrl">The URL of the supernode the call goes to (its host serves the relay port).</param>
+    /// <param name="cancellationToken">Ends the call.</param>
+    public AsyncDuplexStreamingCall<RelayFrame, RelayFrame> RelayCall(out string supernodeUrl, CancellationToken cancellationToken)
     {
         Task<ActiveSession> pending;
         lock (_gate)
@@ -225,6 +227,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         }
 
         var session = pending.Result;
+        supernodeUrl = session.Url;
         return new Protocol.Api.SupernodeClients(session.Channel).Relay.Relay(new Metadata { { SessionHeader, session.Token } }, cancellationToken: cancellationToken);
     }
 

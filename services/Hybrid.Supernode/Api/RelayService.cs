@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.V1;
@@ -16,6 +17,7 @@ public sealed class RelayService(
     SupernodeMetrics metrics,
     RelayHub relays,
     RelayForwarding forwarding,
+    RelayPort port,
     SupernodeOptions options,
     TimeProvider time) : RelayApi.RelayApiBase
 {
@@ -121,8 +123,27 @@ public sealed class RelayService(
                 throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"{target} did not answer the relay offer within {options.RelayAnswerTimeout.TotalSeconds:0} s"));
             }
 
-            // Tell the dialer the pipe is open before any byte flows, so it can start its handshake.
-            await responseStream.WriteAsync(new RelayFrame { Accept = link.Id }, context.CancellationToken);
+            // Both calls are in: offer both peers the byte port when this supernode has one (a forwarded
+            // dialer is another supernode, which pipes frames); else, or when either peer cannot reach
+            // it in time, tell both the link runs in frames before any byte flows.
+            using var both = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, answer.Aborted);
+            if ((ticket is null ? port.Offer() : null) is { } slot)
+            {
+                // Disposed before frames start: a socket that came alone is closed, so its peer falls back too.
+                using (slot)
+                {
+                    await responseStream.WriteAsync(new RelayFrame { Socket = new RelaySocket { Port = slot.Port, Token = ByteString.CopyFrom(slot.DialerToken) } }, both.Token);
+                    await answer.Responses.WriteAsync(new RelayFrame { Socket = new RelaySocket { Port = slot.Port, Token = ByteString.CopyFrom(slot.TargetToken) } }, both.Token);
+                    if (await port.AwaitAsync(slot, both.Token) is { } sockets)
+                    {
+                        await relays.SpliceAsync(link, sockets, both.Token);
+                        return;
+                    }
+                }
+            }
+
+            await responseStream.WriteAsync(new RelayFrame { Accept = link.Id }, both.Token);
+            await answer.Responses.WriteAsync(new RelayFrame { Accept = link.Id }, both.Token);
             await relays.PipeAsync(link, requestStream, responseStream, answer, context.CancellationToken);
         }
         finally

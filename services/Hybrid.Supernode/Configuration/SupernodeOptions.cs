@@ -188,6 +188,19 @@ public sealed class SupernodeOptions
     /// <summary>Bytes one relayed link may carry (both directions) before the supernode cuts it.</summary>
     public long RelayBytesPerLink { get; set; } = 4L * 1024 * 1024 * 1024;
 
+    /// <summary>
+    /// TCP port where relayed links are spliced (plain TCP; the peers' TLS records only): 0 picks a free
+    /// port, -1 turns it off (links then run in frames over the Relay call). The port is on the gRPC
+    /// endpoint's address; expose it beside the gRPC port.
+    /// </summary>
+    public int RelayPort { get; set; }
+
+    /// <summary>The relay port as peers reach it (behind a port mapping); 0 for the bound port.</summary>
+    public int RelayAdvertisedPort { get; set; }
+
+    /// <summary>How long both peers of a relayed link have to present their tokens on the relay port before the link runs in frames instead.</summary>
+    public TimeSpan RelaySpliceWait { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>How long the target of a relay offer has to answer it.</summary>
     public TimeSpan RelayAnswerTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -363,6 +376,11 @@ public sealed class SupernodeOptions
         if (MailboxMaxItemBytes < 1024 || MailboxMaxItemBytes > MaxMessageBytes / 2 || MailboxSenderShare is <= 0 or > 1)
         {
             errors.Add($"Supernode:MailboxMaxItemBytes must be 1024 to half of MaxMessageBytes ({MaxMessageBytes / 2}) and Supernode:MailboxSenderShare in (0, 1]");
+        }
+
+        if (RelayPort is < -1 or > 65535 || RelayAdvertisedPort is < 0 or > 65535 || RelaySpliceWait <= TimeSpan.Zero)
+        {
+            errors.Add("Supernode:RelayPort must be -1 (off), 0 (any free port) or a port; Supernode:RelayAdvertisedPort 0 or a port; Supernode:RelaySpliceWait positive");
         }
 
         if (RelayAnswerTimeout <= TimeSpan.Zero || MailboxTimeToLive <= TimeSpan.Zero)

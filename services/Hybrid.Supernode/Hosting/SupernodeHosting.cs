@@ -50,6 +50,8 @@ public static class SupernodeHosting
         builder.Services.AddSingleton<DialBack>();
         builder.Services.AddSingleton<Relay.RelayHub>();
         builder.Services.AddSingleton<Relay.RelayForwarding>();
+        builder.Services.AddSingleton<Relay.RelayPort>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Relay.RelayPort>());
         // Sessions are long-lived streams: give them time to hear "draining" and move before Kestrel cuts them.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         return builder;

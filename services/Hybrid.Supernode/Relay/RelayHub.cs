@@ -148,22 +148,7 @@ public sealed class RelayHub : IDisposable
                     return;
                 }
 
-                if (Interlocked.Add(ref budget[0], -frame.Data.Length) < 0)
-                {
-                    throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the relayed link carried its limit of {options.RelayBytesPerLink} bytes"));
-                }
-
-                // Each direction is charged to the peer sending it: nobody spends another's relay budget.
-                using (var lease = await _bytes.AcquireAsync(sender, Math.Max(1, frame.Data.Length / 1024), ended))
-                {
-                    if (!lease.IsAcquired)
-                    {
-                        throw new RpcException(new Status(StatusCode.ResourceExhausted, "this peer is sending more relayed bytes than the supernode allows per second; the link was closed"));
-                    }
-                }
-
-                metrics.RelayBytes.Inc(frame.Data.Length);
-                metrics.RelayFrames.Inc();
+                await ChargeAsync(sender, budget, frame.Data.Length, ended);
                 await to.WriteAsync(frame, ended);
             }
         }
@@ -171,6 +156,51 @@ public sealed class RelayHub : IDisposable
         {
             // One side left: the link is over.
         }
+    }
+
+    /// <summary>Splices the link's two sockets (see <see cref="RelayPort"/>) under the same limits as frames.</summary>
+    public async Task SpliceAsync(RelayLink link, SplicedSockets sockets, CancellationToken ended)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        var budget = new long[] { options.RelayBytesPerLink };
+        var cut = false;
+        metrics.RelayLinks.WithLabels("spliced").Inc();
+        await RelayPort.SpliceAsync(sockets, async (fromDialer, bytes, token) =>
+        {
+            try
+            {
+                await ChargeAsync(fromDialer ? link.Dialer : link.Target, budget, bytes, token);
+            }
+            catch (RpcException)
+            {
+                cut = true;
+                throw new OperationCanceledException("the relayed link hit a limit");
+            }
+        }, ended);
+        metrics.RelayLinks.WithLabels(cut ? "cut_budget" : "closed").Inc();
+    }
+
+    /// <summary>
+    /// Charges <paramref name="bytes"/> sent by <paramref name="sender"/> to the link's budget and to the
+    /// sender's rate (each direction to the peer sending it: nobody spends another's relay budget).
+    /// </summary>
+    private async ValueTask ChargeAsync(PeerId sender, long[] budget, int bytes, CancellationToken ended)
+    {
+        if (Interlocked.Add(ref budget[0], -bytes) < 0)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the relayed link carried its limit of {options.RelayBytesPerLink} bytes"));
+        }
+
+        using (var lease = await _bytes.AcquireAsync(sender, Math.Max(1, bytes / 1024), ended))
+        {
+            if (!lease.IsAcquired)
+            {
+                throw new RpcException(new Status(StatusCode.ResourceExhausted, "this peer is sending more relayed bytes than the supernode allows per second; the link was closed"));
+            }
+        }
+
+        metrics.RelayBytes.Inc(bytes);
+        metrics.RelayFrames.Inc();
     }
 
     public void Dispose() => _bytes.Dispose();

@@ -100,7 +100,8 @@ internal static class HybridCommands
         var quantity = new Option<uint>("--quantity") { Description = "How many are on offer.", DefaultValueFactory = _ => 1 };
         var days = new Option<int>("--days") { Description = "Days until the listing expires (1-90).", DefaultValueFactory = _ => 30 };
         var file = new Option<FileInfo?>("--file") { Description = "Goods data (a digital good) this peer serves to buyers with an accepted order (to anyone if the price is 0)." };
-        var publish = new Command("publish", "Sign and publish a listing; prints its id.") { title, price, currency, category, location, description, tags, quantity, days, file };
+        var mediators = new Option<string[]>("--mediator") { Description = $"PeerId of a mediator you accept for disputes (repeatable, at most {ListingRules.MaxMediators}); buyers pick one when they order.", DefaultValueFactory = _ => [] };
+        var publish = new Command("publish", "Sign and publish a listing; prints its id.") { title, price, currency, category, location, description, tags, quantity, days, file, mediators };
         publish.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var context = new CliContext(parse);
@@ -117,6 +118,7 @@ internal static class HybridCommands
                 CreatedMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
             };
             listing.Tags.AddRange(parse.GetValue(tags)!);
+            listing.Mediators.AddRange(parse.GetValue(mediators)!);
             if (parse.GetValue(file) is { } goods)
             {
                 listing.ContentId = await MarketActions.RegisterGoodsAsync(context.Home.Path, goods.FullName, MarketActions.IsFree(listing.Price), cancellationToken);

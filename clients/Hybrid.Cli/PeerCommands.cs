@@ -110,28 +110,85 @@ internal static class PeerCommands
     {
         var listing = new Argument<string>("listing-id");
         var quantity = new Option<uint>("--quantity") { Description = "How many.", DefaultValueFactory = _ => 1 };
-        var create = new Command("create", "Offer to buy a listing: a signed offer goes to the seller.") { listing, quantity };
+        var mediator = new Option<string>("--mediator") { Description = "The mediator for a dispute: one of the PeerIds the listing names (default: its first)." };
+        var create = new Command("create", "Offer to buy a listing: a signed offer goes to the seller.") { listing, quantity, mediator };
         create.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var context = new CliContext(parse);
-            var view = await context.ControlAsync(c => c.CreateOrderAsync(new CreateOrderRequest { ListingId = parse.GetValue(listing)!, Quantity = parse.GetValue(quantity) }, cancellationToken: cancellationToken).ResponseAsync);
+            var view = await context.ControlAsync(c => c.CreateOrderAsync(new CreateOrderRequest { ListingId = parse.GetValue(listing)!, Quantity = parse.GetValue(quantity), Mediator = parse.GetValue(mediator) ?? string.Empty }, cancellationToken: cancellationToken).ResponseAsync);
             context.Write(Json(view), () => Console.WriteLine(view.OrderId));
             return ExitCodes.Ok;
         }));
 
-        Command Step(string name, string description, Func<Control.ControlClient, OrderRef, CancellationToken, AsyncUnaryCall<OrderView>> call)
+        // One signed step: the order's id, the options the step takes, and the control call.
+        Command Step(string name, string description, Func<Control.ControlClient, OrderRef, CancellationToken, AsyncUnaryCall<OrderView>> call, Action<ParseResult, OrderRef>? fill = null, params Option[] options)
         {
             var orderId = new Argument<string>("order-id");
             var command = new Command(name, description) { orderId };
+            foreach (var option in options)
+            {
+                command.Options.Add(option);
+            }
+
             command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
             {
                 var context = new CliContext(parse);
-                var view = await context.ControlAsync(c => call(c, new OrderRef { OrderId = parse.GetValue(orderId)! }, cancellationToken).ResponseAsync);
+                var request = new OrderRef { OrderId = parse.GetValue(orderId)! };
+                fill?.Invoke(parse, request);
+                var view = await context.ControlAsync(c => call(c, request, cancellationToken).ResponseAsync);
                 context.Write(Json(view), () => Console.WriteLine($"{view.OrderId} {view.State} ({view.Delivery})"));
                 return ExitCodes.Ok;
             }));
             return command;
         }
+
+        Option<string> Text(string name, string description, bool required = false) => new(name) { Description = description, Required = required };
+        var payment = Text("--payment", "How the buyer pays you, outside the network (shown to the buyer; at most 500 characters).");
+        var autoComplete = new Option<uint>("--auto-complete-days") { Description = "Days after you mark it fulfilled that a silent buyer's order completes itself (default 14)." };
+        var declineReason = Text("--reason", "Why not (the buyer sees it).", required: true);
+        var cancelReason = Text("--reason", "Why (the other side sees it).", required: true);
+        var disputeReason = Text("--reason", "What went wrong (the other side and the mediator see it).", required: true);
+        var paidNote = Text("--note", "The payment's reference, or anything the seller should know.");
+        var carrier = Text("--carrier", "Physical goods: the carrier.");
+        var tracking = Text("--tracking", "Physical goods: the tracking reference.");
+        var contentId = Text("--content-id", "Digital goods: the content id delivered (default: the listing's).");
+        var serviceAt = new Option<DateTimeOffset?>("--service-at") { Description = "Services: when (e.g. 2026-12-03T10:00:00Z)." };
+        var place = Text("--place", "Services: where.");
+        var fulfilNote = Text("--note", "Anything the buyer should know.");
+        var unsatisfied = new Option<bool>("--unsatisfied") { Description = "Complete it, but say you were not satisfied (the receipt records it)." };
+        var outcome = new Option<string>("--for") { Description = "Who the verdict is for: buyer, seller or split.", Required = true };
+        outcome.AcceptOnlyFromAmong("buyer", "seller", "split");
+        var share = new Option<uint>("--buyer-share") { Description = "For a split: the buyer's share of the price, in percent (1-99)." };
+        var verdictNote = Text("--note", "Why (both sides see it).");
+
+        var show = new Command("show", "One order: its state, deadline and every signed step.") { new Argument<string>("order-id") };
+        show.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            var view = await context.ControlAsync(c => c.GetOrderAsync(new OrderRef { OrderId = parse.GetValue<string>("order-id")! }, cancellationToken: cancellationToken).ResponseAsync);
+            context.Write(Json(view), () =>
+            {
+                Console.WriteLine($"{view.OrderId} {view.Title}: {view.State} (you are the {view.Role})");
+                if (view.PaymentInstructions.Length > 0)
+                {
+                    Console.WriteLine($"payment: {view.PaymentInstructions}");
+                }
+
+                if (view.DeadlineMs > 0)
+                {
+                    Console.WriteLine($"{view.Deadline}: {DateTimeOffset.FromUnixTimeMilliseconds(view.DeadlineMs):u}");
+                }
+
+                var table = new Table().AddColumns("step", "by", "at", "detail");
+                foreach (var step in view.Timeline)
+                {
+                    table.AddRow(step.Step, step.By, DateTimeOffset.FromUnixTimeMilliseconds(step.AtMs).ToString("u", CultureInfo.InvariantCulture), Markup.Escape(step.Detail));
+                }
+
+                AnsiConsole.Write(table);
+            });
+            return ExitCodes.Ok;
+        }));
 
         var limit = new Option<int>("--limit") { Description = "Show at most this many (the most recently changed).", DefaultValueFactory = _ => 50 };
         var all = new Option<bool>("--all") { Description = "Show every order, fetched a page at a time." };
@@ -172,11 +229,31 @@ internal static class PeerCommands
             });
             return ExitCodes.Ok;
         }));
-        return new Command("order", "Buy and sell: offer, accept, complete; the result is a receipt signed by both.")
+        return new Command("order", "Buy and sell: offer, accept or decline, pay, fulfil, complete, cancel or dispute; every step is signed, and the result is a receipt signed by both.")
         {
             create,
-            Step("accept", "As seller: accept an offer.", (c, r, ct) => c.AcceptOrderAsync(r, cancellationToken: ct)),
-            Step("complete", "As buyer: confirm the order was fulfilled (co-signs the receipt).", (c, r, ct) => c.CompleteOrderAsync(r, cancellationToken: ct)),
+            Step("accept", "As seller: accept an offer, with how to pay you.", (c, r, ct) => c.AcceptOrderAsync(r, cancellationToken: ct),
+                (p, r) => (r.Text, r.AutoCompleteDays) = (p.GetValue(payment) ?? string.Empty, p.GetValue(autoComplete)), payment, autoComplete),
+            Step("decline", "As seller: decline an offer, with a reason.", (c, r, ct) => c.DeclineOrderAsync(r, cancellationToken: ct),
+                (p, r) => r.Text = p.GetValue(declineReason)!, declineReason),
+            Step("pay", "As buyer: mark an accepted order paid (you pay outside the network, as the seller's instructions say).", (c, r, ct) => c.PayOrderAsync(r, cancellationToken: ct),
+                (p, r) => r.Text = p.GetValue(paidNote) ?? string.Empty, paidNote),
+            Step("fulfil", "As seller: mark an order fulfilled: shipped (--carrier, --tracking), delivered as data (--content-id), or a service (--service-at, --place).", (c, r, ct) => c.FulfilOrderAsync(r, cancellationToken: ct),
+                (p, r) =>
+                {
+                    (r.Carrier, r.Tracking, r.ContentId, r.Place, r.Text) = (p.GetValue(carrier) ?? string.Empty, p.GetValue(tracking) ?? string.Empty, p.GetValue(contentId) ?? string.Empty, p.GetValue(place) ?? string.Empty, p.GetValue(fulfilNote) ?? string.Empty);
+                    r.ServiceAtMs = p.GetValue(serviceAt)?.ToUnixTimeMilliseconds() ?? 0;
+                },
+                carrier, tracking, contentId, serviceAt, place, fulfilNote),
+            Step("complete", "As buyer: confirm the order was fulfilled (co-signs the receipt).", (c, r, ct) => c.CompleteOrderAsync(r, cancellationToken: ct),
+                (p, r) => r.Unsatisfied = p.GetValue(unsatisfied), unsatisfied),
+            Step("cancel", "As buyer or seller: cancel an order before it is fulfilled, with a reason.", (c, r, ct) => c.CancelOrderAsync(r, cancellationToken: ct),
+                (p, r) => r.Text = p.GetValue(cancelReason)!, cancelReason),
+            Step("dispute", "As buyer or seller: open a dispute; the order's mediator decides it.", (c, r, ct) => c.DisputeOrderAsync(r, cancellationToken: ct),
+                (p, r) => r.Text = p.GetValue(disputeReason)!, disputeReason),
+            Step("decide", "As the mediator of a disputed order: sign the verdict (for the buyer, the seller, or a split).", (c, r, ct) => c.DecideOrderAsync(r, cancellationToken: ct),
+                (p, r) => (r.Outcome, r.BuyerSharePercent, r.Text) = (p.GetValue(outcome)!, p.GetValue(share), p.GetValue(verdictNote) ?? string.Empty), outcome, share, verdictNote),
+            show,
             list,
         };
     }
@@ -386,6 +463,11 @@ internal static class PeerCommands
         state = o.State,
         contentId = o.ContentId,
         delivery = o.Delivery,
+        mediator = o.Mediator.Length > 0 ? o.Mediator : null,
+        paymentInstructions = o.PaymentInstructions.Length > 0 ? o.PaymentInstructions : null,
+        deadlineMs = o.DeadlineMs > 0 ? o.DeadlineMs : (long?)null,
+        deadline = o.Deadline.Length > 0 ? o.Deadline : null,
+        timeline = o.Timeline.Select(t => new { step = t.Step, by = t.By, atMs = t.AtMs, detail = t.Detail }).ToList(),
         receipt = o.Receipt.IsEmpty ? null : o.Receipt.ToBase64(),
     };
 }

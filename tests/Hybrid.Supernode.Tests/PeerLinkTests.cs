@@ -73,7 +73,7 @@ public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper ou
         Assert.Equal(4.0, Json(await Ok(seller.RunAsync("reputation", buyerId, "--json"))).GetProperty("average").GetDouble());
         var notCompleted = await buyer.RunAsync("review", Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json"))).GetProperty("orderId").GetString()!, "--stars", "1");
         Assert.Equal(5, notCompleted.ExitCode);
-        Assert.Contains("only completed orders", notCompleted.Stderr, StringComparison.Ordinal);
+        Assert.Contains("cannot be reviewed yet", notCompleted.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

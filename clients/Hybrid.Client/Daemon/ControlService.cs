@@ -8,7 +8,10 @@ using Hybrid.Client.Store;
 using Hybrid.Client.Transfers;
 using Hybrid.Protocol.Content;
 using Hybrid.Protocol.Control;
+using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Listings;
+using Hybrid.Protocol.Orders;
 using Hybrid.Protocol.V1;
 
 namespace Hybrid.Client.Daemon;
@@ -97,19 +100,49 @@ public sealed class ControlService(
     public override async Task<OrderView> CreateOrder(CreateOrderRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return ToView(await orders.CreateOrderAsync(request.ListingId, request.Quantity, context?.CancellationToken ?? default));
+        return ToView(await orders.CreateOrderAsync(request.ListingId, request.Quantity, context?.CancellationToken ?? default, request.Mediator));
     }
 
-    public override async Task<OrderView> AcceptOrder(OrderRef request, ServerCallContext context)
+    public override Task<OrderView> AcceptOrder(OrderRef request, ServerCallContext context) =>
+        OrderStep(request, context, (r, ct) => orders.AcceptOrderAsync(r.OrderId, ct, new OrderStepInput(r.Text, AutoCompleteDays: r.AutoCompleteDays)));
+
+    public override Task<OrderView> DeclineOrder(OrderRef request, ServerCallContext context) =>
+        OrderStep(request, context, (r, ct) => orders.DeclineOrderAsync(r.OrderId, r.Text, ct));
+
+    public override Task<OrderView> PayOrder(OrderRef request, ServerCallContext context) =>
+        OrderStep(request, context, (r, ct) => orders.PayOrderAsync(r.OrderId, r.Text, ct));
+
+    public override Task<OrderView> FulfilOrder(OrderRef request, ServerCallContext context) =>
+        OrderStep(request, context, (r, ct) => orders.FulfilOrderAsync(r.OrderId, new OrderStepInput(r.Text, Carrier: r.Carrier, Tracking: r.Tracking, ContentId: r.ContentId, ServiceAtMs: r.ServiceAtMs, Place: r.Place), ct));
+
+    public override Task<OrderView> CancelOrder(OrderRef request, ServerCallContext context) =>
+        OrderStep(request, context, (r, ct) => orders.CancelOrderAsync(r.OrderId, r.Text, ct));
+
+    public override Task<OrderView> DisputeOrder(OrderRef request, ServerCallContext context) =>
+        OrderStep(request, context, (r, ct) => orders.DisputeOrderAsync(r.OrderId, r.Text, ct));
+
+    public override Task<OrderView> CompleteOrder(OrderRef request, ServerCallContext context) =>
+        OrderStep(request, context, (r, ct) => orders.CompleteOrderAsync(r.OrderId, ct, satisfied: !r.Unsatisfied));
+
+    public override Task<OrderView> DecideOrder(OrderRef request, ServerCallContext context) =>
+        OrderStep(request, context, (r, ct) => orders.DecideOrderAsync(r.OrderId, r.Outcome, r.BuyerSharePercent, r.Text, ct));
+
+    public override Task<OrderView> GetOrder(OrderRef request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return ToView(await orders.AcceptOrderAsync(request.OrderId, context?.CancellationToken ?? default));
+        return Task.FromResult(ToView(store.GetOrder(request.OrderId) ?? throw Refuse.NotFound($"no order {request.OrderId}: see 'hybrid order list'")));
     }
 
-    public override async Task<OrderView> CompleteOrder(OrderRef request, ServerCallContext context)
+    /// <summary>One order step from the control API: the texts are bounded here, the rest is the order service's.</summary>
+    private static async Task<OrderView> OrderStep(OrderRef request, ServerCallContext? context, Func<OrderRef, CancellationToken, Task<OrderRow>> step)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return ToView(await orders.CompleteOrderAsync(request.OrderId, context?.CancellationToken ?? default));
+        if (new[] { request.Text, request.Carrier, request.Tracking, request.ContentId, request.Place }.Any(t => t.Length > Receipts.MaxText))
+        {
+            throw Refuse.Invalid($"a reason, note, carrier, tracking reference or place is at most {Receipts.MaxText} characters");
+        }
+
+        return ToView(await step(request, context?.CancellationToken ?? default));
     }
 
     public override Task<ListOrdersReply> ListOrders(ListOrdersRequest request, ServerCallContext context)
@@ -224,7 +257,7 @@ public sealed class ControlService(
         Cursor = row.RowId,
     };
 
-    /// <summary>The control API's view of an order.</summary>
+    /// <summary>The control API's view of an order: its state as its chain says now, and its timeline.</summary>
     public static OrderView ToView(OrderRow row)
     {
         ArgumentNullException.ThrowIfNull(row);
@@ -242,16 +275,87 @@ public sealed class ControlService(
             UpdatedMs = row.UpdatedMs,
             Delivery = row.Delivery,
         };
-        if (row is { Acceptance: { } acceptance, Completion: { } completion })
+        var chain = OrderService.ChainOf(row);
+        view.Receipt = chain.ToByteString();
+        OrderTrace trace;
+        try
         {
-            view.Receipt = new Receipt
-            {
-                Offer = SignedEnvelope.Parser.ParseFrom(row.Offer),
-                Acceptance = SignedEnvelope.Parser.ParseFrom(acceptance),
-                Completion = SignedEnvelope.Parser.ParseFrom(completion),
-            }.ToByteString();
+            trace = Receipts.Trace(chain, DateTimeOffset.UtcNow);
+        }
+        catch (EnvelopeRejectedException)
+        {
+            // Stored chains were checked when stored; one that no longer checks (its completion's
+            // validity ran out) is shown as stored.
+            return view;
         }
 
+        view.State = OrderService.StateName(trace.State);
+        view.Mediator = trace.Offer.Offer.Mediator;
+        view.PaymentInstructions = trace.Acceptance?.PaymentInstructions ?? string.Empty;
+        (view.DeadlineMs, view.Deadline) = trace.State switch
+        {
+            OrderState.Offered => (trace.Offer.ExpiresAt.ToUnixTimeMilliseconds(), "offer expires"),
+            OrderState.Accepted when trace.AnswerBy is { } by => (by.ToUnixTimeMilliseconds(), "acceptance lapses"),
+            OrderState.Fulfilled when trace.AutoCompletesAt is { } at => (at.ToUnixTimeMilliseconds(), "completes itself"),
+            _ => (0L, string.Empty),
+        };
+        view.Timeline.AddRange(Timeline(chain, trace));
         return view;
+    }
+
+    private static IEnumerable<OrderStepView> Timeline(Receipt chain, OrderTrace trace)
+    {
+        string By(SignedEnvelope e)
+        {
+            var signer = PeerId.FromPublicKey(e.SignerPublicKey.Span);
+            return signer.Equals(trace.Offer.Buyer) ? "buyer" : signer.Equals(trace.Offer.Seller) ? "seller" : "mediator";
+        }
+
+        static long At(SignedEnvelope e) => EnvelopePayload.Parser.ParseFrom(e.Payload).IssuedAtMs;
+        static T Body<T>(SignedEnvelope e, Google.Protobuf.MessageParser<T> parser)
+            where T : Google.Protobuf.IMessage<T> => parser.ParseFrom(EnvelopePayload.Parser.ParseFrom(e.Payload).Body);
+
+        var offer = trace.Offer.Offer;
+        yield return new OrderStepView { Step = "offered", By = "buyer", AtMs = At(chain.Offer), Detail = $"{offer.Quantity} × {ListingRules.Format(offer.UnitPrice)}" + (offer.Mediator.Length > 0 ? $", mediator {offer.Mediator}" : string.Empty) };
+        if (chain.Acceptance is { } acceptance)
+        {
+            yield return new OrderStepView { Step = "accepted", By = "seller", AtMs = At(acceptance), Detail = trace.Acceptance?.PaymentInstructions ?? string.Empty };
+        }
+
+        foreach (var step in chain.Steps)
+        {
+            var body = Body(step, OrderProgress.Parser);
+            var detail = body.KindCase switch
+            {
+                OrderProgress.KindOneofCase.Declined => body.Declined.Reason,
+                OrderProgress.KindOneofCase.Paid => body.Paid.Note,
+                OrderProgress.KindOneofCase.Cancelled => body.Cancelled.Reason,
+                OrderProgress.KindOneofCase.Disputed => body.Disputed.Reason,
+                OrderProgress.KindOneofCase.Fulfilled => string.Join(", ", new[]
+                {
+                    body.Fulfilled.Carrier, body.Fulfilled.Tracking, body.Fulfilled.ContentId,
+                    body.Fulfilled.ServiceAtMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(body.Fulfilled.ServiceAtMs).ToString("u", CultureInfo.InvariantCulture) : string.Empty,
+                    body.Fulfilled.Place, body.Fulfilled.Note,
+                }.Where(t => t.Length > 0)),
+                _ => string.Empty,
+            };
+            yield return new OrderStepView { Step = Receipts.Name(body.KindCase), By = By(step), AtMs = At(step), Detail = detail };
+        }
+
+        if (chain.Completion is { } completion)
+        {
+            yield return new OrderStepView { Step = "completed", By = "buyer", AtMs = At(completion), Detail = Body(completion, OrderCompletion.Parser).Satisfied ? "satisfied" : "not satisfied" };
+        }
+
+        if (chain.Verdict is { } verdict)
+        {
+            var v = Body(verdict, OrderVerdict.Parser);
+            yield return new OrderStepView { Step = "decided", By = "mediator", AtMs = At(verdict), Detail = (v.Outcome == "split" ? $"split, {v.BuyerSharePercent}% to the buyer" : $"for the {v.Outcome}") + (v.Note.Length > 0 ? $": {v.Note}" : string.Empty) };
+        }
+
+        if (trace.State == OrderState.AutoCompleted && trace.AutoCompletesAt is { } at)
+        {
+            yield return new OrderStepView { Step = "auto-completed", By = string.Empty, AtMs = at.ToUnixTimeMilliseconds(), Detail = "neither completed nor disputed by the deadline" };
+        }
     }
 }

@@ -4,6 +4,7 @@ using Hybrid.Protocol.Content;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.Listings;
+using Hybrid.Protocol.Orders;
 using Hybrid.Protocol.Reputation;
 using Hybrid.Protocol.V1;
 
@@ -64,24 +65,29 @@ public static class MarketActions
 
     /// <summary>Signs this peer's review of the other party of a completed order in the local store.</summary>
     /// <exception cref="KeyNotFoundException">No such order here.</exception>
-    /// <exception cref="InvalidOperationException">The order is not completed (no co-signed receipt yet).</exception>
+    /// <exception cref="InvalidOperationException">The order is not finished (completed, completed by its deadline, or decided by its mediator).</exception>
     public static (SignedEnvelope Review, string Reviewed) SignReview(PeerIdentity identity, string homePath, string orderId, uint stars, string text, IReadOnlyDictionary<string, uint>? aspects, DateTimeOffset now)
     {
         using var store = OpenStore(homePath);
         var order = store.GetOrder(orderId) ?? throw new KeyNotFoundException($"no order {orderId}: see your orders");
-        if (order is not { State: "completed", Acceptance: { } acceptance, Completion: { } completion })
+        if (order.Role == "mediator")
         {
-            throw new InvalidOperationException($"order {orderId} is {order.State}: only completed orders (with a receipt signed by both) can be reviewed");
+            throw new InvalidOperationException($"you mediated order {orderId}; only its buyer and seller review each other");
+        }
+
+        var receipt = Orders.OrderService.ChainOf(order);
+        try
+        {
+            Receipts.Verify(receipt, now);
+        }
+        catch (EnvelopeRejectedException ex)
+        {
+            throw new InvalidOperationException($"order {orderId} cannot be reviewed yet: {ex.Message}", ex);
         }
 
         var body = new Review
         {
-            Receipt = new Receipt
-            {
-                Offer = SignedEnvelope.Parser.ParseFrom(order.Offer),
-                Acceptance = SignedEnvelope.Parser.ParseFrom(acceptance),
-                Completion = SignedEnvelope.Parser.ParseFrom(completion),
-            },
+            Receipt = receipt,
             Reviewed = order.Counterparty,
             Stars = stars,
             Text = text,

@@ -6,7 +6,7 @@ namespace Hybrid.Client.Store;
 /// <summary>One chat message as stored on this side.</summary>
 public sealed record ChatRow(long RowId, string Peer, string Direction, ulong Sequence, string Text, long SentMs, string Status);
 
-/// <summary>One order as this side knows it.</summary>
+/// <summary>One order as this side knows it; <see cref="Steps"/> holds its progress steps and verdict (a serialized <c>Receipt</c> with those fields only).</summary>
 public sealed record OrderRow(
     string OrderId,
     string Role,
@@ -21,7 +21,8 @@ public sealed record OrderRow(
     byte[]? Acceptance,
     byte[]? Completion,
     long UpdatedMs,
-    string Delivery);
+    string Delivery,
+    byte[]? Steps = null);
 
 /// <summary>Goods data this peer serves: the file and its manifest.</summary>
 public sealed record ContentRow(string ContentId, string Path, byte[] Manifest, bool Free);
@@ -72,6 +73,7 @@ public sealed class LocalStore : IDisposable
         _db.Open();
         Execute("PRAGMA busy_timeout=10000;");
         Execute(Schema);
+        AddColumnIfMissing("orders", "steps", "BLOB");
         Execute("PRAGMA synchronous=NORMAL;");
     }
 
@@ -129,7 +131,7 @@ public sealed class LocalStore : IDisposable
         lock (_gate)
         {
             using var command = _db.CreateCommand();
-            command.CommandText = "SELECT DISTINCT peer FROM chats WHERE direction = 'out' UNION SELECT counterparty FROM orders WHERE role = 'buyer' OR state <> 'offered'";
+            command.CommandText = "SELECT DISTINCT peer FROM chats WHERE direction = 'out' UNION SELECT counterparty FROM orders WHERE role = 'buyer' OR state NOT IN ('offered', 'declined', 'expired')";
             using var reader = command.ExecuteReader();
             var peers = new HashSet<string>(StringComparer.Ordinal);
             while (reader.Read())
@@ -190,10 +192,10 @@ public sealed class LocalStore : IDisposable
     {
         ArgumentNullException.ThrowIfNull(order);
         Write(
-            "INSERT OR REPLACE INTO orders VALUES ($id, $role, $cp, $l, $t, $pr, $q, $st, $c, $o, $a, $co, $u, $d)",
+            "INSERT OR REPLACE INTO orders (order_id, role, counterparty, listing_id, title, price, quantity, state, content_id, offer, acceptance, completion, updated_ms, delivery, steps) VALUES ($id, $role, $cp, $l, $t, $pr, $q, $st, $c, $o, $a, $co, $u, $d, $s)",
             ("$id", order.OrderId), ("$role", order.Role), ("$cp", order.Counterparty), ("$l", order.ListingId), ("$t", order.Title),
             ("$pr", order.Price), ("$q", (long)order.Quantity), ("$st", order.State), ("$c", order.ContentId), ("$o", order.Offer),
-            ("$a", order.Acceptance), ("$co", order.Completion), ("$u", order.UpdatedMs), ("$d", order.Delivery));
+            ("$a", order.Acceptance), ("$co", order.Completion), ("$u", order.UpdatedMs), ("$d", order.Delivery), ("$s", order.Steps));
     }
 
     /// <summary>One order, or null.</summary>
@@ -323,12 +325,30 @@ public sealed class LocalStore : IDisposable
     /// <inheritdoc />
     public void Dispose() => _db.Dispose();
 
+    /// <summary>Adds a column a store made by an older version lacks (the daemon and a CLI command may race to add it).</summary>
+    private void AddColumnIfMissing(string table, string column, string type)
+    {
+        if (Scalar<long>($"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'") > 0)
+        {
+            return;
+        }
+
+        try
+        {
+            Execute($"ALTER TABLE {table} ADD COLUMN {column} {type}");
+        }
+        catch (SqliteException ex) when (ex.Message.Contains("duplicate column", StringComparison.OrdinalIgnoreCase))
+        {
+            // Added by the other process meanwhile.
+        }
+    }
+
     private List<OrderRow> QueryOrders(string where, params (string Name, object? Value)[] parameters)
     {
         lock (_gate)
         {
             using var command = _db.CreateCommand();
-            command.CommandText = "SELECT order_id, role, counterparty, listing_id, title, price, quantity, state, content_id, offer, acceptance, completion, updated_ms, delivery FROM orders " + where;
+            command.CommandText = "SELECT order_id, role, counterparty, listing_id, title, price, quantity, state, content_id, offer, acceptance, completion, updated_ms, delivery, steps FROM orders " + where;
             Bind(command, parameters);
             using var reader = command.ExecuteReader();
             var rows = new List<OrderRow>();
@@ -337,7 +357,8 @@ public sealed class LocalStore : IDisposable
                 rows.Add(new OrderRow(
                     reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
                     (uint)reader.GetInt64(6), reader.GetString(7), reader.GetString(8), (byte[])reader[9],
-                    reader.IsDBNull(10) ? null : (byte[])reader[10], reader.IsDBNull(11) ? null : (byte[])reader[11], reader.GetInt64(12), reader.GetString(13)));
+                    reader.IsDBNull(10) ? null : (byte[])reader[10], reader.IsDBNull(11) ? null : (byte[])reader[11], reader.GetInt64(12), reader.GetString(13),
+                    reader.IsDBNull(14) ? null : (byte[])reader[14]));
             }
 
             return rows;

@@ -27,6 +27,12 @@ public static class EnvelopeKinds
     /// <summary>A buyer's confirmation that the order was fulfilled (<c>OrderCompletion</c>).</summary>
     public const string OrderCompletion = "hybrid.order.complete.v1";
 
+    /// <summary>A step between offer and end: declined, paid, fulfilled, cancelled, disputed (<c>OrderProgress</c>).</summary>
+    public const string OrderProgress = "hybrid.order.progress.v1";
+
+    /// <summary>A mediator's decision on a disputed order (<c>OrderVerdict</c>).</summary>
+    public const string OrderVerdict = "hybrid.order.verdict.v1";
+
     /// <summary>A dialer's request for a relayed link (<c>RelayRequest</c>).</summary>
     public const string RelayRequest = "hybrid.relay.v1";
 

@@ -32,6 +32,9 @@ public static class ListingRules
     /// <summary>Longest content id (a base32 SHA-256 with a prefix fits easily).</summary>
     public const int MaxContentIdLength = 128;
 
+    /// <summary>Most mediators one listing names.</summary>
+    public const int MaxMediators = 3;
+
     /// <summary>Furthest expiry a listing may have from now.</summary>
     public static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(90);
 
@@ -196,6 +199,16 @@ public static class ListingRules
         if (listing.ContentId.Length > MaxContentIdLength)
         {
             return $"content id is {listing.ContentId.Length} characters; at most {MaxContentIdLength}";
+        }
+
+        if (listing.Mediators.Count > MaxMediators)
+        {
+            return $"{listing.Mediators.Count} mediators; at most {MaxMediators}";
+        }
+
+        if (listing.Mediators.FirstOrDefault(m => !Identity.PeerId.TryParse(m, out _, out _)) is { } mediator)
+        {
+            return $"mediator '{Shorten(mediator)}' is not a peer id";
         }
 
         if (listing.CreatedMs < 0 || listing.CreatedMs > (now + Envelopes.SignedEnvelopes.AllowedClockSkew).ToUnixTimeMilliseconds())

@@ -1,0 +1,143 @@
+using System.Text.Json;
+using Hybrid.Protocol.Orders;
+using Hybrid.Protocol.V1;
+using Hybrid.Testing;
+
+namespace Hybrid.Supernode.Tests;
+
+/// <summary>
+/// The order lifecycle through the CLI between real daemons: decline, cancel before and after
+/// payment, fulfil and complete unsatisfied, and a dispute decided by the listing's mediator; each
+/// side sees every signed step, a step out of place is refused with its reason, and the finished
+/// chains verify from their bytes and back reviews.
+/// </summary>
+public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFixture<SupernodeFixture>, IDisposable
+{
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public async Task DeclineCancelAndFulfilEachReachTheOtherSideAndAStepOutOfPlaceIsRefusedWithItsReason()
+    {
+        var (seller, buyer) = (await InitAsync("seller", "Sam"), await InitAsync("buyer", "Bea"));
+        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Oak bookshelf, 180 cm", "--price", "60.00", "--currency", "EUR", "--quantity", "3", "--json"))).GetProperty("listingId").GetString()!;
+
+        // Declined, with a reason the buyer sees; then nothing follows.
+        var declined = await OrderAsync(buyer, listingId);
+        Assert.Equal("declined", Json(await Ok(seller.RunAsync("order", "decline", declined, "--reason", "promised to a neighbour", "--json"))).GetProperty("state").GetString());
+        var seen = await ShowAsync(buyer, declined);
+        Assert.Equal("declined", seen.GetProperty("state").GetString());
+        Assert.Equal(("declined", "seller", "promised to a neighbour"), Last(seen));
+        var late = await buyer.RunAsync("order", "pay", declined);
+        Assert.Equal(5, late.ExitCode);
+        Assert.Contains("declined; nothing follows", late.Stderr, StringComparison.Ordinal);
+
+        // Accepted with payment instructions, paid, then cancelled by the buyer.
+        var cancelled = await OrderAsync(buyer, listingId);
+        await Ok(seller.RunAsync("order", "accept", cancelled, "--payment", "IBAN DE02 1203 0000 0000 2020 51, reference: shelf"));
+        Assert.Equal("IBAN DE02 1203 0000 0000 2020 51, reference: shelf", (await ShowAsync(buyer, cancelled)).GetProperty("paymentInstructions").GetString());
+        await Ok(buyer.RunAsync("order", "pay", cancelled, "--note", "transfer 7781"));
+        Assert.Equal("paid", (await ShowAsync(seller, cancelled)).GetProperty("state").GetString());
+        await Ok(buyer.RunAsync("order", "cancel", cancelled, "--reason", "found one nearer"));
+        var sellerSees = await ShowAsync(seller, cancelled);
+        Assert.Equal("cancelled", sellerSees.GetProperty("state").GetString());
+        Assert.Equal(["offered", "accepted", "paid", "cancelled"], sellerSees.GetProperty("timeline").EnumerateArray().Select(s => s.GetProperty("step").GetString()).ToList());
+        var noPay = await seller.RunAsync("order", "pay", cancelled);
+        Assert.Equal(5, noPay.ExitCode);
+        Assert.Contains("only the buyer", noPay.Stderr, StringComparison.Ordinal);
+
+        // Shipped with a tracking reference: no longer cancellable; completed unsatisfied; reviewable.
+        var shipped = await OrderAsync(buyer, listingId);
+        await Ok(seller.RunAsync("order", "accept", shipped, "--auto-complete-days", "10"));
+        await Ok(seller.RunAsync("order", "fulfil", shipped, "--carrier", "DHL", "--tracking", "JJD000390007"));
+        var buyerSees = await ShowAsync(buyer, shipped);
+        Assert.Equal(("fulfilled", "completes itself"), (buyerSees.GetProperty("state").GetString(), buyerSees.GetProperty("deadline").GetString()));
+        Assert.Equal(("fulfilled", "seller", "DHL, JJD000390007"), Last(buyerSees));
+        var tooLate = await seller.RunAsync("order", "cancel", shipped, "--reason", "changed my mind");
+        Assert.Equal(5, tooLate.ExitCode);
+        Assert.Contains("only before it is fulfilled", tooLate.Stderr, StringComparison.Ordinal);
+        var completed = Json(await Ok(buyer.RunAsync("order", "complete", shipped, "--unsatisfied", "--json")));
+        var receipt = Receipts.Verify(Receipt.Parser.ParseFrom(Convert.FromBase64String(completed.GetProperty("receipt").GetString()!)), DateTimeOffset.UtcNow);
+        Assert.Equal((OrderState.Completed, false), (receipt.State, receipt.Satisfied));
+        Assert.Equal("completed", (await ShowAsync(seller, shipped)).GetProperty("state").GetString());
+        await Ok(buyer.RunAsync("review", shipped, "--stars", "2", "--text", "one shelf was cracked"));
+        var cannotReview = await buyer.RunAsync("review", cancelled, "--stars", "1");
+        Assert.Equal(5, cannotReview.ExitCode);
+        Assert.Contains("this one was cancelled", cannotReview.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ADisputeGoesToTheMediatorTheListingNamesWhoseVerdictEndsTheOrderForBothSides()
+    {
+        var (seller, buyer, mediator) = (await InitAsync("seller", "Sam"), await InitAsync("buyer", "Bea"), await InitAsync("mediator", "Mia"));
+        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        await using var mediatorDaemon = await DaemonProcess.StartAsync(mediator, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        var mediatorId = (await Ok(mediator.RunAsync("id"))).Stdout.Trim();
+        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Espresso machine, lever", "--price", "240.00", "--currency", "EUR", "--mediator", mediatorId, "--json"))).GetProperty("listingId").GetString()!;
+
+        var orderId = await OrderAsync(buyer, listingId);
+        Assert.Equal(mediatorId, (await ShowAsync(buyer, orderId)).GetProperty("mediator").GetString());
+        await Ok(seller.RunAsync("order", "accept", orderId, "--payment", "cash on pick-up"));
+        await Ok(seller.RunAsync("order", "fulfil", orderId, "--carrier", "GLS", "--tracking", "ZX81"));
+        await Ok(buyer.RunAsync("order", "dispute", orderId, "--reason", "arrived with a cracked boiler"));
+        Assert.Equal("disputed", (await ShowAsync(seller, orderId)).GetProperty("state").GetString());
+
+        // The mediator holds the case: the order so far, ending in the dispute.
+        var filed = await Eventually.ReturnsAsync(
+            async () => Json(await Ok(mediator.RunAsync("order", "list", "--json"))).EnumerateArray().ToList(),
+            cases => cases.Count == 1,
+            TimeSpan.FromSeconds(30),
+            "the mediator's daemon to file the dispute case");
+        Assert.Equal(("mediator", "disputed"), (filed[0].GetProperty("role").GetString(), filed[0].GetProperty("state").GetString()));
+        var notMine = await buyer.RunAsync("order", "decide", orderId, "--for", "buyer");
+        Assert.Equal(5, notMine.ExitCode);
+        Assert.Contains("only the mediator", notMine.Stderr, StringComparison.Ordinal);
+        var badShare = await mediator.RunAsync("order", "decide", orderId, "--for", "split", "--buyer-share", "0");
+        Assert.Equal(5, badShare.ExitCode);
+        Assert.Contains("1 to 99 percent", badShare.Stderr, StringComparison.Ordinal);
+
+        await Ok(mediator.RunAsync("order", "decide", orderId, "--for", "split", "--buyer-share", "40", "--note", "the boiler crack is visible in the delivery photos"));
+        foreach (var party in new[] { buyer, seller })
+        {
+            var view = await ShowAsync(party, orderId);
+            Assert.Equal("decided", view.GetProperty("state").GetString());
+            Assert.Equal(("decided", "mediator", "split, 40% to the buyer: the boiler crack is visible in the delivery photos"), Last(view));
+            var verdict = Receipts.Verify(Receipt.Parser.ParseFrom(Convert.FromBase64String(view.GetProperty("receipt").GetString()!)), DateTimeOffset.UtcNow);
+            Assert.Equal((OrderState.Decided, 40u), (verdict.State, verdict.Verdict!.BuyerSharePercent));
+        }
+
+        // The decided receipt backs a review through the supernode.
+        await Ok(seller.RunAsync("review", orderId, "--stars", "3", "--text", "fair outcome"));
+    }
+
+    private async Task<CliRunner> InitAsync(string home, string name)
+    {
+        var user = new CliRunner(_temp.Sub(home));
+        await Ok(user.RunAsync("init", "--name", name));
+        return user;
+    }
+
+    private static async Task<string> OrderAsync(CliRunner buyer, string listingId) =>
+        Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json"))).GetProperty("orderId").GetString()!;
+
+    private static async Task<JsonElement> ShowAsync(CliRunner user, string orderId) => Json(await Ok(user.RunAsync("order", "show", orderId, "--json")));
+
+    private static (string? Step, string? By, string? Detail) Last(JsonElement view)
+    {
+        var last = view.GetProperty("timeline").EnumerateArray().Last();
+        return (last.GetProperty("step").GetString(), last.GetProperty("by").GetString(), last.GetProperty("detail").GetString());
+    }
+
+    private static async Task<CliResult> Ok(Task<CliResult> run)
+    {
+        var result = await run;
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}");
+        return result;
+    }
+
+    private static JsonElement Json(CliResult result) => JsonDocument.Parse(result.Stdout).RootElement.Clone();
+}

@@ -101,7 +101,8 @@ internal static class HybridCommands
         var days = new Option<int>("--days") { Description = "Days until the listing expires (1-90).", DefaultValueFactory = _ => 30 };
         var file = new Option<FileInfo?>("--file") { Description = "Goods data (a digital good) this peer serves to buyers with an accepted order (to anyone if the price is 0)." };
         var mediators = new Option<string[]>("--mediator") { Description = $"PeerId of a mediator you accept for disputes (repeatable, at most {ListingRules.MaxMediators}); buyers pick one when they order.", DefaultValueFactory = _ => [] };
-        var publish = new Command("publish", "Sign and publish a listing; prints its id.") { title, price, currency, category, location, description, tags, quantity, days, file, mediators };
+        var photos = new Option<FileInfo[]>("--photo") { Description = $"A photo (repeatable, at most {ListingRules.MaxPhotos}; the first is the cover). It is re-encoded here, which drops its metadata (a phone photo's GPS position among it); its thumbnail travels with the listing, the full image is served by this peer.", DefaultValueFactory = _ => [] };
+        var publish = new Command("publish", "Sign and publish a listing; prints its id.") { title, price, currency, category, location, description, tags, quantity, days, file, mediators, photos };
         publish.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var context = new CliContext(parse);
@@ -119,6 +120,24 @@ internal static class HybridCommands
             };
             listing.Tags.AddRange(parse.GetValue(tags)!);
             listing.Mediators.AddRange(parse.GetValue(mediators)!);
+            var photoFiles = parse.GetValue(photos)!;
+            if (photoFiles.Length > ListingRules.MaxPhotos)
+            {
+                throw new CliException(ExitCodes.Usage, $"{photoFiles.Length} photos; a listing has at most {ListingRules.MaxPhotos}");
+            }
+
+            foreach (var photo in photoFiles)
+            {
+                try
+                {
+                    listing.Photos.Add(await MarketActions.RegisterPhotoAsync(context.Home.Path, photo.FullName, cancellationToken));
+                }
+                catch (PhotoRejectedException ex)
+                {
+                    throw new CliException(ExitCodes.Usage, $"photo {photo.Name}: {ex.Message}");
+                }
+            }
+
             if (parse.GetValue(file) is { } goods)
             {
                 listing.ContentId = await MarketActions.RegisterGoodsAsync(context.Home.Path, goods.FullName, MarketActions.IsFree(listing.Price), cancellationToken);
@@ -129,7 +148,7 @@ internal static class HybridCommands
             var expires = now.AddDays(parse.GetValue(days));
             using var caller = context.Caller();
             var published = await context.WorkStamps(identity).WriteAsync(headers => caller.CallAsync((c, o) => c.Listings.PublishListingAsync(envelope, o.WithHeaders(headers)).ResponseAsync, cancellationToken), cancellationToken);
-            context.Write(new { listingId = published.ListingId, version = published.Version, expires, contentId = listing.ContentId }, () => Console.WriteLine(published.ListingId));
+            context.Write(new { listingId = published.ListingId, version = published.Version, expires, contentId = listing.ContentId, photos = listing.Photos.Select(p => p.ContentId).ToList() }, () => Console.WriteLine(published.ListingId));
             return ExitCodes.Ok;
         }));
 
@@ -241,12 +260,16 @@ internal static class HybridCommands
                 location = r.Listing.Location is { } l ? $"{l.Country}/{l.Region}" : string.Empty,
                 seller = r.Seller,
                 state = r.State.ToString().ToLowerInvariant(),
+                quantity = r.Listing.Quantity,
+                mediators = r.Listing.Mediators.ToList(),
+                // A thumbnail is passed on only if it decodes within the limits here (a crafted one is left out).
+                photos = r.Listing.Photos.Select(p => new { contentId = p.ContentId, width = p.Width, height = p.Height, thumbnail = Photos.IsShowableThumbnail(p.Thumbnail) ? p.Thumbnail.ToBase64() : null }).ToList(),
                 envelope = r.Envelope.ToByteString().ToBase64(),
             }),
         },
         () =>
         {
-            var table = new Table().AddColumns("id", "title", "price", "where", "seller");
+            var table = new Table().AddColumns("id", "title", "price", "where", "photos", "seller");
             foreach (var r in records)
             {
                 table.AddRow(
@@ -254,6 +277,7 @@ internal static class HybridCommands
                     Markup.Escape(r.Listing.Title),
                     Markup.Escape(ListingRules.Format(r.Listing.Price)),
                     Markup.Escape(r.Listing.Location is { } l ? $"{l.Country} {l.Region}" : string.Empty),
+                    r.Listing.Photos.Count.ToString(CultureInfo.InvariantCulture),
                     Markup.Escape(r.Seller[..15] + "…"));
             }
 

@@ -40,6 +40,28 @@ public static class MarketActions
         return contentId;
     }
 
+    /// <summary>
+    /// Re-encodes a photo (no metadata left), keeps the full image in the home's photos folder and
+    /// registers it as content served to anyone; returns the listing's record of it.
+    /// </summary>
+    /// <exception cref="PhotoRejectedException">Not an image, or over a limit.</exception>
+    public static async Task<ListingPhoto> RegisterPhotoAsync(string homePath, string photoPath, CancellationToken cancellationToken)
+    {
+        var prepared = Photos.Prepare(photoPath);
+        var folder = Directory.CreateDirectory(Path.Combine(homePath, "photos")).FullName;
+        var name = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(prepared.Image));
+        var stored = Path.Combine(folder, name + ".jpg");
+        if (!File.Exists(stored))
+        {
+            var partial = stored + ".partial";
+            await File.WriteAllBytesAsync(partial, prepared.Image, cancellationToken);
+            File.Move(partial, stored, overwrite: true);
+        }
+
+        var contentId = await RegisterGoodsAsync(homePath, stored, free: true, cancellationToken);
+        return Photos.ToListingPhoto(prepared, contentId);
+    }
+
     /// <summary>Whether a price means "free" (goods data then served to anyone).</summary>
     public static bool IsFree(Money price) => price is { Units: 0, Nanos: 0 };
 

@@ -35,6 +35,19 @@ public static class ListingRules
     /// <summary>Most mediators one listing names.</summary>
     public const int MaxMediators = 3;
 
+    /// <summary>Whether <paramref name="bytes"/> start and end like a JPEG (SOI, EOI markers).</summary>
+    public static bool IsJpeg(ReadOnlySpan<byte> bytes) =>
+        bytes.Length > 4 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF && bytes[^2] == 0xFF && bytes[^1] == 0xD9;
+
+    /// <summary>Most photos on one listing.</summary>
+    public const int MaxPhotos = 8;
+
+    /// <summary>Largest thumbnail carried in a listing, in bytes.</summary>
+    public const int MaxThumbnailBytes = 24 * 1024;
+
+    /// <summary>Largest width or height a photo may claim.</summary>
+    public const uint MaxPhotoSide = 8192;
+
     /// <summary>Furthest expiry a listing may have from now.</summary>
     public static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(90);
 
@@ -209,6 +222,30 @@ public static class ListingRules
         if (listing.Mediators.FirstOrDefault(m => !Identity.PeerId.TryParse(m, out _, out _)) is { } mediator)
         {
             return $"mediator '{Shorten(mediator)}' is not a peer id";
+        }
+
+        if (listing.Photos.Count > MaxPhotos)
+        {
+            return $"{listing.Photos.Count} photos; at most {MaxPhotos}";
+        }
+
+        foreach (var photo in listing.Photos)
+        {
+            if (photo.ContentId.Length is 0 || photo.ContentId.Length > MaxContentIdLength)
+            {
+                return "a photo needs the content id of its full image";
+            }
+
+            // Checked by its bytes only: nobody decodes a thumbnail on the way (the buyer's side does, with limits).
+            if (photo.Thumbnail.Length is 0 || photo.Thumbnail.Length > MaxThumbnailBytes || !IsJpeg(photo.Thumbnail.Span))
+            {
+                return $"a photo's thumbnail must be a JPEG of 1 byte to {MaxThumbnailBytes / 1024} KB";
+            }
+
+            if (photo.Width is 0 || photo.Height is 0 || photo.Width > MaxPhotoSide || photo.Height > MaxPhotoSide)
+            {
+                return $"a photo's width and height must be 1-{MaxPhotoSide} pixels";
+            }
         }
 
         if (listing.CreatedMs < 0 || listing.CreatedMs > (now + Envelopes.SignedEnvelopes.AllowedClockSkew).ToUnixTimeMilliseconds())

@@ -261,6 +261,7 @@ internal static class HybridCommands
                 seller = r.Seller,
                 state = r.State.ToString().ToLowerInvariant(),
                 quantity = r.Listing.Quantity,
+                soldOut = r.Listing.Quantity == 0,
                 mediators = r.Listing.Mediators.ToList(),
                 // A thumbnail is passed on only if it decodes within the limits here (a crafted one is left out).
                 photos = r.Listing.Photos.Select(p => new { contentId = p.ContentId, width = p.Width, height = p.Height, thumbnail = Photos.IsShowableThumbnail(p.Thumbnail) ? p.Thumbnail.ToBase64() : null }).ToList(),
@@ -275,7 +276,7 @@ internal static class HybridCommands
                 table.AddRow(
                     Markup.Escape(r.Listing.ListingId),
                     Markup.Escape(r.Listing.Title),
-                    Markup.Escape(ListingRules.Format(r.Listing.Price)),
+                    Markup.Escape(ListingRules.Format(r.Listing.Price)) + (r.Listing.Quantity == 0 ? " (sold out)" : string.Empty),
                     Markup.Escape(r.Listing.Location is { } l ? $"{l.Country} {l.Region}" : string.Empty),
                     r.Listing.Photos.Count.ToString(CultureInfo.InvariantCulture),
                     Markup.Escape(r.Seller[..15] + "…"));

@@ -135,7 +135,7 @@ public sealed class MailAndOrderTests : IAsyncLifetime, IDisposable
         return new MailInbox(_me, _store, _connection, chats, orders, TimeProvider.System, NullLogger<MailInbox>.Instance);
     }
 
-    private OrderService Orders() => new(_me, _store, Courier(), _listings, _budgets, TimeProvider.System, NullLogger<OrderService>.Instance);
+    private OrderService Orders() => new(_me, _store, Courier(), _listings, _budgets, new ListingStock(_me, _connection, _listings, TimeProvider.System), TimeProvider.System, NullLogger<OrderService>.Instance);
 
     private Courier Courier() => new(_store, _dialer, _connection, NullLogger<Courier>.Instance);
 

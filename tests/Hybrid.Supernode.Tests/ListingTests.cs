@@ -216,7 +216,7 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         { "unknown currency", l => { l.Price.Currency = "EUX"; return l; }, "ISO 4217" },
         { "unknown category", l => { l.Category = "weapons"; return l; }, "not one of" },
         { "bad listing id", l => { l.ListingId = "short"; return l; }, "26 characters" },
-        { "zero quantity", l => { l.Quantity = 0; return l; }, "quantity" },
+        { "quantity over the maximum", l => { l.Quantity = ListingRules.MaxQuantity + 1; return l; }, "quantity" },
         { "bad country", l => { l.Location.Country = "Germany"; return l; }, "ISO 3166" },
     };
 

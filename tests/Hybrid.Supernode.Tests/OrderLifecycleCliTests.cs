@@ -114,6 +114,46 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
         await Ok(seller.RunAsync("review", orderId, "--stars", "3", "--text", "fair outcome"));
     }
 
+    [Fact]
+    public async Task ConcurrentAcceptancesNeverSellMoreThanTheStockAndASoldOutListingSaysSo()
+    {
+        var seller = await InitAsync("seller", "Sam");
+        var buyers = new[] { await InitAsync("b1", "Ann"), await InitAsync("b2", "Ben"), await InitAsync("b3", "Cat") };
+        await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        var daemons = new List<DaemonProcess>();
+        try
+        {
+            foreach (var buyer in buyers)
+            {
+                daemons.Add(await DaemonProcess.StartAsync(buyer, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0"));
+            }
+
+            var title = "Handmade ceramic mug " + Guid.NewGuid().ToString("N")[..8];
+            var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", title, "--price", "14.00", "--currency", "EUR", "--quantity", "2", "--json"))).GetProperty("listingId").GetString()!;
+
+            // Three buyers offer at once (each offer fits the stock of 2); the seller accepts all three at once.
+            var orders = await Task.WhenAll(buyers.Select(b => OrderAsync(b, listingId)));
+            var accepts = await Task.WhenAll(orders.Select(o => seller.RunAsync("order", "accept", o)));
+
+            Assert.Equal(2, accepts.Count(a => a.ExitCode == 0));
+            var refused = Assert.Single(accepts, a => a.ExitCode != 0);
+            Assert.Equal(5, refused.ExitCode);
+            Assert.Contains("sold out", refused.Stderr, StringComparison.Ordinal);
+            var shown = Assert.Single(Json(await Ok(buyers[0].RunAsync("search", title, "--json"))).GetProperty("listings").EnumerateArray());
+            Assert.Equal((0, true), (shown.GetProperty("quantity").GetInt32(), shown.GetProperty("soldOut").GetBoolean()));
+            var late = await buyers[0].RunAsync("order", "create", listingId);
+            Assert.Equal(5, late.ExitCode);
+            Assert.Contains("sold out", late.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (var daemon in daemons)
+            {
+                await daemon.DisposeAsync();
+            }
+        }
+    }
+
     private async Task<CliRunner> InitAsync(string home, string name)
     {
         var user = new CliRunner(_temp.Sub(home));

@@ -208,6 +208,26 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     }
 
     /// <summary>
+    /// Publishes a listing this peer signed, through the supernode holding the session; when the
+    /// network asks proof of work of this identity, the stamp is minted (or read from the home) and
+    /// the write made once more with it.
+    /// </summary>
+    public Task<PublishListingResponse> PublishListingAsync(SignedEnvelope envelope, CancellationToken cancellationToken = default) =>
+        _workStamps.WriteAsync(
+            stamp => CallAsync(
+                (c, o) =>
+                {
+                    foreach (var entry in stamp)
+                    {
+                        o.Headers!.Add(entry);
+                    }
+
+                    return c.Listings.PublishListingAsync(envelope, o).ResponseAsync;
+                },
+                cancellationToken),
+            cancellationToken);
+
+    /// <summary>
     /// Opens a relay call on the supernode holding the session, with the session token attached (a
     /// supernode relays only for peers with a session on it). Used both to dial and to answer an offer.
     /// </summary>

@@ -177,6 +177,7 @@ public sealed class PeerDaemon : IAsyncDisposable
         services.AddSingleton<Courier>();
         services.AddSingleton<ChatService>();
         services.AddSingleton<ListingLookups>();
+        services.AddSingleton<ListingStock>();
         services.AddSingleton<OrderService>();
         services.AddSingleton<MailInbox>();
         services.AddSingleton(sp => new TransferService(sp.GetRequiredService<LocalStore>(), sp.GetRequiredService<PeerDialer>(), Path.Combine(options.HomePath, "downloads"), options.MaxUploadBytesPerSecond, sp.GetRequiredService<ILogger<TransferService>>()));

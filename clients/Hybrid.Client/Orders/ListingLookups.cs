@@ -57,6 +57,9 @@ public sealed class ListingLookups(SupernodeConnection connection) : IDisposable
     }
 
     /// <inheritdoc />
+    /// <summary>Drops a cached listing (this peer just published a newer version of it).</summary>
+    public void Forget(string listingId) => _cache.Remove(listingId);
+
     public void Dispose()
     {
         _cache.Dispose();

@@ -39,6 +39,7 @@ public sealed partial class OrderService(
     Courier courier,
     ListingLookups listings,
     PeerBudgets budgets,
+    ListingStock stock,
     TimeProvider time,
     ILogger<OrderService> logger)
 {
@@ -63,6 +64,11 @@ public sealed partial class OrderService(
         }
 
         quantity = Math.Max(quantity, 1);
+        if (record.Listing.Quantity == 0)
+        {
+            throw Refuse.WrongState($"listing {listingId} is sold out");
+        }
+
         if (quantity > record.Listing.Quantity)
         {
             throw Refuse.Invalid($"the listing offers {record.Listing.Quantity}; asked for {quantity}");
@@ -97,14 +103,26 @@ public sealed partial class OrderService(
         return row;
     }
 
-    /// <summary>As seller: accepts an offer (with payment instructions and the auto-completion period) and sends the acceptance to the buyer.</summary>
-    public Task<OrderRow> AcceptOrderAsync(string orderId, CancellationToken cancellationToken, OrderStepInput? input = null) =>
-        StepAsync(orderId, "accept", "seller", (chain, _, now) =>
+    /// <summary>
+    /// As seller: accepts an offer (with payment instructions and the auto-completion period) if the
+    /// listing still has the units, takes them off its stock and sends the acceptance to the buyer.
+    /// </summary>
+    public async Task<OrderRow> AcceptOrderAsync(string orderId, CancellationToken cancellationToken, OrderStepInput? input = null)
+    {
+        var row = RequireOrder(orderId, "seller", "accept");
+        var state = Checked(ChainOf(row), time.GetUtcNow(), "accept").State;
+        if (state != OrderState.Offered)
+        {
+            throw Refuse.WrongState($"order {orderId} is {StateName(state)}; only an offered order can be accepted");
+        }
+
+        return await stock.TakeAsync(row.ListingId, row.Quantity, () => StepAsync(orderId, "accept", "seller", (chain, _, now) =>
         {
             var acceptance = Receipts.SignAcceptance(identity, chain.Offer, orderId, now, input?.Text ?? string.Empty, input?.AutoCompleteDays ?? 0);
             chain.Acceptance = acceptance;
             return new OrderStep { Acceptance = acceptance };
-        }, cancellationToken);
+        }, cancellationToken), cancellationToken);
+    }
 
     /// <summary>As seller: declines an offer, with a reason.</summary>
     public Task<OrderRow> DeclineOrderAsync(string orderId, string reason, CancellationToken cancellationToken) =>

@@ -204,9 +204,10 @@ public static class ListingRules
             return where;
         }
 
-        if (listing.Quantity is 0 or > MaxQuantity)
+        // 0: sold out (the seller's daemon re-publishes the listing so when its last unit is accepted).
+        if (listing.Quantity > MaxQuantity)
         {
-            return $"quantity must be 1-{MaxQuantity} (got {listing.Quantity})";
+            return $"quantity must be 0 (sold out) to {MaxQuantity} (got {listing.Quantity})";
         }
 
         if (listing.ContentId.Length > MaxContentIdLength)

@@ -40,7 +40,7 @@ public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper ou
         var buyerSees = Json(await Ok(buyer.RunAsync("chat", "read", sellerId, "--json"))).EnumerateArray().Select(m => m.GetProperty("text").GetString()).ToList();
         Assert.Equal(["is it still available?", "yes, come by on Saturday"], buyerSees);
 
-        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Vintage road bike, steel frame", "--price", "120.00", "--currency", "EUR", "--json"))).GetProperty("listingId").GetString()!;
+        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Vintage road bike, steel frame", "--price", "120.00", "--currency", "EUR", "--quantity", "2", "--json"))).GetProperty("listingId").GetString()!;
         var offered = Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json")));
         var orderId = offered.GetProperty("orderId").GetString()!;
         Assert.Equal(("offered", "direct"), (offered.GetProperty("state").GetString(), offered.GetProperty("delivery").GetString()));

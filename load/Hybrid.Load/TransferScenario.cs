@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Grpc.Core;
+using Hybrid.Client.Connectivity;
 using Hybrid.Client.Daemon;
 using Hybrid.Protocol.Control;
 using Hybrid.Testing;
@@ -185,7 +186,18 @@ internal static class TransferScenario
     {
         var user = new CliRunner(home);
         var init = await user.RunAsync("init", "--name", name);
-        return init.ExitCode == 0 ? user : throw new InvalidOperationException(init.Stderr);
+        if (init.ExitCode != 0)
+        {
+            throw new InvalidOperationException(init.Stderr);
+        }
+
+        // The chat series sends hundreds of messages a minute to one contact: measure the path, not
+        // the per-contact call budget (240 a minute), which would refuse them by design.
+        var peerHome = new Hybrid.Client.Home.PeerHome(home);
+        var settings = peerHome.LoadSettings();
+        settings.Budgets = new PeerBudgetOptions { ContactCallsPerMinute = 100_000 };
+        peerHome.SaveSettings(settings);
+        return user;
     }
 
     private static async Task<JsonElement> Json(CliRunner user, params string[] args)

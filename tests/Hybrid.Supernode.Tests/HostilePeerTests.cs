@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Grpc.Core;
 using Hybrid.Client.Connectivity;
 using Hybrid.Client.Home;
@@ -9,6 +8,7 @@ using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Tests.Infrastructure;
 using Hybrid.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
+using static Hybrid.Supernode.Tests.Infrastructure.Cli;
 
 namespace Hybrid.Supernode.Tests;
 
@@ -241,13 +241,4 @@ public sealed class HostilePeerTests(SupernodeFixture fixture) : IClassFixture<S
 
         return user;
     }
-
-    private static async Task<CliResult> Ok(Task<CliResult> run)
-    {
-        var result = await run;
-        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}");
-        return result;
-    }
-
-    private static JsonElement Json(CliResult result) => JsonDocument.Parse(result.Stdout).RootElement.Clone();
 }

@@ -1,7 +1,7 @@
-using System.Text.Json;
 using Hybrid.Protocol.Listings;
 using Hybrid.Testing;
 using SkiaSharp;
+using static Hybrid.Supernode.Tests.Infrastructure.Cli;
 
 namespace Hybrid.Supernode.Tests;
 
@@ -82,19 +82,5 @@ public sealed class ListingPhotoTests : IDisposable
         return path;
     }
 
-    private async Task<CliRunner> InitAsync(string home, string name)
-    {
-        var user = new CliRunner(_temp.Sub(home));
-        await Ok(user.RunAsync("init", "--name", name));
-        return user;
-    }
-
-    private static async Task<CliResult> Ok(Task<CliResult> run)
-    {
-        var result = await run;
-        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}");
-        return result;
-    }
-
-    private static JsonElement Json(CliResult result) => JsonDocument.Parse(result.Stdout).RootElement.Clone();
+    private Task<CliRunner> InitAsync(string home, string name) => Infrastructure.Cli.InitAsync(_temp, home, name);
 }

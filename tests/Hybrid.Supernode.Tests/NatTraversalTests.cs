@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Hybrid.Testing;
 using Xunit.Abstractions;
+using static Hybrid.Supernode.Tests.Infrastructure.Cli;
 
 namespace Hybrid.Supernode.Tests;
 
@@ -214,14 +215,6 @@ public sealed class NatTraversalTests(ITestOutputHelper output) : IDisposable
             Deadline,
             $"the supernode's dial-back report in the status of {user.Home}");
 
-    private static async Task<CliResult> Ok(Task<CliResult> run)
-    {
-        var result = await run;
-        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}");
-        return result;
-    }
-
-    private static JsonElement Json(CliResult result) => JsonDocument.Parse(result.Stdout).RootElement.Clone();
 }
 
 /// <summary>A supernode and two peers in a NAT lab; disposing stops the daemons and the supernode (the lab is the test's).</summary>

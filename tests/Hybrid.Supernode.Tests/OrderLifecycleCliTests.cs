@@ -2,6 +2,7 @@ using System.Text.Json;
 using Hybrid.Protocol.Orders;
 using Hybrid.Protocol.V1;
 using Hybrid.Testing;
+using static Hybrid.Supernode.Tests.Infrastructure.Cli;
 
 namespace Hybrid.Supernode.Tests;
 
@@ -154,12 +155,7 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
         }
     }
 
-    private async Task<CliRunner> InitAsync(string home, string name)
-    {
-        var user = new CliRunner(_temp.Sub(home));
-        await Ok(user.RunAsync("init", "--name", name));
-        return user;
-    }
+    private Task<CliRunner> InitAsync(string home, string name) => Infrastructure.Cli.InitAsync(_temp, home, name);
 
     private static async Task<string> OrderAsync(CliRunner buyer, string listingId) =>
         Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json"))).GetProperty("orderId").GetString()!;
@@ -171,13 +167,4 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
         var last = view.GetProperty("timeline").EnumerateArray().Last();
         return (last.GetProperty("step").GetString(), last.GetProperty("by").GetString(), last.GetProperty("detail").GetString());
     }
-
-    private static async Task<CliResult> Ok(Task<CliResult> run)
-    {
-        var result = await run;
-        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}");
-        return result;
-    }
-
-    private static JsonElement Json(CliResult result) => JsonDocument.Parse(result.Stdout).RootElement.Clone();
 }

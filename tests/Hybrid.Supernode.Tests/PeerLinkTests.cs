@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Grpc.Core;
 using Hybrid.Client.Daemon;
 using Hybrid.Client.Connectivity;
@@ -12,6 +11,7 @@ using Hybrid.Protocol.V1;
 using Hybrid.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
+using static Hybrid.Supernode.Tests.Infrastructure.Cli;
 
 namespace Hybrid.Supernode.Tests;
 
@@ -325,23 +325,9 @@ public sealed class PeerLinkTests(SupernodeFixture fixture, ITestOutputHelper ou
         Assert.Empty(Json(await Ok(user.RunAsync("order", "list", "--json"))).EnumerateArray());
     }
 
-    private async Task<CliRunner> InitAsync(string home, string name)
-    {
-        var user = new CliRunner(_temp.Sub(home));
-        await Ok(user.RunAsync("init", "--name", name));
-        return user;
-    }
+    private Task<CliRunner> InitAsync(string home, string name) => Infrastructure.Cli.InitAsync(_temp, home, name);
 
     private static async Task<string> IdAsync(CliRunner user) => (await Ok(user.RunAsync("id"))).Stdout.Trim();
-
-    private static async Task<CliResult> Ok(Task<CliResult> run)
-    {
-        var result = await run;
-        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}");
-        return result;
-    }
-
-    private static JsonElement Json(CliResult result) => JsonDocument.Parse(result.Stdout).RootElement.Clone();
 
     private static void WriteRandomFile(string path, int size)
     {

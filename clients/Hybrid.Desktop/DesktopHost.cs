@@ -56,6 +56,10 @@ public static class DesktopHost
         // New chat messages as server-sent events, from a cursor: the daemon pushes each one as it is stored.
         app.MapGet("/api/chat", (string? peer, long? after, DesktopSession s, CancellationToken ct) =>
             TypedResults.ServerSentEvents(ChatEvents(s, peer, after ?? 0, ct), eventType: "chat"));
+        // A listing's full photo: fetched once from the seller (free content), kept in the home, shown
+        // only if it decodes within the limits.
+        app.MapGet("/photo/{contentId}", async (string contentId, string seller, DesktopSession s, CancellationToken ct) =>
+            await s.PhotoAsync(contentId, seller, ct) is { } file ? Results.File(file, "image/jpeg") : Results.NotFound());
         app.MapGet("/api/download", (string order, DesktopSession s) =>
             s.Downloads.TryGetValue(order, out var d)
                 ? Results.Json(new { received = d.Received, total = d.Total, path = d.Path, file = d.File, error = d.Error, running = d.Running })

@@ -125,6 +125,92 @@ public sealed class DesktopStoryTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task APhotographedTableIsShippedDisputedAndDecidedByTheMediatorTheListingNames()
+    {
+        var seller = await UserAsync("seller", "Sam's Furniture");
+        var buyer = await UserAsync("buyer", "Bea");
+        var mediator = await UserAsync("mediator", "Mia Mediates");
+        await using var sellerApp = await DesktopProcess.StartAsync(seller, _node.GrpcUrl);
+        await using var buyerApp = await DesktopProcess.StartAsync(buyer, _node.GrpcUrl);
+        await using var mediatorApp = await DesktopProcess.StartAsync(mediator, _node.GrpcUrl);
+        var (s, b, m) = (await OpenAsync(sellerApp), await OpenAsync(buyerApp), await OpenAsync(mediatorApp));
+        await m.GotoAsync($"{mediatorApp.BaseUrl}/Identity");
+        var mediatorId = (await m.TextContentAsync("#peer-id"))!.Trim();
+
+        // The seller publishes a physical good with a photo and names the mediator.
+        var photo = _temp.Sub("table.jpg");
+        await File.WriteAllBytesAsync(photo, TablePhoto());
+        await s.GotoAsync($"{sellerApp.BaseUrl}/Mine");
+        await s.FillAsync("#new-title", "Walnut side table");
+        await s.FillAsync("#new-price", "80");
+        await s.FillAsync("#new-mediators", mediatorId);
+        await s.SetInputFilesAsync("#new-photos", photo);
+        await s.ClickAsync("#publish");
+        await Expect(s.Locator("#notice"), "Published");
+
+        // The buyer sees it among the newest, with its thumbnail, and the gallery on its page.
+        await b.GotoAsync(buyerApp.BaseUrl + "/");
+        await Assertions.Expect(b.Locator("#newest img[alt='Walnut side table']")).ToBeVisibleAsync();
+        await Shot(b, "8-buyer-home-newest");
+        await b.ClickAsync("#newest a:has-text('Walnut side table')");
+        await Assertions.Expect(b.Locator("#photos img[alt='Photo 1 of Walnut side table']")).ToBeVisibleAsync();
+        await Expect(b.Locator("#mediators"), "mediator");
+        var full = await b.Context.APIRequest.GetAsync(buyerApp.BaseUrl + (await b.GetAttributeAsync("#photos a", "href")));
+        Assert.Equal(("image/jpeg", 1200), (full.Headers["content-type"], SkiaSharp.SKBitmap.Decode(await full.BodyAsync()).Width));
+        await Shot(b, "9-buyer-listing-gallery");
+        await b.ClickAsync("#order");
+        await Expect(b.Locator("#notice"), "sent to the seller");
+
+        // Accepted with payment instructions, paid, shipped with a tracking reference.
+        await OpenOrderAsync(s, sellerApp);
+        await s.FillAsync("#payment-instructions", "IBAN DE02 1203 0000 0000 2020 51");
+        await s.ClickAsync("#accept");
+        await Expect(s.Locator("#notice"), "Accepted");
+        await OpenOrderAsync(b, buyerApp);
+        await Expect(b.Locator("#payment"), "IBAN DE02 1203 0000 0000 2020 51");
+        await b.FillAsync("#paid-note", "transfer 5512");
+        await b.ClickAsync("#pay");
+        await Expect(b.Locator("#notice"), "Marked paid");
+        await s.ReloadAsync();
+        await s.FillAsync("#carrier", "DHL");
+        await s.FillAsync("#tracking", "JJD000390007");
+        await s.ClickAsync("#fulfil");
+        await Expect(s.Locator("#notice"), "Marked fulfilled");
+        await Shot(s, "10-seller-order-timeline");
+
+        // The table arrives cracked: the buyer disputes; the mediator splits the price.
+        await b.ReloadAsync();
+        await Expect(b.Locator("#timeline"), "JJD000390007");
+        await Expect(b.Locator("#deadline"), "completes itself");
+        await b.FillAsync("#dispute-reason", "the table top arrived cracked");
+        await b.ClickAsync("#dispute");
+        await Expect(b.Locator("#notice"), "Dispute opened");
+        await OpenOrderAsync(m, mediatorApp);
+        await Expect(m.Locator("#timeline"), "the table top arrived cracked");
+        await m.SelectOptionAsync("#outcome", "split");
+        await m.FillAsync("#share", "30");
+        await m.FillAsync("#verdict-note", "cracked in transit; the seller shipped it unpadded");
+        await m.ClickAsync("#decide");
+        await Expect(m.Locator("#notice"), "Verdict signed");
+        await Shot(m, "11-mediator-verdict");
+        foreach (var page in new[] { b, s })
+        {
+            await page.ReloadAsync();
+            await Expect(page.Locator("#order-state"), "decided");
+            await Expect(page.Locator("#timeline"), "split, 30% to the buyer");
+        }
+
+        await Shot(b, "12-buyer-decided");
+
+        // The decided order backs a review.
+        await b.ClickAsync("#write-review");
+        await b.SelectOptionAsync("#stars", "3");
+        await b.FillAsync("#review-text", "Lovely table; the mediator sorted out the crack fairly");
+        await b.ClickAsync("#submit-review");
+        await Expect(b.Locator("#notice"), "Review published");
+    }
+
+    [Fact]
     public async Task RequestsWithoutTheTokenOrFromAnotherSiteAreRefused()
     {
         var user = await UserAsync("user", "Uma");
@@ -189,6 +275,32 @@ public sealed class DesktopStoryTests : IAsyncLifetime, IDisposable
         Assert.Contains($"Record no. {Orders - 101}<", second, StringComparison.Ordinal);
 
         static int CountRows(string html) => System.Text.RegularExpressions.Regex.Count(html, "<tr data-order=");
+    }
+
+    /// <summary>Opens the (only) order on the Orders page.</summary>
+    private static async Task OpenOrderAsync(IPage page, DesktopProcess app)
+    {
+        await page.GotoAsync($"{app.BaseUrl}/Orders");
+        await page.ClickAsync("#orders a.open-order");
+        await Assertions.Expect(page.Locator("#timeline")).ToBeVisibleAsync();
+    }
+
+    /// <summary>A 1200x800 JPEG: a table top and legs.</summary>
+    private static byte[] TablePhoto()
+    {
+        using var bitmap = new SkiaSharp.SKBitmap(1200, 800);
+        using (var canvas = new SkiaSharp.SKCanvas(bitmap))
+        using (var wood = new SkiaSharp.SKPaint { Color = new SkiaSharp.SKColor(0x5C, 0x40, 0x33) })
+        {
+            canvas.Clear(SkiaSharp.SKColors.WhiteSmoke);
+            canvas.DrawRect(200, 250, 800, 60, wood);
+            canvas.DrawRect(260, 310, 40, 350, wood);
+            canvas.DrawRect(900, 310, 40, 350, wood);
+        }
+
+        using var image = SkiaSharp.SKImage.FromBitmap(bitmap);
+        using var data = image.Encode(SkiaSharp.SKEncodedImageFormat.Jpeg, 90);
+        return data.ToArray();
     }
 
     private async Task<CliRunner> UserAsync(string home, string name)

@@ -24,10 +24,21 @@ public sealed class IndexModel(DesktopSession session) : DesktopPage(session)
 
     public SearchResponse? Results { get; private set; }
 
+    /// <summary>The newest listings, shown when nothing is searched yet.</summary>
+    public IReadOnlyList<ListingRecord> Newest { get; private set; } = [];
+
+    /// <summary>A thumbnail as a data URI, if it is a small JPEG that decodes within the limits (else null: not shown).</summary>
+    public static string? Thumbnail(Listing listing) =>
+        listing?.Photos.Count > 0 && Hybrid.Client.Market.Photos.IsShowableThumbnail(listing.Photos[0].Thumbnail)
+            ? "data:image/jpeg;base64," + listing.Photos[0].Thumbnail.ToBase64()
+            : null;
+
     public async Task OnGetAsync(CancellationToken cancellationToken)
     {
         if (Q is null && Category is null)
         {
+            await LoadAsync(async () =>
+                Newest = [.. (await Session.Supernodes.SearchAsync(new SearchRequest { Sort = SearchSort.Newest, Limit = 24 }, cancellationToken)).Hits.Select(h => h.Record)]);
             return;
         }
 

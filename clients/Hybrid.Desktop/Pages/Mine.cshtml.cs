@@ -18,7 +18,7 @@ public sealed class MineModel(DesktopSession session) : DesktopPage(session)
         Listings = [.. page.Listings];
     });
 
-    public Task<IActionResult> OnPostPublishAsync(string title, string price, string currency, string category, string? location, string? description, IFormFile? goods, CancellationToken cancellationToken) => AttemptAsync(
+    public Task<IActionResult> OnPostPublishAsync(string title, string price, string currency, string category, string? location, string? description, IFormFile? goods, uint? quantity, string? mediators, List<IFormFile>? photos, CancellationToken cancellationToken) => AttemptAsync(
         async () =>
         {
             var listing = new Listing
@@ -28,10 +28,39 @@ public sealed class MineModel(DesktopSession session) : DesktopPage(session)
                 Description = description ?? string.Empty,
                 Price = ListingRules.ParseMoney(price ?? string.Empty, (currency ?? string.Empty).Trim().ToUpperInvariant()),
                 Category = category ?? "other",
-                Quantity = 1,
+                Quantity = quantity is > 0 ? quantity.Value : 1,
                 CreatedMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
                 Location = ParseLocation(location),
             };
+            listing.Mediators.AddRange((mediators ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            if (photos is { Count: > ListingRules.MaxPhotos })
+            {
+                throw new ArgumentException($"{photos.Count} photos; a listing has at most {ListingRules.MaxPhotos}.");
+            }
+
+            foreach (var photo in photos ?? [])
+            {
+                // Kept only while it is re-encoded: what is published is the metadata-free copy.
+                var upload = Path.Combine(Path.GetTempPath(), $"hybrid-photo-{Guid.NewGuid():N}");
+                try
+                {
+                    await using (var target = System.IO.File.Create(upload))
+                    {
+                        await photo.CopyToAsync(target, cancellationToken);
+                    }
+
+                    listing.Photos.Add(await MarketActions.RegisterPhotoAsync(Session.HomePath, upload, cancellationToken));
+                }
+                catch (PhotoRejectedException ex)
+                {
+                    throw new ArgumentException($"Photo {photo.FileName}: {ex.Message}.", ex);
+                }
+                finally
+                {
+                    System.IO.File.Delete(upload);
+                }
+            }
+
             if (goods is { Length: > 0 })
             {
                 var folder = Path.Combine(Session.HomePath, "goods");

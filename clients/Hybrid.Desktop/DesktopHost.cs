@@ -60,6 +60,9 @@ public static class DesktopHost
         // only if it decodes within the limits.
         app.MapGet("/photo/{contentId}", async (string contentId, string seller, DesktopSession s, CancellationToken ct) =>
             await s.PhotoAsync(contentId, seller, ct) is { } file ? Results.File(file, "image/jpeg") : Results.NotFound());
+        // An order as it changes, as server-sent events: its page reloads when the other side takes a step.
+        app.MapGet("/api/order", (string id, DesktopSession s, CancellationToken ct) =>
+            TypedResults.ServerSentEvents(OrderEvents(s, id, ct), eventType: "order"));
         app.MapGet("/api/download", (string order, DesktopSession s) =>
             s.Downloads.TryGetValue(order, out var d)
                 ? Results.Json(new { received = d.Received, total = d.Total, path = d.Path, file = d.File, error = d.Error, running = d.Running })
@@ -67,6 +70,15 @@ public static class DesktopHost
         await app.StartAsync(cancellationToken);
         var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         return (app, $"http://127.0.0.1:{bound.Port}/?token={token.Value}");
+    }
+
+    private static async IAsyncEnumerable<object> OrderEvents(DesktopSession session, string orderId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var call = session.Control.WatchOrder(new OrderRef { OrderId = orderId }, cancellationToken: cancellationToken);
+        await foreach (var o in call.ResponseStream.ReadAllAsync(cancellationToken))
+        {
+            yield return new { state = o.State, updated = o.UpdatedMs, steps = o.Timeline.Count };
+        }
     }
 
     private static async IAsyncEnumerable<object> ChatEvents(DesktopSession session, string? peer, long after, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)

@@ -151,6 +151,7 @@ public sealed class DesktopStoryTests : IAsyncLifetime, IDisposable
         // The buyer sees it among the newest, with its thumbnail, and the gallery on its page.
         await b.GotoAsync(buyerApp.BaseUrl + "/");
         await Assertions.Expect(b.Locator("#newest img[alt='Walnut side table']")).ToBeVisibleAsync();
+        await AccessibleAsync(b, "the home page");
         await Shot(b, "8-buyer-home-newest");
         await b.ClickAsync("#newest a:has-text('Walnut side table')");
         await Assertions.Expect(b.Locator("#photos img[alt='Photo 1 of Walnut side table']")).ToBeVisibleAsync();
@@ -158,11 +159,16 @@ public sealed class DesktopStoryTests : IAsyncLifetime, IDisposable
         var full = await b.Context.APIRequest.GetAsync(buyerApp.BaseUrl + (await b.GetAttributeAsync("#photos a", "href")));
         Assert.Equal(("image/jpeg", 1200), (full.Headers["content-type"], SkiaSharp.SKBitmap.Decode(await full.BodyAsync()).Width));
         await Shot(b, "9-buyer-listing-gallery");
-        await b.ClickAsync("#order");
+        var listingUrl = b.Url;
+        await AccessibleAsync(b, "the listing page");
+        // Ordered with the keyboard alone: Tab to the button, Enter.
+        await KeyboardToAsync(b, "#order");
+        await b.Keyboard.PressAsync("Enter");
         await Expect(b.Locator("#notice"), "sent to the seller");
 
         // Accepted with payment instructions, paid, shipped with a tracking reference.
         await OpenOrderAsync(s, sellerApp);
+        await AccessibleAsync(s, "the seller's order page");
         await s.FillAsync("#payment-instructions", "IBAN DE02 1203 0000 0000 2020 51");
         await s.ClickAsync("#accept");
         await Expect(s.Locator("#notice"), "Accepted");
@@ -178,8 +184,8 @@ public sealed class DesktopStoryTests : IAsyncLifetime, IDisposable
         await Expect(s.Locator("#notice"), "Marked fulfilled");
         await Shot(s, "10-seller-order-timeline");
 
-        // The table arrives cracked: the buyer disputes; the mediator splits the price.
-        await b.ReloadAsync();
+        // The table arrives cracked: the buyer disputes; the mediator splits the price. The buyer's
+        // order page, open since it marked the order paid, shows the shipment without a reload.
         await Expect(b.Locator("#timeline"), "JJD000390007");
         await Expect(b.Locator("#deadline"), "completes itself");
         await b.FillAsync("#dispute-reason", "the table top arrived cracked");
@@ -187,15 +193,16 @@ public sealed class DesktopStoryTests : IAsyncLifetime, IDisposable
         await Expect(b.Locator("#notice"), "Dispute opened");
         await OpenOrderAsync(m, mediatorApp);
         await Expect(m.Locator("#timeline"), "the table top arrived cracked");
+        await AccessibleAsync(m, "the mediator's order page");
         await m.SelectOptionAsync("#outcome", "split");
         await m.FillAsync("#share", "30");
         await m.FillAsync("#verdict-note", "cracked in transit; the seller shipped it unpadded");
         await m.ClickAsync("#decide");
         await Expect(m.Locator("#notice"), "Verdict signed");
         await Shot(m, "11-mediator-verdict");
+        // Both parties' order pages, open all along, follow live.
         foreach (var page in new[] { b, s })
         {
-            await page.ReloadAsync();
             await Expect(page.Locator("#order-state"), "decided");
             await Expect(page.Locator("#timeline"), "split, 30% to the buyer");
         }
@@ -205,9 +212,15 @@ public sealed class DesktopStoryTests : IAsyncLifetime, IDisposable
         // The decided order backs a review.
         await b.ClickAsync("#write-review");
         await b.SelectOptionAsync("#stars", "3");
+        await b.SelectOptionAsync("#verdict", "accept");
         await b.FillAsync("#review-text", "Lovely table; the mediator sorted out the crack fairly");
         await b.ClickAsync("#submit-review");
         await Expect(b.Locator("#notice"), "Review published");
+
+        // The listing shows the mediator's record and how the reviewed order ended.
+        await b.GotoAsync(listingUrl);
+        await Expect(b.Locator("#mediators"), "1 verdicts");
+        await Expect(b.Locator("#reviews .outcome"), "split, 30% to the buyer");
     }
 
     [Fact]
@@ -275,6 +288,39 @@ public sealed class DesktopStoryTests : IAsyncLifetime, IDisposable
         Assert.Contains($"Record no. {Orders - 101}<", second, StringComparison.Ordinal);
 
         static int CountRows(string html) => System.Text.RegularExpressions.Regex.Count(html, "<tr data-order=");
+    }
+
+    /// <summary>
+    /// Runs the axe-core accessibility engine (installed by scripts/install-deps.sh) on the page and
+    /// fails on any WCAG 2 A or AA violation: missing labels and names, contrast, structure.
+    /// </summary>
+    private static async Task AccessibleAsync(IPage page, string what)
+    {
+        var axe = Path.Combine(BuildOutput.RepositoryRoot, ".tools", "axe", "axe.min.js");
+        Assert.True(File.Exists(axe), $"{axe} is missing: run scripts/install-deps.sh");
+        await page.AddScriptTagAsync(new PageAddScriptTagOptions { Path = axe });
+        // The first entry counts the rules that passed (so a scan that checked nothing fails too).
+        var found = await page.EvaluateAsync<string[]>(
+            "async () => { const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });" +
+            " return [String(r.passes.length)].concat(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))); }");
+        Assert.True(int.Parse(found[0], System.Globalization.CultureInfo.InvariantCulture) >= 10, $"the accessibility scan of {what} checked only {found[0]} rules");
+        Assert.True(found.Length == 1, $"accessibility violations on {what}: {string.Join("; ", found.Skip(1))}");
+    }
+
+    /// <summary>Moves the focus with Tab alone until <paramref name="selector"/> has it (at most 60 presses).</summary>
+    private static async Task KeyboardToAsync(IPage page, string selector)
+    {
+        for (var presses = 0; presses < 60; presses++)
+        {
+            if (await page.EvaluateAsync<bool>("s => document.activeElement === document.querySelector(s)", selector))
+            {
+                return;
+            }
+
+            await page.Keyboard.PressAsync("Tab");
+        }
+
+        Assert.Fail($"{selector} cannot be reached with the Tab key (60 presses)");
     }
 
     /// <summary>Opens the (only) order on the Orders page.</summary>

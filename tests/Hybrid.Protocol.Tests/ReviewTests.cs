@@ -48,6 +48,27 @@ public sealed class ReviewTests : IDisposable
     }
 
     [Fact]
+    public void OnlyAReviewOfADecidedOrderSaysWhetherItAcceptsTheVerdictAndEveryReviewSaysHowItsOrderEnded()
+    {
+        var completed = Receipt();
+        var saying = Reviews.Sign(_buyer, new Review { Receipt = completed, Reviewed = _seller.Id.ToString(), Stars = 4, VerdictAccepted = true }, 1, Now);
+        Assert.Contains("decided", Assert.Throws<ReviewRejectedException>(() => Reviews.Verify(saying, Now)).Message, StringComparison.Ordinal);
+        Assert.Equal("completed", Reviews.Outcome(Reviews.Verify(Sign(_buyer, completed, _seller.Id), Now).Receipt));
+
+        using var mediator = PeerIdentity.Generate();
+        var body = new OrderOffer { OrderId = ListingRules.NewListingId(), Seller = _seller.Id.ToString(), ListingId = ListingRules.NewListingId(), ListingVersion = 1, UnitPrice = ListingRules.ParseMoney("5", "EUR"), Quantity = 1, Mediator = mediator.Id.ToString() };
+        var decided = new Receipt { Offer = Receipts.SignOffer(_buyer, body, Now) };
+        decided.Acceptance = Receipts.SignAcceptance(_seller, decided.Offer, body.OrderId, Now);
+        decided.Steps.Add(Receipts.SignProgress(_buyer, decided.Acceptance, new OrderProgress { OrderId = body.OrderId, Disputed = new OrderDisputed { Reason = "never came" } }, Now));
+        decided.Verdict = Receipts.SignVerdict(mediator, decided.Steps[0], new OrderVerdict { OrderId = body.OrderId, Outcome = "buyer" }, Now);
+
+        var accepted = Reviews.Verify(Reviews.Sign(_seller, new Review { Receipt = decided, Reviewed = _buyer.Id.ToString(), Stars = 2, VerdictAccepted = false }, 1, Now), Now);
+
+        Assert.False(accepted.Body.VerdictAccepted);
+        Assert.Equal("decided by the mediator for the buyer", Reviews.Outcome(accepted.Receipt));
+    }
+
+    [Fact]
     public void AReviewWithoutAReceiptIsRefused()
     {
         var ex = Assert.Throws<ReviewRejectedException>(() => Reviews.Verify(Sign(_buyer, null, _seller.Id), Now));

@@ -65,6 +65,9 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
         Assert.Equal((OrderState.Completed, false), (receipt.State, receipt.Satisfied));
         Assert.Equal("completed", (await ShowAsync(seller, shipped)).GetProperty("state").GetString());
         await Ok(buyer.RunAsync("review", shipped, "--stars", "2", "--text", "one shelf was cracked"));
+        var noVerdict = await buyer.RunAsync("review", shipped, "--stars", "2", "--verdict", "accept");
+        Assert.Equal(5, noVerdict.ExitCode);
+        Assert.Contains("no verdict to accept", noVerdict.Stderr, StringComparison.Ordinal);
         var cannotReview = await buyer.RunAsync("review", cancelled, "--stars", "1");
         Assert.Equal(5, cannotReview.ExitCode);
         Assert.Contains("this one was cancelled", cannotReview.Stderr, StringComparison.Ordinal);
@@ -111,8 +114,15 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
             Assert.Equal((OrderState.Decided, 40u), (verdict.State, verdict.Verdict!.BuyerSharePercent));
         }
 
-        // The decided receipt backs a review through the supernode.
-        await Ok(seller.RunAsync("review", orderId, "--stars", "3", "--text", "fair outcome"));
+        // The decided receipt backs reviews through the supernode; both sides accept the verdict,
+        // which the mediator's record counts, and the reviews say how the order ended.
+        await Ok(seller.RunAsync("review", orderId, "--stars", "3", "--text", "fair outcome", "--verdict", "accept"));
+        await Ok(buyer.RunAsync("review", orderId, "--stars", "4", "--text", "good machine, bad packing", "--verdict", "accept"));
+        var record = Json(await Ok(buyer.RunAsync("reputation", mediatorId, "--json"))).GetProperty("mediator");
+        Assert.Equal((1, 1, 0, 1), (record.GetProperty("verdicts").GetInt32(), record.GetProperty("acceptedByBoth").GetInt32(), record.GetProperty("rejected").GetInt32(), record.GetProperty("splits").GetInt32()));
+        var sellerId = (await Ok(seller.RunAsync("id"))).Stdout.Trim();
+        var shown = Assert.Single(Json(await Ok(buyer.RunAsync("reputation", sellerId, "--json"))).GetProperty("reviews").EnumerateArray());
+        Assert.Equal("decided by the mediator: split, 40% to the buyer", shown.GetProperty("orderOutcome").GetString());
     }
 
     [Fact]

@@ -169,6 +169,7 @@ public static class SupernodeAnswers
             checkedRecord.Version = review.Version;
             checkedRecord.Aspects.Clear();
             checkedRecord.Aspects.Add(review.Body.Aspects);
+            checkedRecord.OrderOutcome = Reviews.Outcome(review.Receipt);
             foreach (var earlier in record.History)
             {
                 var old = Reviews.Verify(earlier, now);

@@ -133,6 +133,26 @@ public sealed class ControlService(
         return Task.FromResult(ToView(store.GetOrder(request.OrderId) ?? throw Refuse.NotFound($"no order {request.OrderId}: see 'hybrid order list'")));
     }
 
+    public override async Task WatchOrder(OrderRef request, IServerStreamWriter<OrderView> responseStream, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(responseStream);
+        ArgumentNullException.ThrowIfNull(context);
+        OrderRow? last = null;
+        while (true)
+        {
+            var changed = store.Changed;
+            var row = store.GetOrder(request.OrderId) ?? throw Refuse.NotFound($"no order {request.OrderId}: see 'hybrid order list'");
+            if (last is null || row.UpdatedMs != last.UpdatedMs || row.State != last.State || row.Delivery != last.Delivery)
+            {
+                await responseStream.WriteAsync(ToView(row), context.CancellationToken);
+                last = row;
+            }
+
+            await changed.WaitAsync(context.CancellationToken);
+        }
+    }
+
     /// <summary>One order step from the control API: the texts are bounded here, the rest is the order service's.</summary>
     private static async Task<OrderView> OrderStep(OrderRef request, ServerCallContext? context, Func<OrderRef, CancellationToken, Task<OrderRow>> step)
     {

@@ -88,7 +88,7 @@ public static class MarketActions
     /// <summary>Signs this peer's review of the other party of a completed order in the local store.</summary>
     /// <exception cref="KeyNotFoundException">No such order here.</exception>
     /// <exception cref="InvalidOperationException">The order is not finished (completed, completed by its deadline, or decided by its mediator).</exception>
-    public static (SignedEnvelope Review, string Reviewed) SignReview(PeerIdentity identity, string homePath, string orderId, uint stars, string text, IReadOnlyDictionary<string, uint>? aspects, DateTimeOffset now)
+    public static (SignedEnvelope Review, string Reviewed) SignReview(PeerIdentity identity, string homePath, string orderId, uint stars, string text, IReadOnlyDictionary<string, uint>? aspects, DateTimeOffset now, bool? verdictAccepted = null)
     {
         using var store = OpenStore(homePath);
         var order = store.GetOrder(orderId) ?? throw new KeyNotFoundException($"no order {orderId}: see your orders");
@@ -98,13 +98,19 @@ public static class MarketActions
         }
 
         var receipt = Orders.OrderService.ChainOf(order);
+        VerifiedReceipt verified;
         try
         {
-            Receipts.Verify(receipt, now);
+            verified = Receipts.Verify(receipt, now);
         }
         catch (EnvelopeRejectedException ex)
         {
             throw new InvalidOperationException($"order {orderId} cannot be reviewed yet: {ex.Message}", ex);
+        }
+
+        if (verdictAccepted is not null && verified.State != OrderState.Decided)
+        {
+            throw new InvalidOperationException($"order {orderId} was not decided by a mediator: there is no verdict to accept or reject");
         }
 
         var body = new Review
@@ -117,6 +123,11 @@ public static class MarketActions
         foreach (var (name, score) in aspects ?? new Dictionary<string, uint>())
         {
             body.Aspects[name] = score;
+        }
+
+        if (verdictAccepted is { } accepts)
+        {
+            body.VerdictAccepted = accepts;
         }
 
         return (Reviews.Sign(identity, body, (ulong)now.ToUnixTimeMilliseconds(), now), order.Counterparty);

@@ -16,6 +16,9 @@ public sealed class ListingModel(DesktopSession session) : DesktopPage(session)
 
     public ReviewPage? Reviews { get; private set; }
 
+    /// <summary>The listing's mediators' records, by PeerId.</summary>
+    public Dictionary<string, MediatorRecord> MediatorRecords { get; } = new(StringComparer.Ordinal);
+
     public bool Mine => Record?.Seller == Session.Identity.Id.ToString();
 
     public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(async () =>
@@ -23,6 +26,11 @@ public sealed class ListingModel(DesktopSession session) : DesktopPage(session)
         Record = await Session.Supernodes.GetListingAsync(Id, cancellationToken);
         Reputation = await Session.Supernodes.CallAsync((c, o) => c.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = Record.Seller }, o).ResponseAsync, cancellationToken);
         Reviews = await Session.Supernodes.ListReviewsAsync(Hybrid.Protocol.Identity.PeerId.Parse(Record.Seller), 20, cancellationToken: cancellationToken);
+        foreach (var mediator in Record.Listing.Mediators.Distinct(StringComparer.Ordinal))
+        {
+            var standing = await Session.Supernodes.CallAsync((c, o) => c.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = mediator }, o).ResponseAsync, cancellationToken);
+            MediatorRecords[mediator] = standing.Mediator ?? new MediatorRecord();
+        }
     });
 
     public Task<IActionResult> OnPostOrderAsync(CancellationToken cancellationToken) => AttemptAsync(

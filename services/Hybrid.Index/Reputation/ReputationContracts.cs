@@ -120,6 +120,27 @@ public interface IReputationGrain : IGrainWithStringKey
     Task<ReviewSummary> Summary();
 }
 
+/// <summary>A mediator's record: decided orders seen in reviews, and what the parties said of the verdicts.</summary>
+[GenerateSerializer, Immutable, Alias("hybrid.MediatorSummary")]
+public sealed record MediatorSummary(
+    [property: Id(0)] long Verdicts,
+    [property: Id(1)] long AcceptedByBoth,
+    [property: Id(2)] long Rejected,
+    [property: Id(3)] long ForBuyer,
+    [property: Id(4)] long ForSeller,
+    [property: Id(5)] long Splits);
+
+/// <summary>A mediator's record, keyed by its PeerId.</summary>
+[Alias("hybrid.IMediatorGrain")]
+public interface IMediatorGrain : IGrainWithStringKey
+{
+    /// <summary>Records what a review of a decided order says (its outcome, and whether its author accepts the verdict).</summary>
+    Task Record(string orderId, string outcome, bool reviewerIsBuyer, bool? accepts);
+
+    [Orleans.Concurrency.AlwaysInterleave]
+    Task<MediatorSummary> Summary();
+}
+
 /// <summary>What one review (at one version) puts into the receipt graph.</summary>
 [GenerateSerializer, Immutable, Alias("hybrid.TrustInput")]
 public sealed record TrustInput(

@@ -138,7 +138,25 @@ public static class Reviews
         }
 
         CheckFields(review);
+        if (review.HasVerdictAccepted && receipt.State != OrderState.Decided)
+        {
+            throw new ReviewRejectedException(ReviewFault.Invalid, "only the review of an order its mediator decided says whether the verdict is accepted");
+        }
+
         return new VerifiedReview(ReviewId(review.Receipt.Offer, verified.Signer), verified.Signer, other, receipt, review, verified.Version, DateTimeOffset.FromUnixTimeMilliseconds(verified.Payload.IssuedAtMs), envelope);
+    }
+
+    /// <summary>How the reviewed order ended, as people read it (from the verified receipt).</summary>
+    public static string Outcome(VerifiedReceipt receipt)
+    {
+        ArgumentNullException.ThrowIfNull(receipt);
+        return receipt.State switch
+        {
+            OrderState.AutoCompleted => "completed by its deadline",
+            OrderState.Decided when receipt.Verdict is { Outcome: "split" } v => $"decided by the mediator: split, {v.BuyerSharePercent}% to the buyer",
+            OrderState.Decided => $"decided by the mediator for the {receipt.Verdict?.Outcome}",
+            _ => receipt.Satisfied ? "completed" : "completed, buyer not satisfied",
+        };
     }
 
     /// <summary>Checks a reply's signature and fields.</summary>

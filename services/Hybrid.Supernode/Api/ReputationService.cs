@@ -30,6 +30,13 @@ public sealed class ReputationService(
             review.Reviewer.ToString(), review.Reviewed.ToString(), review.Receipt.OrderId, review.Body.Stars, review.Version,
             review.IssuedAt.ToUnixTimeMilliseconds(), request.ToByteArray(), value));
         Ensure(result);
+        if (result.Outcome == ReviewOutcome.Applied && review.Receipt is { State: Protocol.Orders.OrderState.Decided, Verdict: { } verdict })
+        {
+            // The mediator's record: this order was decided, and what this party says of the verdict.
+            await grains.GetGrain<IMediatorGrain>(review.Receipt.Offer.Mediator).Record(
+                review.Receipt.OrderId, verdict.Outcome, review.Reviewer.Equals(review.Receipt.Buyer), review.Body.HasVerdictAccepted ? review.Body.VerdictAccepted : null);
+        }
+
         metrics.Reviews.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
         return new SubmitReviewResponse { ReviewId = review.ReviewId, Version = result.Version };
     }
@@ -98,7 +105,8 @@ public sealed class ReputationService(
         var peer = Requests.ParsePeer(request.PeerId, "peer id").ToString();
         var summary = grains.GetGrain<IReputationGrain>(peer).Summary();
         var trust = grains.GetGrain<ITrustGrain>(0).Standing(peer);
-        var (s, t) = (await summary, await trust);
+        var mediated = grains.GetGrain<IMediatorGrain>(peer).Summary();
+        var (s, t, m) = (await summary, await trust, await mediated);
         return new Reputation
         {
             PeerId = peer,
@@ -111,6 +119,7 @@ public sealed class ReputationService(
             TrustScore = t.Score,
             TrustComputedMs = t.ComputedAt == DateTimeOffset.MinValue ? 0 : t.ComputedAt.ToUnixTimeMilliseconds(),
             TrustPeers = t.Peers,
+            Mediator = new MediatorRecord { Verdicts = m.Verdicts, AcceptedByBoth = m.AcceptedByBoth, Rejected = m.Rejected, ForBuyer = m.ForBuyer, ForSeller = m.ForSeller, Splits = m.Splits },
         };
     }
 

@@ -190,6 +190,22 @@ public sealed class DeploymentTests
         Assert.True(Hybrid.Protocol.Identity.PeerId.TryParse(init.Output.Trim(), out _, out var error), $"'hybrid init' printed no PeerId ({error}): {init.Output}");
     }
 
+    [Fact]
+    public async Task TheCliPublishesAsOneSelfContainedFileForPeopleWithoutTheSdk()
+    {
+        using var temp = new TempDir();
+        // The README's command, into a folder of its own.
+        var publish = await RunAsync("dotnet", ["publish", Path.Combine(Root, "clients", "Hybrid.Cli"), "-c", "Release", "-r", "linux-x64", "--self-contained",
+            "-p:PublishSingleFile=true", "-p:IncludeNativeLibrariesForSelfExtract=true", "-p:DebugType=none", "-p:PublishDocumentationFile=false", "-p:PublishReferencesDocumentationFiles=false", "-o", temp.Sub("out"), "-nologo"], []);
+        Assert.True(publish.ExitCode == 0, publish.Output);
+        Assert.Equal("hybrid", Path.GetFileName(Assert.Single(Directory.GetFiles(temp.Sub("out")))));
+
+        // It runs with no .NET on the path and no DOTNET_ROOT: the runtime is inside.
+        var init = await RunAsync(Path.Combine(temp.Sub("out"), "hybrid"), ["init", "--name", "Solo", "--home", temp.Sub("home")], new() { ["PATH"] = "/nonexistent", ["DOTNET_ROOT"] = "/nonexistent" });
+        Assert.True(init.ExitCode == 0, init.Output);
+        Assert.True(Hybrid.Protocol.Identity.PeerId.TryParse(init.Output.Trim(), out _, out var error), $"'hybrid init' printed no PeerId ({error}): {init.Output}");
+    }
+
     private static Task<(int ExitCode, string Output)> HelmAsync(string[] args) => RunAsync(Tool("helm"), args, []);
 
     private static string Tool(string name)

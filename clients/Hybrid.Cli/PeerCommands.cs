@@ -161,6 +161,41 @@ internal static class PeerCommands
         var share = new Option<uint>("--buyer-share") { Description = "For a split: the buyer's share of the price, in percent (1-99)." };
         var verdictNote = Text("--note", "Why (both sides see it).");
 
+        var evidenceOrder = new Argument<string>("order-id");
+        var evidenceText = new Option<string>("--text") { Description = "What happened, for the mediator.", Required = true };
+        var evidencePhotos = new Option<FileInfo[]>("--photo") { Description = "A photo for the mediator (repeatable; re-encoded without metadata, served by this peer).", DefaultValueFactory = _ => [] };
+        var evidence = new Command("evidence", "As buyer or seller of a disputed order: send the mediator your account and photos (a chat message; the photos are fetched from you).") { evidenceOrder, evidenceText, evidencePhotos };
+        evidence.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
+        {
+            var context = new CliContext(parse);
+            var order = await context.ControlAsync(c => c.GetOrderAsync(new OrderRef { OrderId = parse.GetValue(evidenceOrder)! }, cancellationToken: cancellationToken).ResponseAsync);
+            if (order.Role == "mediator" || order.Mediator.Length == 0)
+            {
+                throw new CliException(ExitCodes.Refused, order.Role == "mediator" ? "you are this order's mediator" : $"order {order.OrderId} names no mediator");
+            }
+
+            var status = await context.ControlAsync(c => c.StatusAsync(new StatusRequest(), cancellationToken: cancellationToken).ResponseAsync);
+            var text = new System.Text.StringBuilder($"Evidence for order {order.OrderId} ({order.Title}), from its {order.Role}: {parse.GetValue(evidenceText)}");
+            var photos = new List<string>();
+            foreach (var photo in parse.GetValue(evidencePhotos)!)
+            {
+                try
+                {
+                    var registered = await Hybrid.Client.Market.MarketActions.RegisterPhotoAsync(context.Home.Path, photo.FullName, cancellationToken);
+                    photos.Add(registered.ContentId);
+                    text.Append(CultureInfo.InvariantCulture, $"\nphoto: {registered.ContentId} (hybrid fetch {registered.ContentId} --from {status.PeerId})");
+                }
+                catch (Hybrid.Client.Market.PhotoRejectedException ex)
+                {
+                    throw new CliException(ExitCodes.Usage, $"photo {photo.Name}: {ex.Message}");
+                }
+            }
+
+            var sent = await context.ControlAsync(c => c.SendChatAsync(new SendChatRequest { PeerId = order.Mediator, Text = text.ToString() }, cancellationToken: cancellationToken).ResponseAsync);
+            context.Write(new { orderId = order.OrderId, mediator = order.Mediator, status = sent.Status, photos }, () => Console.WriteLine($"sent to the mediator ({sent.Status})"));
+            return ExitCodes.Ok;
+        }));
+
         var show = new Command("show", "One order: its state, deadline and every signed step.") { new Argument<string>("order-id") };
         show.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
@@ -251,6 +286,7 @@ internal static class PeerCommands
                 (p, r) => r.Text = p.GetValue(cancelReason)!, cancelReason),
             Step("dispute", "As buyer or seller: open a dispute; the order's mediator decides it.", (c, r, ct) => c.DisputeOrderAsync(r, cancellationToken: ct),
                 (p, r) => r.Text = p.GetValue(disputeReason)!, disputeReason),
+            evidence,
             Step("decide", "As the mediator of a disputed order: sign the verdict (for the buyer, the seller, or a split).", (c, r, ct) => c.DecideOrderAsync(r, cancellationToken: ct),
                 (p, r) => (r.Outcome, r.BuyerSharePercent, r.Text) = (p.GetValue(outcome)!, p.GetValue(share), p.GetValue(verdictNote) ?? string.Empty), outcome, share, verdictNote),
             show,

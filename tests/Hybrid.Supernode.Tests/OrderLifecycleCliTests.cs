@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Hybrid.Protocol.Listings;
 using Hybrid.Protocol.Orders;
 using Hybrid.Protocol.V1;
 using Hybrid.Testing;
@@ -24,7 +25,7 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
         var (seller, buyer) = (await InitAsync("seller", "Sam"), await InitAsync("buyer", "Bea"));
         await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
         await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
-        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Oak bookshelf, 180 cm", "--price", "60.00", "--currency", "EUR", "--quantity", "3", "--json"))).GetProperty("listingId").GetString()!;
+        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Oak bookshelf, 180 cm", "--price", "60.00", "--currency", "EUR", "--quantity", "5", "--json"))).GetProperty("listingId").GetString()!;
 
         // Declined, with a reason the buyer sees; then nothing follows.
         var declined = await OrderAsync(buyer, listingId);
@@ -35,6 +36,12 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
         var late = await buyer.RunAsync("order", "pay", declined);
         Assert.Equal(5, late.ExitCode);
         Assert.Contains("declined; nothing follows", late.Stderr, StringComparison.Ordinal);
+
+        // Accepted, then cancelled by the seller before any payment.
+        var unpaid = await OrderAsync(buyer, listingId);
+        await Ok(seller.RunAsync("order", "accept", unpaid));
+        await Ok(seller.RunAsync("order", "cancel", unpaid, "--reason", "the shelf was damaged in my cellar"));
+        Assert.Equal(("cancelled", "seller", "the shelf was damaged in my cellar"), Last(await ShowAsync(buyer, unpaid)));
 
         // Accepted with payment instructions, paid, then cancelled by the buyer.
         var cancelled = await OrderAsync(buyer, listingId);
@@ -81,7 +88,7 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
         await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
         await using var mediatorDaemon = await DaemonProcess.StartAsync(mediator, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
         var mediatorId = (await Ok(mediator.RunAsync("id"))).Stdout.Trim();
-        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Espresso machine, lever", "--price", "240.00", "--currency", "EUR", "--mediator", mediatorId, "--json"))).GetProperty("listingId").GetString()!;
+        var listingId = Json(await Ok(seller.RunAsync("listing", "publish", "--title", "Espresso machine, lever", "--price", "240.00", "--currency", "EUR", "--mediator", mediatorId, "--quantity", "3", "--json"))).GetProperty("listingId").GetString()!;
 
         var orderId = await OrderAsync(buyer, listingId);
         Assert.Equal(mediatorId, (await ShowAsync(buyer, orderId)).GetProperty("mediator").GetString());
@@ -89,6 +96,17 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
         await Ok(seller.RunAsync("order", "fulfil", orderId, "--carrier", "GLS", "--tracking", "ZX81"));
         await Ok(buyer.RunAsync("order", "dispute", orderId, "--reason", "arrived with a cracked boiler"));
         Assert.Equal("disputed", (await ShowAsync(seller, orderId)).GetProperty("state").GetString());
+
+        // The buyer's evidence, with a photo, reaches the mediator, who fetches the photo from the buyer.
+        var photo = _temp.Sub("boiler.jpg");
+        await File.WriteAllBytesAsync(photo, BoilerPhoto());
+        var sent = Json(await Ok(buyer.RunAsync("order", "evidence", orderId, "--text", "the crack runs along the boiler's seam", "--photo", photo, "--json")));
+        var photoId = Assert.Single(sent.GetProperty("photos").EnumerateArray()).GetString()!;
+        var message = Assert.Single(Json(await Ok(mediator.RunAsync("chat", "read", "--json"))).EnumerateArray(), m => m.GetProperty("text").GetString()!.StartsWith("Evidence for order " + orderId, StringComparison.Ordinal));
+        Assert.Contains(photoId, message.GetProperty("text").GetString(), StringComparison.Ordinal);
+        var buyerId = (await Ok(buyer.RunAsync("id"))).Stdout.Trim();
+        await Ok(mediator.RunAsync("fetch", photoId, "--from", buyerId, "--out", _temp.Sub("evidence.jpg")));
+        Assert.True(ListingRules.IsJpeg(await File.ReadAllBytesAsync(_temp.Sub("evidence.jpg"))), "the evidence photo did not arrive as the JPEG the buyer published");
 
         // The mediator holds the case: the order so far, ending in the dispute.
         var filed = await Eventually.ReturnsAsync(
@@ -112,6 +130,19 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
             Assert.Equal(("decided", "mediator", "split, 40% to the buyer: the boiler crack is visible in the delivery photos"), Last(view));
             var verdict = Receipts.Verify(Receipt.Parser.ParseFrom(Convert.FromBase64String(view.GetProperty("receipt").GetString()!)), DateTimeOffset.UtcNow);
             Assert.Equal((OrderState.Decided, 40u), (verdict.State, verdict.Verdict!.BuyerSharePercent));
+        }
+
+        // Verdicts for either side end their orders the same way, each in both parties' chains.
+        foreach (var side in new[] { "buyer", "seller" })
+        {
+            var other = await OrderAsync(buyer, listingId);
+            await Ok(seller.RunAsync("order", "accept", other));
+            await Ok(seller.RunAsync("order", "dispute", other, "--reason", "the buyer has not paid in three weeks"));
+            await Eventually.TrueAsync(
+                async () => (await mediator.RunAsync("order", "show", other)).ExitCode == 0, TimeSpan.FromSeconds(30), "the mediator to file the next case");
+            await Ok(mediator.RunAsync("order", "decide", other, "--for", side));
+            Assert.Equal(("decided", "mediator", $"for the {side}"), Last(await ShowAsync(buyer, other)));
+            Assert.Equal("decided", (await ShowAsync(seller, other)).GetProperty("state").GetString());
         }
 
         // The decided receipt backs reviews through the supernode; both sides accept the verdict,
@@ -166,6 +197,21 @@ public sealed class OrderLifecycleCliTests(SupernodeFixture fixture) : IClassFix
     }
 
     private Task<CliRunner> InitAsync(string home, string name) => Infrastructure.Cli.InitAsync(_temp, home, name);
+
+    private static byte[] BoilerPhoto()
+    {
+        using var bitmap = new SkiaSharp.SKBitmap(640, 480);
+        using (var canvas = new SkiaSharp.SKCanvas(bitmap))
+        using (var paint = new SkiaSharp.SKPaint { Color = SkiaSharp.SKColors.DarkSlateGray, StrokeWidth = 6 })
+        {
+            canvas.Clear(SkiaSharp.SKColors.Silver);
+            canvas.DrawLine(100, 100, 540, 380, paint);
+        }
+
+        using var image = SkiaSharp.SKImage.FromBitmap(bitmap);
+        using var data = image.Encode(SkiaSharp.SKEncodedImageFormat.Jpeg, 85);
+        return data.ToArray();
+    }
 
     private static async Task<string> OrderAsync(CliRunner buyer, string listingId) =>
         Json(await Ok(buyer.RunAsync("order", "create", listingId, "--json"))).GetProperty("orderId").GetString()!;

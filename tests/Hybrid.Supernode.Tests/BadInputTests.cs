@@ -7,15 +7,14 @@ using Hybrid.Testing;
 
 namespace Hybrid.Supernode.Tests;
 
-/// <summary>One embedded supernode shared by the bad-input tests; each test also checks it still serves.</summary>
-public sealed class SupernodeFixture : IAsyncLifetime, IDisposable
+/// <summary>One embedded supernode process shared by a test class, started with <paramref name="arguments"/>.</summary>
+public abstract class SupernodeProcessFixture(params string[] arguments) : IAsyncLifetime, IDisposable
 {
     private readonly TempDir _temp = new();
 
     internal SupernodeProcess Node { get; private set; } = null!;
 
-    public async Task InitializeAsync() =>
-        Node = await SupernodeProcess.StartAsync(_temp.Sub("data"), "--Supernode:HeartbeatInterval=00:00:00.500", "--Supernode:SessionTimeout=00:00:03");
+    public async Task InitializeAsync() => Node = await SupernodeProcess.StartAsync(_temp.Sub("data"), arguments);
 
     public async Task DisposeAsync()
     {
@@ -23,8 +22,15 @@ public sealed class SupernodeFixture : IAsyncLifetime, IDisposable
         _temp.Dispose();
     }
 
-    public void Dispose() => _temp.Dispose();
+    public void Dispose()
+    {
+        _temp.Dispose();
+        GC.SuppressFinalize(this);
+    }
 }
+
+/// <summary>One embedded supernode shared by the bad-input tests (and others); each test also checks it still serves.</summary>
+public sealed class SupernodeFixture() : SupernodeProcessFixture("--Supernode:HeartbeatInterval=00:00:00.500", "--Supernode:SessionTimeout=00:00:03");
 
 public sealed class BadInputTests(SupernodeFixture fixture) : IClassFixture<SupernodeFixture>, IDisposable
 {

@@ -10,24 +10,8 @@ using Hybrid.Testing;
 namespace Hybrid.Supernode.Tests;
 
 /// <summary>A supernode whose relay splices links on its byte port, with the smallest per-link budget.</summary>
-public sealed class RelayPortFixture : IAsyncLifetime, IDisposable
-{
-    private readonly TempDir _temp = new();
-
-    internal SupernodeProcess Node { get; private set; } = null!;
-
-    public async Task InitializeAsync() =>
-        Node = await SupernodeProcess.StartAsync(_temp.Sub("data"), "--Supernode:HeartbeatInterval=00:00:00.500", "--Supernode:SessionTimeout=00:00:05",
-            "--Supernode:RelayBytesPerLink=1048576");
-
-    public async Task DisposeAsync()
-    {
-        await Node.DisposeAsync();
-        _temp.Dispose();
-    }
-
-    public void Dispose() => _temp.Dispose();
-}
+public sealed class RelayPortFixture() : SupernodeProcessFixture(
+    "--Supernode:HeartbeatInterval=00:00:00.500", "--Supernode:SessionTimeout=00:00:05", "--Supernode:RelayBytesPerLink=1048576");
 
 /// <summary>
 /// The relay's byte port, spoken to as a peer would and as an attacker would: a paired link's two
@@ -47,10 +31,9 @@ public sealed class RelayPortTests(RelayPortFixture fixture) : IClassFixture<Rel
     public async Task BothPeersOfAPairedLinkAreSplicedAndEachHearsTheOther()
     {
         await using var link = await PairedLink.OpenAsync(Client, Patience);
-        using var dialer = await PresentAsync(link.DialerOffer);
-        using var target = await PresentAsync(link.TargetOffer);
-        Assert.Equal(0x53, await ReadByteAsync(dialer));
-        Assert.Equal(0x53, await ReadByteAsync(target));
+        var (dialer, target) = await SplicedAsync(link);
+        using var dialerSocket = dialer;
+        using var targetSocket = target;
 
         await dialer.SendAsync("hello from the dialer"u8.ToArray(), SocketFlags.None);
         Assert.Equal("hello from the dialer", await ReadTextAsync(target, 21));
@@ -119,10 +102,9 @@ public sealed class RelayPortTests(RelayPortFixture fixture) : IClassFixture<Rel
     public async Task ASplicedLinkIsCutAtItsByteBudget()
     {
         await using var link = await PairedLink.OpenAsync(Client, Patience);
-        using var dialer = await PresentAsync(link.DialerOffer);
-        using var target = await PresentAsync(link.TargetOffer);
-        Assert.Equal(0x53, await ReadByteAsync(dialer));
-        Assert.Equal(0x53, await ReadByteAsync(target));
+        var (dialer, target) = await SplicedAsync(link);
+        using var dialerSocket = dialer;
+        using var targetSocket = target;
 
         // The budget is 1 MiB for the link: the dialer sends 3 MiB while the target drains; the target
         // receives no more than the budget, then both sockets are closed.
@@ -154,6 +136,16 @@ public sealed class RelayPortTests(RelayPortFixture fixture) : IClassFixture<Rel
     {
         await using var link = await PairedLink.OpenAsync(Client, Patience);
         return link.DialerOffer.Port;
+    }
+
+    /// <summary>Both peers present their tokens; both hear that the link is spliced.</summary>
+    private async Task<(Socket Dialer, Socket Target)> SplicedAsync(PairedLink link)
+    {
+        var dialer = await PresentAsync(link.DialerOffer);
+        var target = await PresentAsync(link.TargetOffer);
+        Assert.Equal(0x53, await ReadByteAsync(dialer));
+        Assert.Equal(0x53, await ReadByteAsync(target));
+        return (dialer, target);
     }
 
     private async Task<Socket> ConnectAsync(int port)

@@ -368,7 +368,7 @@ public sealed partial class OrderService(
         }
 
         // Unsolicited cases cost the sender like offers do.
-        budgets.CheckOffer(trace.Offer.Buyer);
+        budgets.CheckOffer(linkPeer ?? trace.Offer.Buyer);
         var offer = trace.Offer.Offer;
         var row = new OrderRow(orderId, "mediator", trace.Offer.Buyer.ToString(), offer.ListingId, offer.Title, ListingRules.Format(offer.UnitPrice), offer.Quantity, "disputed", offer.ContentId, chain.Offer.ToByteArray(), null, null, now.ToUnixTimeMilliseconds(), "received");
         Save(row, chain, trace, now, "received");

@@ -49,7 +49,7 @@ internal sealed class Corpus
     }
 
     /// <summary>Two-word queries as buyers type them (an adjective or condition, and a thing), with a price range.</summary>
-    public List<SearchRequest> Queries(int count, int seed = 7)
+    public List<SearchRequest> Queries(int count, int seed = 7, double misspelledShare = 0)
     {
         var random = new Random(seed);
         var queries = new List<SearchRequest>(count);
@@ -57,7 +57,15 @@ internal sealed class Corpus
         {
             var listing = Items[random.Next(Items.Count)].Listing;
             var words = listing.Title.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            var text = $"{words[0]} {listing.Tags[^1]}";
+            var thing = listing.Tags[^1];
+            if (random.NextDouble() < misspelledShare && thing.Length >= 5)
+            {
+                // A typo as buyers make them: two neighbouring letters swapped, not the first.
+                var at = random.Next(1, thing.Length - 1);
+                thing = string.Concat(thing.AsSpan(0, at), thing.AsSpan(at + 1, 1), thing.AsSpan(at, 1), thing.AsSpan(at + 2));
+            }
+
+            var text = $"{words[0]} {thing}";
             var low = random.Next(0, 500);
             queries.Add(new SearchRequest
             {

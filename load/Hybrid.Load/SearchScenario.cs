@@ -57,7 +57,8 @@ internal static class SearchScenario
         var clock = Stopwatch.StartNew();
         var corpus = Corpus.Create(listings);
         report.Fact("listings signed", $"{listings:N0} in {clock.Elapsed.TotalSeconds:0.0} s");
-        var queries = corpus.Queries(10_000);
+        // One query in five with a typo in its second word (forgiving search pays for those).
+        var queries = corpus.Queries(10_000, misspelledShare: 0.2);
 
         using var temp = new TempDir();
         var dataDir = temp.Sub("data");
@@ -104,8 +105,13 @@ internal static class SearchScenario
             return Task.CompletedTask;
         }
 
+        // What forgiving search costs: the same queries with every word taken as written.
+        local.Forgiving = false;
         await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)"), Local);
+        var exactRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, exact words only"), Local);
+        local.Forgiving = true;
         var localRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, one Lucene index"), Local);
+        report.Fact("in-process, forgiving (typos, synonyms, word parts) / exact words only", $"{localRate / exactRate:0.00} ({localRate:N0} vs {exactRate:N0} searches/s)");
 
         using var channel = GrpcChannel.ForAddress(node.GrpcUrl, new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } });
         var client = new Protocol.Api.SupernodeClients(channel);

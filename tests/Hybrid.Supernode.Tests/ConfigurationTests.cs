@@ -67,6 +67,9 @@ public sealed class ConfigurationTests
     [InlineData("Supernode:IdentityWorkBits", "40", "Supernode:IdentityWorkBits")]
     [InlineData("Supernode:MailboxSenderShare", "1.5", "Supernode:MailboxSenderShare")]
     [InlineData("Supernode:MaxListingsPerSeller", "0", "Supernode:MaxListingsPerSeller")]
+    [InlineData("Supernode:SynonymsFile", "/no/such/synonyms.txt", "Supernode:SynonymsFile names /no/such/synonyms.txt, which does not exist")]
+    [InlineData("Supernode:RelayPort", "70000", "Supernode:RelayPort must be -1 (off), 0 (any free port) or a port")]
+    [InlineData("Supernode:RelaySpliceWait", "00:00:00", "Supernode:RelaySpliceWait positive")]
     public void AnOutOfRangeValueIsRefusedWithItsReason(string key, string value, string reason) =>
         Assert.Contains(reason, Refused((key, value)), StringComparison.Ordinal);
 

@@ -42,6 +42,9 @@ public sealed partial class ListingIndex : IDisposable
     private const string CreatedField = "created";
     private const string ExpiresField = "expires";
     private const float TitleBoost = 2f;
+    private const float SynonymBoost = 0.8f;
+    private const float PartsBoost = 0.9f;
+    private const float FuzzyBoost = 0.3f;
 
     private static readonly Similarity Bm25 = new BM25Similarity();
     private readonly RAMDirectory _directory = new();
@@ -49,10 +52,13 @@ public sealed partial class ListingIndex : IDisposable
     private readonly Analyzer _plain = new TextAnalyzer(stem: false);
     private readonly IndexWriter _writer;
     private readonly SearcherManager _searchers;
+    private readonly Synonyms _synonyms;
     private int _dirty;
 
-    public ListingIndex()
+    /// <summary>An empty index; query words also match their <paramref name="synonyms"/> (default: the shipped list).</summary>
+    public ListingIndex(Synonyms? synonyms = null)
     {
+        _synonyms = synonyms ?? Synonyms.Default;
         var perField = new PerFieldAnalyzerWrapper(_stemmed, new Dictionary<string, Analyzer> { [WordsField] = _plain });
         _writer = new IndexWriter(_directory, new IndexWriterConfig(Version, perField)
         {
@@ -62,6 +68,12 @@ public sealed partial class ListingIndex : IDisposable
         });
         _searchers = new SearcherManager(_writer, applyAllDeletes: true, new Bm25SearcherFactory());
     }
+
+    /// <summary>
+    /// Whether query words also match synonyms, word parts, joined neighbours and typos (the
+    /// default); off, every word must match as written (stemmed). For measuring what forgiving costs.
+    /// </summary>
+    public bool Forgiving { get; set; } = true;
 
     /// <summary>Number of listings searchable (after the pending changes are made visible).</summary>
     public int Count
@@ -170,7 +182,20 @@ public sealed partial class ListingIndex : IDisposable
     {
         ArgumentNullException.ThrowIfNull(query);
         Refresh();
-        var lucene = BuildQuery(query, nowMs);
+        var searcher = _searchers.Acquire();
+        try
+        {
+            return Search(searcher, query, take, nowMs, weightOf, trustScore);
+        }
+        finally
+        {
+            _searchers.Release(searcher);
+        }
+    }
+
+    private ShardHits Search(IndexSearcher searcher, SearchQuery query, int take, long nowMs, Func<string, double>? weightOf, Func<string, int>? trustScore)
+    {
+        var lucene = BuildQuery(searcher.IndexReader, query, nowMs);
         if (query.MinReputation > 0)
         {
             var score = trustScore ?? (_ => 0);
@@ -186,8 +211,6 @@ public sealed partial class ListingIndex : IDisposable
             _ => new Sort(SortField.FIELD_SCORE, byId),
         };
         var relevance = query.Order == SearchOrder.Relevance;
-        var searcher = _searchers.Acquire();
-        try
         {
             var top = searcher.Search(lucene, null, Math.Max(1, take), sort, doDocScores: relevance, doMaxScore: false);
             var hits = new List<ShardHit>(top.ScoreDocs.Length);
@@ -212,10 +235,6 @@ public sealed partial class ListingIndex : IDisposable
 
             return new ShardHits([.. hits], top.TotalHits);
         }
-        finally
-        {
-            _searchers.Release(searcher);
-        }
     }
 
     public void Dispose()
@@ -227,9 +246,9 @@ public sealed partial class ListingIndex : IDisposable
         _plain.Dispose();
     }
 
-    private BooleanQuery BuildQuery(SearchQuery query, long nowMs)
+    private BooleanQuery BuildQuery(IndexReader reader, SearchQuery query, long nowMs)
     {
-        var root = new BooleanQuery { { BuildTextQuery(query.Text, query.TypeAhead), Occur.MUST } };
+        var root = new BooleanQuery { { BuildTextQuery(reader, query.Text, query.TypeAhead), Occur.MUST } };
         AddFilter(root, new ConstantScoreQuery(FieldCacheRangeFilter.NewInt64Range(ExpiresField, nowMs + 1, null, true, true)));
         if (query.MinPriceMicros is not null || query.MaxPriceMicros is not null)
         {
@@ -264,10 +283,15 @@ public sealed partial class ListingIndex : IDisposable
     }
 
     /// <summary>
-    /// Words must all match (stemmed, title weighted double); "quoted phrases" match as phrases;
-    /// while typing, the last word (unless followed by a space) also matches as a prefix.
+    /// Every word must match, forgivingly: as written (stemmed, title weighted double), or as one of
+    /// its synonyms, or split where letters meet digits ("iphone13" as "iphone 13"), or with a typo
+    /// (one edit for words of five letters or more, two from nine; never for words with digits,
+    /// which are numbers and model codes). Two neighbouring words also match as one where the index
+    /// knows the joined word ("i phone" as "iphone"). Exact matches score above synonyms, synonyms
+    /// above corrections. "Quoted phrases" match as phrases; while typing, the last word (unless
+    /// followed by a space) also matches as a prefix.
     /// </summary>
-    private Query BuildTextQuery(string text, bool typeAhead)
+    private Query BuildTextQuery(IndexReader reader, string text, bool typeAhead)
     {
         var query = new BooleanQuery();
         foreach (Match phrase in PhrasePattern().Matches(text))
@@ -285,22 +309,51 @@ public sealed partial class ListingIndex : IDisposable
         for (var i = 0; i < words.Length; i++)
         {
             var isPrefix = typing && i == words.Length - 1;
-            var stems = Analyze(_stemmed, TitleField, words[i]);
-            var clause = new BooleanQuery();
-            foreach (var stem in stems)
-            {
-                clause.Add(Either(TermOf(TitleField, stem, TitleBoost), TermOf(DescriptionField, stem, 1f)), isPrefix ? Occur.SHOULD : Occur.MUST);
-            }
-
             if (isPrefix)
             {
+                var typed = new BooleanQuery();
+                foreach (var stem in Analyze(_stemmed, TitleField, words[i]))
+                {
+                    typed.Add(Exact(stem), Occur.SHOULD);
+                }
+
                 foreach (var plain in Analyze(_plain, WordsField, words[i]).Where(p => p.Length >= 2))
                 {
-                    clause.Add(new PrefixQuery(new Term(WordsField, plain)), Occur.SHOULD);
+                    typed.Add(new PrefixQuery(new Term(WordsField, plain)), Occur.SHOULD);
                 }
+
+                if (typed.Clauses.Count > 0)
+                {
+                    query.Add(typed, Occur.MUST);
+                }
+
+                continue;
             }
 
-            if (clause.Clauses.Count > 0)
+            var clause = Forgiving ? Forgive(words[i]) : Strict(words[i]);
+            // "i phone", "play station": the two words, or the one word the index knows.
+            if (Forgiving && i + 1 < words.Length && !(typing && i + 1 == words.Length - 1) && Joined(reader, words[i], words[i + 1]) is { } joined)
+            {
+                var pair = new BooleanQuery();
+                var both = new BooleanQuery();
+                if (clause is not null)
+                {
+                    both.Add(clause, Occur.MUST);
+                }
+
+                if (Forgive(words[i + 1]) is { } second)
+                {
+                    both.Add(second, Occur.MUST);
+                }
+
+                pair.Add(both, Occur.SHOULD);
+                pair.Add(AllOf(Analyze(_stemmed, TitleField, joined), 1f), Occur.SHOULD);
+                query.Add(pair, Occur.MUST);
+                i++;
+                continue;
+            }
+
+            if (clause is not null)
             {
                 query.Add(clause, Occur.MUST);
             }
@@ -308,6 +361,87 @@ public sealed partial class ListingIndex : IDisposable
 
         return query.Clauses.Count == 0 ? new MatchAllDocsQuery() : query;
     }
+
+    /// <summary>One query word as written (stemmed); null for a word that analyses to nothing (a stop word).</summary>
+    private BooleanQuery? Strict(string word)
+    {
+        var stems = Analyze(_stemmed, TitleField, word);
+        return stems.Count == 0 ? null : AllOf(stems, 1f);
+    }
+
+    /// <summary>One query word and what else it may match; null for a word that analyses to nothing (a stop word).</summary>
+    private BooleanQuery? Forgive(string word)
+    {
+        var stems = Analyze(_stemmed, TitleField, word);
+        if (stems.Count == 0)
+        {
+            return null;
+        }
+
+        var clause = new BooleanQuery { { AllOf(stems, 1f), Occur.SHOULD } };
+        var plain = Analyze(_plain, WordsField, word);
+        foreach (var synonym in plain.SelectMany(_synonyms.Of).Distinct(StringComparer.Ordinal))
+        {
+            var synonymStems = Analyze(_stemmed, TitleField, synonym);
+            if (synonymStems.Count > 0)
+            {
+                clause.Add(AllOf(synonymStems, SynonymBoost), Occur.SHOULD);
+            }
+        }
+
+        // Letters and digits in one word: also as its parts ("iphone13" finds "iPhone 13").
+        var parts = plain.Count == 1 ? LettersAndDigits().Matches(plain[0]).Select(m => m.Value).ToList() : [];
+        if (parts.Count > 1)
+        {
+            clause.Add(AllOf(parts.SelectMany(p => Analyze(_stemmed, TitleField, p)).ToList(), PartsBoost), Occur.SHOULD);
+        }
+
+        // Typos, by the length of the word as written, against the words as written (a stem is often
+        // shorter: "folding" is indexed as "fold", one edit from "foldng" only unstemmed); numbers
+        // and model codes are taken as written.
+        var letters = word.Count(char.IsLetter);
+        if (plain.Count == 1 && letters >= 5 && !word.Any(char.IsDigit))
+        {
+            var edits = letters >= 9 ? 2 : 1;
+            clause.Add(new FuzzyQuery(new Term(WordsField, plain[0]), edits, prefixLength: 1, maxExpansions: 32, transpositions: true) { Boost = FuzzyBoost }, Occur.SHOULD);
+        }
+
+        return clause;
+    }
+
+    /// <summary>The two words as one, if the index has that word ("i" + "phone" = "iphone").</summary>
+    private string? Joined(IndexReader reader, string first, string second)
+    {
+        var (a, b) = (Analyze(_plain, WordsField, first), Analyze(_plain, WordsField, second));
+        if (a.Count != 1 || b.Count != 1)
+        {
+            return null;
+        }
+
+        var joined = a[0] + b[0];
+        return reader.DocFreq(new Term(WordsField, joined)) > 0 ? joined : null;
+    }
+
+    /// <summary>Every stem, in the title or the description.</summary>
+    private static BooleanQuery AllOf(List<string> stems, float boost)
+    {
+        if (stems.Count == 1)
+        {
+            var single = Exact(stems[0]);
+            single.Boost = boost;
+            return single;
+        }
+
+        var all = new BooleanQuery { Boost = boost };
+        foreach (var stem in stems)
+        {
+            all.Add(Exact(stem), Occur.MUST);
+        }
+
+        return all;
+    }
+
+    private static BooleanQuery Exact(string stem) => Either(TermOf(TitleField, stem, TitleBoost), TermOf(DescriptionField, stem, 1f));
 
     private static BooleanQuery Either(Query a, Query b) => new() { { a, Occur.SHOULD }, { b, Occur.SHOULD } };
 
@@ -349,6 +483,9 @@ public sealed partial class ListingIndex : IDisposable
 
     [GeneratedRegex("\"([^\"]*)\"")]
     private static partial Regex PhrasePattern();
+
+    [GeneratedRegex("[a-z]+|[0-9]+")]
+    private static partial Regex LettersAndDigits();
 
     /// <summary>Standard tokens, folded to ASCII before lower-casing (so "İstanbul" matches "istanbul"), optionally stemmed.</summary>
     private sealed class TextAnalyzer(bool stem) : Analyzer

@@ -61,7 +61,7 @@ public sealed class NeutralRanking : IRankingSignal
 
 /// <inheritdoc cref="ISearchShardGrain"/>
 [CollectionAgeLimit(AlwaysActive = true)]
-public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal ranking, ListingQuotas quotas, TimeProvider time, ILogger<SearchShardGrain> logger) : Grain, ISearchShardGrain, IDisposable
+public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal ranking, ListingQuotas quotas, Synonyms synonyms, TimeProvider time, ILogger<SearchShardGrain> logger) : Grain, ISearchShardGrain, IDisposable
 {
     // What live listings take, per seller and in all: the quotas are checked against these.
     private readonly Dictionary<string, (int Count, long Bytes)> _liveBySeller = new(StringComparer.Ordinal);
@@ -71,7 +71,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _sellers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Task> _writing = new(StringComparer.Ordinal);
-    private readonly ListingIndex _index = new();
+    private readonly ListingIndex _index = new(synonyms);
     private Task _rebuilt = Task.CompletedTask;
     private int Shard => (int)this.GetPrimaryKeyLong();
 

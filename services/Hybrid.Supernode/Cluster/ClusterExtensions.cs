@@ -24,6 +24,8 @@ public static class ClusterExtensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.Configure<SearchOptions>(o => o.Shards = options.SearchShards);
         builder.Services.AddSingleton<ShardedSearch>();
+        // Search words' synonyms: the shipped list, extended by the operator's file if one is set.
+        builder.Services.AddSingleton(_ => Hybrid.Index.Search.Synonyms.WithFile(options.SynonymsFile));
         builder.Services.AddSingleton(options.ListingQuotasPerShard());
         builder.Services.Configure<TrustOptions>(o =>
         {

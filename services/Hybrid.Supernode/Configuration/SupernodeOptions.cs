@@ -170,6 +170,12 @@ public sealed class SupernodeOptions
     /// <summary>New sessions per minute allowed per peer.</summary>
     public int SessionsPerMinute { get; set; } = 30;
 
+    /// <summary>
+    /// A file of extra search synonyms (one group per line, words separated by commas, # comments)
+    /// that extends the shipped list; empty for the shipped list only.
+    /// </summary>
+    public string? SynonymsFile { get; set; }
+
     /// <summary>Number of search shards. Fixed for the life of a cluster's data: every supernode of a cluster must agree.</summary>
     public int SearchShards { get; set; } = 2;
 
@@ -376,6 +382,11 @@ public sealed class SupernodeOptions
         if (MailboxMaxItemBytes < 1024 || MailboxMaxItemBytes > MaxMessageBytes / 2 || MailboxSenderShare is <= 0 or > 1)
         {
             errors.Add($"Supernode:MailboxMaxItemBytes must be 1024 to half of MaxMessageBytes ({MaxMessageBytes / 2}) and Supernode:MailboxSenderShare in (0, 1]");
+        }
+
+        if (!string.IsNullOrWhiteSpace(SynonymsFile) && !File.Exists(SynonymsFile))
+        {
+            errors.Add($"Supernode:SynonymsFile names {SynonymsFile}, which does not exist");
         }
 
         if (RelayPort is < -1 or > 65535 || RelayAdvertisedPort is < 0 or > 65535 || RelaySpliceWait <= TimeSpan.Zero)

@@ -284,11 +284,11 @@ public sealed partial class ListingIndex : IDisposable
 
     /// <summary>
     /// Every word must match, forgivingly: as written (stemmed, title weighted double), or as one of
-    /// its synonyms, or split where letters meet digits ("iphone13" as "iphone 13"), or with a typo
-    /// (one edit for words of five letters or more, two from nine; never for words with digits,
-    /// which are numbers and model codes). Two neighbouring words also match as one where the index
-    /// knows the joined word ("i phone" as "iphone"). Exact matches score above synonyms, synonyms
-    /// above corrections. "Quoted phrases" match as phrases; while typing, the last word (unless
+    /// its synonyms, or split where letters meet digits ("iphone13" as "iphone 13"), or, for a word
+    /// the index does not know, with a typo (one edit for words of five letters or more, two from
+    /// nine; never for words with digits, which are numbers and model codes). Two neighbouring words also match as one where the index
+    /// knows the joined word ("i phone" as "iphone"). Synonyms and corrections weigh less than the
+    /// words as written. "Quoted phrases" match as phrases; while typing, the last word (unless
     /// followed by a space) also matches as a prefix.
     /// </summary>
     private Query BuildTextQuery(IndexReader reader, string text, bool typeAhead)
@@ -330,7 +330,7 @@ public sealed partial class ListingIndex : IDisposable
                 continue;
             }
 
-            var clause = Forgiving ? Forgive(words[i]) : Strict(words[i]);
+            var clause = Forgiving ? Forgive(reader, words[i]) : Strict(words[i]);
             // "i phone", "play station": the two words, or the one word the index knows.
             if (Forgiving && i + 1 < words.Length && !(typing && i + 1 == words.Length - 1) && Joined(reader, words[i], words[i + 1]) is { } joined)
             {
@@ -341,7 +341,7 @@ public sealed partial class ListingIndex : IDisposable
                     both.Add(clause, Occur.MUST);
                 }
 
-                if (Forgive(words[i + 1]) is { } second)
+                if (Forgive(reader, words[i + 1]) is { } second)
                 {
                     both.Add(second, Occur.MUST);
                 }
@@ -370,7 +370,7 @@ public sealed partial class ListingIndex : IDisposable
     }
 
     /// <summary>One query word and what else it may match; null for a word that analyses to nothing (a stop word).</summary>
-    private BooleanQuery? Forgive(string word)
+    private BooleanQuery? Forgive(IndexReader reader, string word)
     {
         var stems = Analyze(_stemmed, TitleField, word);
         if (stems.Count == 0)
@@ -397,10 +397,11 @@ public sealed partial class ListingIndex : IDisposable
         }
 
         // Typos, by the length of the word as written, against the words as written (a stem is often
-        // shorter: "folding" is indexed as "fold", one edit from "foldng" only unstemmed); numbers
-        // and model codes are taken as written.
+        // shorter: "folding" is indexed as "fold", one edit from "foldng" only unstemmed). Only for
+        // a word the index does not know as written: a known word is taken as meant, which spares
+        // the fuzzy term scan for most queries. Numbers and model codes are taken as written.
         var letters = word.Count(char.IsLetter);
-        if (plain.Count == 1 && letters >= 5 && !word.Any(char.IsDigit))
+        if (plain.Count == 1 && letters >= 5 && !word.Any(char.IsDigit) && reader.DocFreq(new Term(WordsField, plain[0])) == 0)
         {
             var edits = letters >= 9 ? 2 : 1;
             clause.Add(new FuzzyQuery(new Term(WordsField, plain[0]), edits, prefixLength: 1, maxExpansions: 32, transpositions: true) { Boost = FuzzyBoost }, Occur.SHOULD);

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Grpc.Core;
+using Hybrid.Protocol.Network;
 using Hybrid.Protocol.V1;
 
 namespace Hybrid.Client.Connectivity;
@@ -13,9 +14,6 @@ public static class RelayLinks
 {
     /// <summary>How long connecting to the relay port and hearing the splice may take before this side falls back to frames.</summary>
     public static readonly TimeSpan SpliceTimeout = TimeSpan.FromSeconds(5);
-
-    private const byte Version = 1;
-    private const byte Spliced = 0x53;
 
     /// <summary>Waits for the supernode's word on <paramref name="call"/> (dialer after its open, target after its accept) and returns the link's stream, which owns the call.</summary>
     public static async Task<Stream> AwaitAsync(AsyncDuplexStreamingCall<RelayFrame, RelayFrame> call, string supernodeUrl, CancellationToken cancellationToken)
@@ -48,7 +46,7 @@ public static class RelayLinks
     /// <summary>Connects to the relay port, presents the token and waits for the splice; null when any of it fails in time.</summary>
     private static async Task<Socket?> TrySpliceAsync(string supernodeUrl, RelaySocket offer, CancellationToken cancellationToken)
     {
-        if (offer.Port is <= 0 or > 65535 || offer.Token.Length is 0 or > 64 || !Uri.TryCreate(supernodeUrl, UriKind.Absolute, out var uri))
+        if (offer.Port is <= 0 or > 65535 || offer.Token.Length != RelaySplice.TokenBytes || !Uri.TryCreate(supernodeUrl, UriKind.Absolute, out var uri))
         {
             return null;
         }
@@ -60,11 +58,11 @@ public static class RelayLinks
         {
             await socket.ConnectAsync(uri.IdnHost, offer.Port, timeout.Token);
             var hello = new byte[1 + offer.Token.Length];
-            hello[0] = Version;
+            hello[0] = RelaySplice.Version;
             offer.Token.Span.CopyTo(hello.AsSpan(1));
             await socket.SendAsync(hello, SocketFlags.None, timeout.Token);
             var verdict = new byte[1];
-            if (await socket.ReceiveAsync(verdict, SocketFlags.None, timeout.Token) == 1 && verdict[0] == Spliced)
+            if (await socket.ReceiveAsync(verdict, SocketFlags.None, timeout.Token) == 1 && verdict[0] == RelaySplice.Spliced)
             {
                 return socket;
             }

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Hybrid.Protocol.Network;
 using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Hosting;
 
@@ -63,15 +64,6 @@ public sealed class SpliceSlot : IDisposable
 /// </summary>
 public sealed partial class RelayPort : IHostedService, IDisposable
 {
-    /// <summary>Protocol version, the first byte a peer sends; the supernode's one-byte answer when the splice starts is <see cref="Spliced"/>.</summary>
-    public const byte Version = 1;
-
-    /// <summary>Sent on both sockets when the link is spliced: from then on every byte is the other peer's.</summary>
-    public const byte Spliced = 0x53;
-
-    /// <summary>Bytes of a token.</summary>
-    public const int TokenBytes = 16;
-
     /// <summary>Connections that have not presented a token yet, at most; more are closed at once.</summary>
     public const int MaxUnidentified = 256;
 
@@ -142,7 +134,7 @@ public sealed partial class RelayPort : IHostedService, IDisposable
             return null;
         }
 
-        var slot = new SpliceSlot(AdvertisedPort, RandomNumberGenerator.GetBytes(TokenBytes), RandomNumberGenerator.GetBytes(TokenBytes));
+        var slot = new SpliceSlot(AdvertisedPort, RandomNumberGenerator.GetBytes(RelaySplice.TokenBytes), RandomNumberGenerator.GetBytes(RelaySplice.TokenBytes));
         _tokens[Convert.ToHexString(slot.DialerToken)] = (slot, true);
         _tokens[Convert.ToHexString(slot.TargetToken)] = (slot, false);
         return slot;
@@ -227,7 +219,7 @@ public sealed partial class RelayPort : IHostedService, IDisposable
         try
         {
             socket.NoDelay = true;
-            var hello = new byte[1 + TokenBytes];
+            var hello = new byte[1 + RelaySplice.TokenBytes];
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             timeout.CancelAfter(options.RelaySpliceWait);
             var read = 0;
@@ -242,7 +234,7 @@ public sealed partial class RelayPort : IHostedService, IDisposable
                 read += n;
             }
 
-            if (hello[0] != Version || !_tokens.TryRemove(Convert.ToHexString(hello.AsSpan(1)), out var entry))
+            if (hello[0] != RelaySplice.Version || !_tokens.TryRemove(Convert.ToHexString(hello.AsSpan(1)), out var entry))
             {
                 return;
             }
@@ -297,7 +289,7 @@ public sealed partial class RelayPort : IHostedService, IDisposable
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
-            ReadOnlyMemory<byte> go = new[] { Spliced };
+            ReadOnlyMemory<byte> go = new[] { RelaySplice.Spliced };
             await SendAsync(sockets.Dialer, go, ended.Token);
             await SendAsync(sockets.Target, go, ended.Token);
             var up = PumpAsync(sockets.Dialer, sockets.Target, fromDialer: true, charge, ended.Token);

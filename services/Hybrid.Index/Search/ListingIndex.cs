@@ -306,6 +306,8 @@ public sealed partial class ListingIndex : IDisposable
         var rest = PhrasePattern().Replace(text, " ");
         var words = rest.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
         var typing = typeAhead && words.Length > 0 && !char.IsWhiteSpace(text[^1]) && !text.EndsWith('"');
+        // Each word as written (unstemmed), once: its synonyms, parts, typos and joins all start from it.
+        var plains = Forgiving ? words.Select(w => Analyze(_plain, WordsField, w)).ToArray() : [];
         for (var i = 0; i < words.Length; i++)
         {
             var isPrefix = typing && i == words.Length - 1;
@@ -330,9 +332,9 @@ public sealed partial class ListingIndex : IDisposable
                 continue;
             }
 
-            var clause = Forgiving ? Forgive(reader, words[i]) : Strict(words[i]);
+            var clause = Forgiving ? Forgive(reader, words[i], plains[i]) : Strict(words[i]);
             // "i phone", "play station": the two words, or the one word the index knows.
-            if (Forgiving && i + 1 < words.Length && !(typing && i + 1 == words.Length - 1) && Joined(reader, words[i], words[i + 1]) is { } joined)
+            if (Forgiving && i + 1 < words.Length && !(typing && i + 1 == words.Length - 1) && Joined(reader, plains[i], plains[i + 1]) is { } joined)
             {
                 var pair = new BooleanQuery();
                 var both = new BooleanQuery();
@@ -341,7 +343,7 @@ public sealed partial class ListingIndex : IDisposable
                     both.Add(clause, Occur.MUST);
                 }
 
-                if (Forgive(reader, words[i + 1]) is { } second)
+                if (Forgive(reader, words[i + 1], plains[i + 1]) is { } second)
                 {
                     both.Add(second, Occur.MUST);
                 }
@@ -370,7 +372,7 @@ public sealed partial class ListingIndex : IDisposable
     }
 
     /// <summary>One query word and what else it may match; null for a word that analyses to nothing (a stop word).</summary>
-    private BooleanQuery? Forgive(IndexReader reader, string word)
+    private BooleanQuery? Forgive(IndexReader reader, string word, List<string> plain)
     {
         var stems = Analyze(_stemmed, TitleField, word);
         if (stems.Count == 0)
@@ -379,7 +381,6 @@ public sealed partial class ListingIndex : IDisposable
         }
 
         var clause = new BooleanQuery { { AllOf(stems, 1f), Occur.SHOULD } };
-        var plain = Analyze(_plain, WordsField, word);
         foreach (var synonym in plain.SelectMany(_synonyms.Of).Distinct(StringComparer.Ordinal))
         {
             var synonymStems = Analyze(_stemmed, TitleField, synonym);
@@ -411,9 +412,8 @@ public sealed partial class ListingIndex : IDisposable
     }
 
     /// <summary>The two words as one, if the index has that word ("i" + "phone" = "iphone").</summary>
-    private string? Joined(IndexReader reader, string first, string second)
+    private static string? Joined(IndexReader reader, List<string> a, List<string> b)
     {
-        var (a, b) = (Analyze(_plain, WordsField, first), Analyze(_plain, WordsField, second));
         if (a.Count != 1 || b.Count != 1)
         {
             return null;

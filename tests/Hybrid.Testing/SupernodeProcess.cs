@@ -54,9 +54,21 @@ public sealed class SupernodeProcess : IAsyncDisposable
     /// <summary>Starts a supernode and waits until /readyz answers 200.</summary>
     public static async Task<SupernodeProcess> StartAsync(string dataDir, params string[] extraArgs)
     {
-        var node = Launch(dataDir, extraArgs);
-        await node.WaitReadyAsync();
-        return node;
+        // A port that was free a moment ago can be taken by another process before the supernode binds
+        // it (tests start many processes at once): such a start is tried again on other ports, twice.
+        for (var attempt = 1; ; attempt++)
+        {
+            var node = Launch(dataDir, extraArgs);
+            try
+            {
+                await node.WaitReadyAsync(failWhenExited: true);
+                return node;
+            }
+            catch (InvalidOperationException) when (attempt < 3 && node.HasExited && node.Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                await node.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>Starts a supernode without waiting for it (to see it fail, or to start several at once).</summary>
@@ -117,18 +129,24 @@ public sealed class SupernodeProcess : IAsyncDisposable
         return new SupernodeProcess(process, grpcUrl, opsUrl, dataDir);
     }
 
-    public async Task WaitReadyAsync(TimeSpan? timeout = null)
+    /// <summary>Waits until the supernode reports ready; with <paramref name="failWhenExited"/>, fails at once if its process has exited.</summary>
+    public async Task WaitReadyAsync(TimeSpan? timeout = null, bool failWhenExited = false)
     {
         try
         {
             await Eventually.TrueAsync(
-                async () => !_process.HasExited && (await OpsGetAsync("/readyz")).IsSuccessStatusCode,
+                async () => failWhenExited ? _process.HasExited || (await OpsGetAsync("/readyz")).IsSuccessStatusCode : !_process.HasExited && (await OpsGetAsync("/readyz")).IsSuccessStatusCode,
                 timeout ?? ReadyTimeout,
                 $"supernode {GrpcUrl} to report ready");
         }
         catch (TimeoutException ex)
         {
             throw new TimeoutException($"{ex.Message}{Environment.NewLine}its output:{Environment.NewLine}{Output}", ex);
+        }
+
+        if (failWhenExited && _process.HasExited)
+        {
+            throw new InvalidOperationException($"supernode {GrpcUrl} exited with code {_process.ExitCode} before it was ready; its output:{Environment.NewLine}{Output}");
         }
     }
 

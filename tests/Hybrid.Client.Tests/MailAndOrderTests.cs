@@ -126,6 +126,46 @@ public sealed class MailAndOrderTests : IAsyncLifetime, IDisposable
         Assert.Equal(Refusal.NotFound, (await Assert.ThrowsAsync<RefusedException>(() => orders.AcceptOrderAsync("no-such-order", CancellationToken.None))).Reason);
     }
 
+    [Fact]
+    public async Task ForgedOrMisdeliveredProgressStepsVerdictsAndDisputeCasesAreRefusedAndChangeNothing()
+    {
+        using var seller = PeerIdentity.Generate();
+        using var mediator = PeerIdentity.Generate();
+        using var stranger = PeerIdentity.Generate();
+        var orders = Orders();
+        var now = DateTimeOffset.UtcNow;
+        var body = new OrderOffer { OrderId = ListingRules.NewListingId(), Seller = seller.Id.ToString(), ListingId = ListingRules.NewListingId(), ListingVersion = 1, UnitPrice = ListingRules.ParseMoney("5", "EUR"), Quantity = 1, Title = "Lamp", Mediator = mediator.Id.ToString() };
+        var offer = Receipts.SignOffer(_me, body, now);
+        _store.SaveOrder(new OrderRow(body.OrderId, "buyer", seller.Id.ToString(), body.ListingId, body.Title, "5.00 EUR", 1, "offered", string.Empty, offer.ToByteArray(), null, null, now.ToUnixTimeMilliseconds(), "direct"));
+        var acceptance = Receipts.SignAcceptance(seller, offer, body.OrderId, now);
+        Assert.Equal("accepted", (await orders.ReceiveOrderStepAsync(new OrderStep { Acceptance = acceptance }, seller.Id, CancellationToken.None)).State);
+
+        async Task<RefusedException> Refused(OrderStep step, PeerId from) =>
+            await Assert.ThrowsAsync<RefusedException>(() => orders.ReceiveOrderStepAsync(step, from, CancellationToken.None));
+
+        // A step signed by a stranger; the seller's step relayed by someone else; a verdict with no dispute.
+        var strangers = Receipts.SignProgress(stranger, acceptance, new OrderProgress { OrderId = body.OrderId, Cancelled = new OrderCancelled { Reason = "x" } }, now);
+        Assert.Contains("not a party", (await Refused(new OrderStep { Progress = strangers }, stranger.Id)).Message, StringComparison.Ordinal);
+        var shipped = Receipts.SignProgress(seller, acceptance, new OrderProgress { OrderId = body.OrderId, Fulfilled = new OrderFulfilled { Carrier = "DHL" } }, now);
+        Assert.Equal(Refusal.NotAllowed, (await Refused(new OrderStep { Progress = shipped }, stranger.Id)).Reason);
+        var verdict = Receipts.SignVerdict(mediator, acceptance, new OrderVerdict { OrderId = body.OrderId, Outcome = "seller" }, now);
+        Assert.Contains("needs a dispute", (await Refused(new OrderStep { Verdict = verdict }, mediator.Id)).Message, StringComparison.Ordinal);
+        // A step that says nothing, and one for an order this peer never saw.
+        var empty = Receipts.SignProgress(seller, acceptance, new OrderProgress { OrderId = body.OrderId }, now);
+        Assert.Contains("says nothing", (await Refused(new OrderStep { Progress = empty }, seller.Id)).Message, StringComparison.Ordinal);
+        var elsewhere = Receipts.SignProgress(seller, acceptance, new OrderProgress { OrderId = ListingRules.NewListingId(), Paid = new OrderPaid() }, now);
+        Assert.Equal(Refusal.NotFound, (await Refused(new OrderStep { Progress = elsewhere }, seller.Id)).Reason);
+        Assert.Equal("accepted", _store.GetOrder(body.OrderId)!.State);
+
+        // A dispute case for an order that names another mediator is not filed here.
+        var chain = new Receipt { Offer = offer, Acceptance = acceptance };
+        chain.Steps.Add(Receipts.SignProgress(seller, acceptance, new OrderProgress { OrderId = body.OrderId, Disputed = new OrderDisputed { Reason = "unpaid" } }, now));
+        var notMine = await Refused(new OrderStep { DisputeCase = chain }, seller.Id);
+        Assert.Equal(Refusal.NotAllowed, notMine.Reason);
+        Assert.Contains("another mediator", notMine.Message, StringComparison.Ordinal);
+        Assert.Equal("buyer", Assert.Single(_store.ListOrders()).Role);
+    }
+
     private static MailItem Item(string id, SealedItem item) => new() { ItemId = id, Sender = "someone", Item = item };
 
     private MailInbox Inbox()

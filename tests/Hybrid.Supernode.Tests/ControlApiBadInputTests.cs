@@ -37,7 +37,33 @@ public sealed class ControlApiBadInputTests(SupernodeFixture fixture) : IClassFi
         Assert.Empty((await control.ListOrdersAsync(new ListOrdersRequest { PageSize = int.MaxValue })).Orders);
     }
 
-    private static async Task ReadAllAsync(AsyncServerStreamingCall<ChatEntry> call)
+    [Fact]
+    public async Task OrderStepsForUnknownOrdersOrWithOversizedTextsAreRefusedWithTheirStatus()
+    {
+        var user = new CliRunner(_temp.Sub("owner"));
+        Assert.Equal(0, (await user.RunAsync("init", "--name", "Owner")).ExitCode);
+        await using var daemon = await DaemonProcess.StartAsync(user, "--supernode", fixture.Node.GrpcUrl, "--listen", "127.0.0.1:0");
+        using var channel = ControlChannel.Open(user.Home);
+        var control = ControlChannel.Client(channel);
+        var unknown = new OrderRef { OrderId = "AAAAAAAAAAAAAAAAAAAAAAAAAA" };
+
+        await Refused(async () => await control.DisputeOrderAsync(new OrderRef { OrderId = unknown.OrderId, Text = new string('x', 501) }), "at most 500 characters");
+        await Refused(async () => await control.FulfilOrderAsync(new OrderRef { OrderId = unknown.OrderId, Tracking = new string('x', 10_000) }), "at most 500 characters");
+        foreach (var step in new Func<Task>[]
+        {
+            async () => await control.GetOrderAsync(unknown),
+            async () => await control.DeclineOrderAsync(unknown),
+            async () => await control.DecideOrderAsync(unknown),
+            async () => await ReadAllAsync(control.WatchOrder(unknown)),
+        })
+        {
+            var refused = await Assert.ThrowsAsync<RpcException>(step);
+            Assert.Equal(StatusCode.NotFound, refused.StatusCode);
+            Assert.Contains("no order AAAAAAAAAAAAAAAAAAAAAAAAAA", refused.Status.Detail, StringComparison.Ordinal);
+        }
+    }
+
+    private static async Task ReadAllAsync<T>(AsyncServerStreamingCall<T> call)
     {
         using (call)
         {

@@ -76,13 +76,16 @@ public static class SupernodeHosting
         _ = app.Services.GetRequiredService<SupernodeMetrics>();
 
         // ApplicationStopping runs before Kestrel stops: peers hear "draining" while the stream still works.
-        app.Lifetime.ApplicationStopping.Register(() => DrainSessionsAsync(app.Services).GetAwaiter().GetResult());
+        // Both are resolved now: a host that stops because a background service failed may already
+        // have disposed its services when the stopping callbacks run.
+        var registration = app.Services.GetRequiredService<SupernodeRegistration>();
+        var sessions = app.Services.GetRequiredService<SessionHub>();
+        app.Lifetime.ApplicationStopping.Register(() => DrainSessionsAsync(registration, sessions).GetAwaiter().GetResult());
         return app;
     }
 
-    private static async Task DrainSessionsAsync(IServiceProvider services)
+    private static async Task DrainSessionsAsync(SupernodeRegistration registration, SessionHub sessions)
     {
-        var registration = services.GetRequiredService<SupernodeRegistration>();
         IReadOnlyList<string> others = [];
         try
         {
@@ -94,6 +97,6 @@ public static class SupernodeHosting
             // Peers still know the list they learned at connect; the notice just carries none.
         }
 
-        services.GetRequiredService<SessionHub>().Drain(others);
+        sessions.Drain(others);
     }
 }

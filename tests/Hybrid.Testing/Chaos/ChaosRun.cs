@@ -192,6 +192,25 @@ public sealed partial class ChaosRun : IAsyncDisposable
         return SupernodeProcess.Launch(dataDir, [.. cluster, .. limits, .. _settings.SupernodeArgs]);
     }
 
+    /// <summary>Starts a supernode again on its data folder, on other ports if the ones picked were taken before it bound them (twice at most).</summary>
+    private async Task<SupernodeProcess> RelaunchAsync(string dataDir)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var node = Launch(dataDir);
+            try
+            {
+                await node.WaitReadyAsync(TimeSpan.FromSeconds(120), failWhenExited: true);
+                return node;
+            }
+            catch (InvalidOperationException) when (attempt < 3 && node.Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                _settings.Log($"a port picked for the supernode on {dataDir} was taken before it bound it; starting it again on other ports");
+                await node.DisposeAsync();
+            }
+        }
+    }
+
     /// <summary>One writer: a seller publishing, re-versioning and withdrawing listings, buyers reviewing it, the seller replying.</summary>
     private async Task WriteAsync(int writer, CancellationToken stop)
     {
@@ -456,8 +475,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
                 Remember("kill", $"supernode {slot.Index} killed (-9) and restarted");
                 slot.Node.KillHard();
                 await slot.Node.DisposeAsync();
-                slot.Node = Launch(slot.DataDir);
-                await slot.Node.WaitReadyAsync(TimeSpan.FromSeconds(120));
+                slot.Node = await RelaunchAsync(slot.DataDir);
             }
 
             _fault = "none";
@@ -486,8 +504,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
                 var tail = slot.Node.Output.Split(Environment.NewLine).Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(12);
                 _settings.Log($"supernode {slot.Index} {why} during phase '{_fault}'; restarting it. Its last output:{Environment.NewLine}  {string.Join($"{Environment.NewLine}  ", tail)}");
                 await slot.Node.DisposeAsync();
-                slot.Node = Launch(slot.DataDir);
-                await slot.Node.WaitReadyAsync(TimeSpan.FromSeconds(120));
+                slot.Node = await RelaunchAsync(slot.DataDir);
             }
         }
         finally

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Grpc.Net.Client;
 using Hybrid.Client.Connectivity;
+using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Testing;
@@ -11,20 +12,27 @@ namespace Hybrid.Load;
 /// <summary>
 /// Connection throughput on one embedded supernode: peers open authenticated sessions (connect,
 /// challenge, signed proof, profile stored, presence set) with bounded concurrency, then hold them
-/// while heartbeating. Baseline: a no-op gRPC call on the same supernode, same run.
+/// while heartbeating. Each peer dials its own HTTP/2 connection, as thin clients do, or (with
+/// <c>--peers-per-connection</c>) many peers share one, which shows a session's cost without its
+/// connection's. Baselines, same run: a no-op gRPC call, and P-256 verifications on every core.
 /// </summary>
 internal static class ConnectScenario
 {
     private static readonly HttpClient Http = new();
 
-    public static async Task<int> RunAsync(int peers, int concurrency, TimeSpan hold, string? target, string reportFolder, CancellationToken cancellationToken)
+    /// <summary>Sessions opened and closed before the measured ones: enough for the runtime to finish tiering the session path.</summary>
+    private const int WarmUpSessions = 3000;
+
+    public static async Task<int> RunAsync(int peers, int concurrency, int peersPerConnection, TimeSpan hold, string? target, string reportFolder, CancellationToken cancellationToken)
     {
         var report = new Report("connect", "no-op gRPC call");
+        var verifyRate = VerifyRate(report);
+        report.Fact("ECDSA P-256 verify, both cores, in-process (baseline)", $"{verifyRate:N0} /s");
+
         using var temp = new TempDir();
         // Against a running network (--target) memory cannot be read; otherwise the runner starts its own supernode.
         await using var node = target is null ? await SupernodeProcess.StartAsync(temp.Sub("data"), "--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000", "--Supernode:SessionsPerMinute=1000000") : null;
         var url = target ?? node!.GrpcUrl;
-        var idleRss = node?.ResidentBytes() ?? 0;
 
         using (var channel = GrpcChannel.ForAddress(url))
         {
@@ -35,30 +43,38 @@ internal static class ConnectScenario
             report.Fact("no-op gRPC calls (baseline)", $"{noopRate:N0} /s with {concurrency} in flight");
         }
 
-        var identities = Enumerable.Range(0, peers).Select(_ => PeerIdentity.Generate()).ToList();
-        var connections = identities.Select(id => new SupernodeConnection(id, new SupernodeConnectionOptions { Seeds = [url], DisplayName = "load peer" })).ToList();
-        var opened = report.Series("open a session (connect, challenge, proof, welcome)");
-        var gate = new SemaphoreSlim(concurrency);
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(connections.Select(async connection =>
+        var idleRss = node?.ResidentBytes() ?? 0;
+        // Sessions of other peers first, opened and closed, so the supernode's code is compiled and
+        // tiered before the measured ones (a supernode serves for days).
+        await using (var warm = new Fleet(WarmUpSessions, peersPerConnection, url))
         {
-            await gate.WaitAsync(cancellationToken);
-            try
-            {
-                var started = Stopwatch.GetTimestamp();
-                connection.Start();
-                await connection.WaitForSessionAsync(cancellationToken).WaitAsync(TimeSpan.FromMinutes(2), cancellationToken);
-                Report.Record(opened, Stopwatch.GetElapsedTime(started));
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }));
-        var openRate = peers / clock.Elapsed.TotalSeconds;
-        report.Fact("sessions opened", $"{openRate:N0} /s ({peers:N0} peers, {concurrency} opening at a time)");
+            await warm.OpenAsync(concurrency, report.Series("warm-up sessions (ignored)"), cancellationToken);
+        }
 
-        // Hold every session (heartbeats every 2 s) and check the supernode counts them all.
+        await using var fleet = new Fleet(peers, peersPerConnection, url);
+        var runnerCpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var supernodeCpu = node?.CpuTime() ?? TimeSpan.Zero;
+        var opening = report.Series("open a session (connect, challenge, proof, welcome)");
+        var half = peers / 2;
+        var clock = Stopwatch.StartNew();
+        await fleet.OpenAsync(concurrency, opening, 0, half, cancellationToken);
+        // Memory with half the sessions held: the second half's growth is the cost of a session, free
+        // of what the process holds anyway and of what the warm-up left behind.
+        var halfRss = node?.ResidentBytes() ?? 0;
+        await fleet.OpenAsync(concurrency, opening, half, peers, cancellationToken);
+        var elapsed = clock.Elapsed;
+        var openRate = peers / elapsed.TotalSeconds;
+        runnerCpu = Process.GetCurrentProcess().TotalProcessorTime - runnerCpu;
+        report.Fact("sessions opened", $"{openRate:N0} /s ({peers:N0} peers, {concurrency} opening at a time, {(peersPerConnection == 1 ? "one connection each" : $"{peersPerConnection} per connection")})");
+        report.Fact("sessions/s ÷ (P-256 verifications/s on both cores ÷ 2)", $"{openRate / (verifyRate / 2):0.00}");
+        report.Fact("load runner's CPU while opening", $"{runnerCpu.TotalSeconds / elapsed.TotalSeconds / Environment.ProcessorCount:P0} of the machine");
+        if (node is not null)
+        {
+            supernodeCpu = node.CpuTime() - supernodeCpu;
+            report.Fact("supernode CPU per session opened", $"{supernodeCpu.TotalMilliseconds / peers:0.00} ms ({supernodeCpu.TotalSeconds / elapsed.TotalSeconds / Environment.ProcessorCount:P0} of the machine)");
+        }
+
+        // Hold every session and check the supernode counts them all.
         if (node is not null)
         {
             await Eventually.TrueAsync(
@@ -67,27 +83,116 @@ internal static class ConnectScenario
                 $"the supernode to report {peers} active sessions");
         }
 
+        var heldCpu = node?.CpuTime() ?? TimeSpan.Zero;
         await Task.Delay(hold, cancellationToken);
-        var stillIn = connections.Count(c => c.InSession);
+        var stillIn = fleet.InSession;
         report.Fact($"sessions still open after holding {hold.TotalSeconds:0} s", $"{stillIn:N0} of {peers:N0}");
         if (node is not null)
         {
+            heldCpu = node.CpuTime() - heldCpu;
             var heldRss = node.ResidentBytes();
-            report.Fact("supernode resident memory, idle / holding", $"{idleRss >> 20} MiB / {heldRss >> 20} MiB ({(heldRss - idleRss) / (double)peers / 1024:0.0} KiB per session)");
+            // Idle is measured before the warm-up: what the warm-up's closed sessions left behind counts
+            // against the held ones, so this is an upper bound.
+            report.Fact("supernode resident memory, idle / holding", $"{idleRss >> 20} MiB / {heldRss >> 20} MiB ({(heldRss - idleRss) / (double)peers / 1024:0.0} KiB per session at most)");
+            report.Fact("supernode memory per held session", $"{(heldRss - halfRss) / (double)(peers - half) / 1024:0.0} KiB per session (growth from {half:N0} to {peers:N0} held)");
+            report.Fact("supernode CPU while holding", $"{heldCpu.TotalSeconds / hold.TotalSeconds:P1} of one core ({heldCpu.TotalMilliseconds * 1000 / hold.TotalSeconds / peers:0.0} µs per session per second)");
         }
 
-        foreach (var connection in connections)
-        {
-            await connection.DisposeAsync();
-        }
-
-        identities.ForEach(i => i.Dispose());
         await report.WriteAsync(reportFolder, new Dictionary<string, string>
         {
             ["peers"] = peers.ToString(CultureInfo.InvariantCulture),
             ["concurrency"] = concurrency.ToString(CultureInfo.InvariantCulture),
+            ["peers_per_connection"] = peersPerConnection.ToString(CultureInfo.InvariantCulture),
             ["hold_seconds"] = hold.TotalSeconds.ToString(CultureInfo.InvariantCulture),
         });
         return stillIn == peers ? 0 : 1;
+    }
+
+    /// <summary>P-256 verifications of session proofs per second on every core of this machine.</summary>
+    private static double VerifyRate(Report report)
+    {
+        using var signer = PeerIdentity.Generate();
+        var now = DateTimeOffset.UtcNow;
+        var proofs = Enumerable.Range(0, 4000).Select(i => SignedEnvelopes.Sign(signer, EnvelopeKinds.SessionProof, (ulong)i + 1, new SessionProof { SupernodeId = "load" }, now, now.AddMinutes(5))).ToList();
+        var series = report.Series("verify one session proof in-process");
+        var clock = Stopwatch.StartNew();
+        Parallel.ForEach(proofs, proof =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            SignedEnvelopes.Verify(proof, EnvelopeKinds.SessionProof, now);
+            Report.Record(series, Stopwatch.GetElapsedTime(started));
+        });
+        return proofs.Count / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Peers with their connections to the supernode, on their own HTTP/2 connections or sharing some.</summary>
+    private sealed class Fleet : IAsyncDisposable
+    {
+        private readonly List<PeerIdentity> _identities;
+        private readonly List<SocketsHttpHandler> _handlers = [];
+        private readonly List<SupernodeConnection> _connections;
+
+        public Fleet(int peers, int peersPerConnection, string url)
+        {
+            _identities = [.. Enumerable.Range(0, peers).Select(_ => PeerIdentity.Generate())];
+            if (peersPerConnection > 1)
+            {
+                for (var i = 0; i < (peers + peersPerConnection - 1) / peersPerConnection; i++)
+                {
+                    _handlers.Add(new SocketsHttpHandler
+                    {
+                        // A supernode takes 100 streams per connection by default: more peers open another connection.
+                        EnableMultipleHttp2Connections = true,
+                        PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                        KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+                        KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                    });
+                }
+            }
+
+            _connections = [.. _identities.Select((id, i) => new SupernodeConnection(id, new SupernodeConnectionOptions
+            {
+                Seeds = [url],
+                DisplayName = "load peer",
+                SharedHandler = _handlers.Count == 0 ? null : _handlers[i / peersPerConnection],
+            }))];
+        }
+
+        public int InSession => _connections.Count(c => c.InSession);
+
+        public Task OpenAsync(int concurrency, HdrHistogram.LongHistogram opened, CancellationToken cancellationToken) =>
+            OpenAsync(concurrency, opened, 0, _connections.Count, cancellationToken);
+
+        /// <summary>Opens the sessions of peers <paramref name="from"/> (inclusive) to <paramref name="to"/> (exclusive).</summary>
+        public async Task OpenAsync(int concurrency, HdrHistogram.LongHistogram opened, int from, int to, CancellationToken cancellationToken)
+        {
+            using var gate = new SemaphoreSlim(concurrency);
+            await Task.WhenAll(_connections.Skip(from).Take(to - from).Select(async connection =>
+            {
+                await gate.WaitAsync(cancellationToken);
+                try
+                {
+                    var started = Stopwatch.GetTimestamp();
+                    connection.Start();
+                    await connection.WaitForSessionAsync(cancellationToken).WaitAsync(TimeSpan.FromMinutes(2), cancellationToken);
+                    Report.Record(opened, Stopwatch.GetElapsedTime(started));
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var connection in _connections)
+            {
+                await connection.DisposeAsync();
+            }
+
+            _handlers.ForEach(h => h.Dispose());
+            _identities.ForEach(i => i.Dispose());
+        }
     }
 }

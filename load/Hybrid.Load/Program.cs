@@ -46,11 +46,19 @@ restart.SetAction((parse, ct) => ClusterRestartScenario.RunAsync(parse.GetValue(
 
 var peersToConnect = new Option<int>("--peers") { Description = "Peers that open and hold a session.", DefaultValueFactory = _ => 1000 };
 var concurrency = new Option<int>("--concurrency") { Description = "Sessions being opened at once.", DefaultValueFactory = _ => 32 };
-var connect = new Command("connect", "Sessions opened per second and sessions held on one embedded supernode (or --target), against a no-op gRPC call.")
+var peersPerConnection = new Option<int>("--peers-per-connection") { Description = "Peers sharing one HTTP/2 connection (1: each dials its own, as thin clients do).", DefaultValueFactory = _ => 1 };
+var connect = new Command("connect", "Sessions opened per second and sessions held on one embedded supernode (or --target), against a no-op gRPC call and P-256 verifications.")
 {
-    peersToConnect, concurrency, seconds, report, target,
+    peersToConnect, concurrency, peersPerConnection, seconds, report, target,
 };
-connect.SetAction((parse, ct) => ConnectScenario.RunAsync(parse.GetValue(peersToConnect), parse.GetValue(concurrency), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(target), parse.GetValue(report)!, ct));
+connect.Validators.Add(result =>
+{
+    if (result.GetValue(peersPerConnection) < 1)
+    {
+        result.AddError("--peers-per-connection must be at least 1");
+    }
+});
+connect.SetAction((parse, ct) => ConnectScenario.RunAsync(parse.GetValue(peersToConnect), parse.GetValue(concurrency), parse.GetValue(peersPerConnection), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(target), parse.GetValue(report)!, ct));
 
 var sizeMb = new Option<int>("--size-mb") { Description = "Size of the goods data fetched.", DefaultValueFactory = _ => 512 };
 var fetches = new Option<int>("--runs") { Description = "Fetches per path.", DefaultValueFactory = _ => 3 };

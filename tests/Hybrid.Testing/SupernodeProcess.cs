@@ -47,6 +47,13 @@ public sealed class SupernodeProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>CPU time the process has used so far, user and system.</summary>
+    public TimeSpan CpuTime()
+    {
+        _process.Refresh();
+        return _process.TotalProcessorTime;
+    }
+
     public string Output => _output.ToString();
 
     public Protocol.Api.SupernodeClients Client => new(_channel ??= GrpcChannel.ForAddress(GrpcUrl));

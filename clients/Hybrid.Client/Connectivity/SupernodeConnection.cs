@@ -576,29 +576,33 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         {
             if (!_channels.TryGetValue(url, out var channel))
             {
-                channel = GrpcChannel.ForAddress(url, new GrpcChannelOptions
-                {
-                    HttpHandler = new SocketsHttpHandler
-                    {
-                        ConnectTimeout = _options.ConnectTimeout,
-                        // Pings find a supernode that hangs without closing its sockets.
-                        KeepAlivePingDelay = TimeSpan.FromSeconds(5),
-                        KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
-                        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
-                        EnableMultipleHttp2Connections = true,
-                        PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-                        InitialHttp2StreamWindowSize = PeerProtocol.StreamWindowBytes,
-                        ConnectCallback = (context, ct) => ConnectAsync(context.DnsEndPoint, ct),
-                        SslOptions = { RemoteCertificateValidationCallback = (_, presented, _, errors) => ValidateServer(url, presented, errors) },
-                    },
-                    DisposeHttpClient = true,
-                });
+                channel = _options.SharedHandler is { } shared
+                    ? GrpcChannel.ForAddress(url, new GrpcChannelOptions { HttpHandler = shared, DisposeHttpClient = false })
+                    : OwnChannel(url);
                 _channels[url] = channel;
             }
 
             return channel;
         }
     }
+
+    private GrpcChannel OwnChannel(string url) => GrpcChannel.ForAddress(url, new GrpcChannelOptions
+    {
+        HttpHandler = new SocketsHttpHandler
+        {
+            ConnectTimeout = _options.ConnectTimeout,
+            // Pings find a supernode that hangs without closing its sockets.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            InitialHttp2StreamWindowSize = PeerProtocol.StreamWindowBytes,
+            ConnectCallback = (context, ct) => ConnectAsync(context.DnsEndPoint, ct),
+            SslOptions = { RemoteCertificateValidationCallback = (_, presented, _, errors) => ValidateServer(url, presented, errors) },
+        },
+        DisposeHttpClient = true,
+    });
 
     /// <summary>A connection to a supernode: from the peer host's port when possible, else from any port.</summary>
     private async ValueTask<Stream> ConnectAsync(DnsEndPoint target, CancellationToken cancellationToken)

@@ -38,6 +38,15 @@ public sealed class SupernodeConnectionOptions
     /// host name checked). Whatever is trusted, the session proof names its key.
     /// </summary>
     public Func<System.Security.Cryptography.X509Certificates.X509Certificate2, System.Net.Security.SslPolicyErrors, bool>? ServerCertificateValidation { get; init; }
+
+    /// <summary>
+    /// An HTTP handler shared with other connections, so many peers' sessions ride few HTTP/2
+    /// connections (a gateway, or a load runner multiplexing peers); the handler's owner disposes
+    /// it. Null: this connection dials its own, from the peer host's port when it can, with the
+    /// TLS checks above. A shared handler does its own TLS checks, and the session proof then names
+    /// no TLS key.
+    /// </summary>
+    public System.Net.Http.HttpMessageHandler? SharedHandler { get; init; }
 }
 
 /// <summary>What happened to the connection.</summary>

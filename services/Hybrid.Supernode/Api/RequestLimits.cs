@@ -15,19 +15,19 @@ namespace Hybrid.Supernode.Api;
 /// </summary>
 public sealed class RequestLimits : IDisposable
 {
-    private readonly PartitionedRateLimiter<string> _calls;
-    private readonly PartitionedRateLimiter<string> _control;
-    private readonly PartitionedRateLimiter<string> _sessions;
-    private readonly PartitionedRateLimiter<string> _mailKiB;
+    private readonly KeyedTokenBuckets _calls;
+    private readonly KeyedTokenBuckets _control;
+    private readonly KeyedTokenBuckets _sessions;
+    private readonly KeyedTokenBuckets _mailKiB;
     private readonly TokenBucketRateLimiter _allMailKiB;
-    private readonly PartitionedRateLimiter<string> _reviews;
+    private readonly KeyedTokenBuckets _reviews;
     private readonly SupernodeOptions _options;
     private readonly SupernodeMetrics _metrics;
     private readonly int _perSecond;
     private readonly int _controlPerSecond;
     private readonly int _sessionsPerMinute;
 
-    public RequestLimits(SupernodeOptions options, SupernodeMetrics metrics)
+    public RequestLimits(SupernodeOptions options, SupernodeMetrics metrics, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
         _metrics = metrics;
@@ -35,18 +35,11 @@ public sealed class RequestLimits : IDisposable
         _perSecond = options.RequestsPerSecond;
         _controlPerSecond = options.ControlMessagesPerSecond;
         _sessionsPerMinute = options.SessionsPerMinute;
-        _calls = TokenBuckets(options.RequestsPerSecond, options.RequestBurst);
-        _control = TokenBuckets(options.ControlMessagesPerSecond, options.ControlMessagesPerSecond * 4);
-        _sessions = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetSlidingWindowLimiter(key, _ => new SlidingWindowRateLimiterOptions
-        {
-            PermitLimit = options.SessionsPerMinute,
-            Window = TimeSpan.FromMinutes(1),
-            SegmentsPerWindow = 6,
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }));
-        _mailKiB = HourlyBuckets((int)Math.Clamp(options.MailboxBytesPerSenderPerHour / 1024, 64, int.MaxValue));
-        _reviews = HourlyBuckets(options.ReviewsPerIdentityPerHour);
+        _calls = new KeyedTokenBuckets(Math.Max(options.RequestBurst, options.RequestsPerSecond), options.RequestsPerSecond, TimeSpan.FromSeconds(1), time);
+        _control = new KeyedTokenBuckets(options.ControlMessagesPerSecond * 4, options.ControlMessagesPerSecond, TimeSpan.FromSeconds(1), time);
+        _sessions = new KeyedTokenBuckets(options.SessionsPerMinute, options.SessionsPerMinute, TimeSpan.FromMinutes(1), time);
+        _mailKiB = HourlyBuckets((int)Math.Clamp(options.MailboxBytesPerSenderPerHour / 1024, 64, int.MaxValue), time);
+        _reviews = HourlyBuckets(options.ReviewsPerIdentityPerHour, time);
         var allPerHour = (int)Math.Clamp(options.MailboxBytesPerHour / 1024, 64, int.MaxValue);
         _allMailKiB = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
         {
@@ -61,8 +54,7 @@ public sealed class RequestLimits : IDisposable
     /// <summary>Charges a sealed item's bytes to its sender's hourly mailbox budget (over all recipients).</summary>
     public void MailDeposit(PeerId sender, int bytes)
     {
-        using var lease = _mailKiB.AttemptAcquire(sender.ToString(), Math.Max(1, bytes / 1024));
-        if (!lease.IsAcquired)
+        if (!_mailKiB.TryTake(sender.ToString(), Math.Max(1, bytes / 1024)))
         {
             _metrics.QuotaRefusals.WithLabels("mailbox_bytes").Inc();
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"you have deposited your hourly share of mailbox bytes ({_options.MailboxBytesPerSenderPerHour} per hour, all recipients together); wait for recipients to come online"));
@@ -79,8 +71,7 @@ public sealed class RequestLimits : IDisposable
     /// <summary>Counts one review or reply written by <paramref name="author"/> against its hourly budget.</summary>
     public void ReviewWritten(PeerId author)
     {
-        using var lease = _reviews.AttemptAcquire(author.ToString());
-        if (!lease.IsAcquired)
+        if (!_reviews.TryTake(author.ToString()))
         {
             _metrics.QuotaRefusals.WithLabels("reviews").Inc();
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"at most {_options.ReviewsPerIdentityPerHour} reviews and replies per identity per hour; try again later"));
@@ -99,54 +90,26 @@ public sealed class RequestLimits : IDisposable
     /// <summary>Counts one new session for <paramref name="peer"/>, or throws ResourceExhausted.</summary>
     public void SessionOpen(string peer)
     {
-        using var lease = _sessions.AttemptAcquire(peer);
-        if (!lease.IsAcquired)
+        if (!_sessions.TryTake(peer))
         {
             _metrics.RateLimited.Inc();
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"too many new sessions: at most {_sessionsPerMinute} per minute per peer; retry later"));
         }
     }
 
-    public void Dispose()
-    {
-        _calls.Dispose();
-        _control.Dispose();
-        _sessions.Dispose();
-        _mailKiB.Dispose();
-        _allMailKiB.Dispose();
-        _reviews.Dispose();
-    }
+    public void Dispose() => _allMailKiB.Dispose();
 
-    private void Take(PartitionedRateLimiter<string> limiter, string key, string limit)
+    private void Take(KeyedTokenBuckets buckets, string key, string limit)
     {
-        using var lease = limiter.AttemptAcquire(key);
-        if (!lease.IsAcquired)
+        if (!buckets.TryTake(key))
         {
             _metrics.RateLimited.Inc();
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"rate limit exceeded: {limit}; slow down and retry"));
         }
     }
 
-    // A budget per key refilled evenly over the hour (one sixtieth a minute), at most an hour's worth saved.
-    private static PartitionedRateLimiter<string> HourlyBuckets(int perHour) =>
-        PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = perHour,
-            TokensPerPeriod = Math.Max(1, perHour / 60),
-            ReplenishmentPeriod = TimeSpan.FromMinutes(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }));
-
-    private static PartitionedRateLimiter<string> TokenBuckets(int perSecond, int burst) =>
-        PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = Math.Max(burst, perSecond),
-            TokensPerPeriod = perSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }));
+    // A budget per key refilled evenly over the hour, at most an hour's worth saved.
+    private static KeyedTokenBuckets HourlyBuckets(int perHour, TimeProvider time) => new(perHour, perHour, TimeSpan.FromHours(1), time);
 }
 
 /// <summary>Who a caller is, network-wise, for budgets.</summary>

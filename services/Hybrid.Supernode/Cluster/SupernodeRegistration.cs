@@ -54,9 +54,33 @@ public sealed partial class SupernodeRegistration(
     public async Task<IReadOnlyList<SupernodeRecord>> LiveSupernodesAsync()
     {
         var live = LiveSilos();
-        var all = await grains.GetGrain<ISupernodeRegistryGrain>(0).List();
+        var all = await RegistryAsync();
         return [.. all.Where(s => live.Contains(s.Silo))];
     }
+
+    /// <summary>
+    /// The registry's records, read from its grain at most once per <see cref="RegistryCacheTime"/>:
+    /// every session open asks for the list, and the registry is one grain for the whole cluster.
+    /// Who is live is still decided from membership on every call.
+    /// </summary>
+    private Task<System.Collections.Immutable.ImmutableArray<SupernodeRecord>> RegistryAsync()
+    {
+        var cached = _registry;
+        var now = time.GetUtcNow();
+        if (cached is not null && cached.Expires > now && !cached.Records.IsFaulted && !cached.Records.IsCanceled)
+        {
+            return cached.Records;
+        }
+
+        var fresh = new CachedRegistry(grains.GetGrain<ISupernodeRegistryGrain>(0).List(), now + RegistryCacheTime);
+        _registry = fresh;
+        return fresh.Records;
+    }
+
+    private static readonly TimeSpan RegistryCacheTime = TimeSpan.FromSeconds(1);
+    private volatile CachedRegistry? _registry;
+
+    private sealed record CachedRegistry(Task<System.Collections.Immutable.ImmutableArray<SupernodeRecord>> Records, DateTimeOffset Expires);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -44,11 +44,15 @@ public sealed class SupernodeOptions
     /// </summary>
     public string? InternalUrl { get; set; }
 
-    /// <summary>How often clients send a heartbeat on their session.</summary>
-    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// How often clients send a heartbeat on their session. Each renews the peer's presence lease
+    /// (a grain call), so it is the main cost of a held session; a dead connection is found sooner
+    /// by HTTP/2 pings (see <see cref="Hosting.Listeners.KeepAlivePingDelay"/>).
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>No heartbeat for this long and the session ends: the peer is offline.</summary>
-    public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(6);
+    /// <summary>No heartbeat for this long and the session ends: the peer is offline. Also the presence lease.</summary>
+    public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(45);
 
     /// <summary>How long one dial-back (TCP connect and TLS handshake to an announced endpoint) may take.</summary>
     public TimeSpan DialBackTimeout { get; set; } = TimeSpan.FromSeconds(2);

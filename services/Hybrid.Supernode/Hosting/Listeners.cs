@@ -12,17 +12,39 @@ public static class Listeners
     public const string OpsEndpoint = "Ops";
     private const string OpsTag = "hybrid.listener.ops";
 
+    /// <summary>Idle time on a connection before the supernode pings its client.</summary>
+    public static readonly TimeSpan KeepAlivePingDelay = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long an unanswered ping may wait before the connection is closed.</summary>
+    public static readonly TimeSpan KeepAlivePingTimeout = TimeSpan.FromSeconds(10);
+
     private static readonly string[] OpsPaths = ["/healthz", "/readyz", "/metrics"];
 
     public static WebApplicationBuilder AddSupernodeListeners(this WebApplicationBuilder builder)
     {
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            // HTTP/2 pings find a peer whose network vanished without closing its connection, so
+            // its session ends (and it shows offline) within seconds, without application
+            // heartbeats, which cost a grain call each. Settings under Kestrel:Limits:Http2 win.
+            var http2 = context.Configuration.GetSection("Kestrel:Limits:Http2");
+            if (http2["KeepAlivePingDelay"] is null)
+            {
+                kestrel.Limits.Http2.KeepAlivePingDelay = KeepAlivePingDelay;
+            }
+
+            if (http2["KeepAlivePingTimeout"] is null)
+            {
+                kestrel.Limits.Http2.KeepAlivePingTimeout = KeepAlivePingTimeout;
+            }
+
             kestrel.Configure(context.Configuration.GetSection("Kestrel"), reloadOnChange: false)
                 .Endpoint(OpsEndpoint, endpoint => endpoint.ListenOptions.Use(next => connection =>
                 {
                     connection.Items[OpsTag] = true;
                     return next(connection);
-                })));
+                }));
+        });
         return builder;
     }
 

@@ -71,7 +71,7 @@ internal static class ConnectScenario
         if (node is not null)
         {
             supernodeCpu = node.CpuTime() - supernodeCpu;
-            report.Fact("supernode CPU per session opened", $"{supernodeCpu.TotalMilliseconds / peers:0.00} ms ({supernodeCpu.TotalSeconds / elapsed.TotalSeconds / Environment.ProcessorCount:P0} of the machine)");
+            report.Fact("supernode CPU for each session opened", $"{supernodeCpu.TotalMilliseconds / peers:0.00} ms ({supernodeCpu.TotalSeconds / elapsed.TotalSeconds / Environment.ProcessorCount:P0} of the machine)");
         }
 
         // Hold every session and check the supernode counts them all.
@@ -93,9 +93,9 @@ internal static class ConnectScenario
             var heldRss = node.ResidentBytes();
             // Idle is measured before the warm-up: what the warm-up's closed sessions left behind counts
             // against the held ones, so this is an upper bound.
-            report.Fact("supernode resident memory, idle / holding", $"{idleRss >> 20} MiB / {heldRss >> 20} MiB ({(heldRss - idleRss) / (double)peers / 1024:0.0} KiB per session at most)");
-            report.Fact("supernode memory per held session", $"{(heldRss - halfRss) / (double)(peers - half) / 1024:0.0} KiB per session (growth from {half:N0} to {peers:N0} held)");
-            report.Fact("supernode CPU while holding", $"{heldCpu.TotalSeconds / hold.TotalSeconds:P1} of one core ({heldCpu.TotalMilliseconds * 1000 / hold.TotalSeconds / peers:0.0} µs per session per second)");
+            report.Fact("supernode memory per held session", $"{(heldRss - halfRss) >> 20} MiB more from {half:N0} to {peers:N0} held ({(heldRss - halfRss) / (double)(peers - half) / 1024:0.0} KiB per session)");
+            report.Fact("supernode resident memory, idle / holding", $"{idleRss >> 20} MiB / {heldRss >> 20} MiB ({(heldRss - idleRss) / (double)peers / 1024:0.0} KiB a session at most)");
+            report.Fact("supernode CPU while holding", $"{heldCpu.TotalSeconds / hold.TotalSeconds:P1} of one core ({heldCpu.TotalMilliseconds * 1000 / hold.TotalSeconds / peers:0.0} µs a second for each session)");
         }
 
         await report.WriteAsync(reportFolder, new Dictionary<string, string>

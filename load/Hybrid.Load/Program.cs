@@ -51,9 +51,9 @@ var connect = new Command("connect", "Sessions opened per second and sessions he
 {
     peersToConnect, concurrency, peersPerConnection, seconds, report, target,
 };
-connect.Validators.Add(result =>
+peersPerConnection.Validators.Add(result =>
 {
-    if (result.GetValue(peersPerConnection) < 1)
+    if (result.GetValueOrDefault<int>() < 1)
     {
         result.AddError("--peers-per-connection must be at least 1");
     }

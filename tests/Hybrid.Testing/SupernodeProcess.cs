@@ -166,6 +166,44 @@ public sealed class SupernodeProcess : IAsyncDisposable
         return line is null ? 0 : double.Parse(line[prefix.Length..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>
+    /// Has the supernode collect its whole heap, through the runtime's diagnostics port as
+    /// dotnet-gcdump does, and waits until its metrics count one more full collection: resident
+    /// memory sampled afterwards shows what is live, not what the next collection would free.
+    /// </summary>
+    public async Task CollectGarbageAsync()
+    {
+        const string FullCollections = "dotnet_collection_count_total{generation=\"2\"}";
+        const long GcKeyword = 0x1;
+        const long GcHeapCollectKeyword = 0x800000;
+        var before = await MetricAsync(FullCollections);
+        var client = new Microsoft.Diagnostics.NETCore.Client.DiagnosticsClient(_process.Id);
+        using var session = client.StartEventPipeSession(
+            [new Microsoft.Diagnostics.NETCore.Client.EventPipeProvider("Microsoft-Windows-DotNETRuntime", System.Diagnostics.Tracing.EventLevel.Informational, GcKeyword | GcHeapCollectKeyword)],
+            requestRundown: false);
+        // The runtime writes the session's events until it is stopped: read them so it never waits on us.
+        var drain = session.EventStream.CopyToAsync(Stream.Null);
+        try
+        {
+            await Eventually.TrueAsync(async () => await MetricAsync(FullCollections) > before, TimeSpan.FromSeconds(30), "the supernode to finish a full garbage collection");
+        }
+        finally
+        {
+            await session.StopAsync(CancellationToken.None);
+            await drain.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>The managed heap (every generation, fragmentation included) as the supernode's last garbage collection left it.</summary>
+    public async Task<long> ManagedHeapBytesAsync()
+    {
+        const string Prefix = "system_runtime_dotnet_gc_last_collection_heap_size{";
+        using var response = await OpsGetAsync("/metrics");
+        return (long)(await response.Content.ReadAsStringAsync()).Split('\n')
+            .Where(l => l.StartsWith(Prefix, StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     /// <summary>GET on the ops endpoint (over its Unix socket for a supernode in the NAT lab).</summary>
     public async Task<HttpResponseMessage> OpsGetAsync(string path)
     {

@@ -577,7 +577,8 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             if (!_channels.TryGetValue(url, out var channel))
             {
                 channel = _options.SharedHandler is { } shared
-                    ? GrpcChannel.ForAddress(url, new GrpcChannelOptions { HttpHandler = shared, DisposeHttpClient = false })
+                    // Through an HttpClient: given a handler, the channel would set up connections of its own for it.
+                    ? GrpcChannel.ForAddress(url, new GrpcChannelOptions { HttpClient = new HttpClient(shared, disposeHandler: false), DisposeHttpClient = true })
                     : OwnChannel(url);
                 _channels[url] = channel;
             }

@@ -197,7 +197,8 @@ internal static class HybridCommands
         sort.AcceptOnlyFromAmong("relevance", "price", "price-desc", "newest");
         var limit = new Option<int>("--limit") { Description = "How many (1-100).", DefaultValueFactory = _ => 20 };
         var minReputation = new Option<int>("--min-reputation") { Description = "Only sellers whose trust score (0-100, see 'hybrid reputation') is at least this.", DefaultValueFactory = _ => 0 };
-        var command = new Command("search", "Search every listing on the network; sellers with more trust rank higher.") { text, minPrice, maxPrice, currency, category, location, seller, sort, limit, minReputation };
+        var facets = new Option<bool>("--facets") { Description = "Also count all results per category, country and currency, and by price (in --currency)." };
+        var command = new Command("search", "Search every listing on the network; sellers with more trust rank higher.") { text, minPrice, maxPrice, currency, category, location, seller, sort, limit, minReputation, facets };
         command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var context = new CliContext(parse);
@@ -208,6 +209,7 @@ internal static class HybridCommands
                 Seller = parse.GetValue(seller) ?? string.Empty,
                 Limit = parse.GetValue(limit),
                 MinReputation = parse.GetValue(minReputation),
+                Facets = parse.GetValue(facets),
                 Sort = parse.GetValue(sort) switch
                 {
                     "price" => SearchSort.PriceAscending,
@@ -241,16 +243,23 @@ internal static class HybridCommands
 
             using var caller = context.Caller();
             var response = await caller.SearchAsync(request, cancellationToken);
-            Show(context, [.. response.Hits.Select(h => h.Record)], response.TotalHits);
+            Show(context, [.. response.Hits.Select(h => h.Record)], response.TotalHits, response.Facets);
             return ExitCodes.Ok;
         }));
         return command;
     }
 
-    private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total) => context.Write(
+    private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total, SearchFacets? facets = null) => context.Write(
         new
         {
             total,
+            facets = facets is null ? null : new
+            {
+                categories = facets.Categories.Select(c => new { value = c.Value, count = c.Count }),
+                countries = facets.Countries.Select(c => new { value = c.Value, count = c.Count }),
+                currencies = facets.Currencies.Select(c => new { value = c.Value, count = c.Count }),
+                prices = facets.Prices.Select(p => new { min = ListingRules.Format(p.Min), max = p.Max is null ? null : ListingRules.Format(p.Max), count = p.Count }),
+            },
             listings = records.Select(r => new
             {
                 listingId = r.Listing.ListingId,
@@ -284,7 +293,29 @@ internal static class HybridCommands
 
             AnsiConsole.Write(table);
             AnsiConsole.WriteLine($"{records.Count} of {total}");
+            if (facets is not null)
+            {
+                ShowFacets(facets);
+            }
         });
+
+    /// <summary>The counts as a short table: one line per facet, most first.</summary>
+    private static void ShowFacets(SearchFacets facets)
+    {
+        static string Line(IEnumerable<FacetCount> counts) =>
+            string.Join("  ", counts.Take(8).Select(c => $"{c.Value} {c.Count.ToString(CultureInfo.InvariantCulture)}"));
+
+        var table = new Table().AddColumns("facet", "counts");
+        table.AddRow("category", Markup.Escape(Line(facets.Categories)));
+        table.AddRow("country", Markup.Escape(Line(facets.Countries)));
+        table.AddRow("currency", Markup.Escape(Line(facets.Currencies)));
+        if (facets.Prices.Count > 0)
+        {
+            table.AddRow("price", Markup.Escape(string.Join("  ", facets.Prices.Select(p => $"{ListingRules.Format(p.Min)}{(p.Max is null ? "+" : "–" + ListingRules.Format(p.Max))} {p.Count.ToString(CultureInfo.InvariantCulture)}"))));
+        }
+
+        AnsiConsole.Write(table);
+    }
 
     private static Location ParseLocation(string? text)
     {

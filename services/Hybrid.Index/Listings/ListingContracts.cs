@@ -101,7 +101,8 @@ public sealed record SearchQuery(
     [property: Id(8)] string? GeohashPrefix,
     [property: Id(9)] SearchOrder Order,
     [property: Id(10)] bool TypeAhead = false,
-    [property: Id(11)] int MinReputation = 0);
+    [property: Id(11)] int MinReputation = 0,
+    [property: Id(12)] bool Facets = false);
 
 [GenerateSerializer, Alias("hybrid.SearchOrder")]
 public enum SearchOrder
@@ -126,4 +127,53 @@ public sealed record ShardHit(
 [GenerateSerializer, Immutable, Alias("hybrid.ShardHits")]
 public sealed record ShardHits(
     [property: Id(0)] ImmutableArray<ShardHit> Hits,
-    [property: Id(1)] long TotalHits);
+    [property: Id(1)] long TotalHits,
+    [property: Id(2)] FacetCounts? Facets = null);
+
+/// <summary>
+/// Counts over a search's whole result set: listings per category, per country and per currency,
+/// and a price histogram in the query's currency (none without one). Each shard counts its own
+/// listings; counts add up across shards, and the histogram's buckets are fixed for that (1, 2,
+/// 5 × a power of ten, in whole currency units).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("hybrid.FacetCounts")]
+public sealed record FacetCounts(
+    [property: Id(0)] ImmutableDictionary<string, long> Categories,
+    [property: Id(1)] ImmutableDictionary<string, long> Countries,
+    [property: Id(2)] ImmutableDictionary<string, long> Currencies,
+    [property: Id(3)] ImmutableArray<long> PriceBuckets)
+{
+    private const long MicrosPerUnit = 1_000_000;
+
+    /// <summary>Lower bounds of the price buckets, in micros: 0, 1, 2, 5, 10, 20, 50, … units; the last is open-ended.</summary>
+    public static readonly ImmutableArray<long> PriceEdgesMicros = [0, .. Enumerable.Range(0, 10).SelectMany(power => new long[] { 1, 2, 5 }.Select(step => step * (long)Math.Pow(10, power) * MicrosPerUnit))];
+
+    public static readonly FacetCounts Empty = new(ImmutableDictionary<string, long>.Empty, ImmutableDictionary<string, long>.Empty, ImmutableDictionary<string, long>.Empty, []);
+
+    /// <summary>The bucket a price falls in.</summary>
+    public static int BucketOf(long priceMicros)
+    {
+        var found = PriceEdgesMicros.BinarySearch(priceMicros);
+        return Math.Max(0, found >= 0 ? found : ~found - 1);
+    }
+
+    /// <summary>The counts of several shards added up.</summary>
+    public static FacetCounts Merge(IEnumerable<FacetCounts> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        var list = parts.ToList();
+        var prices = new long[list.Count == 0 ? 0 : list.Max(p => p.PriceBuckets.Length)];
+        foreach (var part in list)
+        {
+            for (var i = 0; i < part.PriceBuckets.Length; i++)
+            {
+                prices[i] += part.PriceBuckets[i];
+            }
+        }
+
+        return new FacetCounts(Sum(list.Select(p => p.Categories)), Sum(list.Select(p => p.Countries)), Sum(list.Select(p => p.Currencies)), [.. prices]);
+    }
+
+    private static ImmutableDictionary<string, long> Sum(IEnumerable<ImmutableDictionary<string, long>> counts) =>
+        counts.SelectMany(c => c).GroupBy(kv => kv.Key, StringComparer.Ordinal).ToImmutableDictionary(g => g.Key, g => g.Sum(kv => kv.Value), StringComparer.Ordinal);
+}

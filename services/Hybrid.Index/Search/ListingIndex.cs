@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text.RegularExpressions;
 using Hybrid.Index.Listings;
 using Hybrid.Protocol.V1;
@@ -110,7 +111,9 @@ public sealed partial class ListingIndex : IDisposable
             new StringField(SellerField, stored.Seller, Field.Store.NO),
             new SortedDocValuesField(SellerSortField, new BytesRef(stored.Seller)),
             new StringField(CategoryField, listing.Category, Field.Store.NO),
+            new SortedDocValuesField(CategoryField, new BytesRef(listing.Category)),
             new StringField(CurrencyField, listing.Price.Currency, Field.Store.NO),
+            new SortedDocValuesField(CurrencyField, new BytesRef(listing.Price.Currency)),
             new NumericDocValuesField(PriceField, Hybrid.Protocol.Listings.ListingRules.ToMicros(listing.Price)),
             new NumericDocValuesField(CreatedField, listing.CreatedMs),
             new NumericDocValuesField(ExpiresField, stored.ExpiresMs),
@@ -123,6 +126,7 @@ public sealed partial class ListingIndex : IDisposable
         if (listing.Location is { } location)
         {
             document.Add(new StringField(CountryField, location.Country, Field.Store.NO));
+            document.Add(new SortedDocValuesField(CountryField, new BytesRef(location.Country)));
             document.Add(new StringField(RegionField, Fold(location.Region), Field.Store.NO));
             document.Add(new StringField(GeohashField, location.Geohash, Field.Store.NO));
         }
@@ -212,7 +216,21 @@ public sealed partial class ListingIndex : IDisposable
         };
         var relevance = query.Order == SearchOrder.Relevance;
         {
-            var top = searcher.Search(lucene, null, Math.Max(1, take), sort, doDocScores: relevance, doMaxScore: false);
+            TopDocs top;
+            FacetCounter? facets = null;
+            if (query.Facets)
+            {
+                // One pass over the matches feeds both the top hits and the counts.
+                var collector = TopFieldCollector.Create(sort, Math.Max(1, take), fillFields: true, trackDocScores: relevance, trackMaxScore: false, docsScoredInOrder: false);
+                facets = new FacetCounter(query.Currency);
+                searcher.Search(lucene, null, MultiCollector.Wrap(collector, facets));
+                top = collector.GetTopDocs();
+            }
+            else
+            {
+                top = searcher.Search(lucene, null, Math.Max(1, take), sort, doDocScores: relevance, doMaxScore: false);
+            }
+
             var hits = new List<ShardHit>(top.ScoreDocs.Length);
             foreach (FieldDoc doc in top.ScoreDocs)
             {
@@ -233,7 +251,107 @@ public sealed partial class ListingIndex : IDisposable
                 hits.Sort(ShardedSearch.Comparer(SearchOrder.Relevance));
             }
 
-            return new ShardHits([.. hits], top.TotalHits);
+            return new ShardHits([.. hits], top.TotalHits, facets?.Result());
+        }
+    }
+
+    /// <summary>Counts the matches per category, country and currency, and their prices in one currency, from doc values.</summary>
+    private sealed class FacetCounter(string? currency) : ICollector
+    {
+        private readonly Dictionary<string, long> _categories = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, long> _countries = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, long> _currencies = new(StringComparer.Ordinal);
+        private readonly long[] _prices = new long[FacetCounts.PriceEdgesMicros.Length];
+        private readonly BytesRef _scratch = new();
+        private Segment _category;
+        private Segment _country;
+        private Segment _currency;
+        private NumericDocValues? _price;
+        private int _currencyOrd = -1;
+
+        public bool AcceptsDocsOutOfOrder => true;
+
+        public void SetScorer(Scorer scorer)
+        {
+        }
+
+        public void SetNextReader(AtomicReaderContext context)
+        {
+            Flush();
+            var reader = context.AtomicReader;
+            _category = new Segment(reader.GetSortedDocValues(CategoryField));
+            _country = new Segment(reader.GetSortedDocValues(CountryField));
+            _currency = new Segment(reader.GetSortedDocValues(CurrencyField));
+            _price = reader.GetNumericDocValues(PriceField);
+            _currencyOrd = currency is not null && _currency.Values is { } currencies ? currencies.LookupTerm(new BytesRef(currency)) : -1;
+        }
+
+        public void Collect(int doc)
+        {
+            _category.Count(doc);
+            _country.Count(doc);
+            var currencyOrd = _currency.Count(doc);
+            if (_currencyOrd >= 0 && currencyOrd == _currencyOrd && _price is { } price)
+            {
+                _prices[FacetCounts.BucketOf(price.Get(doc))]++;
+            }
+        }
+
+        public FacetCounts Result()
+        {
+            Flush();
+            return new FacetCounts(_categories.ToImmutableDictionary(StringComparer.Ordinal), _countries.ToImmutableDictionary(StringComparer.Ordinal), _currencies.ToImmutableDictionary(StringComparer.Ordinal), currency is null ? [] : [.. _prices]);
+        }
+
+        private void Flush()
+        {
+            _category.AddTo(_categories, _scratch);
+            _country.AddTo(_countries, _scratch);
+            _currency.AddTo(_currencies, _scratch);
+        }
+
+        /// <summary>One field's values in one segment, counted by ordinal.</summary>
+        private readonly struct Segment(SortedDocValues? values)
+        {
+            private readonly int[]? _counts = values is null ? null : new int[values.ValueCount];
+
+            public SortedDocValues? Values => values;
+
+            public int Count(int doc)
+            {
+                if (values is null)
+                {
+                    return -1;
+                }
+
+                var ord = values.GetOrd(doc);
+                if (ord >= 0)
+                {
+                    _counts![ord]++;
+                }
+
+                return ord;
+            }
+
+            public void AddTo(Dictionary<string, long> totals, BytesRef scratch)
+            {
+                if (values is null)
+                {
+                    return;
+                }
+
+                for (var ord = 0; ord < _counts!.Length; ord++)
+                {
+                    if (_counts[ord] > 0)
+                    {
+                        values.LookupOrd(ord, scratch);
+                        var key = scratch.Utf8ToString();
+                        totals[key] = totals.GetValueOrDefault(key) + _counts[ord];
+                    }
+                }
+
+                Array.Clear(_counts);
+            }
         }
     }
 

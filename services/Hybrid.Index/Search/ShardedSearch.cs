@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace Hybrid.Index.Search;
 
 /// <summary>A page of merged results: the stored listings in order, with their scores.</summary>
-public sealed record SearchPage(IReadOnlyList<(StoredListing Listing, float Score)> Hits, long TotalHits, bool HasMore);
+public sealed record SearchPage(IReadOnlyList<(StoredListing Listing, float Score)> Hits, long TotalHits, bool HasMore, FacetCounts? Facets = null);
 
 /// <summary>
 /// Routes listings to their shard and fans queries out to every shard, merging their top hits.
@@ -42,7 +42,8 @@ public sealed class ShardedSearch(IGrainFactory grains, IOptions<SearchOptions> 
         var byId = fetched.SelectMany(f => f).ToDictionary(l => l.ListingId, StringComparer.Ordinal);
         // A listing withdrawn between the two phases is simply left out of the page.
         var hits = page.Where(h => byId.ContainsKey(h.Hit.ListingId)).Select(h => (byId[h.Hit.ListingId], h.Hit.Score)).ToList();
-        return new SearchPage(hits, total, offset + page.Count < total);
+        var facets = query.Facets ? FacetCounts.Merge(shards.Select(s => s.Facets ?? FacetCounts.Empty)) : null;
+        return new SearchPage(hits, total, offset + page.Count < total, facets);
     }
 
     /// <summary>Activates every shard (rebuilding each from storage); returns the listings they hold.</summary>

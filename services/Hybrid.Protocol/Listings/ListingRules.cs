@@ -126,6 +126,10 @@ public static class ListingRules
         return checked((money.Units * 1_000_000) + (money.Nanos / 1000));
     }
 
+    /// <summary>The amount of <paramref name="micros"/> millionths of a unit.</summary>
+    public static Money FromMicros(long micros, string currency) =>
+        new() { Currency = currency, Units = micros / 1_000_000, Nanos = (int)(micros % 1_000_000 * 1000) };
+
     /// <summary>Parses "12.50" as an exact amount.</summary>
     /// <exception cref="FormatException">Not a non-negative decimal with at most 9 decimals.</exception>
     public static Money ParseMoney(string amount, string currency)

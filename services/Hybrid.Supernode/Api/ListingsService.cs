@@ -96,7 +96,42 @@ public sealed class ListingsService(
         var response = new SearchResponse { TotalHits = page.TotalHits };
         var taken = pages.Fill(response.Hits, page.Hits, h => new SearchHit { Record = Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active), Score = h.Score });
         response.NextPageToken = page.HasMore || taken < page.Hits.Count ? PageToken(query, offset + taken) : string.Empty;
+        if (page.Facets is { } facets)
+        {
+            response.Facets = Facets(facets, query.Currency);
+        }
+
         return response;
+    }
+
+    /// <summary>The counts as the API shows them: most first (ties by name), prices cheapest first, empty buckets left out.</summary>
+    private static Protocol.V1.SearchFacets Facets(Hybrid.Index.Listings.FacetCounts facets, string? currency)
+    {
+        static IEnumerable<FacetCount> Counts(IReadOnlyDictionary<string, long> counts) =>
+            counts.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => new FacetCount { Value = kv.Key, Count = kv.Value });
+
+        var answer = new Protocol.V1.SearchFacets();
+        answer.Categories.AddRange(Counts(facets.Categories));
+        answer.Countries.AddRange(Counts(facets.Countries));
+        answer.Currencies.AddRange(Counts(facets.Currencies));
+        var edges = Hybrid.Index.Listings.FacetCounts.PriceEdgesMicros;
+        for (var i = 0; currency is not null && i < facets.PriceBuckets.Length; i++)
+        {
+            if (facets.PriceBuckets[i] == 0)
+            {
+                continue;
+            }
+
+            var bucket = new PriceBucket { Min = ListingRules.FromMicros(edges[i], currency), Count = facets.PriceBuckets[i] };
+            if (i + 1 < edges.Length)
+            {
+                bucket.Max = ListingRules.FromMicros(edges[i + 1], currency);
+            }
+
+            answer.Prices.Add(bucket);
+        }
+
+        return answer;
     }
 
     public override async Task<ListingPage> ListBySeller(ListBySellerRequest request, ServerCallContext context)
@@ -191,7 +226,8 @@ public sealed class ListingsService(
             Optional(request.GeohashPrefix)?.ToLowerInvariant(),
             (SearchOrder)(int)request.Sort,
             request.TypeAhead,
-            request.MinReputation is >= 0 and <= 100 ? request.MinReputation : throw Requests.Invalid($"min_reputation is a trust score 0-100 (got {request.MinReputation})"));
+            request.MinReputation is >= 0 and <= 100 ? request.MinReputation : throw Requests.Invalid($"min_reputation is a trust score 0-100 (got {request.MinReputation})"),
+            request.Facets);
     }
 
     private static (int Offset, int Limit) Paging(SearchQuery query, int requestedLimit, string token)
@@ -224,9 +260,10 @@ public sealed class ListingsService(
     private static string PageToken(SearchQuery query, int offset) =>
         offset >= MaxPagedResults ? string.Empty : $"{offset.ToString(System.Globalization.CultureInfo.InvariantCulture)}.{Fingerprint(query)}";
 
-    // A page token is bound to its query, so it cannot be replayed against another one.
+    // A page token is bound to its query, so it cannot be replayed against another one (whether
+    // the counts are asked for does not change which listings the pages hold).
     private static string Fingerprint(SearchQuery query) =>
-        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(query.ToString())), 0, 8);
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes((query with { Facets = false }).ToString())), 0, 8);
 
     private static ListingRecord Record(byte[] envelopeBytes, string seller, ulong version, long expiresMs, ListingState state)
     {

@@ -243,16 +243,20 @@ internal static class HybridCommands
 
             using var caller = context.Caller();
             var response = await caller.SearchAsync(request, cancellationToken);
-            Show(context, [.. response.Hits.Select(h => h.Record)], response.TotalHits, response.Facets);
+            Show(context, [.. response.Hits.Select(h => h.Record)], response.TotalHits, response);
             return ExitCodes.Ok;
         }));
         return command;
     }
 
-    private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total, SearchFacets? facets = null) => context.Write(
+    private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total, SearchResponse? search = null) => Show(context, records, total, search?.Facets, string.IsNullOrEmpty(search?.Suggestion) ? null : search.Suggestion, [.. search?.DroppedWords ?? []]);
+
+    private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total, SearchFacets? facets, string? suggestion, string[] dropped) => context.Write(
         new
         {
             total,
+            suggestion,
+            droppedWords = dropped,
             facets = facets is null ? null : new
             {
                 categories = facets.Categories.Select(c => new { value = c.Value, count = c.Count }),
@@ -291,8 +295,18 @@ internal static class HybridCommands
                     Markup.Escape(r.Seller[..15] + "…"));
             }
 
+            if (dropped.Length > 0)
+            {
+                AnsiConsole.WriteLine($"No listing has every word: showing listings without {string.Join(", ", dropped.Select(w => $"'{w}'"))}.");
+            }
+
             AnsiConsole.Write(table);
             AnsiConsole.WriteLine($"{records.Count} of {total}");
+            if (suggestion is not null)
+            {
+                AnsiConsole.WriteLine($"Did you mean: {suggestion}");
+            }
+
             if (facets is not null)
             {
                 ShowFacets(facets);

@@ -103,6 +103,18 @@ public sealed class ForgivingSearchTests : IDisposable
         Assert.Empty(Find("oak zebra"));
     }
 
+    [Fact]
+    public void UnknownWordsGetTheClosestKnownWordAndKnownWordsNumbersAndShortWordsNone()
+    {
+        var suggested = _index.Suggest("oak chiar montain zebra 80E gray stonwares \"chiar\"");
+
+        // "chiar" and "montain" are one edit from words of the index; "stonwares" (nine letters) two.
+        Assert.Equal(
+            ["chiar→chair", "montain→mountain", "stonwares→stoneware"],
+            suggested.Select(s => $"{s.Word}→{s.Correction}").Order(StringComparer.Ordinal));
+        Assert.All(suggested, s => Assert.Equal(1, s.DocFreq));
+    }
+
     private List<string> Find(string text)
     {
         var query = new SearchQuery(text, null, null, null, null, null, null, null, null, SearchOrder.Relevance, false);

@@ -77,3 +77,43 @@ public sealed class SearchFacetsTests(SupernodeFixture fixture) : IClassFixture<
     private static IEnumerable<string> Counts(JsonElement facets, string name) =>
         facets.GetProperty(name).EnumerateArray().Select(c => $"{c.GetProperty("value").GetString()} {c.GetProperty("count").GetInt64()}");
 }
+
+/// <summary>When no listing has every word: the word left out is named, and a correction is suggested.</summary>
+public sealed class NoMatchSearchTests(SupernodeFixture fixture) : IClassFixture<SupernodeFixture>, IDisposable
+{
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public async Task AQueryWithAWordNoListingHasShowsTheRestAndSaysWhichWordWasLeftOut()
+    {
+        var seller = await InitAsync(_temp, "seller", "Carpenter");
+        await Ok(seller.RunAsync("listing", "publish", "--title", "Vintage oak dining chair", "--price", "80", "--currency", "EUR", "--category", "home", "--supernode", fixture.Node.GrpcUrl));
+        await Ok(seller.RunAsync("listing", "publish", "--title", "Oak bookshelf, five shelves", "--price", "120", "--currency", "EUR", "--category", "home", "--supernode", fixture.Node.GrpcUrl));
+        var buyer = await InitAsync(_temp, "buyer", "Buyer");
+
+        // No listing is an oak chair that is also a zebra: the chair is shown, without "zebra".
+        var relaxed = Json(await Ok(buyer.RunAsync("search", "oak zebra chair", "--supernode", fixture.Node.GrpcUrl, "--json")));
+        Assert.Equal(["zebra"], relaxed.GetProperty("droppedWords").EnumerateArray().Select(w => w.GetString()));
+        Assert.Equal("Vintage oak dining chair", Assert.Single(relaxed.GetProperty("listings").EnumerateArray()).GetProperty("title").GetString());
+
+        // A misspelt word beside one that matches nothing: the correction is suggested as well.
+        var suggested = Json(await Ok(buyer.RunAsync("search", "bookshelv zebra", "--supernode", fixture.Node.GrpcUrl, "--json")));
+        Assert.Equal("bookshelf zebra", suggested.GetProperty("suggestion").GetString());
+        Assert.Equal(["zebra"], suggested.GetProperty("droppedWords").EnumerateArray().Select(w => w.GetString()));
+
+        // As text: the person reads both.
+        var text = await Ok(buyer.RunAsync("search", "bookshelv zebra", "--supernode", fixture.Node.GrpcUrl));
+        Assert.Contains("showing listings without 'zebra'", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Did you mean: bookshelf zebra", text.Stdout, StringComparison.Ordinal);
+
+        // A query that matches is left alone, and one word that matches nothing finds nothing.
+        var exact = Json(await Ok(buyer.RunAsync("search", "oak chair", "--supernode", fixture.Node.GrpcUrl, "--json")));
+        Assert.Empty(exact.GetProperty("droppedWords").EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, exact.GetProperty("suggestion").ValueKind);
+        var nothing = Json(await Ok(buyer.RunAsync("search", "zebra", "--supernode", fixture.Node.GrpcUrl, "--json")));
+        Assert.Equal(0, nothing.GetProperty("total").GetInt64());
+        Assert.Empty(nothing.GetProperty("droppedWords").EnumerateArray());
+    }
+}

@@ -131,6 +131,17 @@ public sealed record ShardHits(
     [property: Id(2)] FacetCounts? Facets = null);
 
 /// <summary>
+/// A correction one shard offers for a query word its index does not know: the closest word it
+/// does know (most similar first: 1 - edits / length; then by how many listings use it), for "did you mean".
+/// </summary>
+[GenerateSerializer, Immutable, Alias("hybrid.WordSuggestion")]
+public sealed record WordSuggestion(
+    [property: Id(0)] string Word,
+    [property: Id(1)] string Correction,
+    [property: Id(2)] float Similarity,
+    [property: Id(3)] int DocFreq);
+
+/// <summary>
 /// Counts over a search's whole result set: listings per category, per country and per currency,
 /// and a price histogram in the query's currency (none without one). Each shard counts its own
 /// listings; counts add up across shards, and the histogram's buckets are fixed for that (1, 2,

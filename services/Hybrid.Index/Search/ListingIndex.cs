@@ -255,6 +255,58 @@ public sealed partial class ListingIndex : IDisposable
         }
     }
 
+    /// <summary>
+    /// For each word of <paramref name="text"/> (outside quotes) that no listing here contains as
+    /// written, the closest word that listings do contain: one edit away for words of five letters
+    /// or more, two from nine (as for typos in search), never for numbers and model codes.
+    /// </summary>
+    public ImmutableArray<WordSuggestion> Suggest(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        Refresh();
+        var searcher = _searchers.Acquire();
+        try
+        {
+            var reader = searcher.IndexReader;
+            var terms = MultiFields.GetTerms(reader, WordsField);
+            var found = ImmutableArray.CreateBuilder<WordSuggestion>();
+            foreach (var word in PhrasePattern().Replace(text, " ").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.OrdinalIgnoreCase))
+            {
+                var plain = Analyze(_plain, WordsField, word);
+                var letters = word.Count(char.IsLetter);
+                if (terms is null || plain.Count != 1 || letters < 5 || word.Any(char.IsDigit) || reader.DocFreq(new Term(WordsField, plain[0])) > 0)
+                {
+                    continue;
+                }
+
+                var maxEdits = letters >= 9 ? 2 : 1;
+                // Lucene's own enumeration of the words within those edits; its boost is 1 - edits / length.
+                var candidates = new FuzzyTermsEnum(terms, new Lucene.Net.Util.AttributeSource(), new Term(WordsField, plain[0]), maxEdits, prefixLength: 1, transpositions: true);
+                var similarity = candidates.Attributes.AddAttribute<IBoostAttribute>();
+                WordSuggestion? best = null;
+                while (candidates.MoveNext())
+                {
+                    var suggestion = new WordSuggestion(plain[0], candidates.Term.Utf8ToString(), similarity.Boost, candidates.DocFreq);
+                    if (best is null || suggestion.Similarity > best.Similarity || (suggestion.Similarity == best.Similarity && suggestion.DocFreq > best.DocFreq))
+                    {
+                        best = suggestion;
+                    }
+                }
+
+                if (best is not null)
+                {
+                    found.Add(best);
+                }
+            }
+
+            return found.ToImmutable();
+        }
+        finally
+        {
+            _searchers.Release(searcher);
+        }
+    }
+
     /// <summary>Counts the matches per category, country and currency, and their prices in one currency, from doc values.</summary>
     private sealed class FacetCounter(string? currency) : ICollector
     {

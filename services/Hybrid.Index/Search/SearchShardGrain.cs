@@ -39,6 +39,10 @@ public interface ISearchShardGrain : IGrainWithIntegerKey
     /// <summary>Listings searchable in this shard (activates and rebuilds it if needed).</summary>
     [AlwaysInterleave]
     Task<int> Count();
+
+    /// <summary>Corrections for the words of <paramref name="text"/> this shard's listings do not contain.</summary>
+    [AlwaysInterleave]
+    Task<ImmutableArray<WordSuggestion>> Suggest(string text);
 }
 
 /// <summary>How much a seller's reputation weighs in relevance ranking. 1 is neutral.</summary>
@@ -251,6 +255,12 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
 
     private double WeightOf(string listingId) =>
         _entries.TryGetValue(listingId, out var entry) ? ranking.SellerWeight(entry.Seller) : 1.0;
+
+    public async Task<ImmutableArray<WordSuggestion>> Suggest(string text)
+    {
+        await RebuiltAsync();
+        return _index.Suggest(text);
+    }
 
     public async Task<int> Count()
     {

@@ -4,14 +4,20 @@ using Microsoft.Extensions.Options;
 namespace Hybrid.Index.Search;
 
 /// <summary>A page of merged results: the stored listings in order, with their scores.</summary>
-public sealed record SearchPage(IReadOnlyList<(StoredListing Listing, float Score)> Hits, long TotalHits, bool HasMore, FacetCounts? Facets = null);
+/// <param name="Hits">The page's listings in order, with their scores.</param>
+/// <param name="TotalHits">Listings matching the query (or, with <paramref name="DroppedWords"/>, the query without them).</param>
+/// <param name="HasMore">Whether pages follow.</param>
+/// <param name="Facets">Counts over the whole result set, when asked.</param>
+/// <param name="Suggestion">When nothing matched every word: the query with the words no listing contains corrected ("did you mean").</param>
+/// <param name="DroppedWords">When nothing matched every word: the word left out to find these hits.</param>
+public sealed record SearchPage(IReadOnlyList<(StoredListing Listing, float Score)> Hits, long TotalHits, bool HasMore, FacetCounts? Facets = null, string? Suggestion = null, IReadOnlyList<string>? DroppedWords = null);
 
 /// <summary>
 /// Routes listings to their shard and fans queries out to every shard, merging their top hits.
 /// Each shard scores with its own BM25 statistics; listings are spread over shards by a hash of
 /// their id, so term statistics are alike across shards and relevance scores merge directly.
 /// </summary>
-public sealed class ShardedSearch(IGrainFactory grains, IOptions<SearchOptions> options)
+public sealed partial class ShardedSearch(IGrainFactory grains, IOptions<SearchOptions> options)
 {
     public int ShardCount { get; } = options.Value.Shards;
 
@@ -26,6 +32,64 @@ public sealed class ShardedSearch(IGrainFactory grains, IOptions<SearchOptions> 
     public async Task<SearchPage> SearchAsync(SearchQuery query, int offset, int limit)
     {
         ArgumentNullException.ThrowIfNull(query);
+        var page = await SearchEveryWordAsync(query, offset, limit);
+        if (page.TotalHits > 0 || string.IsNullOrWhiteSpace(query.Text))
+        {
+            return page;
+        }
+
+        // Nothing matched every word: suggest corrections, and search again without the word whose
+        // absence finds the most (one word at most, at most MaxWordsTried tried). The same on every
+        // page of the query, so its pages stay consistent.
+        var suggestion = await SuggestAsync(query.Text);
+        var units = QueryUnits().Matches(query.Text).Select(m => m.Value).ToList();
+        if (units.Count < 2)
+        {
+            return page with { Suggestion = suggestion };
+        }
+
+        var tried = await Task.WhenAll(Enumerable.Range(0, Math.Min(units.Count, MaxWordsTried)).Select(async i =>
+        {
+            var variant = query with { Text = string.Join(' ', units.Where((_, j) => j != i)) };
+            var counts = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(s => grains.GetGrain<ISearchShardGrain>(s).Search(variant with { Facets = false }, 1)));
+            return (Word: units[i], Variant: variant, Hits: counts.Sum(c => c.TotalHits));
+        }));
+        var best = tried.MaxBy(t => t.Hits);
+        if (best.Hits == 0)
+        {
+            return page with { Suggestion = suggestion };
+        }
+
+        return await SearchEveryWordAsync(best.Variant, offset, limit) with { Suggestion = suggestion, DroppedWords = [best.Word] };
+    }
+
+    /// <summary>The query's words and "quoted phrases", in order: what may be left out.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex("\"[^\"]*\"|\\S+")]
+    private static partial System.Text.RegularExpressions.Regex QueryUnits();
+
+    private const int MaxWordsTried = 8;
+
+    /// <summary>The query with each word no listing contains replaced by the best correction any shard has; null when there is none.</summary>
+    private async Task<string?> SuggestAsync(string text)
+    {
+        var offered = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(i => grains.GetGrain<ISearchShardGrain>(i).Suggest(text)));
+        var corrections = offered.SelectMany(o => o)
+            .GroupBy(s => (s.Word, s.Correction))
+            .Select(g => new WordSuggestion(g.Key.Word, g.Key.Correction, g.Max(s => s.Similarity), g.Sum(s => s.DocFreq)))
+            .GroupBy(s => s.Word, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.OrderByDescending(s => s.Similarity).ThenByDescending(s => s.DocFreq).ThenBy(s => s.Correction, StringComparer.Ordinal).First().Correction, StringComparer.Ordinal);
+        if (corrections.Count == 0)
+        {
+            return null;
+        }
+
+        var words = QueryUnits().Matches(text).Select(m => corrections.GetValueOrDefault(m.Value.ToLowerInvariant()) ?? m.Value);
+        var suggested = string.Join(' ', words);
+        return suggested == text ? null : suggested;
+    }
+
+    private async Task<SearchPage> SearchEveryWordAsync(SearchQuery query, int offset, int limit)
+    {
         var take = offset + limit;
         var shards = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(i => grains.GetGrain<ISearchShardGrain>(i).Search(query, take)));
         var comparer = Comparer(query.Order);

@@ -101,6 +101,9 @@ public sealed class ListingsService(
             response.Facets = Facets(facets, query.Currency);
         }
 
+        response.Suggestion = page.Suggestion ?? string.Empty;
+        response.DroppedWords.AddRange(page.DroppedWords ?? []);
+
         return response;
     }
 

@@ -193,12 +193,14 @@ internal static class HybridCommands
         var category = new Option<string?>("--category") { Description = "Only this category." };
         var location = new Option<string?>("--location") { Description = "COUNTRY[/REGION], e.g. DE/Berlin." };
         var seller = new Option<string?>("--seller") { Description = "Only this seller's PeerId." };
-        var sort = new Option<string>("--sort") { Description = "relevance, price, price-desc or newest.", DefaultValueFactory = _ => "relevance" };
-        sort.AcceptOnlyFromAmong("relevance", "price", "price-desc", "newest");
+        var sort = new Option<string>("--sort") { Description = "relevance, price, price-desc, newest or distance (from --near).", DefaultValueFactory = _ => "relevance" };
+        sort.AcceptOnlyFromAmong("relevance", "price", "price-desc", "newest", "distance");
         var limit = new Option<int>("--limit") { Description = "How many (1-100).", DefaultValueFactory = _ => 20 };
         var minReputation = new Option<int>("--min-reputation") { Description = "Only sellers whose trust score (0-100, see 'hybrid reputation') is at least this.", DefaultValueFactory = _ => 0 };
         var facets = new Option<bool>("--facets") { Description = "Also count all results per category, country and currency, and by price (in --currency)." };
-        var command = new Command("search", "Search every listing on the network; sellers with more trust rank higher.") { text, minPrice, maxPrice, currency, category, location, seller, sort, limit, minReputation, facets };
+        var near = new Option<string?>("--near") { Description = "A point, LATITUDE,LONGITUDE or a geohash, for --within and --sort distance." };
+        var within = new Option<double>("--within") { Description = "Only listings at most this many km from --near." };
+        var command = new Command("search", "Search every listing on the network; sellers with more trust rank higher.") { text, minPrice, maxPrice, currency, category, location, seller, sort, limit, minReputation, facets, near, within };
         command.SetAction((parse, cancellationToken) => CliContext.GuardAsync(async () =>
         {
             var context = new CliContext(parse);
@@ -215,9 +217,17 @@ internal static class HybridCommands
                     "price" => SearchSort.PriceAscending,
                     "price-desc" => SearchSort.PriceDescending,
                     "newest" => SearchSort.Newest,
+                    "distance" => SearchSort.Distance,
                     _ => SearchSort.Relevance,
                 },
+                Near = ParsePoint(parse.GetValue(near)),
+                WithinKm = parse.GetValue(within),
             };
+            if (request.Near is null && (request.WithinKm != 0 || request.Sort == SearchSort.Distance))
+            {
+                throw new CliException(ExitCodes.Usage, "--within and --sort distance need --near LATITUDE,LONGITUDE or --near GEOHASH");
+            }
+
             var code = parse.GetValue(currency)?.ToUpperInvariant();
             if ((parse.GetValue(minPrice) is not null || parse.GetValue(maxPrice) is not null) && code is null)
             {
@@ -243,15 +253,24 @@ internal static class HybridCommands
 
             using var caller = context.Caller();
             var response = await caller.SearchAsync(request, cancellationToken);
-            Show(context, [.. response.Hits.Select(h => h.Record)], response.TotalHits, response);
+            Show(context, [.. response.Hits.Select(h => h.Record)], response.TotalHits, response, request.Near);
             return ExitCodes.Ok;
         }));
         return command;
     }
 
-    private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total, SearchResponse? search = null) => Show(context, records, total, search?.Facets, string.IsNullOrEmpty(search?.Suggestion) ? null : search.Suggestion, [.. search?.DroppedWords ?? []]);
+    private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total, SearchResponse? search = null, GeoPoint? near = null) => Show(
+        context,
+        records,
+        total,
+        search?.Facets,
+        string.IsNullOrEmpty(search?.Suggestion) ? null : search.Suggestion,
+        [.. search?.DroppedWords ?? []],
+        // Distances when the search named a point, measured here from each verified listing's own
+        // geohash (a supernode's figure is not taken on trust); none for a listing without a location.
+        near is null ? null : [.. records.Select(r => Geo.Centre(r.Listing.Location?.Geohash) is var (latitude, longitude) ? Math.Round(Geo.DistanceKm(near.Latitude, near.Longitude, latitude, longitude), 3) : (double?)null)]);
 
-    private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total, SearchFacets? facets, string? suggestion, string[] dropped) => context.Write(
+    private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total, SearchFacets? facets, string? suggestion, string[] dropped, double?[]? distances) => context.Write(
         new
         {
             total,
@@ -264,9 +283,10 @@ internal static class HybridCommands
                 currencies = facets.Currencies.Select(c => new { value = c.Value, count = c.Count }),
                 prices = facets.Prices.Select(p => new { min = ListingRules.Format(p.Min), max = p.Max is null ? null : ListingRules.Format(p.Max), count = p.Count }),
             },
-            listings = records.Select(r => new
+            listings = records.Select((r, i) => new
             {
                 listingId = r.Listing.ListingId,
+                distanceKm = distances?[i],
                 title = r.Listing.Title,
                 price = ListingRules.Format(r.Listing.Price),
                 category = r.Listing.Category,
@@ -284,13 +304,15 @@ internal static class HybridCommands
         () =>
         {
             var table = new Table().AddColumns("id", "title", "price", "where", "photos", "seller");
-            foreach (var r in records)
+            for (var i = 0; i < records.Count; i++)
             {
+                var r = records[i];
+                var away = distances?[i] is { } km ? string.Create(CultureInfo.InvariantCulture, $", {km:0.#} km") : string.Empty;
                 table.AddRow(
                     Markup.Escape(r.Listing.ListingId),
                     Markup.Escape(r.Listing.Title),
                     Markup.Escape(ListingRules.Format(r.Listing.Price)) + (r.Listing.Quantity == 0 ? " (sold out)" : string.Empty),
-                    Markup.Escape(r.Listing.Location is { } l ? $"{l.Country} {l.Region}" : string.Empty),
+                    Markup.Escape(r.Listing.Location is { } l ? $"{l.Country} {l.Region}{away}" : string.Empty),
                     r.Listing.Photos.Count.ToString(CultureInfo.InvariantCulture),
                     Markup.Escape(r.Seller[..15] + "…"));
             }
@@ -329,6 +351,28 @@ internal static class HybridCommands
         }
 
         AnsiConsole.Write(table);
+    }
+
+    /// <summary>"52.52,13.40" or a geohash ("u33db") as a point; null for none.</summary>
+    private static GeoPoint? ParsePoint(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length == 2
+            && double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var latitude)
+            && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var longitude)
+            && Geo.IsPoint(latitude, longitude))
+        {
+            return new GeoPoint { Latitude = latitude, Longitude = longitude };
+        }
+
+        return Geo.Centre(text.Trim().ToLowerInvariant()) is var (lat, lon)
+            ? new GeoPoint { Latitude = lat, Longitude = lon }
+            : throw new CliException(ExitCodes.Usage, $"--near '{text}' is neither LATITUDE,LONGITUDE (e.g. 52.52,13.40) nor a geohash (e.g. u33db)");
     }
 
     private static Location ParseLocation(string? text)

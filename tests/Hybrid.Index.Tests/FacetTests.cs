@@ -117,3 +117,72 @@ public sealed class FacetTests : IDisposable
         _shards[ListingShards.Of(listing.ListingId, _shards.Count)].Upsert(stored);
     }
 }
+
+/// <summary>Distance: a circle around a point, and nearest first, from the listings' geohash centres.</summary>
+public sealed class DistanceSearchTests : IDisposable
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
+    private const double BerlinLatitude = 52.5200;
+    private const double BerlinLongitude = 13.4050;
+    private readonly PeerIdentity _seller = PeerIdentity.Generate();
+    private readonly ListingIndex _index = new();
+    private readonly Dictionary<string, string> _ids = new(StringComparer.Ordinal);
+
+    public DistanceSearchTests()
+    {
+        Add("mitte", "u33dc0");     // Berlin centre, under 1 km
+        Add("potsdam", "u33613");   // about 27 km
+        Add("hamburg", "u1x0ek");   // about 255 km
+        Add("paris", "u09tvw");     // about 878 km
+        Add("nowhere", null);       // no location
+    }
+
+    public void Dispose()
+    {
+        _index.Dispose();
+        _seller.Dispose();
+    }
+
+    [Fact]
+    public void WithinARadiusKeepsOnlyListingsThatCloseAndNearestFirstOrdersByDistance()
+    {
+        Assert.Equal(["mitte", "potsdam"], Find(new GeoCircle(BerlinLatitude, BerlinLongitude, 50), SearchOrder.Distance));
+        Assert.Equal(["mitte", "potsdam", "hamburg"], Find(new GeoCircle(BerlinLatitude, BerlinLongitude, 300), SearchOrder.Distance));
+        // No radius: every listing, nearest first, the one without a location last.
+        Assert.Equal(["mitte", "potsdam", "hamburg", "paris", "nowhere"], Find(new GeoCircle(BerlinLatitude, BerlinLongitude, 0), SearchOrder.Distance));
+        // From Paris the order turns round.
+        Assert.Equal(["paris", "hamburg", "potsdam", "mitte", "nowhere"], Find(new GeoCircle(48.8566, 2.3522, 0), SearchOrder.Distance));
+    }
+
+    [Fact]
+    public void ShardsSortKeysAreMetresSoMergedPagesKeepTheOrder()
+    {
+        var hits = _index.Search(Query(new GeoCircle(BerlinLatitude, BerlinLongitude, 0), SearchOrder.Distance), 10, Now.ToUnixTimeMilliseconds()).Hits;
+
+        Assert.Equal(hits.Select(h => h.SortKey).Order(), hits.Select(h => h.SortKey));
+        Assert.InRange(hits[1].SortKey, 20_000, 35_000);
+        Assert.Equal(long.MaxValue, hits[^1].SortKey);
+    }
+
+    private List<string> Find(GeoCircle near, SearchOrder order)
+    {
+        var byId = _ids.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
+        return [.. _index.Search(Query(near, order), 10, Now.ToUnixTimeMilliseconds()).Hits.Select(h => byId[h.ListingId])];
+    }
+
+    private static SearchQuery Query(GeoCircle near, SearchOrder order) =>
+        new("bicycle", null, null, null, null, null, null, null, null, order, Near: near);
+
+    private void Add(string key, string? geohash)
+    {
+        var listing = ListingFactory.Listing($"Bicycle from {key}", "Rides well.", geohash: geohash ?? "u33db");
+        if (geohash is null)
+        {
+            listing.Location = null;
+        }
+
+        var envelope = ListingFactory.Sign(_seller, listing, now: Now);
+        _index.Upsert(new StoredListing(listing.ListingId, _seller.Id.ToString(), 1, EnvelopePayload.Parser.ParseFrom(envelope.Payload).ExpiresAtMs, false, envelope.ToByteArray()));
+        _ids[key] = listing.ListingId;
+    }
+}

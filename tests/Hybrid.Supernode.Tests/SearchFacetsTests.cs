@@ -117,3 +117,66 @@ public sealed class NoMatchSearchTests(SupernodeFixture fixture) : IClassFixture
         Assert.Empty(nothing.GetProperty("droppedWords").EnumerateArray());
     }
 }
+
+/// <summary>Distance through a real supernode and the CLI, and what a malformed point or radius gets.</summary>
+public sealed class DistanceSearchCliTests(SupernodeFixture fixture) : IClassFixture<SupernodeFixture>, IDisposable
+{
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public async Task ABuyerFindsWhatIsForSaleNearbyNearestFirst()
+    {
+        var seller = await InitAsync(_temp, "seller", "Cyclist");
+        foreach (var (place, region, geohash) in new[] { ("Hamburg", "Hamburg", "u1x0ek"), ("Potsdam", "Brandenburg", "u33613"), ("Mitte", "Berlin", "u33dc0") })
+        {
+            await Ok(seller.RunAsync("listing", "publish", "--title", $"Tandem bicycle in {place}", "--price", "300", "--currency", "EUR", "--category", "sports", "--location", $"DE/{region}/{geohash}", "--supernode", fixture.Node.GrpcUrl));
+        }
+
+        var buyer = await InitAsync(_temp, "buyer", "Buyer");
+        var direct = await fixture.Node.Client.Listings.SearchAsync(new SearchRequest { Text = "tandem", Near = new GeoPoint { Latitude = 52.52, Longitude = 13.405 }, WithinKm = 100, Sort = SearchSort.Distance });
+        Assert.InRange(direct.Hits[1].DistanceKm, 20, 35);
+        var nearby = Json(await Ok(buyer.RunAsync("search", "tandem", "--near", "52.52,13.405", "--within", "100", "--sort", "distance", "--supernode", fixture.Node.GrpcUrl, "--json")));
+        var listings = nearby.GetProperty("listings").EnumerateArray().ToList();
+        Assert.Equal(["Tandem bicycle in Mitte", "Tandem bicycle in Potsdam"], listings.Select(l => l.GetProperty("title").GetString()));
+        Assert.InRange(listings[0].GetProperty("distanceKm").GetDouble(), 0, 2);
+        // The CLI measures from the verified listing, and agrees with the supernode.
+        Assert.Equal(direct.Hits[1].DistanceKm, listings[1].GetProperty("distanceKm").GetDouble(), 3);
+
+        // A geohash names the point as well; without --within every listing comes, nearest first.
+        var fromHamburg = Json(await Ok(buyer.RunAsync("search", "tandem", "--near", "u1x0ek", "--sort", "distance", "--supernode", fixture.Node.GrpcUrl, "--json")));
+        Assert.Equal("Tandem bicycle in Hamburg", fromHamburg.GetProperty("listings")[0].GetProperty("title").GetString());
+
+        var usage = await buyer.RunAsync("search", "tandem", "--within", "10", "--supernode", fixture.Node.GrpcUrl);
+        Assert.Equal(2, usage.ExitCode);
+        Assert.Contains("need --near", usage.Stderr, StringComparison.Ordinal);
+        var badPoint = await buyer.RunAsync("search", "tandem", "--near", "north of here", "--supernode", fixture.Node.GrpcUrl);
+        Assert.Equal(2, badPoint.ExitCode);
+        Assert.Contains("neither LATITUDE,LONGITUDE", badPoint.Stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(91, 0, 10, SearchSort.Relevance, "is not a point")]
+    [InlineData(double.NaN, 0, 10, SearchSort.Relevance, "is not a point")]
+    [InlineData(52, 13, -1, SearchSort.Relevance, "within_km is a distance")]
+    [InlineData(52, 13, double.PositiveInfinity, SearchSort.Relevance, "within_km is a distance")]
+    public async Task AMalformedPointOrRadiusIsRefusedWithTheReason(double latitude, double longitude, double withinKm, SearchSort sort, string reason)
+    {
+        var ex = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await fixture.Node.Client.Listings.SearchAsync(
+            new SearchRequest { Text = "tandem", Near = new GeoPoint { Latitude = latitude, Longitude = longitude }, WithinKm = withinKm, Sort = sort }));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Contains(reason, ex.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ARadiusOrDistanceSortWithoutAPointIsRefused()
+    {
+        foreach (var request in new[] { new SearchRequest { Text = "tandem", WithinKm = 5 }, new SearchRequest { Text = "tandem", Sort = SearchSort.Distance } })
+        {
+            var ex = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await fixture.Node.Client.Listings.SearchAsync(request));
+            Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, ex.StatusCode);
+            Assert.Contains("need near", ex.Status.Detail, StringComparison.Ordinal);
+        }
+    }
+}

@@ -102,7 +102,15 @@ public sealed record SearchQuery(
     [property: Id(9)] SearchOrder Order,
     [property: Id(10)] bool TypeAhead = false,
     [property: Id(11)] int MinReputation = 0,
-    [property: Id(12)] bool Facets = false);
+    [property: Id(12)] bool Facets = false,
+    [property: Id(13)] GeoCircle? Near = null);
+
+/// <summary>A point and, when positive, the radius a search keeps listings within.</summary>
+[GenerateSerializer, Immutable, Alias("hybrid.GeoCircle")]
+public sealed record GeoCircle(
+    [property: Id(0)] double Latitude,
+    [property: Id(1)] double Longitude,
+    [property: Id(2)] double WithinKm);
 
 [GenerateSerializer, Alias("hybrid.SearchOrder")]
 public enum SearchOrder
@@ -111,6 +119,7 @@ public enum SearchOrder
     PriceAscending = 1,
     PriceDescending = 2,
     Newest = 3,
+    Distance = 4,
 }
 
 /// <summary>

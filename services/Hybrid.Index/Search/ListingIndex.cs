@@ -40,6 +40,8 @@ public sealed partial class ListingIndex : IDisposable
     private const string GeohashField = "geohash";
     private const string CurrencyField = "currency";
     private const string PriceField = "price";
+    private const string LatitudeField = "lat";
+    private const string LongitudeField = "lon";
     private const string CreatedField = "created";
     private const string ExpiresField = "expires";
     private const float TitleBoost = 2f;
@@ -129,6 +131,11 @@ public sealed partial class ListingIndex : IDisposable
             document.Add(new SortedDocValuesField(CountryField, new BytesRef(location.Country)));
             document.Add(new StringField(RegionField, Fold(location.Region), Field.Store.NO));
             document.Add(new StringField(GeohashField, location.Geohash, Field.Store.NO));
+            if (Hybrid.Protocol.Listings.Geo.Centre(location.Geohash) is var (latitude, longitude))
+            {
+                document.Add(new DoubleDocValuesField(LatitudeField, latitude));
+                document.Add(new DoubleDocValuesField(LongitudeField, longitude));
+            }
         }
 
         _writer.UpdateDocument(new Term(IdField, stored.ListingId), document);
@@ -212,6 +219,7 @@ public sealed partial class ListingIndex : IDisposable
             SearchOrder.PriceAscending => new Sort(new SortField(PriceField, SortFieldType.INT64), byId),
             SearchOrder.PriceDescending => new Sort(new SortField(PriceField, SortFieldType.INT64, true), byId),
             SearchOrder.Newest => new Sort(new SortField(CreatedField, SortFieldType.INT64, true), byId),
+            SearchOrder.Distance when query.Near is { } near => new Sort(new SortField(LatitudeField, new DistanceComparerSource(near.Latitude, near.Longitude)), byId),
             _ => new Sort(SortField.FIELD_SCORE, byId),
         };
         var relevance = query.Order == SearchOrder.Relevance;
@@ -242,7 +250,9 @@ public sealed partial class ListingIndex : IDisposable
                 }
                 else
                 {
-                    hits.Add(new ShardHit(id, 0f, Convert.ToInt64(doc.Fields[0], System.Globalization.CultureInfo.InvariantCulture)));
+                    // Distances merge as whole metres; a listing without a location sorts last.
+                    var key = doc.Fields[0] is J2N.Numerics.Double km ? (km.ToDouble() >= double.MaxValue ? long.MaxValue : (long)(km.ToDouble() * 1000)) : Convert.ToInt64(doc.Fields[0], System.Globalization.CultureInfo.InvariantCulture);
+                    hits.Add(new ShardHit(id, 0f, key));
                 }
             }
 
@@ -430,6 +440,11 @@ public sealed partial class ListingIndex : IDisposable
         AddTerm(root, CountryField, query.Country);
         AddTerm(root, RegionField, query.Region is null ? null : Fold(query.Region));
         AddTerm(root, SellerField, query.Seller);
+        if (query.Near is { WithinKm: > 0 } circle)
+        {
+            AddFilter(root, new ConstantScoreQuery(new DistanceFilter(circle)));
+        }
+
         if (!string.IsNullOrEmpty(query.GeohashPrefix))
         {
             AddFilter(root, new ConstantScoreQuery(new PrefixQuery(new Term(GeohashField, query.GeohashPrefix))));
@@ -683,6 +698,72 @@ public sealed partial class ListingIndex : IDisposable
     }
 
     /// <summary>Keeps documents whose seller passes a test; each seller is tested once per segment.</summary>
+    /// <summary>A listing's distance from a point, from its geohash centre; <see cref="double.MaxValue"/> without a location.</summary>
+    private readonly struct Distances(AtomicReader reader, double latitude, double longitude)
+    {
+        private readonly NumericDocValues? _latitudes = reader.GetNumericDocValues(LatitudeField);
+        private readonly NumericDocValues? _longitudes = reader.GetNumericDocValues(LongitudeField);
+        private readonly IBits? _located = reader.GetDocsWithField(LatitudeField);
+
+        public double Of(int doc) => _latitudes is null || _longitudes is null || _located is null || !_located.Get(doc)
+            ? double.MaxValue
+            : Hybrid.Protocol.Listings.Geo.DistanceKm(latitude, longitude, BitConverter.Int64BitsToDouble(_latitudes.Get(doc)), BitConverter.Int64BitsToDouble(_longitudes.Get(doc)));
+    }
+
+    /// <summary>Listings within a circle (great-circle distance to their geohash centre).</summary>
+    private sealed class DistanceFilter(GeoCircle circle) : Filter
+    {
+        public override DocIdSet GetDocIdSet(AtomicReaderContext context, IBits acceptDocs)
+        {
+            var reader = context.AtomicReader;
+            var matches = new FixedBitSet(reader.MaxDoc);
+            var distances = new Distances(reader, circle.Latitude, circle.Longitude);
+            for (var doc = 0; doc < reader.MaxDoc; doc++)
+            {
+                if ((acceptDocs is null || acceptDocs.Get(doc)) && distances.Of(doc) <= circle.WithinKm)
+                {
+                    matches.Set(doc);
+                }
+            }
+
+            return matches;
+        }
+    }
+
+    private sealed class DistanceComparerSource(double latitude, double longitude) : FieldComparerSource
+    {
+        public override FieldComparer NewComparer(string fieldname, int numHits, int sortPos, bool reversed) => new DistanceComparer(numHits, latitude, longitude);
+    }
+
+    /// <summary>Nearest first: compares listings by their distance from the query's point.</summary>
+    private sealed class DistanceComparer(int numHits, double latitude, double longitude) : FieldComparer<J2N.Numerics.Double>
+    {
+        private readonly double[] _slots = new double[numHits];
+        private Distances _distances;
+        private double _bottom;
+        private double _top;
+
+        public override J2N.Numerics.Double this[int slot] => J2N.Numerics.Double.GetInstance(_slots[slot]);
+
+        public override int Compare(int slot1, int slot2) => _slots[slot1].CompareTo(_slots[slot2]);
+
+        public override void SetBottom(int slot) => _bottom = _slots[slot];
+
+        public override void SetTopValue(J2N.Numerics.Double value) => _top = value?.ToDouble() ?? double.MaxValue;
+
+        public override int CompareBottom(int doc) => _bottom.CompareTo(_distances.Of(doc));
+
+        public override int CompareTop(int doc) => _top.CompareTo(_distances.Of(doc));
+
+        public override void Copy(int slot, int doc) => _slots[slot] = _distances.Of(doc);
+
+        public override FieldComparer SetNextReader(AtomicReaderContext context)
+        {
+            _distances = new Distances(context.AtomicReader, latitude, longitude);
+            return this;
+        }
+    }
+
     private sealed class SellerFilter(Func<string, bool> allowed) : Filter
     {
         public override DocIdSet GetDocIdSet(AtomicReaderContext context, IBits acceptDocs)

@@ -122,7 +122,7 @@ public sealed partial class ShardedSearch(IGrainFactory grains, IOptions<SearchO
     {
         var first = order switch
         {
-            SearchOrder.PriceAscending => a.SortKey.CompareTo(b.SortKey),
+            SearchOrder.PriceAscending or SearchOrder.Distance => a.SortKey.CompareTo(b.SortKey),
             SearchOrder.PriceDescending or SearchOrder.Newest => b.SortKey.CompareTo(a.SortKey),
             _ => b.Score.CompareTo(a.Score),
         };

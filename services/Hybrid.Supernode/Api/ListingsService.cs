@@ -94,7 +94,7 @@ public sealed class ListingsService(
         }
 
         var response = new SearchResponse { TotalHits = page.TotalHits };
-        var taken = pages.Fill(response.Hits, page.Hits, h => new SearchHit { Record = Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active), Score = h.Score });
+        var taken = pages.Fill(response.Hits, page.Hits, h => Hit(Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active), h.Score, query.Near));
         response.NextPageToken = page.HasMore || taken < page.Hits.Count ? PageToken(query, offset + taken) : string.Empty;
         if (page.Facets is { } facets)
         {
@@ -105,6 +105,17 @@ public sealed class ListingsService(
         response.DroppedWords.AddRange(page.DroppedWords ?? []);
 
         return response;
+    }
+
+    private static SearchHit Hit(ListingRecord record, float score, GeoCircle? near)
+    {
+        var hit = new SearchHit { Record = record, Score = score };
+        if (near is not null && Geo.Centre(record.Listing.Location?.Geohash) is var (latitude, longitude))
+        {
+            hit.DistanceKm = Math.Round(Geo.DistanceKm(near.Latitude, near.Longitude, latitude, longitude), 3);
+        }
+
+        return hit;
     }
 
     /// <summary>The counts as the API shows them: most first (ties by name), prices cheapest first, empty buckets left out.</summary>
@@ -214,7 +225,27 @@ public sealed class ListingsService(
         var seller = Optional(request.Seller) is { } s ? Requests.ParsePeer(s, "seller").ToString() : null;
         if (!Enum.IsDefined(request.Sort))
         {
-            throw Requests.Invalid($"sort {(int)request.Sort} is not one of relevance, price ascending, price descending, newest");
+            throw Requests.Invalid($"sort {(int)request.Sort} is not one of relevance, price ascending, price descending, newest, distance");
+        }
+
+        GeoCircle? near = null;
+        if (request.Near is { } point)
+        {
+            if (!Geo.IsPoint(point.Latitude, point.Longitude))
+            {
+                throw Requests.Invalid($"near ({point.Latitude}, {point.Longitude}) is not a point: latitude -90..90 and longitude -180..180 degrees");
+            }
+
+            if (!double.IsFinite(request.WithinKm) || request.WithinKm < 0 || request.WithinKm > Geo.MaxDistanceKm)
+            {
+                throw Requests.Invalid($"within_km is a distance 0-{Geo.MaxDistanceKm:0} km (0: no limit; got {request.WithinKm})");
+            }
+
+            near = new GeoCircle(point.Latitude, point.Longitude, request.WithinKm);
+        }
+        else if (request.WithinKm != 0 || request.Sort == SearchSort.Distance)
+        {
+            throw Requests.Invalid("within_km and the distance sort need near: the point to measure from");
         }
 
         return new SearchQuery(
@@ -230,7 +261,8 @@ public sealed class ListingsService(
             (SearchOrder)(int)request.Sort,
             request.TypeAhead,
             request.MinReputation is >= 0 and <= 100 ? request.MinReputation : throw Requests.Invalid($"min_reputation is a trust score 0-100 (got {request.MinReputation})"),
-            request.Facets);
+            request.Facets,
+            near);
     }
 
     private static (int Offset, int Limit) Paging(SearchQuery query, int requestedLimit, string token)

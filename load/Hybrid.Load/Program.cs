@@ -125,5 +125,13 @@ var nat = new Command("nat", "The NAT matrix in a lab of network namespaces (roo
 };
 nat.SetAction((parse, ct) => NatScenario.RunAsync(parse.GetValue(natRuns), parse.GetValue(natSeed), parse.GetValue(report)!, ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback (or in a NAT lab of network namespaces) only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse, chaos, nat };
+var perKind = new Option<int>("--per-kind") { Description = "Judged queries of each kind.", DefaultValueFactory = _ => 40 };
+var qualityListings = new Option<int>("--listings") { Description = "Listings in the index.", DefaultValueFactory = _ => 20_000 };
+var quality = new Command("search-quality", "Precision@5, recall@20 and zero-result rate on the judged query set, forgiving search against every word as written, in-process.")
+{
+    qualityListings, perKind, report,
+};
+quality.SetAction((parse, ct) => QualityScenario.RunAsync(parse.GetValue(qualityListings), parse.GetValue(perKind), parse.GetValue(report)!, ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback (or in a NAT lab of network namespaces) only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse, chaos, nat, quality };
 return await root.Parse(args).InvokeAsync();

@@ -582,6 +582,13 @@ public sealed partial class ListingIndex : IDisposable
             clause.Add(AllOf(parts.SelectMany(p => Analyze(_stemmed, TitleField, p)).ToList(), PartsBoost), Occur.SHOULD);
         }
 
+        // A word the index does not know that is two words it does know ("roadbike", "bookshelves"
+        // where listings say "book shelves"): also as those two, at the split both are most used.
+        if (plain.Count == 1 && parts.Count <= 1 && Split(reader, plain[0]) is { } split)
+        {
+            clause.Add(AllOf([.. Analyze(_stemmed, TitleField, split.First), .. Analyze(_stemmed, TitleField, split.Second)], PartsBoost), Occur.SHOULD);
+        }
+
         // Typos, by the length of the word as written, against the words as written (a stem is often
         // shorter: "folding" is indexed as "fold", one edit from "foldng" only unstemmed). Only for
         // a word the index does not know as written: a known word is taken as meant, which spares
@@ -594,6 +601,38 @@ public sealed partial class ListingIndex : IDisposable
         }
 
         return clause;
+    }
+
+    /// <summary>
+    /// An unknown word of six letters or more as two words the index knows (each of two letters or
+    /// more; "e" + "reader" too, as hyphenated words are indexed in parts), the split whose rarer half
+    /// is most used; null when the index knows the word or no split has two known halves.
+    /// </summary>
+    private static (string First, string Second)? Split(IndexReader reader, string word)
+    {
+        if (word.Length < 6 || !word.All(char.IsLetter) || reader.DocFreq(new Term(WordsField, word)) > 0)
+        {
+            return null;
+        }
+
+        (string, string)? best = null;
+        var bestFreq = 0;
+        for (var at = 1; at <= word.Length - 2; at++)
+        {
+            var (first, second) = (word[..at], word[at..]);
+            if (first.Length < 2 && first != "e")
+            {
+                continue;
+            }
+
+            var freq = Math.Min(reader.DocFreq(new Term(WordsField, first)), reader.DocFreq(new Term(WordsField, second)));
+            if (freq > bestFreq)
+            {
+                (best, bestFreq) = ((first, second), freq);
+            }
+        }
+
+        return best;
     }
 
     /// <summary>The two words as one, if the index has that word ("i" + "phone" = "iphone").</summary>

@@ -224,6 +224,59 @@ public sealed class DesktopStoryTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task ABuyerNarrowsASearchByItsCountsFollowsDidYouMeanAndFindsWhatIsNearby()
+    {
+        var seller = await UserAsync("tea-seller", "Tea Trader");
+        foreach (var (title, price, category, location) in new[]
+        {
+            ("Copper teapot", "12", "home", "DE/Berlin/u33dc0"),
+            ("Cast iron teapot", "35", "home", "DE/Brandenburg/u33613"),
+            ("Porcelain teapot, hand painted", "48.50", "art", "DE/Hamburg/u1x0ek"),
+        })
+        {
+            var published = await seller.RunAsync("listing", "publish", "--title", title, "--price", price, "--currency", "EUR", "--category", category, "--location", location, "--supernode", _node.GrpcUrl);
+            Assert.True(published.ExitCode == 0, published.Stderr);
+        }
+
+        var buyer = await UserAsync("tea-buyer", "Tess");
+        await using var app = await DesktopProcess.StartAsync(buyer, _node.GrpcUrl);
+        var b = await OpenAsync(app);
+
+        // Counts beside the results; a count is a link that narrows the search to it.
+        await b.FillAsync("#q", "teapot");
+        await b.ClickAsync("#search");
+        await Expect(b.Locator("#facet-category"), "home (2)");
+        await Expect(b.Locator("#facet-category"), "art (1)");
+        await Expect(b.Locator("#facet-currency"), "EUR (3)");
+        await AccessibleAsync(b, "search results with counts");
+        await Shot(b, "search-facets");
+        await b.ClickAsync("#facet-category a:has-text('art')");
+        await Expect(b.Locator("p.muted"), "1 found");
+        await Expect(b.Locator("#results"), "Porcelain teapot");
+
+        // A word no listing has, and a misspelt one: the rest is shown, and the correction offered.
+        await b.GotoAsync($"{app.BaseUrl}/?q=teapto+zebra");
+        await Expect(b.Locator("#dropped"), "“zebra”");
+        await Expect(b.Locator("#suggestion"), "teapot zebra");
+        await Expect(b.Locator("p.muted"), "3 found");
+
+        // Nearby, nearest first, with the distance measured from each listing's own location.
+        await b.GotoAsync($"{app.BaseUrl}/?q=teapot");
+        await b.FillAsync("#near", "52.52,13.405");
+        await b.FillAsync("#within", "100");
+        await b.SelectOptionAsync("#sort", "distance");
+        await b.ClickAsync("#search");
+        await Expect(b.Locator("p.muted"), "2 found");
+        await Expect(b.Locator("#results tbody tr").First, "Copper teapot");
+        await Expect(b.Locator("#results tbody tr").Nth(1), "Cast iron teapot");
+        await Expect(b.Locator("#results tbody tr").Nth(1), " km");
+
+        // A distance sort without a place says what is missing.
+        await b.GotoAsync($"{app.BaseUrl}/?q=teapot&sort=distance");
+        await Expect(b.Locator("div.error"), "needs a place to measure from");
+    }
+
+    [Fact]
     public async Task RequestsWithoutTheTokenOrFromAnotherSiteAreRefused()
     {
         var user = await UserAsync("user", "Uma");

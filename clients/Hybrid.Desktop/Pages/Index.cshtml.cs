@@ -22,6 +22,16 @@ public sealed class IndexModel(DesktopSession session) : DesktopPage(session)
 
     [BindProperty(SupportsGet = true, Name = "minrep")] public int MinReputation { get; set; }
 
+    [BindProperty(SupportsGet = true)] public string? Country { get; set; }
+
+    /// <summary>A point: "52.52,13.40" or a geohash.</summary>
+    [BindProperty(SupportsGet = true)] public string? Near { get; set; }
+
+    [BindProperty(SupportsGet = true)] public double? Within { get; set; }
+
+    /// <summary>The point searched from, once parsed.</summary>
+    public GeoPoint? Point { get; private set; }
+
     public SearchResponse? Results { get; private set; }
 
     /// <summary>The newest listings, shown when nothing is searched yet.</summary>
@@ -49,16 +59,27 @@ public sealed class IndexModel(DesktopSession session) : DesktopPage(session)
                 Text = Q ?? string.Empty,
                 Category = Category ?? string.Empty,
                 Currency = Currency?.Trim().ToUpperInvariant() ?? string.Empty,
+                Country = Country?.Trim().ToUpperInvariant() ?? string.Empty,
                 MinReputation = MinReputation,
                 Limit = 50,
+                Facets = true,
                 Sort = Sort switch
                 {
                     "price" => SearchSort.PriceAscending,
                     "price-desc" => SearchSort.PriceDescending,
                     "newest" => SearchSort.Newest,
+                    "distance" => SearchSort.Distance,
                     _ => SearchSort.Relevance,
                 },
             };
+            Point = ParsePoint(Near);
+            request.Near = Point;
+            request.WithinKm = Within ?? 0;
+            if (Point is null && (request.WithinKm > 0 || request.Sort == SearchSort.Distance))
+            {
+                throw new ArgumentException("Searching by distance needs a place to measure from: latitude,longitude (e.g. 52.52,13.40) or a geohash.");
+            }
+
             if (!string.IsNullOrWhiteSpace(Min) || !string.IsNullOrWhiteSpace(Max))
             {
                 if (string.IsNullOrEmpty(request.Currency))
@@ -79,5 +100,55 @@ public sealed class IndexModel(DesktopSession session) : DesktopPage(session)
 
             Results = await Session.Supernodes.SearchAsync(request, cancellationToken);
         });
+    }
+
+    /// <summary>This search with some parameters changed (for facet links and "did you mean").</summary>
+    public string With(string? q = null, string? category = null, string? country = null, string? currency = null, string? min = null, string? max = null)
+    {
+        var parameters = new Dictionary<string, string?>
+        {
+            ["q"] = q ?? Q,
+            ["category"] = category ?? Category,
+            ["country"] = country ?? Country,
+            ["currency"] = currency ?? Currency,
+            ["min"] = min ?? Min,
+            ["max"] = max ?? Max,
+            ["sort"] = Sort,
+            ["minrep"] = MinReputation == 0 ? null : MinReputation.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["near"] = Near,
+            ["within"] = Within?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        return Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString("/", parameters.Where(p => !string.IsNullOrEmpty(p.Value)));
+    }
+
+    /// <summary>How far a listing is from the point searched from, measured here from its own (verified) geohash.</summary>
+    public string? DistanceTo(Listing listing) =>
+        Point is { } from && Geo.Centre(listing?.Location?.Geohash) is var (latitude, longitude)
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Geo.DistanceKm(from.Latitude, from.Longitude, latitude, longitude):0.#} km")
+            : null;
+
+    /// <summary>The amount of a price bucket's bound, as the min and max fields take it.</summary>
+    public static string Amount(Money money) =>
+        (money.Units + (money.Nanos / 1_000_000_000m)).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static GeoPoint? ParsePoint(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length == 2
+            && double.TryParse(parts[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var latitude)
+            && double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var longitude)
+            && Geo.IsPoint(latitude, longitude))
+        {
+            return new GeoPoint { Latitude = latitude, Longitude = longitude };
+        }
+
+        return Geo.Centre(text.Trim().ToLowerInvariant()) is var (lat, lon)
+            ? new GeoPoint { Latitude = lat, Longitude = lon }
+            : throw new ArgumentException($"'{text}' is not a place: write latitude,longitude (e.g. 52.52,13.40) or a geohash (e.g. u33db).");
     }
 }

@@ -354,26 +354,10 @@ internal static class HybridCommands
     }
 
     /// <summary>"52.52,13.40" or a geohash ("u33db") as a point; null for none.</summary>
-    private static GeoPoint? ParsePoint(string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return null;
-        }
-
-        var parts = text.Split(',', StringSplitOptions.TrimEntries);
-        if (parts.Length == 2
-            && double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var latitude)
-            && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var longitude)
-            && Geo.IsPoint(latitude, longitude))
-        {
-            return new GeoPoint { Latitude = latitude, Longitude = longitude };
-        }
-
-        return Geo.Centre(text.Trim().ToLowerInvariant()) is var (lat, lon)
-            ? new GeoPoint { Latitude = lat, Longitude = lon }
-            : throw new CliException(ExitCodes.Usage, $"--near '{text}' is neither LATITUDE,LONGITUDE (e.g. 52.52,13.40) nor a geohash (e.g. u33db)");
-    }
+    private static GeoPoint? ParsePoint(string? text) =>
+        string.IsNullOrWhiteSpace(text) ? null
+        : Geo.TryParsePoint(text, out var latitude, out var longitude) ? new GeoPoint { Latitude = latitude, Longitude = longitude }
+        : throw new CliException(ExitCodes.Usage, $"--near '{text}' is neither LATITUDE,LONGITUDE (e.g. 52.52,13.40) nor a geohash (e.g. u33db)");
 
     private static Location ParseLocation(string? text)
     {

@@ -24,18 +24,12 @@ internal static class QualityScenario
 
         var judged = JudgedQueries.Create([.. corpus.Items.Select(i => i.Listing)], perKind);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var results = new Dictionary<bool, List<(string Kind, double Precision, double Recall, bool Found)>>();
+        var results = new Dictionary<bool, IReadOnlyList<(string Kind, double Precision, double Recall, bool Found)>>();
         foreach (var forgiving in new[] { false, true })
         {
             cancellationToken.ThrowIfCancellationRequested();
             index.Forgiving = forgiving;
-            results[forgiving] = [.. judged.Select(q =>
-            {
-                var query = new SearchQuery(q.Text, null, null, null, null, null, null, null, null, SearchOrder.Relevance);
-                var ranked = index.Search(query, 20, now).Hits.Select(h => h.ListingId).ToList();
-                var (precision, recall, found) = JudgedQueries.Judge(q, ranked);
-                return (q.Kind, precision, recall, found);
-            })];
+            results[forgiving] = JudgedQueries.Evaluate(judged, text => [.. index.Search(new SearchQuery(text, null, null, null, null, null, null, null, null, SearchOrder.Relevance), 20, now).Hits.Select(h => h.ListingId)]);
         }
 
         report.Fact("judged queries", $"{judged.Count:N0} over {listings:N0} listings ({string.Join(", ", judged.GroupBy(q => q.Kind).Select(g => $"{g.Count()} {g.Key}"))})");
@@ -52,9 +46,9 @@ internal static class QualityScenario
         return 0;
     }
 
-    private static string Summary(List<(string Kind, double Precision, double Recall, bool Found)> results, string kind)
+    private static string Summary(IReadOnlyList<(string Kind, double Precision, double Recall, bool Found)> results, string kind)
     {
-        var of = kind == "all" ? results : [.. results.Where(r => r.Kind == kind)];
+        var of = kind == "all" ? [.. results] : results.Where(r => r.Kind == kind).ToList();
         return string.Create(CultureInfo.InvariantCulture, $"{of.Average(r => r.Precision):0.00} / {of.Average(r => r.Recall):0.00} / {of.Count(r => !r.Found) / (double)of.Count:P0}");
     }
 }

@@ -26,16 +26,11 @@ public sealed class JudgedSearchTests
         }
 
         var judged = JudgedQueries.Create(listings, perKind: 15);
-        var scores = new Dictionary<bool, List<(string Kind, double Precision, double Recall, bool Found)>>();
+        var scores = new Dictionary<bool, IReadOnlyList<(string Kind, double Precision, double Recall, bool Found)>>();
         foreach (var forgiving in new[] { false, true })
         {
             index.Forgiving = forgiving;
-            scores[forgiving] = [.. judged.Select(q =>
-            {
-                var ranked = index.Search(new SearchQuery(q.Text, null, null, null, null, null, null, null, null, SearchOrder.Relevance), 20, now.ToUnixTimeMilliseconds()).Hits.Select(h => h.ListingId).ToList();
-                var (precision, recall, found) = JudgedQueries.Judge(q, ranked);
-                return (q.Kind, precision, recall, found);
-            })];
+            scores[forgiving] = JudgedQueries.Evaluate(judged, text => [.. index.Search(new SearchQuery(text, null, null, null, null, null, null, null, null, SearchOrder.Relevance), 20, now.ToUnixTimeMilliseconds()).Hits.Select(h => h.ListingId)]);
         }
 
         foreach (var kind in judged.Select(q => q.Kind).Distinct())

@@ -72,8 +72,13 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
     {
         var listing = await PublishAsync(ListingFactory.Listing($"Accordion {_word}", category: "music"));
 
-        Assert.Equal([listing.ListingId], await SearchAsync($"{_word} accor", r => r.TypeAhead = true));
-        Assert.Empty(await SearchAsync($"{_word} accor"));
+        var typing = await Client.Listings.SearchAsync(new SearchRequest { Text = $"{_word} accor", TypeAhead = true });
+        Assert.Equal([listing.ListingId], typing.Hits.Select(h => h.Record.Listing.ListingId));
+        Assert.Empty(typing.DroppedWords);
+
+        // Not typing: "accor" is a word, not a prefix, and no listing has it; the answer leaves it out and says so.
+        var written = await Client.Listings.SearchAsync(new SearchRequest { Text = $"{_word} accor" });
+        Assert.Equal(["accor"], written.DroppedWords);
     }
 
     [Fact]
@@ -105,7 +110,10 @@ public sealed class ListingTests(SupernodeFixture fixture) : IClassFixture<Super
         var stored = await Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId });
         Assert.Equal(12UL, stored.Version);
         Assert.Equal([listing.ListingId], await SearchAsync($"{_word} v12"));
-        Assert.Empty(await SearchAsync($"{_word} v11"));
+        // Version 11's words are gone: no listing has them all, and the answer says it left "v11" out.
+        var old = await Client.Listings.SearchAsync(new SearchRequest { Text = $"{_word} v11" });
+        Assert.Equal(["v11"], old.DroppedWords);
+        Assert.All(old.Hits, h => Assert.Equal(12UL, h.Record.Version));
     }
 
     [Fact]

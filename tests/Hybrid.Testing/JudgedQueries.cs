@@ -76,6 +76,18 @@ public static partial class JudgedQueries
         return queries;
     }
 
+    /// <summary>Every judged query ranked by <paramref name="rank"/> (its text to the ids of its top 20, best first) and judged.</summary>
+    public static IReadOnlyList<(string Kind, double PrecisionAt5, double RecallAt20, bool Found)> Evaluate(IEnumerable<JudgedQuery> judged, Func<string, IReadOnlyList<string>> rank)
+    {
+        ArgumentNullException.ThrowIfNull(judged);
+        ArgumentNullException.ThrowIfNull(rank);
+        return [.. judged.Select(q =>
+        {
+            var (precision, recall, found) = Judge(q, rank(q.Text));
+            return (q.Kind, precision, recall, found);
+        })];
+    }
+
     /// <summary>Precision at 5, recall at 20, and whether anything was found, for one query's ranked ids.</summary>
     public static (double PrecisionAt5, double RecallAt20, bool Found) Judge(JudgedQuery query, IReadOnlyList<string> ranked)
     {

@@ -131,24 +131,8 @@ public sealed class IndexModel(DesktopSession session) : DesktopPage(session)
     public static string Amount(Money money) =>
         (money.Units + (money.Nanos / 1_000_000_000m)).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);
 
-    private static GeoPoint? ParsePoint(string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return null;
-        }
-
-        var parts = text.Split(',', StringSplitOptions.TrimEntries);
-        if (parts.Length == 2
-            && double.TryParse(parts[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var latitude)
-            && double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var longitude)
-            && Geo.IsPoint(latitude, longitude))
-        {
-            return new GeoPoint { Latitude = latitude, Longitude = longitude };
-        }
-
-        return Geo.Centre(text.Trim().ToLowerInvariant()) is var (lat, lon)
-            ? new GeoPoint { Latitude = lat, Longitude = lon }
-            : throw new ArgumentException($"'{text}' is not a place: write latitude,longitude (e.g. 52.52,13.40) or a geohash (e.g. u33db).");
-    }
+    private static GeoPoint? ParsePoint(string? text) =>
+        string.IsNullOrWhiteSpace(text) ? null
+        : Geo.TryParsePoint(text, out var latitude, out var longitude) ? new GeoPoint { Latitude = latitude, Longitude = longitude }
+        : throw new ArgumentException($"'{text}' is not a place: write latitude,longitude (e.g. 52.52,13.40) or a geohash (e.g. u33db).");
 }

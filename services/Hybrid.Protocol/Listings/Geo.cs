@@ -48,6 +48,33 @@ public static class Geo
         return ((latMin + latMax) / 2, (lonMin + lonMax) / 2);
     }
 
+    /// <summary>A point as people write it: "52.52,13.40" (latitude, longitude) or a geohash ("u33db", its centre).</summary>
+    public static bool TryParsePoint(string? text, out double latitude, out double longitude)
+    {
+        (latitude, longitude) = (0, 0);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length == 2
+            && double.TryParse(parts[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out latitude)
+            && double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out longitude))
+        {
+            return IsPoint(latitude, longitude);
+        }
+
+        if (Centre(text.Trim().ToLowerInvariant()) is var (lat, lon))
+        {
+            (latitude, longitude) = (lat, lon);
+            return true;
+        }
+
+        (latitude, longitude) = (0, 0);
+        return false;
+    }
+
     /// <summary>Whether a latitude and longitude are a point on the earth.</summary>
     public static bool IsPoint(double latitude, double longitude) =>
         double.IsFinite(latitude) && double.IsFinite(longitude) && latitude is >= -90 and <= 90 && longitude is >= -180 and <= 180;

@@ -48,6 +48,7 @@ public sealed partial class ListingIndex : IDisposable
     private const float SynonymBoost = 0.8f;
     private const float PartsBoost = 0.9f;
     private const float FuzzyBoost = 0.3f;
+    private const int MaxSuggestedWords = 8;
 
     private static readonly Similarity Bm25 = new BM25Similarity();
     private readonly RAMDirectory _directory = new();
@@ -280,7 +281,8 @@ public sealed partial class ListingIndex : IDisposable
             var reader = searcher.IndexReader;
             var terms = MultiFields.GetTerms(reader, WordsField);
             var found = ImmutableArray.CreateBuilder<WordSuggestion>();
-            foreach (var word in PhrasePattern().Replace(text, " ").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.OrdinalIgnoreCase))
+            // The first words only: each unknown one costs a walk of the term dictionary.
+            foreach (var word in PhrasePattern().Replace(text, " ").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.OrdinalIgnoreCase).Take(MaxSuggestedWords))
             {
                 var plain = Analyze(_plain, WordsField, word);
                 var letters = word.Count(char.IsLetter);

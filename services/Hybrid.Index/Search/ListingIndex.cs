@@ -282,16 +282,14 @@ public sealed partial class ListingIndex : IDisposable
             var terms = MultiFields.GetTerms(reader, WordsField);
             var found = ImmutableArray.CreateBuilder<WordSuggestion>();
             // The first words only: each unknown one costs a walk of the term dictionary.
-            foreach (var word in PhrasePattern().Replace(text, " ").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.OrdinalIgnoreCase).Take(MaxSuggestedWords))
+            foreach (var word in LooseWords(text).Distinct(StringComparer.OrdinalIgnoreCase).Take(MaxSuggestedWords))
             {
                 var plain = Analyze(_plain, WordsField, word);
-                var letters = word.Count(char.IsLetter);
-                if (terms is null || plain.Count != 1 || letters < 5 || word.Any(char.IsDigit) || reader.DocFreq(new Term(WordsField, plain[0])) > 0)
+                if (terms is null || TypoEdits(reader, word, plain) is not { } maxEdits)
                 {
                     continue;
                 }
 
-                var maxEdits = letters >= 9 ? 2 : 1;
                 // Lucene's own enumeration of the words within those edits; its boost is 1 - edits / length.
                 var candidates = new FuzzyTermsEnum(terms, new Lucene.Net.Util.AttributeSource(), new Term(WordsField, plain[0]), maxEdits, prefixLength: 1, transpositions: true);
                 var similarity = candidates.Attributes.AddAttribute<IBoostAttribute>();
@@ -490,8 +488,7 @@ public sealed partial class ListingIndex : IDisposable
             }
         }
 
-        var rest = PhrasePattern().Replace(text, " ");
-        var words = rest.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        var words = LooseWords(text);
         var typing = typeAhead && words.Length > 0 && !char.IsWhiteSpace(text[^1]) && !text.EndsWith('"');
         // Each word as written (unstemmed), once: its synonyms, parts, typos and joins all start from it.
         var plains = Forgiving ? words.Select(w => Analyze(_plain, WordsField, w)).ToArray() : [];
@@ -591,19 +588,33 @@ public sealed partial class ListingIndex : IDisposable
             clause.Add(AllOf([.. Analyze(_stemmed, TitleField, split.First), .. Analyze(_stemmed, TitleField, split.Second)], PartsBoost), Occur.SHOULD);
         }
 
-        // Typos, by the length of the word as written, against the words as written (a stem is often
-        // shorter: "folding" is indexed as "fold", one edit from "foldng" only unstemmed). Only for
-        // a word the index does not know as written: a known word is taken as meant, which spares
-        // the fuzzy term scan for most queries. Numbers and model codes are taken as written.
-        var letters = word.Count(char.IsLetter);
-        if (plain.Count == 1 && letters >= 5 && !word.Any(char.IsDigit) && reader.DocFreq(new Term(WordsField, plain[0])) == 0)
+        // Typos, against the words as written (a stem is often shorter: "folding" is indexed as
+        // "fold", one edit from "foldng" only unstemmed).
+        if (TypoEdits(reader, word, plain) is { } edits)
         {
-            var edits = letters >= 9 ? 2 : 1;
             clause.Add(new FuzzyQuery(new Term(WordsField, plain[0]), edits, prefixLength: 1, maxExpansions: 32, transpositions: true) { Boost = FuzzyBoost }, Occur.SHOULD);
         }
 
         return clause;
     }
+
+    /// <summary>
+    /// How many edits a typo in <paramref name="word"/> may be corrected by: one for words of five
+    /// letters or more, two from nine. Null for a word the index knows as written (taken as meant,
+    /// which spares the fuzzy term scan for most queries), for numbers and model codes (taken as
+    /// written), and for what analyses to more or less than one word.
+    /// </summary>
+    private static int? TypoEdits(IndexReader reader, string word, List<string> plain)
+    {
+        var letters = word.Count(char.IsLetter);
+        return plain.Count == 1 && letters >= 5 && !word.Any(char.IsDigit) && reader.DocFreq(new Term(WordsField, plain[0])) == 0
+            ? (letters >= 9 ? 2 : 1)
+            : null;
+    }
+
+    /// <summary>The words of a query outside its "quoted phrases".</summary>
+    private static string[] LooseWords(string text) =>
+        PhrasePattern().Replace(text, " ").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>
     /// An unknown word of six letters or more as two words the index knows (each of two letters or
@@ -738,7 +749,21 @@ public sealed partial class ListingIndex : IDisposable
         public override IndexSearcher NewSearcher(IndexReader reader) => new(reader) { Similarity = Bm25 };
     }
 
-    /// <summary>Keeps documents whose seller passes a test; each seller is tested once per segment.</summary>
+    /// <summary>The documents of a segment that are not deleted and pass <paramref name="keep"/>.</summary>
+    private static FixedBitSet Matching(AtomicReader reader, IBits? acceptDocs, Func<int, bool> keep)
+    {
+        var matches = new FixedBitSet(reader.MaxDoc);
+        for (var doc = 0; doc < reader.MaxDoc; doc++)
+        {
+            if ((acceptDocs is null || acceptDocs.Get(doc)) && keep(doc))
+            {
+                matches.Set(doc);
+            }
+        }
+
+        return matches;
+    }
+
     /// <summary>A listing's distance from a point, from its geohash centre; <see cref="double.MaxValue"/> without a location.</summary>
     private readonly struct Distances(AtomicReader reader, double latitude, double longitude)
     {
@@ -756,18 +781,8 @@ public sealed partial class ListingIndex : IDisposable
     {
         public override DocIdSet GetDocIdSet(AtomicReaderContext context, IBits acceptDocs)
         {
-            var reader = context.AtomicReader;
-            var matches = new FixedBitSet(reader.MaxDoc);
-            var distances = new Distances(reader, circle.Latitude, circle.Longitude);
-            for (var doc = 0; doc < reader.MaxDoc; doc++)
-            {
-                if ((acceptDocs is null || acceptDocs.Get(doc)) && distances.Of(doc) <= circle.WithinKm)
-                {
-                    matches.Set(doc);
-                }
-            }
-
-            return matches;
+            var distances = new Distances(context.AtomicReader, circle.Latitude, circle.Longitude);
+            return Matching(context.AtomicReader, acceptDocs, doc => distances.Of(doc) <= circle.WithinKm);
         }
     }
 
@@ -805,31 +820,26 @@ public sealed partial class ListingIndex : IDisposable
         }
     }
 
+    /// <summary>Keeps documents whose seller passes a test; each seller is tested once per segment.</summary>
     private sealed class SellerFilter(Func<string, bool> allowed) : Filter
     {
         public override DocIdSet GetDocIdSet(AtomicReaderContext context, IBits acceptDocs)
         {
             var reader = context.AtomicReader;
-            var matches = new FixedBitSet(reader.MaxDoc);
             var sellers = reader.GetSortedDocValues(SellerSortField);
             if (sellers is null)
             {
-                return matches;
+                return new FixedBitSet(reader.MaxDoc);
             }
 
             var verdicts = new sbyte[sellers.ValueCount];
             var term = new BytesRef();
-            for (var doc = 0; doc < reader.MaxDoc; doc++)
+            return Matching(reader, acceptDocs, doc =>
             {
-                if (acceptDocs is not null && !acceptDocs.Get(doc))
-                {
-                    continue;
-                }
-
                 var ord = sellers.GetOrd(doc);
                 if (ord < 0)
                 {
-                    continue;
+                    return false;
                 }
 
                 if (verdicts[ord] == 0)
@@ -838,13 +848,8 @@ public sealed partial class ListingIndex : IDisposable
                     verdicts[ord] = allowed(term.Utf8ToString()) ? (sbyte)1 : (sbyte)-1;
                 }
 
-                if (verdicts[ord] > 0)
-                {
-                    matches.Set(doc);
-                }
-            }
-
-            return matches;
+                return verdicts[ord] > 0;
+            });
         }
     }
 }

@@ -268,7 +268,7 @@ internal static class HybridCommands
         [.. search?.DroppedWords ?? []],
         // Distances when the search named a point, measured here from each verified listing's own
         // geohash (a supernode's figure is not taken on trust); none for a listing without a location.
-        near is null ? null : [.. records.Select(r => Geo.Centre(r.Listing.Location?.Geohash) is var (latitude, longitude) ? Math.Round(Geo.DistanceKm(near.Latitude, near.Longitude, latitude, longitude), 3) : (double?)null)]);
+        near is null ? null : [.. records.Select(r => Geo.DistanceKm(near.Latitude, near.Longitude, r.Listing.Location) is { } km ? Math.Round(km, 3) : (double?)null)]);
 
     private static void Show(CliContext context, IReadOnlyList<ListingRecord> records, long total, SearchFacets? facets, string? suggestion, string[] dropped, double?[]? distances) => context.Write(
         new

@@ -123,8 +123,8 @@ public sealed class IndexModel(DesktopSession session) : DesktopPage(session)
 
     /// <summary>How far a listing is from the point searched from, measured here from its own (verified) geohash.</summary>
     public string? DistanceTo(Listing listing) =>
-        Point is { } from && Geo.Centre(listing?.Location?.Geohash) is var (latitude, longitude)
-            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Geo.DistanceKm(from.Latitude, from.Longitude, latitude, longitude):0.#} km")
+        Point is { } from && Geo.DistanceKm(from.Latitude, from.Longitude, listing?.Location) is { } km
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{km:0.#} km")
             : null;
 
     /// <summary>The amount of a price bucket's bound, as the min and max fields take it.</summary>

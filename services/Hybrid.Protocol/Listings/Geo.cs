@@ -88,5 +88,9 @@ public static class Geo
         return 2 * EarthRadiusKm * Math.Asin(Math.Min(1, Math.Sqrt(a)));
     }
 
+    /// <summary>Kilometres from a point to the centre of a location's geohash; null for a location without one.</summary>
+    public static double? DistanceKm(double latitude, double longitude, V1.Location? location) =>
+        Centre(location?.Geohash) is var (toLatitude, toLongitude) ? DistanceKm(latitude, longitude, toLatitude, toLongitude) : null;
+
     private static double DegreesToRadians(double degrees) => degrees * Math.PI / 180;
 }

@@ -110,9 +110,9 @@ public sealed class ListingsService(
     private static SearchHit Hit(ListingRecord record, float score, GeoCircle? near)
     {
         var hit = new SearchHit { Record = record, Score = score };
-        if (near is not null && Geo.Centre(record.Listing.Location?.Geohash) is var (latitude, longitude))
+        if (near is not null && Geo.DistanceKm(near.Latitude, near.Longitude, record.Listing.Location) is { } km)
         {
-            hit.DistanceKm = Math.Round(Geo.DistanceKm(near.Latitude, near.Longitude, latitude, longitude), 3);
+            hit.DistanceKm = Math.Round(km, 3);
         }
 
         return hit;

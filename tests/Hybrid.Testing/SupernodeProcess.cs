@@ -158,12 +158,16 @@ public sealed class SupernodeProcess : IAsyncDisposable
     }
 
     /// <summary>The value of one metric series as the ops endpoint shows it now (e.g. <c>hybrid_relay_links_total{outcome="spliced"}</c>); 0 while the series has no sample.</summary>
-    public async Task<double> MetricAsync(string series)
+    public async Task<double> MetricAsync(string series) =>
+        (await SamplesAsync(s => s == series)).FirstOrDefault();
+
+    /// <summary>The values of the samples on the ops endpoint whose series (name and labels) <paramref name="matches"/>.</summary>
+    private async Task<List<double>> SamplesAsync(Func<string, bool> matches)
     {
         using var response = await OpsGetAsync("/metrics");
-        var prefix = series + " ";
-        var line = (await response.Content.ReadAsStringAsync()).Split('\n').FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal));
-        return line is null ? 0 : double.Parse(line[prefix.Length..], System.Globalization.CultureInfo.InvariantCulture);
+        return [.. (await response.Content.ReadAsStringAsync()).Split('\n')
+            .Where(l => !l.StartsWith('#') && l.LastIndexOf(' ') > 0 && matches(l[..l.LastIndexOf(' ')]))
+            .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture))];
     }
 
     /// <summary>
@@ -195,14 +199,8 @@ public sealed class SupernodeProcess : IAsyncDisposable
     }
 
     /// <summary>The managed heap (every generation, fragmentation included) as the supernode's last garbage collection left it.</summary>
-    public async Task<long> ManagedHeapBytesAsync()
-    {
-        const string Prefix = "system_runtime_dotnet_gc_last_collection_heap_size{";
-        using var response = await OpsGetAsync("/metrics");
-        return (long)(await response.Content.ReadAsStringAsync()).Split('\n')
-            .Where(l => l.StartsWith(Prefix, StringComparison.Ordinal))
-            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
-    }
+    public async Task<long> ManagedHeapBytesAsync() =>
+        (long)(await SamplesAsync(s => s.StartsWith("system_runtime_dotnet_gc_last_collection_heap_size{", StringComparison.Ordinal))).Sum();
 
     /// <summary>GET on the ops endpoint (over its Unix socket for a supernode in the NAT lab).</summary>
     public async Task<HttpResponseMessage> OpsGetAsync(string path)

@@ -146,6 +146,14 @@ public sealed class MemoryListingStore : IListingStore
     public Task<StoredListing?> GetAsync(int shard, string listingId) =>
         Task.FromResult(_listings.TryGetValue((shard, listingId), out var listing) ? listing : null);
 
+    public Task<IReadOnlyList<StoredListing>> GetManyAsync(int shard, IReadOnlyList<string> listingIds)
+    {
+        ArgumentNullException.ThrowIfNull(listingIds);
+        FaultyStores.ThrowIfFailing("listings");
+        IReadOnlyList<StoredListing> found = [.. listingIds.Select(id => _listings.GetValueOrDefault((shard, id))).OfType<StoredListing>()];
+        return Task.FromResult(found);
+    }
+
     public async IAsyncEnumerable<StoredListing> ReadShardAsync(int shard, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await Task.Yield();

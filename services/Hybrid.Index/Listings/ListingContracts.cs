@@ -63,6 +63,9 @@ public interface IListingStore
     /// <summary>One listing, or null.</summary>
     Task<StoredListing?> GetAsync(int shard, string listingId);
 
+    /// <summary>The stored listings among <paramref name="listingIds"/> (one read for a page; missing ids are left out, order is not kept).</summary>
+    Task<IReadOnlyList<StoredListing>> GetManyAsync(int shard, IReadOnlyList<string> listingIds);
+
     /// <summary>Every listing of a shard, for rebuilding its index.</summary>
     IAsyncEnumerable<StoredListing> ReadShardAsync(int shard, CancellationToken cancellationToken);
 }

@@ -11,6 +11,7 @@ namespace Hybrid.Index.Search;
 /// One shard of the listing index (key = shard number). Owns the listings whose id hashes to it:
 /// orders their versions, writes them to the durable store before acknowledging, and keeps an
 /// in-memory Lucene index that it rebuilds from the store when it activates anywhere in the cluster.
+/// The signed envelopes stay in the store: a page of results is read from it in one batch.
 /// </summary>
 [Alias("hybrid.ISearchShardGrain")]
 public interface ISearchShardGrain : IGrainWithIntegerKey
@@ -110,7 +111,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         await foreach (var listing in store.ReadShardAsync(shard, CancellationToken.None))
         {
             var live = !listing.Withdrawn && listing.ExpiresMs > now;
-            Remember(listing, keepEnvelope: live);
+            Remember(listing, live: live);
             if (live)
             {
                 _index.Upsert(listing);
@@ -225,9 +226,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             return null;
         }
 
-        return entry.Envelope is { } envelope
-            ? new StoredListing(listingId, entry.Seller, entry.Version, entry.ExpiresMs, false, envelope)
-            : await store.GetAsync(Shard, listingId);
+        return await store.GetAsync(Shard, listingId);
     }
 
     public async Task<ShardHits> Search(SearchQuery query, int take)
@@ -241,16 +240,17 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     public async Task<ImmutableArray<StoredListing>> Fetch(ImmutableArray<string> listingIds)
     {
         await RebuiltAsync();
-        var found = ImmutableArray.CreateBuilder<StoredListing>(listingIds.Length);
-        foreach (var id in listingIds)
+        var live = listingIds.Where(id => _entries.TryGetValue(id, out var entry) && entry.Live).ToList();
+        if (live.Count == 0)
         {
-            if (_entries.TryGetValue(id, out var entry) && entry.Envelope is { } envelope)
-            {
-                found.Add(new StoredListing(id, entry.Seller, entry.Version, entry.ExpiresMs, false, envelope));
-            }
+            return [];
         }
 
-        return found.ToImmutable();
+        // The store may already hold a newer version being written (it is stored before it is
+        // remembered here); whatever it holds is signed by the seller, so it is served as stored.
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var stored = await store.GetManyAsync(Shard, live);
+        return [.. stored.Where(l => !l.Withdrawn && l.ExpiresMs > now)];
     }
 
     private double WeightOf(string listingId) =>
@@ -280,10 +280,10 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         var expired = _index.RemoveExpired(time.GetUtcNow().ToUnixTimeMilliseconds());
         foreach (var id in expired)
         {
-            // An expired listing is read from storage if anyone asks; its envelope leaves memory.
+            // An expired listing no longer counts against its seller's quota.
             if (_entries.TryGetValue(id, out var entry))
             {
-                Set(id, entry with { Envelope = null });
+                Set(id, entry with { Live = false });
             }
         }
 
@@ -295,7 +295,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return Task.CompletedTask;
     }
 
-    private void Remember(StoredListing listing, ulong? hash = null, bool keepEnvelope = true)
+    private void Remember(StoredListing listing, ulong? hash = null, bool live = true)
     {
         if (!_sellers.TryGetValue(listing.Seller, out var seller))
         {
@@ -303,21 +303,21 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             _sellers[seller] = seller;
         }
 
-        Set(listing.ListingId, new Entry(seller, listing.Version, hash ?? Hash(listing.Envelope), listing.ExpiresMs, keepEnvelope && !listing.Withdrawn ? listing.Envelope : null));
+        Set(listing.ListingId, new Entry(seller, listing.Version, hash ?? Hash(listing.Envelope), listing.Envelope.Length, live && !listing.Withdrawn));
     }
 
-    /// <summary>Replaces an entry, keeping the live counts (an entry is live while it holds its envelope).</summary>
+    /// <summary>Replaces an entry, keeping the live counts.</summary>
     private void Set(string listingId, Entry entry)
     {
-        if (_entries.TryGetValue(listingId, out var old) && old.Envelope is { } before)
+        if (_entries.TryGetValue(listingId, out var old) && old.Live)
         {
-            Count(old.Seller, -1, -before.Length);
+            Count(old.Seller, -1, -old.Bytes);
         }
 
         _entries[listingId] = entry;
-        if (entry.Envelope is { } after)
+        if (entry.Live)
         {
-            Count(entry.Seller, 1, after.Length);
+            Count(entry.Seller, 1, entry.Bytes);
         }
     }
 
@@ -339,9 +339,8 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     /// <summary>Why storing <paramref name="listing"/> (replacing <paramref name="current"/>) would exceed a quota, or null.</summary>
     private string? OverQuota(StoredListing listing, Entry current)
     {
-        var wasLive = current.Envelope is not null;
-        var addCount = wasLive ? 0 : 1;
-        var addBytes = listing.Envelope.Length - (wasLive ? current.Envelope!.Length : 0);
+        var addCount = current.Live ? 0 : 1;
+        var addBytes = listing.Envelope.Length - (current.Live ? current.Bytes : 0);
         var (count, bytes) = _liveBySeller.GetValueOrDefault(listing.Seller);
         if (count + addCount > quotas.LivePerSeller || (addBytes > 0 && bytes + addBytes > quotas.BytesPerSeller))
         {
@@ -369,7 +368,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} removed {Count} expired listings")]
     private static partial void LogSwept(ILogger logger, int shard, int count);
 
-    // The envelope of a live listing stays in memory (the index stores no fields), so a page is
-    // fetched without touching storage; a withdrawn listing keeps only what orders its versions.
-    private readonly record struct Entry(string Seller, ulong Version, ulong Hash, long ExpiresMs, byte[]? Envelope);
+    // What orders a listing's versions and charges its quota; its envelope is in the store only.
+    // Live: searchable (neither withdrawn nor expired), and counted against the quotas.
+    private readonly record struct Entry(string Seller, ulong Version, ulong Hash, int Bytes, bool Live);
 }

@@ -41,6 +41,18 @@ public sealed class RedisListingStore(IConnectionMultiplexer redis, string servi
         return value.IsNull ? null : StoredListingCodec.Decode((byte[])value!);
     }
 
+    public async Task<IReadOnlyList<StoredListing>> GetManyAsync(int shard, IReadOnlyList<string> listingIds)
+    {
+        ArgumentNullException.ThrowIfNull(listingIds);
+        if (listingIds.Count == 0)
+        {
+            return [];
+        }
+
+        var values = await redis.GetDatabase().HashGetAsync(Key(shard), [.. listingIds.Select(id => (RedisValue)id)]);
+        return [.. values.Where(v => !v.IsNull).Select(v => StoredListingCodec.Decode((byte[])v!))];
+    }
+
     public async IAsyncEnumerable<StoredListing> ReadShardAsync(int shard, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await foreach (var entry in redis.GetDatabase().HashScanAsync(Key(shard), pageSize: ScanPage).WithCancellation(cancellationToken))

@@ -66,6 +66,13 @@ public sealed class SqliteDatabase : IAsyncDisposable
     {
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
+        return connection;
+    }
+
+    /// <summary>The writer's connection: every commit is synced before it is acknowledged.</summary>
+    private SqliteConnection OpenForWrite()
+    {
+        var connection = Open();
         using var pragma = connection.CreateCommand();
         pragma.CommandText = "PRAGMA synchronous = FULL;";
         pragma.ExecuteNonQuery();
@@ -101,7 +108,7 @@ public sealed class SqliteDatabase : IAsyncDisposable
 
             try
             {
-                using var connection = Open();
+                using var connection = OpenForWrite();
                 using var transaction = connection.BeginTransaction();
                 foreach (var write in batch)
                 {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using Hybrid.Index.Listings;
 using Microsoft.Data.Sqlite;
@@ -36,10 +37,40 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
     {
         await using var connection = database.Open();
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM listings WHERE listing_id = $id";
+        command.CommandText = $"SELECT {Columns} FROM listings WHERE listing_id = $id AND +shard = $shard";
         command.Parameters.AddWithValue("$id", listingId);
+        command.Parameters.AddWithValue("$shard", shard);
         await using var reader = await command.ExecuteReaderAsync();
         return await reader.ReadAsync() ? Read(reader) : null;
+    }
+
+    public async Task<IReadOnlyList<StoredListing>> GetManyAsync(int shard, IReadOnlyList<string> listingIds)
+    {
+        ArgumentNullException.ThrowIfNull(listingIds);
+        if (listingIds.Count == 0)
+        {
+            return [];
+        }
+
+        await using var connection = database.Open();
+        await using var command = connection.CreateCommand();
+        // "+shard": looked up by primary key, never by scanning the shard's index.
+        // One parameter per id ($i0, $i1, ...): a page is at most a few hundred ids, far below SQLite's limit.
+        command.CommandText = $"SELECT {Columns} FROM listings WHERE listing_id IN ({string.Join(", ", listingIds.Select((_, i) => "$i" + i.ToString(CultureInfo.InvariantCulture)))}) AND +shard = $shard";
+        command.Parameters.AddWithValue("$shard", shard);
+        for (var i = 0; i < listingIds.Count; i++)
+        {
+            command.Parameters.AddWithValue("$i" + i.ToString(CultureInfo.InvariantCulture), listingIds[i]);
+        }
+
+        var found = new List<StoredListing>(listingIds.Count);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            found.Add(Read(reader));
+        }
+
+        return found;
     }
 
     public async IAsyncEnumerable<StoredListing> ReadShardAsync(int shard, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -97,7 +97,7 @@ internal static class SearchScenario
         using var local = new ListingIndex();
         foreach (var item in corpus.Items)
         {
-            local.Upsert(item.Stored);
+            local.Add(item.Stored);
         }
 
         local.Refresh();

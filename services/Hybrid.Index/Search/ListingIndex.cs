@@ -101,6 +101,23 @@ public sealed partial class ListingIndex : IDisposable
     public void Upsert(StoredListing stored)
     {
         ArgumentNullException.ThrowIfNull(stored);
+        _writer.UpdateDocument(new Term(IdField, stored.ListingId), Document(stored));
+        Interlocked.Exchange(ref _dirty, 1);
+    }
+
+    /// <summary>
+    /// Adds a listing the index does not hold yet (a rebuild, each listing once): no delete by id
+    /// is buffered beside it, which makes a rebuild of a large shard markedly faster.
+    /// </summary>
+    public void Add(StoredListing stored)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        _writer.AddDocument(Document(stored));
+        Interlocked.Exchange(ref _dirty, 1);
+    }
+
+    private static Document Document(StoredListing stored)
+    {
         var envelope = SignedEnvelope.Parser.ParseFrom(stored.Envelope);
         var payload = EnvelopePayload.Parser.ParseFrom(envelope.Payload);
         var listing = Listing.Parser.ParseFrom(payload.Body);
@@ -139,8 +156,7 @@ public sealed partial class ListingIndex : IDisposable
             }
         }
 
-        _writer.UpdateDocument(new Term(IdField, stored.ListingId), document);
-        Interlocked.Exchange(ref _dirty, 1);
+        return document;
     }
 
     /// <summary>Removes a listing from search.</summary>

@@ -111,10 +111,20 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         await foreach (var listing in store.ReadShardAsync(shard, CancellationToken.None))
         {
             var live = !listing.Withdrawn && listing.ExpiresMs > now;
+            // A Redis scan may return a listing twice: only a listing seen for the first time is added as new.
+            var seen = _entries.ContainsKey(listing.ListingId);
             Remember(listing, live: live);
-            if (live)
+            if (!seen && live)
+            {
+                _index.Add(listing);
+            }
+            else if (seen && live)
             {
                 _index.Upsert(listing);
+            }
+            else if (seen)
+            {
+                _index.Remove(listing.ListingId);
             }
         }
 

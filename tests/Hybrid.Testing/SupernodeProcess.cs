@@ -82,6 +82,13 @@ public sealed class SupernodeProcess : IAsyncDisposable
     public static SupernodeProcess Launch(string dataDir, params string[] extraArgs) => Launch(null, dataDir, extraArgs);
 
     /// <summary>
+    /// Starts a supernode on a public port chosen beforehand, without waiting for it: for supernodes
+    /// that must know each other's URLs before any of them starts (federated clusters), or that
+    /// come back on the same URL after a restart.
+    /// </summary>
+    public static SupernodeProcess Launch(int grpcPort, string dataDir, params string[] extraArgs) => Launch(null, dataDir, extraArgs, grpcPort);
+
+    /// <summary>
     /// Starts a supernode inside a NAT lab host's network namespace, serving the public API on the
     /// host's address and the ops endpoints on a Unix socket in its data folder (reachable from outside the lab).
     /// </summary>
@@ -93,9 +100,9 @@ public sealed class SupernodeProcess : IAsyncDisposable
         return node;
     }
 
-    private static SupernodeProcess Launch(LabHost? host, string dataDir, string[] extraArgs)
+    private static SupernodeProcess Launch(LabHost? host, string dataDir, string[] extraArgs, int? chosenGrpcPort = null)
     {
-        var grpcPort = Ports.Free();
+        var grpcPort = chosenGrpcPort ?? Ports.Free();
         var opsPort = Ports.Free();
         var start = new ProcessStartInfo(host is null ? "dotnet" : "ip")
         {

@@ -200,3 +200,13 @@ public sealed record FacetCounts(
     private static ImmutableDictionary<string, long> Sum(IEnumerable<ImmutableDictionary<string, long>> counts) =>
         counts.SelectMany(c => c).GroupBy(kv => kv.Key, StringComparer.Ordinal).ToImmutableDictionary(g => g.Key, g => g.Sum(kv => kv.Value), StringComparer.Ordinal);
 }
+
+/// <summary>A listing version a shard holds, for reconciling with other clusters.</summary>
+/// <param name="ListingId">The listing.</param>
+/// <param name="Version">The version held (a withdrawal's, for a withdrawn listing).</param>
+/// <param name="Live">Searchable: neither withdrawn nor expired.</param>
+[GenerateSerializer, Immutable, Alias("hybrid.HeldVersion")]
+public readonly record struct HeldVersion(
+    [property: Id(0)] string ListingId,
+    [property: Id(1)] ulong Version,
+    [property: Id(2)] bool Live);

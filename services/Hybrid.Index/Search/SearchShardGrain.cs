@@ -41,6 +41,10 @@ public interface ISearchShardGrain : IGrainWithIntegerKey
     [AlwaysInterleave]
     Task<int> Count();
 
+    /// <summary>Every listing version this shard holds (live or not), for reconciling with other clusters.</summary>
+    [AlwaysInterleave]
+    Task<ImmutableArray<HeldVersion>> Versions();
+
     /// <summary>Corrections for the words of <paramref name="text"/> this shard's listings do not contain.</summary>
     [AlwaysInterleave]
     Task<ImmutableArray<WordSuggestion>> Suggest(string text);
@@ -270,6 +274,12 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     {
         await RebuiltAsync();
         return _index.Suggest(text);
+    }
+
+    public async Task<ImmutableArray<HeldVersion>> Versions()
+    {
+        await RebuiltAsync();
+        return [.. _entries.Select(kv => new HeldVersion(kv.Key, kv.Value.Version, kv.Value.Live))];
     }
 
     public async Task<int> Count()

@@ -112,6 +112,13 @@ public sealed partial class ShardedSearch(IGrainFactory grains, IOptions<SearchO
         return new SearchPage(hits, total, offset + page.Count < total, facets);
     }
 
+    /// <summary>Every listing version the shards hold, live or not (for reconciling with other clusters).</summary>
+    public async Task<IReadOnlyList<HeldVersion>> VersionsAsync()
+    {
+        var shards = await Task.WhenAll(_shards.Select(s => s.Versions()));
+        return [.. shards.SelectMany(s => s)];
+    }
+
     /// <summary>Activates every shard (rebuilding each from storage); returns the listings they hold.</summary>
     public async Task<int> WarmUpAsync()
     {

@@ -41,4 +41,7 @@ public static class EnvelopeKinds
 
     /// <summary>The reviewed party's reply to a review (<c>ReviewReply</c>).</summary>
     public const string ReviewReply = "hybrid.review.reply.v1";
+
+    /// <summary>A cluster's answer to a federation hello (<c>FederationHelloAnswer</c>), signed with its federation key.</summary>
+    public const string FederationHello = "hybrid.federation.hello.v1";
 }

@@ -65,6 +65,7 @@ public static class SignedEnvelopes
         [EnvelopeKinds.RelayRequest] = 512,
         [EnvelopeKinds.Review] = 16 * 1024,
         [EnvelopeKinds.ReviewReply] = 8 * 1024,
+        [EnvelopeKinds.FederationHello] = 256,
     };
 
     /// <summary>The largest payload accepted for envelopes of <paramref name="kind"/>, in bytes.</summary>

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Index.Listings;
 using Hybrid.Index.Search;
@@ -30,27 +29,23 @@ public sealed class ListingsService(
     {
         ArgumentNullException.ThrowIfNull(context);
         limits.Call(context);
-        var now = time.GetUtcNow();
-        var verified = SignedEnvelopes.Verify(request, EnvelopeKinds.Listing, now);
-        var listing = verified.Body(Listing.Parser);
-        var expires = DateTimeOffset.FromUnixTimeMilliseconds(verified.Payload.ExpiresAtMs);
-        if (ListingRules.Check(listing, expires, now) is { } problem)
+        CheckedListing listing;
+        try
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, problem));
+            listing = ListingIntake.Check(request, time.GetUtcNow());
+        }
+        catch (ListingRefusedException ex)
+        {
+            throw Requests.Invalid(ex.Message);
         }
 
-        if (listing.CreatedMs > verified.Payload.IssuedAtMs)
-        {
-            throw Requests.Invalid("created_ms is after the envelope's issue time: a listing cannot be created after it was signed");
-        }
-
+        var verified = listing.Verified;
         await admission.EnsureKnownAsync(verified.Signer, request.SignerPublicKey.ToByteArray(), context);
 
-        var stored = new StoredListing(listing.ListingId, verified.Signer.ToString(), verified.Version, verified.Payload.ExpiresAtMs, false, request.ToByteArray());
-        var result = await search.ShardOf(listing.ListingId).Publish(stored);
+        var result = await search.ShardOf(listing.Stored.ListingId).Publish(listing.Stored);
         metrics.Publishes.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
         Ensure(result);
-        return new PublishListingResponse { ListingId = listing.ListingId, Version = verified.Version, ExpiresMs = verified.Payload.ExpiresAtMs };
+        return new PublishListingResponse { ListingId = listing.Stored.ListingId, Version = verified.Version, ExpiresMs = verified.Payload.ExpiresAtMs };
     }
 
     public override async Task<WithdrawListingResponse> WithdrawListing(SignedEnvelope request, ServerCallContext context)

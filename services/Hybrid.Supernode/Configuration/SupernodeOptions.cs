@@ -259,6 +259,9 @@ public sealed class SupernodeOptions
     /// <summary>How often global trust is recomputed while reviews arrive.</summary>
     public TimeSpan TrustRecomputeInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>Federation with other clusters.</summary>
+    public FederationOptions Federation { get; set; } = new();
+
     /// <summary>The pre-trusted peers, parsed.</summary>
     public IReadOnlyList<string> PreTrusted => [.. PreTrustedPeers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
@@ -297,6 +300,8 @@ public sealed class SupernodeOptions
         {
             errors.Add("Supernode:DataDir is empty; give a directory the supernode may write to");
         }
+
+        errors.AddRange(Federation.Validate());
 
         CheckName(errors, nameof(ClusterId), ClusterId);
         CheckName(errors, nameof(ServiceId), ServiceId);

@@ -52,6 +52,10 @@ public static class SupernodeHosting
         builder.Services.AddSingleton<Relay.RelayForwarding>();
         builder.Services.AddSingleton<Relay.RelayPort>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Relay.RelayPort>());
+        builder.Services.AddSingleton<Federation.FederationIdentity>();
+        builder.Services.AddSingleton<Federation.LocalListings>();
+        builder.Services.AddSingleton<Federation.FederationPuller>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Federation.FederationPuller>());
         // Sessions are long-lived streams: give them time to hear "draining" and move before Kestrel cuts them.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         return builder;
@@ -67,6 +71,7 @@ public static class SupernodeHosting
         app.MapGrpcService<RelayService>();
         app.MapGrpcService<MailboxService>();
         app.MapGrpcService<ReputationService>();
+        app.MapGrpcService<Federation.FederationService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });

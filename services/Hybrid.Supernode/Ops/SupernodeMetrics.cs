@@ -11,6 +11,10 @@ public sealed class SupernodeMetrics
 
     public Counter SessionsRefused { get; } = Metrics.CreateCounter("hybrid_sessions_refused_total", "Session attempts refused, by reason.", "reason");
 
+    public Counter FederationRounds { get; } = Metrics.CreateCounter("hybrid_federation_rounds_total", "Reconciliation rounds with peer clusters, by outcome (completed, unreachable, struck, blocked).", "outcome");
+
+    public Counter FederationListings { get; } = Metrics.CreateCounter("hybrid_federation_listings_total", "Listings fetched from peer clusters, by what became of them (applied, unchanged, replayed, over_quota, refused, ...).", "outcome");
+
     public Counter Lookups { get; } = Metrics.CreateCounter("hybrid_lookups_total", "LookupPeer calls answered by this supernode.");
 
     public Counter RateLimited { get; } = Metrics.CreateCounter("hybrid_rate_limited_total", "Calls and session messages refused by the per-peer rate limit.");

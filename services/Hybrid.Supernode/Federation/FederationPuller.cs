@@ -1,0 +1,334 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Hybrid.Index.Federation;
+using Hybrid.Index.Listings;
+using Hybrid.Index.Search;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Api;
+using Hybrid.Supernode.Configuration;
+using Hybrid.Supernode.Ops;
+using IdRange = Hybrid.Index.Federation.IdRange;
+
+namespace Hybrid.Supernode.Federation;
+
+/// <summary>Where this cluster stands with one peer cluster.</summary>
+public sealed class PeerCluster(string url)
+{
+    /// <summary>The peer's public URL, as configured.</summary>
+    public string Url { get; } = url;
+
+    /// <summary>The cluster id its hello answer was signed with, once heard.</summary>
+    public PeerId? ClusterId { get; set; }
+
+    /// <summary>Objects it sent that failed verification, or answers that broke the protocol.</summary>
+    public int Strikes { get; set; }
+
+    /// <summary>Not pulled from again (blocked, or too many strikes) until this supernode restarts.</summary>
+    public string? DroppedBecause { get; set; }
+
+    /// <summary>No round before this time (a throttle after a strike or a failure).</summary>
+    public DateTimeOffset NotBefore { get; set; }
+
+    /// <summary>Failed rounds in a row (unreachable, timed out), for backing off.</summary>
+    public int Failures { get; set; }
+}
+
+/// <summary>
+/// Pulls from every peer cluster, every <see cref="FederationOptions.Interval"/>, the live listings
+/// it holds that this cluster lacks or holds at an older version: range-based set reconciliation
+/// over (listing id, version), then a fetch of the listings found. Each listing is checked as if a
+/// seller had published it here (signature, rules, quotas); a peer that sends one that does not
+/// verify, or breaks the protocol, is throttled, and dropped after
+/// <see cref="FederationOptions.MaxStrikes"/>. Clusters pull (never push), so what spreads from A to
+/// C through B needs no trust in B: B only carries what A's sellers signed.
+/// </summary>
+public sealed partial class FederationPuller(
+    SupernodeOptions options,
+    FederationIdentity identity,
+    LocalListings local,
+    ShardedSearch search,
+    SupernodeMetrics metrics,
+    TimeProvider time,
+    ILogger<FederationPuller> logger) : BackgroundService
+{
+    private const int MaxRounds = 64;
+    private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(30);
+    private readonly FederationOptions _federation = options.Federation;
+    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _blocked = [.. options.Federation.BlockedIds];
+
+    /// <summary>The peer clusters and where each stands.</summary>
+    public IReadOnlyList<PeerCluster> Peers { get; } = [.. options.Federation.PeerUrls.Select(url => new PeerCluster(url))];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (Peers.Count == 0)
+        {
+            return;
+        }
+
+        LogStarted(logger, identity.ClusterId, Peers.Count, _federation.Interval.TotalSeconds);
+        using var timer = new PeriodicTimer(_federation.Interval, time);
+        do
+        {
+            foreach (var peer in Peers)
+            {
+                if (peer.DroppedBecause is null && time.GetUtcNow() >= peer.NotBefore)
+                {
+                    await PullOnceAsync(peer, stoppingToken);
+                }
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    /// <summary>One round with <paramref name="peer"/>; failures are logged and back the peer off, never thrown.</summary>
+    public async Task PullOnceAsync(PeerCluster peer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        try
+        {
+            var taken = await RoundAsync(peer, cancellationToken);
+            peer.Failures = 0;
+            if (taken > 0)
+            {
+                LogPulled(logger, taken, peer.Url, peer.ClusterId);
+            }
+        }
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+        catch (PeerMisbehavedException ex)
+        {
+            Strike(peer, ex.Message);
+        }
+        catch (Exception ex) when (ex is RpcException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            // Unreachable or refusing: try again later, backing off up to 32 intervals.
+            BackOff(peer, "unreachable");
+            LogUnreachable(logger, peer.Url, ex is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : ex.Message);
+        }
+        catch (Exception ex)
+        {
+            // This cluster's own side failed (storage, shards): the round is tried again later.
+            BackOff(peer, "failed");
+            LogRoundFailed(logger, ex, peer.Url);
+        }
+    }
+
+    private async Task<int> RoundAsync(PeerCluster peer, CancellationToken cancellationToken)
+    {
+        var client = new FederationApi.FederationApiClient(_channels.GetOrAdd(peer.Url, url => GrpcChannel.ForAddress(url, new GrpcChannelOptions
+        {
+            MaxReceiveMessageSize = options.MaxMessageBytes,
+            MaxSendMessageSize = options.MaxMessageBytes,
+        })));
+        var clusterId = await HelloAsync(client, cancellationToken);
+        if (clusterId == identity.ClusterId)
+        {
+            peer.DroppedBecause = "it is this cluster";
+            LogDropped(logger, peer.Url, clusterId, peer.DroppedBecause);
+            return 0;
+        }
+
+        if (peer.ClusterId is { } known && known != clusterId)
+        {
+            // The URL now answers with another key: strikes stay with the URL, the new id is checked afresh.
+            LogChangedId(logger, peer.Url, known, clusterId);
+        }
+
+        peer.ClusterId = clusterId;
+        if (_blocked.Contains(clusterId.ToString()))
+        {
+            peer.DroppedBecause = "its id is blocked by Supernode:Federation:Blocked";
+            metrics.FederationRounds.WithLabels("blocked").Inc();
+            LogDropped(logger, peer.Url, clusterId, peer.DroppedBecause);
+            return 0;
+        }
+
+        var mine = await local.SnapshotAsync(fresh: true);
+        var wanted = await DifferencesAsync(client, mine, cancellationToken);
+        var taken = 0;
+        foreach (var batch in wanted.Take(_federation.MaxListingsPerRound).Chunk(FederationWire.MaxFetch))
+        {
+            taken += await FetchAsync(client, batch, cancellationToken);
+        }
+
+        metrics.FederationRounds.WithLabels("completed").Inc();
+        return taken;
+    }
+
+    /// <summary>Who answers: the peer signs our nonce with its federation key.</summary>
+    private async Task<PeerId> HelloAsync(FederationApi.FederationApiClient client, CancellationToken cancellationToken)
+    {
+        var nonce = RandomNumberGenerator.GetBytes(32);
+        var answer = await client.HelloAsync(new FederationHello { Nonce = ByteString.CopyFrom(nonce) }, deadline: Deadline(), cancellationToken: cancellationToken);
+        VerifiedEnvelope verified;
+        try
+        {
+            verified = SignedEnvelopes.Verify(answer, EnvelopeKinds.FederationHello, time.GetUtcNow());
+        }
+        catch (EnvelopeRejectedException ex)
+        {
+            throw new PeerMisbehavedException($"its hello answer does not verify: {ex.Message}");
+        }
+
+        if (!verified.Body(FederationHelloAnswer.Parser).Nonce.Span.SequenceEqual(nonce))
+        {
+            throw new PeerMisbehavedException("its hello answer signs another nonce than ours");
+        }
+
+        return verified.Signer;
+    }
+
+    /// <summary>The ids the peer holds at a newer version than this cluster (or that this cluster lacks).</summary>
+    private async Task<List<string>> DifferencesAsync(FederationApi.FederationApiClient client, ListingVersions mine, CancellationToken cancellationToken)
+    {
+        var wanted = new List<string>();
+        var pending = new Queue<IdRange>([IdRange.All]);
+        for (var round = 0; pending.Count > 0 && wanted.Count < _federation.MaxListingsPerRound; round++)
+        {
+            if (round == MaxRounds)
+            {
+                throw new PeerMisbehavedException($"reconciliation did not end within {MaxRounds} requests");
+            }
+
+            var asked = new List<IdRange>();
+            while (asked.Count < FederationWire.MaxRanges && pending.TryDequeue(out var range))
+            {
+                asked.Add(range);
+            }
+
+            var request = new ReconcileRequest();
+            request.Ranges.AddRange(asked.Select(r => FederationWire.ToWire(r, mine.Live.FingerprintOf(r))));
+            var reply = await client.ReconcileAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
+            var answers = FederationWire.ReadReply(asked, reply, out var problem) ?? throw new PeerMisbehavedException($"its reconcile answer is malformed: {problem}");
+            var (want, next) = Reconciliation.Read(mine.Live, mine.VersionOf, answers);
+            wanted.AddRange(want);
+            foreach (var range in next)
+            {
+                pending.Enqueue(range);
+            }
+        }
+
+        return wanted;
+    }
+
+    /// <summary>Fetches <paramref name="ids"/> and stores each that verifies; returns how many were stored.</summary>
+    private async Task<int> FetchAsync(FederationApi.FederationApiClient client, string[] ids, CancellationToken cancellationToken)
+    {
+        var request = new FetchListingsRequest();
+        request.ListingIds.AddRange(ids);
+        var reply = await client.FetchListingsAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
+        var asked = ids.ToHashSet(StringComparer.Ordinal);
+        var stored = 0;
+        foreach (var envelope in reply.Listings)
+        {
+            CheckedListing listing;
+            try
+            {
+                listing = ListingIntake.Check(envelope, time.GetUtcNow());
+            }
+            catch (Exception ex) when (ex is EnvelopeRejectedException or ListingRefusedException)
+            {
+                metrics.FederationListings.WithLabels("refused").Inc();
+                throw new PeerMisbehavedException($"it sent a listing that does not verify: {ex.Message}");
+            }
+
+            if (!asked.Remove(listing.Stored.ListingId))
+            {
+                metrics.FederationListings.WithLabels("refused").Inc();
+                throw new PeerMisbehavedException($"it sent listing {listing.Stored.ListingId}, which was not asked for (or sent it twice)");
+            }
+
+            var result = await search.ShardOf(listing.Stored.ListingId).Publish(listing.Stored);
+            metrics.FederationListings.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
+            if (result.Outcome == ListingOutcome.Applied)
+            {
+                stored++;
+            }
+        }
+
+        return stored;
+    }
+
+    private void BackOff(PeerCluster peer, string outcome)
+    {
+        peer.Failures++;
+        peer.NotBefore = time.GetUtcNow() + (_federation.Interval * (1 << Math.Min(5, peer.Failures - 1)));
+        metrics.FederationRounds.WithLabels(outcome).Inc();
+    }
+
+    private void Strike(PeerCluster peer, string why)
+    {
+        peer.Strikes++;
+        metrics.FederationRounds.WithLabels("struck").Inc();
+        if (peer.Strikes >= _federation.MaxStrikes)
+        {
+            peer.DroppedBecause = $"{peer.Strikes} strikes, the last: {why}";
+            LogDropped(logger, peer.Url, peer.ClusterId, peer.DroppedBecause);
+            return;
+        }
+
+        // Throttled: each strike doubles the wait before the next round with this peer.
+        peer.NotBefore = time.GetUtcNow() + (_federation.Interval * (1 << Math.Min(10, peer.Strikes)));
+        LogStruck(logger, peer.Url, peer.ClusterId, peer.Strikes, _federation.MaxStrikes, why);
+    }
+
+    private DateTime Deadline() => time.GetUtcNow().UtcDateTime + CallDeadline;
+
+    public override void Dispose()
+    {
+        foreach (var channel in _channels.Values)
+        {
+            channel.Dispose();
+        }
+
+        base.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Federation: cluster {ClusterId} pulls from {Peers} peer clusters every {Seconds} s")]
+    private static partial void LogStarted(ILogger logger, PeerId clusterId, int peers, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Federation: took {Count} listings from {Url} (cluster {ClusterId})")]
+    private static partial void LogPulled(ILogger logger, int count, string url, PeerId? clusterId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Federation: peer cluster at {Url} is unreachable or refused ({Reason}); trying again later")]
+    private static partial void LogUnreachable(ILogger logger, string url, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Federation: a round with the peer cluster at {Url} failed on this side; trying again later")]
+    private static partial void LogRoundFailed(ILogger logger, Exception exception, string url);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} (cluster {ClusterId}) struck {Strikes} of {MaxStrikes} and throttled: {Reason}")]
+    private static partial void LogStruck(ILogger logger, string url, PeerId? clusterId, int strikes, int maxStrikes, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} (cluster {ClusterId}) dropped: {Reason}")]
+    private static partial void LogDropped(ILogger logger, string url, PeerId? clusterId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} now answers as cluster {NewId} (was {OldId})")]
+    private static partial void LogChangedId(ILogger logger, string url, PeerId oldId, PeerId newId);
+}
+
+/// <summary>A peer cluster sent something that does not verify or breaks the protocol.</summary>
+public sealed class PeerMisbehavedException : Exception
+{
+    public PeerMisbehavedException(string message)
+        : base(message)
+    {
+    }
+
+    public PeerMisbehavedException()
+    {
+    }
+
+    public PeerMisbehavedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,0 +1,93 @@
+using Grpc.Core;
+using Hybrid.Index.Federation;
+using Hybrid.Index.Listings;
+using Hybrid.Index.Search;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Listings;
+using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Api;
+
+namespace Hybrid.Supernode.Federation;
+
+/// <summary>
+/// What this cluster answers to other clusters: who it is, where its set of live listings differs
+/// from theirs, and the signed listings themselves. Everything served is public (anyone may search
+/// it), so the calls are charged to the caller's address like any other call.
+/// </summary>
+public sealed class FederationService(
+    FederationIdentity identity,
+    LocalListings local,
+    ShardedSearch search,
+    RequestLimits limits,
+    ReplyPages pages,
+    TimeProvider time) : FederationApi.FederationApiBase
+{
+    private static readonly TimeSpan HelloValidity = TimeSpan.FromMinutes(5);
+
+    public override Task<SignedEnvelope> Hello(FederationHello request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        limits.Call(context);
+        if (request.Nonce.Length is < 16 or > 64)
+        {
+            throw Requests.Invalid($"the nonce is {request.Nonce.Length} bytes; send 16 to 64 random bytes");
+        }
+
+        var now = time.GetUtcNow();
+        return Task.FromResult(SignedEnvelopes.Sign(identity.Key, EnvelopeKinds.FederationHello, 1, new FederationHelloAnswer { Nonce = request.Nonce }, now, now + HelloValidity));
+    }
+
+    public override async Task<ReconcileReply> Reconcile(ReconcileRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        limits.Call(context);
+        if (request.Ranges.Count is 0 or > FederationWire.MaxRanges)
+        {
+            throw Requests.Invalid($"ask about 1 to {FederationWire.MaxRanges} ranges at a time ({request.Ranges.Count} were sent)");
+        }
+
+        var asked = new List<(Index.Federation.IdRange Range, Fingerprint Fingerprint)>(request.Ranges.Count);
+        foreach (var wire in request.Ranges)
+        {
+            asked.Add(FederationWire.FromWire(wire, out var problem) ?? throw Requests.Invalid(problem!));
+        }
+
+        var mine = (await local.SnapshotAsync()).Live;
+        var reply = new ReconcileReply();
+        for (var i = 0; i < asked.Count; i++)
+        {
+            var answer = Reconciliation.Answer(mine, asked[i].Range, asked[i].Fingerprint);
+            var wire = new RangeReply { Range = request.Ranges[i], Same = answer.Same };
+            wire.Items.AddRange(answer.Items.Select(item => new ListingVersion { ListingId = item.Id, Version = item.Version }));
+            wire.Split.AddRange(answer.Split.Select(part => FederationWire.ToWire(part.Range, part.Fingerprint)));
+            reply.Ranges.Add(wire);
+        }
+
+        return reply;
+    }
+
+    public override async Task<FetchListingsReply> FetchListings(FetchListingsRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        limits.Call(context);
+        if (request.ListingIds.Count is 0 or > FederationWire.MaxFetch)
+        {
+            throw Requests.Invalid($"ask for 1 to {FederationWire.MaxFetch} listings at a time ({request.ListingIds.Count} were sent)");
+        }
+
+        foreach (var id in request.ListingIds)
+        {
+            if (!ListingRules.IsListingId(id, out var error))
+            {
+                throw Requests.Invalid(error);
+            }
+        }
+
+        var found = await Task.WhenAll(request.ListingIds.Distinct(StringComparer.Ordinal)
+            .GroupBy(id => ListingShards.Of(id, search.ShardCount))
+            .Select(g => search.ShardOf(g.First()).Fetch([.. g])));
+        var reply = new FetchListingsReply();
+        pages.Fill(reply.Listings, [.. found.SelectMany(f => f)], stored => SignedEnvelope.Parser.ParseFrom(stored.Envelope));
+        return reply;
+    }
+}

@@ -1,0 +1,334 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+using Hybrid.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Hybrid.Supernode.Tests;
+
+/// <summary>
+/// Independent clusters (here: embedded supernodes, each with its own store and federation key)
+/// form one marketplace: each pulls from its peer clusters the signed listings it lacks, checks
+/// each as if a seller had sent it, and refuses, throttles and drops a cluster that lies.
+/// </summary>
+public sealed class FederationTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+    private const string Interval = "--Supernode:Federation:Interval=00:00:00.300";
+
+    /// <summary>A cluster of the lab: its port, data and key are chosen before any cluster starts, so peers can name each other.</summary>
+    private sealed class Cluster(string name, string dataDir, int port, PeerIdentity key)
+    {
+        public string Name { get; } = name;
+
+        public string DataDir { get; } = dataDir;
+
+        public int Port { get; } = port;
+
+        public string Url => $"http://127.0.0.1:{Port}";
+
+        public PeerIdentity Key { get; } = key;
+
+        public SupernodeProcess? Node { get; set; }
+
+        public SupernodeProcess Running => Node ?? throw new InvalidOperationException($"cluster {Name} is not running");
+
+        public static Cluster Create(TempDir temp, string name)
+        {
+            var cluster = new Cluster(name, temp.Sub(name), Ports.Free(), PeerIdentity.Generate());
+            Directory.CreateDirectory(cluster.DataDir);
+            File.WriteAllText(Path.Combine(cluster.DataDir, "federation-key.pem"), cluster.Key.ExportPrivateKeyPem());
+            return cluster;
+        }
+
+        public SupernodeProcess Launch(IEnumerable<Cluster> peers, params string[] extra) =>
+            Node = SupernodeProcess.Launch(Port, DataDir, [Interval, $"--Supernode:Federation:Peers={string.Join(',', peers.Select(p => p.Url))}", .. extra]);
+    }
+
+    private static async Task StartAllAsync(params (Cluster Cluster, Cluster[] Peers)[] clusters)
+    {
+        foreach (var (cluster, peers) in clusters)
+        {
+            cluster.Launch(peers);
+        }
+
+        await Task.WhenAll(clusters.Select(c => c.Cluster.Running.WaitReadyAsync(failWhenExited: true)));
+    }
+
+    private static async Task StopAllAsync(params Cluster[] clusters)
+    {
+        foreach (var cluster in clusters)
+        {
+            if (cluster.Node is { } node)
+            {
+                await node.DisposeAsync();
+            }
+
+            cluster.Key.Dispose();
+        }
+    }
+
+    private static async Task<Listing> PublishAsync(Cluster cluster, PeerIdentity seller, string title, ulong version = 1, Listing? listing = null)
+    {
+        listing ??= ListingFactory.Listing(title);
+        listing.Title = title;
+        await cluster.Running.Client.Listings.PublishListingAsync(ListingFactory.Sign(seller, listing, version));
+        return listing;
+    }
+
+    private static async Task<List<string>> TitlesAsync(Cluster cluster, string text)
+    {
+        var response = await cluster.Running.Client.Listings.SearchAsync(new SearchRequest { Text = text, Limit = 100 });
+        return [.. response.Hits.Select(h => h.Record.Listing.Title)];
+    }
+
+    private static Task FoundAsync(Cluster cluster, string text, string title) =>
+        Eventually.TrueAsync(async () => (await TitlesAsync(cluster, text)).Contains(title), Deadline, $"'{title}' to be found by a search for '{text}' in cluster {cluster.Name}");
+
+    [Fact]
+    public async Task FederationCarriesAListingAndItsNewVersionToAClusterThatIsNotAPeerOfItsOwn()
+    {
+        using var temp = new TempDir();
+        var (a, b, c) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"), Cluster.Create(temp, "c"));
+        try
+        {
+            // A and C know only B.
+            await StartAllAsync((a, [b]), (b, [a, c]), (c, [b]));
+            using var seller = PeerIdentity.Generate();
+            var listing = await PublishAsync(a, seller, "Teak garden bench");
+
+            await FoundAsync(c, "teak bench", "Teak garden bench");
+            // C serves the listing as its seller signed it, though C never heard from the seller.
+            var record = await c.Running.Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId });
+            var verified = SignedEnvelopes.Verify(record.Envelope, EnvelopeKinds.Listing, DateTimeOffset.UtcNow, seller.Id);
+            Assert.Equal("Teak garden bench", verified.Body(Listing.Parser).Title);
+
+            await PublishAsync(a, seller, "Teak garden bench, newly oiled", version: 2, listing: listing);
+            await FoundAsync(c, "oiled", "Teak garden bench, newly oiled");
+            Assert.DoesNotContain("Teak garden bench", await TitlesAsync(c, "teak bench"));
+        }
+        finally
+        {
+            await StopAllAsync(a, b, c);
+        }
+    }
+
+    [Fact]
+    public async Task AFederatedClusterRestartedEmptyCatchesUpWithItsPeers()
+    {
+        using var temp = new TempDir();
+        var (a, b) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"));
+        try
+        {
+            await StartAllAsync((a, [b]), (b, [a]));
+            using var seller = PeerIdentity.Generate();
+            var titles = Enumerable.Range(0, 40).Select(i => $"Vinyl record number {i}").ToList();
+            foreach (var title in titles)
+            {
+                await PublishAsync(a, seller, title);
+            }
+
+            await FoundAsync(b, "vinyl", titles[^1]);
+            b.Running.KillHard();
+            await b.Running.DisposeAsync();
+            foreach (var file in Directory.GetFiles(b.DataDir).Where(f => !f.EndsWith("federation-key.pem", StringComparison.Ordinal)))
+            {
+                File.Delete(file);
+            }
+
+            b.Launch([a]);
+            await b.Running.WaitReadyAsync(failWhenExited: true);
+            await Eventually.TrueAsync(async () => (await TitlesAsync(b, "vinyl")).Count == titles.Count, Deadline, $"all {titles.Count} listings back in cluster b after it restarted empty");
+        }
+        finally
+        {
+            await StopAllAsync(a, b);
+        }
+    }
+
+    [Fact]
+    public async Task FederatedClustersCutApartConvergeWhenThePartitionHeals()
+    {
+        using var temp = new TempDir();
+        var (a, b, c) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"), Cluster.Create(temp, "c"));
+        try
+        {
+            // A and C reach each other only through B: with B down they are cut apart.
+            await StartAllAsync((a, [b]), (c, [b]));
+            using var seller = PeerIdentity.Generate();
+            await PublishAsync(a, seller, "Brass desk lamp");
+            await PublishAsync(c, seller, "Brass door knocker");
+
+            b.Launch([a, c]);
+            await b.Running.WaitReadyAsync(failWhenExited: true);
+
+            await FoundAsync(a, "brass", "Brass door knocker");
+            await FoundAsync(c, "brass", "Brass desk lamp");
+            foreach (var cluster in new[] { a, b, c })
+            {
+                Assert.Equal(["Brass desk lamp", "Brass door knocker"], (await TitlesAsync(cluster, "brass")).Order(StringComparer.Ordinal));
+            }
+        }
+        finally
+        {
+            await StopAllAsync(a, b, c);
+        }
+    }
+
+    [Fact]
+    public async Task FederationNeverPullsFromABlockedCluster()
+    {
+        using var temp = new TempDir();
+        var (a, b, c) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"), Cluster.Create(temp, "c"));
+        try
+        {
+            b.Launch([]);
+            a.Launch([b], $"--Supernode:Federation:Blocked={b.Key.Id}");
+            c.Launch([b]);
+            await Task.WhenAll(new[] { a, b, c }.Select(x => x.Running.WaitReadyAsync(failWhenExited: true)));
+            using var seller = PeerIdentity.Generate();
+            await PublishAsync(b, seller, "Cast iron skillet");
+
+            // C, which does not block B, takes the listing; A has by then heard B's id and dropped it.
+            await FoundAsync(c, "skillet", "Cast iron skillet");
+            await Eventually.TrueAsync(async () => await a.Running.MetricAsync("hybrid_federation_rounds_total{outcome=\"blocked\"}") >= 1, Deadline, "cluster a to find that the peer at b's URL is the blocked cluster");
+            Assert.Empty(await TitlesAsync(a, "skillet"));
+            Assert.Equal(0, await a.Running.MetricAsync("hybrid_federation_rounds_total{outcome=\"completed\"}"));
+        }
+        finally
+        {
+            await StopAllAsync(a, b, c);
+        }
+    }
+
+    [Fact]
+    public async Task AFederatedClusterSendingForgedOrOversizedListingsIsRefusedThrottledAndDropped()
+    {
+        using var temp = new TempDir();
+        using var liar = new LyingCluster();
+        await using var server = await LoopbackGrpcServer.StartAsync<LyingFederationService>(s => s.AddSingleton(liar));
+        var a = Cluster.Create(temp, "a");
+        try
+        {
+            a.Node = SupernodeProcess.Launch(a.Port, a.DataDir, Interval, $"--Supernode:Federation:Peers={server.Url}", "--Supernode:Federation:MaxStrikes=2");
+            await a.Running.WaitReadyAsync(failWhenExited: true);
+
+            await Eventually.TrueAsync(async () => await a.Running.MetricAsync("hybrid_federation_rounds_total{outcome=\"struck\"}") >= 2, Deadline, "cluster a to strike the lying cluster twice");
+            var helloes = liar.Helloes;
+            // Dropped: over many more intervals, the liar is never asked again.
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            Assert.Equal(helloes, liar.Helloes);
+            Assert.True(await a.Running.MetricAsync("hybrid_federation_listings_total{outcome=\"refused\"}") >= 2);
+            Assert.Empty(await TitlesAsync(a, "forged"));
+            Assert.Empty(await TitlesAsync(a, "oversized"));
+            Assert.Contains("dropped", a.Running.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await StopAllAsync(a);
+        }
+    }
+
+    [Fact]
+    public async Task TheFederationServiceRefusesMalformedRequestsWithReadableErrors()
+    {
+        using var temp = new TempDir();
+        await using var node = await SupernodeProcess.StartAsync(temp.Sub("a"));
+        using var channel = GrpcChannel.ForAddress(node.GrpcUrl);
+        var federation = new FederationApi.FederationApiClient(channel);
+
+        var shortNonce = await Assert.ThrowsAsync<RpcException>(() => federation.HelloAsync(new FederationHello { Nonce = ByteString.CopyFrom(new byte[4]) }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, shortNonce.StatusCode);
+        Assert.Contains("nonce", shortNonce.Status.Detail, StringComparison.Ordinal);
+
+        var tooMany = new ReconcileRequest();
+        tooMany.Ranges.AddRange(Enumerable.Range(0, 65).Select(_ => new VersionRange { Sum = ByteString.CopyFrom(new byte[16]) }));
+        var many = await Assert.ThrowsAsync<RpcException>(() => federation.ReconcileAsync(tooMany).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, many.StatusCode);
+
+        var badSum = new ReconcileRequest();
+        badSum.Ranges.Add(new VersionRange { Sum = ByteString.CopyFrom(new byte[3]) });
+        var sum = await Assert.ThrowsAsync<RpcException>(() => federation.ReconcileAsync(badSum).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, sum.StatusCode);
+        Assert.Contains("16 bytes", sum.Status.Detail, StringComparison.Ordinal);
+
+        var reversed = new ReconcileRequest();
+        reversed.Ranges.Add(new VersionRange { Lower = "z", Upper = "a", Sum = ByteString.CopyFrom(new byte[16]) });
+        Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() => federation.ReconcileAsync(reversed).ResponseAsync)).StatusCode);
+
+        var badId = new FetchListingsRequest();
+        badId.ListingIds.Add("../../etc/passwd");
+        Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() => federation.FetchListingsAsync(badId).ResponseAsync)).StatusCode);
+
+        // A well-formed question about an empty index is answered: nothing to list.
+        var whole = new ReconcileRequest();
+        whole.Ranges.Add(new VersionRange { Sum = ByteString.CopyFrom(new byte[16]) });
+        var answer = await federation.ReconcileAsync(whole);
+        Assert.True(Assert.Single(answer.Ranges).Same);
+        Assert.False(node.HasExited);
+    }
+
+    /// <summary>What the lying cluster serves and how often it was asked.</summary>
+    public sealed class LyingCluster : IDisposable
+    {
+        private int _helloes;
+
+        public PeerIdentity Key { get; } = PeerIdentity.Generate();
+
+        public PeerIdentity Seller { get; } = PeerIdentity.Generate();
+
+        public Listing Forged { get; } = ListingFactory.Listing("A forged listing");
+
+        public Listing Oversized { get; } = ListingFactory.Listing("An oversized listing", description: new string('x', 60_000));
+
+        public int Helloes => Volatile.Read(ref _helloes);
+
+        public void Heard() => Interlocked.Increment(ref _helloes);
+
+        public void Dispose()
+        {
+            Key.Dispose();
+            Seller.Dispose();
+        }
+    }
+
+    /// <summary>A cluster that answers its hello honestly, then offers two listings: one with a broken signature, one far over the size limit.</summary>
+    public sealed class LyingFederationService(LyingCluster liar) : FederationApi.FederationApiBase
+    {
+        public override Task<SignedEnvelope> Hello(FederationHello request, ServerCallContext context)
+        {
+            liar.Heard();
+            var now = DateTimeOffset.UtcNow;
+            return Task.FromResult(SignedEnvelopes.Sign(liar.Key, EnvelopeKinds.FederationHello, 1, new FederationHelloAnswer { Nonce = request.Nonce }, now, now.AddMinutes(5)));
+        }
+
+        public override Task<ReconcileReply> Reconcile(ReconcileRequest request, ServerCallContext context)
+        {
+            var reply = new ReconcileReply();
+            foreach (var range in request.Ranges)
+            {
+                var answer = new RangeReply { Range = range };
+                answer.Items.Add(new ListingVersion { ListingId = liar.Forged.ListingId, Version = 1 });
+                answer.Items.Add(new ListingVersion { ListingId = liar.Oversized.ListingId, Version = 1 });
+                reply.Ranges.Add(answer);
+            }
+
+            return Task.FromResult(reply);
+        }
+
+        public override Task<FetchListingsReply> FetchListings(FetchListingsRequest request, ServerCallContext context)
+        {
+            var reply = new FetchListingsReply();
+            var forged = ListingFactory.Sign(liar.Seller, liar.Forged);
+            var bytes = forged.Signature.ToByteArray();
+            bytes[^1] ^= 0x5a;
+            forged.Signature = ByteString.CopyFrom(bytes);
+            // Each round offers one of the two first: both kinds of lie get refused.
+            reply.Listings.Add(liar.Helloes % 2 == 1 ? forged : ListingFactory.Sign(liar.Seller, liar.Oversized));
+            return Task.FromResult(reply);
+        }
+    }
+}

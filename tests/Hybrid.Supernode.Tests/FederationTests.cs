@@ -117,6 +117,41 @@ public sealed class FederationTests
     }
 
     [Fact]
+    public async Task FederationCarriesASellersWithdrawalToClustersThatTookTheListingAndToThoseThatNeverSawIt()
+    {
+        using var temp = new TempDir();
+        var (a, b, c) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"), Cluster.Create(temp, "c"));
+        try
+        {
+            await StartAllAsync((a, [b]), (b, [a]));
+            using var seller = PeerIdentity.Generate();
+            var listing = await PublishAsync(a, seller, "Oak rocking chair");
+            await FoundAsync(b, "rocking chair", "Oak rocking chair");
+
+            await a.Running.Client.Listings.WithdrawListingAsync(ListingFactory.Withdrawal(seller, listing.ListingId, 2));
+
+            await Eventually.TrueAsync(async () => (await TitlesAsync(b, "rocking chair")).Count == 0, Deadline, "the withdrawn listing to leave cluster b's search");
+            var record = await b.Running.Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId });
+            Assert.Equal(ListingState.Withdrawn, record.State);
+
+            // A cluster that joins later takes the withdrawal too: nothing to show, and no older version can come back.
+            c.Launch([b]);
+            await c.Running.WaitReadyAsync(failWhenExited: true);
+            await Eventually.TrueAsync(
+                async () => (await c.Running.Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId })).State == ListingState.Withdrawn,
+                Deadline,
+                "cluster c to hold the listing as withdrawn");
+            var republished = await Assert.ThrowsAsync<RpcException>(() => c.Running.Client.Listings.PublishListingAsync(ListingFactory.Sign(seller, listing)).ResponseAsync);
+            Assert.Equal(StatusCode.AlreadyExists, republished.StatusCode);
+            Assert.Empty(await TitlesAsync(c, "rocking chair"));
+        }
+        finally
+        {
+            await StopAllAsync(a, b, c);
+        }
+    }
+
+    [Fact]
     public async Task AFederatedClusterRestartedEmptyCatchesUpWithItsPeers()
     {
         using var temp = new TempDir();
@@ -327,7 +362,7 @@ public sealed class FederationTests
             bytes[^1] ^= 0x5a;
             forged.Signature = ByteString.CopyFrom(bytes);
             // Each round offers one of the two first: both kinds of lie get refused.
-            reply.Listings.Add(liar.Helloes % 2 == 1 ? forged : ListingFactory.Sign(liar.Seller, liar.Oversized));
+            reply.Listings.Add(new HeldListing { Listing = liar.Helloes % 2 == 1 ? forged : ListingFactory.Sign(liar.Seller, liar.Oversized) });
             return Task.FromResult(reply);
         }
     }

@@ -13,7 +13,7 @@ namespace Hybrid.Supernode.Tests;
 public sealed class ListingStoreTests
 {
     private static StoredListing Listing(string id, ulong version = 1, bool withdrawn = false) =>
-        new(id, "seller-" + id, version, 1_900_000_000_000, withdrawn, [(byte)version, 1, 2, 3]);
+        new(id, "seller-" + id, version, 1_900_000_000_000, withdrawn, [(byte)version, 1, 2, 3], withdrawn ? [9, 9, (byte)version] : null);
 
     private static async Task AssertBatchReadsAsync(IListingStore store)
     {
@@ -29,6 +29,8 @@ public sealed class ListingStoreTests
         Assert.Equal(["a", "b", "c"], byId.Keys.Order());
         Assert.Equal(Listing("a").Envelope, byId["a"].Envelope);
         Assert.True(byId["b"].Withdrawn);
+        Assert.Equal([9, 9, 2], byId["b"].Withdrawal);
+        Assert.Null(byId["a"].Withdrawal);
         Assert.Equal(2ul, byId["b"].Version);
         Assert.Equal("seller-c", byId["c"].Seller);
         Assert.Empty(await store.GetManyAsync(0, []));
@@ -41,6 +43,55 @@ public sealed class ListingStoreTests
         using var temp = new TempDir();
         await using var database = new SqliteDatabase(temp.Sub("index.db"));
         await AssertBatchReadsAsync(new SqliteListingStore(database));
+    }
+
+    [Fact]
+    public async Task AnEmbeddedStoreMadeBeforeWithdrawalsWereKeptOpensWithItsListingsIntact()
+    {
+        using var temp = new TempDir();
+        var path = temp.Sub("old.db");
+        await using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path}"))
+        {
+            await old.OpenAsync();
+            await using var command = old.CreateCommand();
+            command.CommandText = """
+                CREATE TABLE listings (listing_id TEXT NOT NULL PRIMARY KEY, shard INTEGER NOT NULL, seller TEXT NOT NULL,
+                    version INTEGER NOT NULL, expires_ms INTEGER NOT NULL, withdrawn INTEGER NOT NULL, envelope BLOB NOT NULL) WITHOUT ROWID;
+                INSERT INTO listings VALUES ('kept', 0, 'seller-kept', 3, 1900000000000, 1, x'0102');
+                """;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        await using var database = new SqliteDatabase(path);
+        var store = new SqliteListingStore(database);
+        var kept = Assert.Single(await store.GetManyAsync(0, ["kept"]));
+        Assert.Equal((3ul, true, (byte[]?)null), (kept.Version, kept.Withdrawn, kept.Withdrawal));
+        await store.SaveAsync(0, Listing("kept", version: 4, withdrawn: true));
+        Assert.Equal([9, 9, 4], (await store.GetAsync(0, "kept"))!.Withdrawal);
+    }
+
+    [Fact]
+    public void AListingStoredInRedisBeforeWithdrawalsWereKeptStillReads()
+    {
+        // Format 1: version byte, id, seller, version, expiry, withdrawn, envelope length and bytes.
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer))
+        {
+            writer.Write((byte)1);
+            writer.Write("old");
+            writer.Write("seller-old");
+            writer.Write(5ul);
+            writer.Write(1_900_000_000_000L);
+            writer.Write(true);
+            writer.Write(2);
+            writer.Write(new byte[] { 7, 8 });
+        }
+
+        var read = StoredListingCodec.Decode(buffer.ToArray());
+        Assert.Equal(("old", 5ul, true, (byte[]?)null), (read.ListingId, read.Version, read.Withdrawn, read.Withdrawal));
+        var again = StoredListingCodec.Decode(StoredListingCodec.Encode(Listing("new", version: 6, withdrawn: true)));
+        Assert.Equal([9, 9, 6], again.Withdrawal);
     }
 
     [Fact]

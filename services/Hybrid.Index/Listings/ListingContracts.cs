@@ -5,7 +5,7 @@ namespace Hybrid.Index.Listings;
 /// <summary>
 /// A listing as stored: the seller's exact signed envelope and what the index needs to order
 /// versions without parsing it. A withdrawn listing stays as a tombstone so older versions
-/// cannot come back.
+/// cannot come back; it keeps the seller's signed withdrawal, which other clusters check.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("hybrid.StoredListing")]
 public sealed record StoredListing(
@@ -14,7 +14,8 @@ public sealed record StoredListing(
     [property: Id(2)] ulong Version,
     [property: Id(3)] long ExpiresMs,
     [property: Id(4)] bool Withdrawn,
-    [property: Id(5)] byte[] Envelope);
+    [property: Id(5)] byte[] Envelope,
+    [property: Id(6)] byte[]? Withdrawal = null);
 
 /// <summary>How a listing write went.</summary>
 [GenerateSerializer, Alias("hybrid.ListingOutcome")]
@@ -205,8 +206,10 @@ public sealed record FacetCounts(
 /// <param name="ListingId">The listing.</param>
 /// <param name="Version">The version held (a withdrawal's, for a withdrawn listing).</param>
 /// <param name="Live">Searchable: neither withdrawn nor expired.</param>
+/// <param name="Withdrawn">Withdrawn by its seller (a tombstone).</param>
 [GenerateSerializer, Immutable, Alias("hybrid.HeldVersion")]
 public readonly record struct HeldVersion(
     [property: Id(0)] string ListingId,
     [property: Id(1)] ulong Version,
-    [property: Id(2)] bool Live);
+    [property: Id(2)] bool Live,
+    [property: Id(3)] bool Withdrawn);

@@ -3,7 +3,8 @@ namespace Hybrid.Index.Listings;
 /// <summary>The byte form of a <see cref="StoredListing"/> in key-value stores; versioned by its first byte.</summary>
 public static class StoredListingCodec
 {
-    private const byte FormatVersion = 1;
+    // 1: without the withdrawal; 2: with it (length -1 when none). Both are read.
+    private const byte FormatVersion = 2;
 
     public static byte[] Encode(StoredListing listing)
     {
@@ -19,6 +20,11 @@ public static class StoredListingCodec
             writer.Write(listing.Withdrawn);
             writer.Write(listing.Envelope.Length);
             writer.Write(listing.Envelope);
+            writer.Write(listing.Withdrawal?.Length ?? -1);
+            if (listing.Withdrawal is { } withdrawal)
+            {
+                writer.Write(withdrawal);
+            }
         }
 
         return buffer.ToArray();
@@ -30,7 +36,7 @@ public static class StoredListingCodec
         ArgumentNullException.ThrowIfNull(bytes);
         using var reader = new BinaryReader(new MemoryStream(bytes));
         var format = reader.ReadByte();
-        if (format != FormatVersion)
+        if (format is not (1 or FormatVersion))
         {
             throw new InvalidDataException($"stored listing format {format} is unknown (this supernode reads {FormatVersion})");
         }
@@ -41,6 +47,8 @@ public static class StoredListingCodec
         var expires = reader.ReadInt64();
         var withdrawn = reader.ReadBoolean();
         var envelope = reader.ReadBytes(reader.ReadInt32());
-        return new StoredListing(id, seller, version, expires, withdrawn, envelope);
+        var withdrawalLength = format == 1 ? -1 : reader.ReadInt32();
+        var withdrawal = withdrawalLength < 0 ? null : reader.ReadBytes(withdrawalLength);
+        return new StoredListing(id, seller, version, expires, withdrawn, envelope, withdrawal);
     }
 }

@@ -16,14 +16,18 @@ namespace Hybrid.Index.Search;
 [Alias("hybrid.ISearchShardGrain")]
 public interface ISearchShardGrain : IGrainWithIntegerKey
 {
-    /// <summary>Stores and indexes a verified listing version; refuses older versions and other sellers.</summary>
+    /// <summary>
+    /// Stores and indexes a verified listing version; refuses older versions and other sellers. A
+    /// tombstone (withdrawn, with the seller's verified withdrawal, as another cluster sends it) takes
+    /// the listing down the same way a withdrawal does, and is stored even where the listing was never seen.
+    /// </summary>
     /// <remarks>Writes to different listings overlap (their durable writes are committed together); writes to one listing take turns.</remarks>
     [AlwaysInterleave]
     Task<ListingWriteResult> Publish(StoredListing listing);
 
-    /// <summary>Takes a listing down, with a withdrawal signed by its seller at a newer version.</summary>
+    /// <summary>Takes a listing down, with a withdrawal signed by its seller at a newer version (kept, as signed, in <paramref name="withdrawal"/>).</summary>
     [AlwaysInterleave]
-    Task<ListingWriteResult> Withdraw(string listingId, string seller, ulong version);
+    Task<ListingWriteResult> Withdraw(string listingId, string seller, ulong version, byte[]? withdrawal);
 
     /// <summary>The stored listing (active, withdrawn or expired), or null.</summary>
     [AlwaysInterleave]
@@ -36,6 +40,10 @@ public interface ISearchShardGrain : IGrainWithIntegerKey
     /// <summary>The stored, still-searchable listings among <paramref name="listingIds"/>.</summary>
     [AlwaysInterleave]
     Task<ImmutableArray<StoredListing>> Fetch(ImmutableArray<string> listingIds);
+
+    /// <summary>The stored listings among <paramref name="listingIds"/> that are live or withdrawn (not expired): what other clusters may take.</summary>
+    [AlwaysInterleave]
+    Task<ImmutableArray<StoredListing>> FetchHeld(ImmutableArray<string> listingIds);
 
     /// <summary>Listings searchable in this shard (activates and rebuilds it if needed).</summary>
     [AlwaysInterleave]
@@ -143,10 +151,10 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return await OneAtATimeAsync(listing.ListingId, () => PublishNowAsync(listing));
     }
 
-    public async Task<ListingWriteResult> Withdraw(string listingId, string seller, ulong version)
+    public async Task<ListingWriteResult> Withdraw(string listingId, string seller, ulong version, byte[]? withdrawal)
     {
         await RebuiltAsync();
-        return await OneAtATimeAsync(listingId, () => WithdrawNowAsync(listingId, seller, version));
+        return await OneAtATimeAsync(listingId, () => WithdrawNowAsync(listingId, seller, version, withdrawal));
     }
 
     /// <summary>
@@ -177,6 +185,11 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
 
     private async Task<ListingWriteResult> PublishNowAsync(StoredListing listing)
     {
+        if (listing.Withdrawn)
+        {
+            return await TombstoneNowAsync(listing);
+        }
+
         var hash = Hash(listing.Envelope);
         if (_entries.TryGetValue(listing.ListingId, out var current))
         {
@@ -207,7 +220,34 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return new(ListingOutcome.Applied, "listing stored", listing.Version);
     }
 
-    private async Task<ListingWriteResult> WithdrawNowAsync(string listingId, string seller, ulong version)
+    private async Task<ListingWriteResult> TombstoneNowAsync(StoredListing tombstone)
+    {
+        if (tombstone.ExpiresMs <= time.GetUtcNow().ToUnixTimeMilliseconds())
+        {
+            // Past the listing's expiry nothing can bring it back: no tombstone is needed.
+            return new(ListingOutcome.Unchanged, "the withdrawn listing has expired", tombstone.Version);
+        }
+
+        if (_entries.TryGetValue(tombstone.ListingId, out var current))
+        {
+            if (current.Seller != tombstone.Seller)
+            {
+                return new(ListingOutcome.NotSeller, $"listing {tombstone.ListingId} belongs to another seller", current.Version);
+            }
+
+            if (tombstone.Version <= current.Version)
+            {
+                return new(current.Withdrawn && tombstone.Version == current.Version ? ListingOutcome.Unchanged : ListingOutcome.Replayed, $"withdrawal version {tombstone.Version} is not newer than the stored version {current.Version}", current.Version);
+            }
+        }
+
+        await store.SaveAsync(Shard, tombstone);
+        Remember(tombstone);
+        _index.Remove(tombstone.ListingId);
+        return new(ListingOutcome.Applied, "listing withdrawn", tombstone.Version);
+    }
+
+    private async Task<ListingWriteResult> WithdrawNowAsync(string listingId, string seller, ulong version, byte[]? withdrawal)
     {
         if (!_entries.TryGetValue(listingId, out var current))
         {
@@ -225,7 +265,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         }
 
         var stored = await store.GetAsync(Shard, listingId) ?? throw new InvalidOperationException($"listing {listingId} is indexed but missing from the store");
-        var tombstone = stored with { Version = version, Withdrawn = true };
+        var tombstone = stored with { Version = version, Withdrawn = true, Withdrawal = withdrawal };
         await store.SaveAsync(Shard, tombstone);
         Remember(tombstone);
         _index.Remove(listingId);
@@ -267,6 +307,20 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return [.. stored.Where(l => !l.Withdrawn && l.ExpiresMs > now)];
     }
 
+    public async Task<ImmutableArray<StoredListing>> FetchHeld(ImmutableArray<string> listingIds)
+    {
+        await RebuiltAsync();
+        var held = listingIds.Where(id => _entries.TryGetValue(id, out var entry) && (entry.Live || entry.Withdrawn)).ToList();
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (held.Count == 0)
+        {
+            return [];
+        }
+
+        var stored = await store.GetManyAsync(Shard, held);
+        return [.. stored.Where(l => l.ExpiresMs > now && (!l.Withdrawn || l.Withdrawal is not null))];
+    }
+
     private double WeightOf(string listingId) =>
         _entries.TryGetValue(listingId, out var entry) ? ranking.SellerWeight(entry.Seller) : 1.0;
 
@@ -279,7 +333,8 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     public async Task<ImmutableArray<HeldVersion>> Versions()
     {
         await RebuiltAsync();
-        return [.. _entries.Select(kv => new HeldVersion(kv.Key, kv.Value.Version, kv.Value.Live))];
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        return [.. _entries.Select(kv => new HeldVersion(kv.Key, kv.Value.Version, kv.Value.Live, kv.Value.Withdrawn && kv.Value.ExpiresMs > now))];
     }
 
     public async Task<int> Count()
@@ -323,7 +378,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             _sellers[seller] = seller;
         }
 
-        Set(listing.ListingId, new Entry(seller, listing.Version, hash ?? Hash(listing.Envelope), listing.Envelope.Length, live && !listing.Withdrawn));
+        Set(listing.ListingId, new Entry(seller, listing.Version, hash ?? Hash(listing.Envelope), listing.ExpiresMs, listing.Envelope.Length, live && !listing.Withdrawn, listing.Withdrawn && listing.Withdrawal is not null));
     }
 
     /// <summary>Replaces an entry, keeping the live counts.</summary>
@@ -390,5 +445,6 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
 
     // What orders a listing's versions and charges its quota; its envelope is in the store only.
     // Live: searchable (neither withdrawn nor expired), and counted against the quotas.
-    private readonly record struct Entry(string Seller, ulong Version, ulong Hash, int Bytes, bool Live);
+    // Withdrawn: a tombstone that keeps its seller's signed withdrawal (other clusters can check it).
+    private readonly record struct Entry(string Seller, ulong Version, ulong Hash, long ExpiresMs, int Bytes, bool Live, bool Withdrawn);
 }

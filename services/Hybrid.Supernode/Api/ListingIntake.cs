@@ -52,4 +52,55 @@ public static class ListingIntake
         var stored = new StoredListing(listing.ListingId, verified.Signer.ToString(), verified.Version, verified.Payload.ExpiresAtMs, false, envelope.ToByteArray());
         return new CheckedListing(stored, verified);
     }
+
+    /// <summary>
+    /// Checks a withdrawn listing as another cluster sends it: the listing and its withdrawal are
+    /// each signed by the same seller (as of when each was signed: either may have expired since),
+    /// the withdrawal names the listing, and its version is newer than the listing's.
+    /// </summary>
+    /// <exception cref="EnvelopeRejectedException">Either envelope does not verify.</exception>
+    /// <exception cref="ListingRefusedException">They do not belong together.</exception>
+    public static CheckedListing CheckWithdrawn(SignedEnvelope listingEnvelope, SignedEnvelope withdrawalEnvelope, DateTimeOffset now)
+    {
+        var verified = VerifyAsSigned(listingEnvelope, EnvelopeKinds.Listing, now);
+        var listing = verified.Body(Listing.Parser);
+        var withdrawn = VerifyAsSigned(withdrawalEnvelope, EnvelopeKinds.Withdrawal, now);
+        if (withdrawn.Signer != verified.Signer)
+        {
+            throw new ListingRefusedException($"the withdrawal of listing {listing.ListingId} is not signed by its seller");
+        }
+
+        if (withdrawn.Body(ListingWithdrawal.Parser).ListingId != listing.ListingId)
+        {
+            throw new ListingRefusedException($"the withdrawal sent with listing {listing.ListingId} is for another listing");
+        }
+
+        if (withdrawn.Version <= verified.Version)
+        {
+            throw new ListingRefusedException($"the withdrawal of listing {listing.ListingId} (version {withdrawn.Version}) is not newer than the listing (version {verified.Version})");
+        }
+
+        var stored = new StoredListing(listing.ListingId, verified.Signer.ToString(), withdrawn.Version, verified.Payload.ExpiresAtMs, true, listingEnvelope.ToByteArray(), withdrawalEnvelope.ToByteArray());
+        return new CheckedListing(stored, verified);
+    }
+
+    /// <summary>
+    /// Verifies an envelope as of the time it says it was signed (its signature and kind; not whether
+    /// it has expired since); one dated after <paramref name="now"/> is checked as of now, and refused.
+    /// </summary>
+    private static VerifiedEnvelope VerifyAsSigned(SignedEnvelope envelope, string kind, DateTimeOffset now)
+    {
+        long issued;
+        try
+        {
+            issued = EnvelopePayload.Parser.ParseFrom(envelope.Payload).IssuedAtMs;
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            issued = 0;
+        }
+
+        var asOf = DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(issued, 0, now.ToUnixTimeMilliseconds()));
+        return SignedEnvelopes.Verify(envelope, kind, asOf);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Index.Listings;
 using Hybrid.Index.Search;
@@ -55,7 +56,7 @@ public sealed class ListingsService(
         var verified = SignedEnvelopes.Verify(request, EnvelopeKinds.Withdrawal, time.GetUtcNow());
         var withdrawal = verified.Body(ListingWithdrawal.Parser);
         RequireListingId(withdrawal.ListingId);
-        var result = await search.ShardOf(withdrawal.ListingId).Withdraw(withdrawal.ListingId, verified.Signer.ToString(), verified.Version);
+        var result = await search.ShardOf(withdrawal.ListingId).Withdraw(withdrawal.ListingId, verified.Signer.ToString(), verified.Version, request.ToByteArray());
         metrics.Withdrawals.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
         Ensure(result);
         return new WithdrawListingResponse { ListingId = withdrawal.ListingId };

@@ -206,10 +206,10 @@ public sealed partial class FederationPuller(
             }
 
             var request = new ReconcileRequest();
-            request.Ranges.AddRange(asked.Select(r => FederationWire.ToWire(r, mine.Live.FingerprintOf(r))));
+            request.Ranges.AddRange(asked.Select(r => FederationWire.ToWire(r, mine.Offered.FingerprintOf(r))));
             var reply = await client.ReconcileAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
             var answers = FederationWire.ReadReply(asked, reply, out var problem) ?? throw new PeerMisbehavedException($"its reconcile answer is malformed: {problem}");
-            var (want, next) = Reconciliation.Read(mine.Live, mine.VersionOf, answers);
+            var (want, next) = Reconciliation.Read(mine.Offered, mine.VersionOf, answers);
             wanted.AddRange(want);
             foreach (var range in next)
             {
@@ -228,12 +228,14 @@ public sealed partial class FederationPuller(
         var reply = await client.FetchListingsAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
         var asked = ids.ToHashSet(StringComparer.Ordinal);
         var stored = 0;
-        foreach (var envelope in reply.Listings)
+        foreach (var held in reply.Listings)
         {
             CheckedListing listing;
             try
             {
-                listing = ListingIntake.Check(envelope, time.GetUtcNow());
+                listing = held.Withdrawal is null
+                    ? ListingIntake.Check(held.Listing, time.GetUtcNow())
+                    : ListingIntake.CheckWithdrawn(held.Listing, held.Withdrawal, time.GetUtcNow());
             }
             catch (Exception ex) when (ex is EnvelopeRejectedException or ListingRefusedException)
             {

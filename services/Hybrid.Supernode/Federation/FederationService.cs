@@ -52,7 +52,7 @@ public sealed class FederationService(
             asked.Add(FederationWire.FromWire(wire, out var problem) ?? throw Requests.Invalid(problem!));
         }
 
-        var mine = (await local.SnapshotAsync()).Live;
+        var mine = (await local.SnapshotAsync()).Offered;
         var reply = new ReconcileReply();
         for (var i = 0; i < asked.Count; i++)
         {
@@ -85,9 +85,13 @@ public sealed class FederationService(
 
         var found = await Task.WhenAll(request.ListingIds.Distinct(StringComparer.Ordinal)
             .GroupBy(id => ListingShards.Of(id, search.ShardCount))
-            .Select(g => search.ShardOf(g.First()).Fetch([.. g])));
+            .Select(g => search.ShardOf(g.First()).FetchHeld([.. g])));
         var reply = new FetchListingsReply();
-        pages.Fill(reply.Listings, [.. found.SelectMany(f => f)], stored => SignedEnvelope.Parser.ParseFrom(stored.Envelope));
+        pages.Fill(reply.Listings, [.. found.SelectMany(f => f)], stored => new HeldListing
+        {
+            Listing = SignedEnvelope.Parser.ParseFrom(stored.Envelope),
+            Withdrawal = stored.Withdrawal is { } withdrawal ? SignedEnvelope.Parser.ParseFrom(withdrawal) : null,
+        });
         return reply;
     }
 }

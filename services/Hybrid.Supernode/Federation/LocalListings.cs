@@ -4,9 +4,9 @@ using Hybrid.Index.Search;
 namespace Hybrid.Supernode.Federation;
 
 /// <summary>What this cluster holds, as reconciliation sees it: the live listings' versions, and every version held.</summary>
-/// <param name="Live">The live listings' (id, version): what is offered to other clusters.</param>
-/// <param name="Held">Every version held, withdrawn ones too: what a puller compares against, so it never asks for what it withdrew.</param>
-public sealed record ListingVersions(VersionSet Live, IReadOnlyDictionary<string, ulong> Held)
+/// <param name="Offered">The (id, version) of live listings and of withdrawn ones that keep their signed withdrawal: what is offered to other clusters.</param>
+/// <param name="Held">Every version held: what a puller compares against, so it never asks for what it holds at a newer version.</param>
+public sealed record ListingVersions(VersionSet Offered, IReadOnlyDictionary<string, ulong> Held)
 {
     /// <summary>The version held of a listing, or null.</summary>
     public ulong? VersionOf(string listingId) => Held.TryGetValue(listingId, out var version) ? version : null;
@@ -36,7 +36,7 @@ public sealed class LocalListings(ShardedSearch search, TimeProvider time) : IDi
 
             var held = await search.VersionsAsync();
             var versions = new ListingVersions(
-                new VersionSet(held.Where(h => h.Live).Select(h => new VersionedId(h.ListingId, h.Version))),
+                new VersionSet(held.Where(h => h.Live || h.Withdrawn).Select(h => new VersionedId(h.ListingId, h.Version))),
                 held.ToDictionary(h => h.ListingId, h => h.Version, StringComparer.Ordinal));
             _snapshot = (versions, now);
             return versions;

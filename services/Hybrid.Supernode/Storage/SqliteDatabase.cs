@@ -45,7 +45,8 @@ public sealed class SqliteDatabase : IAsyncDisposable
                     version    INTEGER NOT NULL,
                     expires_ms INTEGER NOT NULL,
                     withdrawn  INTEGER NOT NULL,
-                    envelope   BLOB    NOT NULL
+                    envelope   BLOB    NOT NULL,
+                    withdrawal BLOB
                 ) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS listings_by_shard ON listings (shard);
                 CREATE TABLE IF NOT EXISTS items (
@@ -56,6 +57,13 @@ public sealed class SqliteDatabase : IAsyncDisposable
                 ) WITHOUT ROWID;
                 """;
             command.ExecuteNonQuery();
+            // Stores made before withdrawals were kept gain the column (empty for their tombstones).
+            command.CommandText = "SELECT COUNT(*) FROM pragma_table_info('listings') WHERE name = 'withdrawal'";
+            if (Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            {
+                command.CommandText = "ALTER TABLE listings ADD COLUMN withdrawal BLOB";
+                command.ExecuteNonQuery();
+            }
         }
 
         _writer = Task.Run(WriteLoopAsync);

@@ -8,7 +8,7 @@ namespace Hybrid.Supernode.Storage;
 /// <summary>Listings of the embedded supernode, in <see cref="SqliteDatabase"/> beside grain state.</summary>
 public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
 {
-    private const string Columns = "listing_id, seller, version, expires_ms, withdrawn, envelope";
+    private const string Columns = "listing_id, seller, version, expires_ms, withdrawn, envelope, withdrawal";
 
     public Task SaveAsync(int shard, StoredListing listing)
     {
@@ -16,10 +16,11 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
         return database.WriteAsync(command =>
         {
             command.CommandText = """
-                INSERT INTO listings (listing_id, shard, seller, version, expires_ms, withdrawn, envelope)
-                VALUES ($id, $shard, $seller, $version, $expires, $withdrawn, $envelope)
+                INSERT INTO listings (listing_id, shard, seller, version, expires_ms, withdrawn, envelope, withdrawal)
+                VALUES ($id, $shard, $seller, $version, $expires, $withdrawn, $envelope, $withdrawal)
                 ON CONFLICT (listing_id) DO UPDATE SET seller = excluded.seller, version = excluded.version,
-                    expires_ms = excluded.expires_ms, withdrawn = excluded.withdrawn, envelope = excluded.envelope
+                    expires_ms = excluded.expires_ms, withdrawn = excluded.withdrawn, envelope = excluded.envelope,
+                    withdrawal = excluded.withdrawal
                 WHERE excluded.version > listings.version
                 """;
             command.Parameters.AddWithValue("$id", listing.ListingId);
@@ -29,6 +30,7 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
             command.Parameters.AddWithValue("$expires", listing.ExpiresMs);
             command.Parameters.AddWithValue("$withdrawn", listing.Withdrawn ? 1 : 0);
             command.Parameters.AddWithValue("$envelope", listing.Envelope);
+            command.Parameters.AddWithValue("$withdrawal", (object?)listing.Withdrawal ?? DBNull.Value);
             return command.ExecuteNonQuery();
         });
     }
@@ -92,5 +94,6 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
         (ulong)reader.GetInt64(2),
         reader.GetInt64(3),
         reader.GetInt64(4) != 0,
-        (byte[])reader[5]);
+        (byte[])reader[5],
+        reader.IsDBNull(6) ? null : (byte[])reader[6]);
 }

@@ -133,5 +133,13 @@ var quality = new Command("search-quality", "Precision@5, recall@20 and zero-res
 };
 quality.SetAction((parse, ct) => QualityScenario.RunAsync(parse.GetValue(qualityListings), parse.GetValue(perKind), parse.GetValue(report)!, ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback (or in a NAT lab of network namespaces) only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse, chaos, nat, quality };
+var federationSet = new Option<int>("--set-size") { Description = "Listings in each set when measuring reconciliation bytes (in-process).", DefaultValueFactory = _ => 100_000 };
+var federationCatchUp = new Option<int>("--catch-up") { Description = "Listings a cluster holds when an empty one starts pulling from it.", DefaultValueFactory = _ => 100_000 };
+var federation = new Command("federation", "Reconciliation bytes against listing the whole set; time for new listings to cross three clusters; catch-up of an empty cluster.")
+{
+    federationSet, federationCatchUp, report,
+};
+federation.SetAction((parse, ct) => FederationScenario.RunAsync(parse.GetValue(federationSet), parse.GetValue(federationCatchUp), parse.GetValue(report)!, ct));
+
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback (or in a NAT lab of network namespaces) only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse, chaos, nat, quality, federation };
 return await root.Parse(args).InvokeAsync();

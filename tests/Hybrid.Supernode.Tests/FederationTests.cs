@@ -280,7 +280,7 @@ public sealed class FederationTests
         Assert.Contains("nonce", shortNonce.Status.Detail, StringComparison.Ordinal);
 
         var tooMany = new ReconcileRequest();
-        tooMany.Ranges.AddRange(Enumerable.Range(0, 65).Select(_ => new VersionRange { Sum = ByteString.CopyFrom(new byte[16]) }));
+        tooMany.Ranges.AddRange(Enumerable.Range(0, 65).Select(_ => new VersionRange { Sum = ByteString.CopyFrom(new byte[8]) }));
         var many = await Assert.ThrowsAsync<RpcException>(() => federation.ReconcileAsync(tooMany).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, many.StatusCode);
 
@@ -288,10 +288,10 @@ public sealed class FederationTests
         badSum.Ranges.Add(new VersionRange { Sum = ByteString.CopyFrom(new byte[3]) });
         var sum = await Assert.ThrowsAsync<RpcException>(() => federation.ReconcileAsync(badSum).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, sum.StatusCode);
-        Assert.Contains("16 bytes", sum.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("8 bytes", sum.Status.Detail, StringComparison.Ordinal);
 
         var reversed = new ReconcileRequest();
-        reversed.Ranges.Add(new VersionRange { Lower = "z", Upper = "a", Sum = ByteString.CopyFrom(new byte[16]) });
+        reversed.Ranges.Add(new VersionRange { Lower = "z", Upper = "a", Sum = ByteString.CopyFrom(new byte[8]) });
         Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() => federation.ReconcileAsync(reversed).ResponseAsync)).StatusCode);
 
         var badId = new FetchListingsRequest();
@@ -300,7 +300,7 @@ public sealed class FederationTests
 
         // A well-formed question about an empty index is answered: nothing to list.
         var whole = new ReconcileRequest();
-        whole.Ranges.Add(new VersionRange { Sum = ByteString.CopyFrom(new byte[16]) });
+        whole.Ranges.Add(new VersionRange { Sum = ByteString.CopyFrom(new byte[8]) });
         var answer = await federation.ReconcileAsync(whole);
         Assert.True(Assert.Single(answer.Ranges).Same);
         Assert.False(node.HasExited);
@@ -345,7 +345,7 @@ public sealed class FederationTests
             var reply = new ReconcileReply();
             foreach (var range in request.Ranges)
             {
-                var answer = new RangeReply { Range = range };
+                var answer = new RangeReply();
                 answer.Items.Add(new ListingVersion { ListingId = liar.Forged.ListingId, Version = 1 });
                 answer.Items.Add(new ListingVersion { ListingId = liar.Oversized.ListingId, Version = 1 });
                 reply.Ranges.Add(answer);

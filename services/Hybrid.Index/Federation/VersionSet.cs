@@ -11,8 +11,8 @@ public readonly record struct VersionedId(string Id, ulong Version);
 
 /// <summary>What one side holds in a range of ids: how many items, and the sum of their hashes.</summary>
 /// <param name="Count">Items in the range.</param>
-/// <param name="Sum">The sum of the items' 128-bit hashes, modulo 2^128.</param>
-public readonly record struct Fingerprint(long Count, UInt128 Sum);
+/// <param name="Sum">The sum of the items' 64-bit hashes, modulo 2^64.</param>
+public readonly record struct Fingerprint(long Count, ulong Sum);
 
 /// <summary>A range of ids, <c>[Lower, Upper)</c> in ordinal order; an empty <c>Upper</c> is the end.</summary>
 /// <param name="Lower">The first id the range may hold (empty: from the start).</param>
@@ -35,7 +35,7 @@ public readonly record struct IdRange(string Lower, string Upper)
 public sealed class VersionSet
 {
     private readonly VersionedId[] _items;
-    private readonly UInt128[] _prefix;
+    private readonly ulong[] _prefix;
     private readonly Dictionary<string, ulong> _versions;
 
     /// <summary>The set of <paramref name="items"/> (one version per id: the highest given).</summary>
@@ -53,7 +53,7 @@ public sealed class VersionSet
 
         _items = [.. _versions.Select(kv => new VersionedId(kv.Key, kv.Value))];
         Array.Sort(_items, (a, b) => string.CompareOrdinal(a.Id, b.Id));
-        _prefix = new UInt128[_items.Length + 1];
+        _prefix = new ulong[_items.Length + 1];
         for (var i = 0; i < _items.Length; i++)
         {
             _prefix[i + 1] = unchecked(_prefix[i] + Hash(_items[i]));
@@ -82,7 +82,9 @@ public sealed class VersionSet
 
     /// <summary>
     /// <paramref name="range"/> cut into at most <paramref name="parts"/> consecutive ranges holding
-    /// about as many of this set's items each; together they cover the range exactly.
+    /// about as many of this set's items each; together they cover the range exactly. Each cut is
+    /// the shortest prefix of the first id after it that still sorts above the id before it (as
+    /// Negentropy does), so bounds cost a few characters, not whole ids.
     /// </summary>
     public IReadOnlyList<IdRange> Split(IdRange range, int parts)
     {
@@ -92,7 +94,13 @@ public sealed class VersionSet
         var bounds = new List<string> { range.Lower };
         for (var k = 1; k < parts; k++)
         {
-            var id = _items[from + (int)((long)count * k / parts)].Id;
+            var at = from + (int)((long)count * k / parts);
+            if (at == from)
+            {
+                continue;
+            }
+
+            var id = ShortestAbove(_items[at - 1].Id, _items[at].Id);
             if (string.CompareOrdinal(id, bounds[^1]) > 0)
             {
                 bounds.Add(id);
@@ -103,8 +111,20 @@ public sealed class VersionSet
         return [.. Enumerable.Range(0, bounds.Count - 1).Select(i => new IdRange(bounds[i], bounds[i + 1]))];
     }
 
-    /// <summary>An item's 128-bit hash: the first 16 bytes of SHA-256 over its id and version.</summary>
-    public static UInt128 Hash(VersionedId item)
+    /// <summary>The shortest prefix of <paramref name="id"/> that sorts after <paramref name="before"/> (which sorts before <paramref name="id"/>).</summary>
+    private static string ShortestAbove(string before, string id)
+    {
+        var common = 0;
+        while (common < before.Length && common < id.Length && before[common] == id[common])
+        {
+            common++;
+        }
+
+        return id[..Math.Min(id.Length, common + 1)];
+    }
+
+    /// <summary>An item's 64-bit hash: the first 8 bytes of SHA-256 over its id and version.</summary>
+    public static ulong Hash(VersionedId item)
     {
         var idBytes = Encoding.UTF8.GetByteCount(item.Id);
         Span<byte> input = idBytes <= 256 ? stackalloc byte[idBytes + 9] : new byte[idBytes + 9];
@@ -113,27 +133,27 @@ public sealed class VersionSet
         BinaryPrimitives.WriteUInt64BigEndian(input[(idBytes + 1)..], item.Version);
         Span<byte> digest = stackalloc byte[32];
         SHA256.HashData(input, digest);
-        return BinaryPrimitives.ReadUInt128BigEndian(digest);
+        return BinaryPrimitives.ReadUInt64BigEndian(digest);
     }
 
-    /// <summary>The 16 bytes of a fingerprint's sum, as sent.</summary>
-    public static byte[] SumBytes(UInt128 sum)
+    /// <summary>The 8 bytes of a fingerprint's sum, as sent.</summary>
+    public static byte[] SumBytes(ulong sum)
     {
-        var bytes = new byte[16];
-        BinaryPrimitives.WriteUInt128BigEndian(bytes, sum);
+        var bytes = new byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(bytes, sum);
         return bytes;
     }
 
-    /// <summary>A sum read from its 16 bytes; false when it is not 16 bytes long.</summary>
-    public static bool TryReadSum(ReadOnlySpan<byte> bytes, out UInt128 sum)
+    /// <summary>A sum read from its 8 bytes; false when it is not 8 bytes long.</summary>
+    public static bool TryReadSum(ReadOnlySpan<byte> bytes, out ulong sum)
     {
         sum = default;
-        if (bytes.Length != 16)
+        if (bytes.Length != 8)
         {
             return false;
         }
 
-        sum = BinaryPrimitives.ReadUInt128BigEndian(bytes);
+        sum = BinaryPrimitives.ReadUInt64BigEndian(bytes);
         return true;
     }
 
@@ -180,7 +200,10 @@ public sealed record RangeAnswer(IdRange Range, bool Same, IReadOnlyList<Version
 public static class Reconciliation
 {
     /// <summary>A range holding at most this many items is answered with its items.</summary>
-    public const int ItemsThreshold = 32;
+    public const int ItemsThreshold = 8;
+
+    /// <summary>A range the puller holds nothing of is answered with its items up to this many (nothing there to compare).</summary>
+    public const int ItemsWhenTheyHaveNone = 128;
 
     /// <summary>Parts a differing range is split into.</summary>
     public const int Fanout = 16;
@@ -195,7 +218,7 @@ public static class Reconciliation
             return new RangeAnswer(range, true, [], []);
         }
 
-        if (own.Count <= ItemsThreshold)
+        if (own.Count <= ItemsThreshold || (theirs.Count == 0 && own.Count <= ItemsWhenTheyHaveNone))
         {
             return new RangeAnswer(range, false, [.. mine.ItemsIn(range)], []);
         }

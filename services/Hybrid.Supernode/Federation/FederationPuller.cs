@@ -56,7 +56,13 @@ public sealed partial class FederationPuller(
     TimeProvider time,
     ILogger<FederationPuller> logger) : BackgroundService
 {
-    private const int MaxRounds = 64;
+    // Ranges are asked about level by level; an honest answer shrinks them 16-fold a level, so a
+    // set of billions is done in under 10 levels. Past this, the answers do not narrow down.
+    private const int MaxLevels = 16;
+
+    // Ranges carried into the next level at most (a thousand requests): the rest of a very large
+    // difference is found in later rounds, after what was found in this one has been taken.
+    private const int MaxRangesPerLevel = 1024 * FederationWire.MaxRanges;
     private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(30);
     private readonly FederationOptions _federation = options.Federation;
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
@@ -191,30 +197,32 @@ public sealed partial class FederationPuller(
     private async Task<List<string>> DifferencesAsync(FederationApi.FederationApiClient client, ListingVersions mine, CancellationToken cancellationToken)
     {
         var wanted = new List<string>();
-        var pending = new Queue<IdRange>([IdRange.All]);
-        for (var round = 0; pending.Count > 0 && wanted.Count < _federation.MaxListingsPerRound; round++)
+        var level = new List<IdRange> { IdRange.All };
+        for (var depth = 0; level.Count > 0 && wanted.Count < _federation.MaxListingsPerRound; depth++)
         {
-            if (round == MaxRounds)
+            if (depth == MaxLevels)
             {
-                throw new PeerMisbehavedException($"reconciliation did not end within {MaxRounds} requests");
+                throw new PeerMisbehavedException($"its reconcile answers did not narrow down within {MaxLevels} levels");
             }
 
-            var asked = new List<IdRange>();
-            while (asked.Count < FederationWire.MaxRanges && pending.TryDequeue(out var range))
+            var next = new List<IdRange>();
+            foreach (var asked in level.Chunk(FederationWire.MaxRanges))
             {
-                asked.Add(range);
+                var request = new ReconcileRequest();
+                request.Ranges.AddRange(asked.Select(r => FederationWire.ToWire(r, mine.Offered.FingerprintOf(r))));
+                var reply = await client.ReconcileAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
+                var answers = FederationWire.ReadReply(asked, reply, out var problem) ?? throw new PeerMisbehavedException($"its reconcile answer is malformed: {problem}");
+                var (want, deeper) = Reconciliation.Read(mine.Offered, mine.VersionOf, answers);
+                wanted.AddRange(want);
+                next.AddRange(deeper);
+                if (wanted.Count >= _federation.MaxListingsPerRound)
+                {
+                    // Enough for this round: the rest is found in the next.
+                    break;
+                }
             }
 
-            var request = new ReconcileRequest();
-            request.Ranges.AddRange(asked.Select(r => FederationWire.ToWire(r, mine.Offered.FingerprintOf(r))));
-            var reply = await client.ReconcileAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
-            var answers = FederationWire.ReadReply(asked, reply, out var problem) ?? throw new PeerMisbehavedException($"its reconcile answer is malformed: {problem}");
-            var (want, next) = Reconciliation.Read(mine.Offered, mine.VersionOf, answers);
-            wanted.AddRange(want);
-            foreach (var range in next)
-            {
-                pending.Enqueue(range);
-            }
+            level = next.Count <= MaxRangesPerLevel ? next : next[..MaxRangesPerLevel];
         }
 
         return wanted;

@@ -57,7 +57,7 @@ public sealed class FederationService(
         for (var i = 0; i < asked.Count; i++)
         {
             var answer = Reconciliation.Answer(mine, asked[i].Range, asked[i].Fingerprint);
-            var wire = new RangeReply { Range = request.Ranges[i], Same = answer.Same };
+            var wire = new RangeReply { Same = answer.Same };
             wire.Items.AddRange(answer.Items.Select(item => new ListingVersion { ListingId = item.Id, Version = item.Version }));
             wire.Split.AddRange(answer.Split.Select(part => FederationWire.ToWire(part.Range, part.Fingerprint)));
             reply.Ranges.Add(wire);

@@ -15,8 +15,8 @@ public static class FederationWire
     /// <summary>Listing ids in one fetch at most.</summary>
     public const int MaxFetch = 256;
 
-    /// <summary>Items one range's answer may list: a few times what an honest answer lists.</summary>
-    public const int MaxItemsPerAnswer = 4 * Reconciliation.ItemsThreshold;
+    /// <summary>Items one range's answer may list: what an honest answer lists at most.</summary>
+    public const int MaxItemsPerAnswer = Reconciliation.ItemsWhenTheyHaveNone;
 
     private const int MaxBoundLength = 64;
 
@@ -53,7 +53,7 @@ public static class FederationWire
 
         if (wire.Count < 0 || !VersionSet.TryReadSum(wire.Sum.Span, out var sum))
         {
-            problem = "a range's count is negative or its sum is not 16 bytes";
+            problem = "a range's count is negative or its sum is not 8 bytes";
             return null;
         }
 

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Globalization;
+using Hybrid.Index.Federation;
+using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Federation;
+using Hybrid.Supernode.Storage;
+using Hybrid.Testing;
+
+namespace Hybrid.Load;
+
+/// <summary>
+/// Federation: (1) the bytes range-based reconciliation sends to find what differs between two
+/// sets of listing versions, against listing the whole set (in-process, the wire messages as sent);
+/// (2) real processes: time for new listings to reach a third cluster through a second, and for an
+/// empty cluster to catch up with one holding many listings.
+/// </summary>
+internal static class FederationScenario
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(20);
+    private const string Baseline = "reconciling two sets in-process, whole pull (baseline)";
+
+    public static async Task<int> RunAsync(int setSize, int catchUp, string reportFolder, CancellationToken cancellationToken)
+    {
+        var report = new Report("federation", Baseline);
+        ReconciliationBytes(report, setSize);
+        if (catchUp > 0)
+        {
+            await ConvergenceAsync(report, [1, 1_000], cancellationToken);
+            await CatchUpAsync(report, catchUp, cancellationToken);
+        }
+        await report.WriteAsync(reportFolder, new Dictionary<string, string>
+        {
+            ["set"] = setSize.ToString(CultureInfo.InvariantCulture),
+            ["catch-up listings"] = catchUp.ToString(CultureInfo.InvariantCulture),
+        });
+        return 0;
+    }
+
+    /// <summary>Runs the puller's side of reconciliation against a holder, counting the bytes of every request and reply.</summary>
+    private static void ReconciliationBytes(Report report, int size)
+    {
+        var random = new Random(11);
+        const string Base32 = "abcdefghijklmnopqrstuvwxyz234567";
+        var ids = Enumerable.Range(0, size).Select(_ => new string([.. Enumerable.Range(0, 26).Select(_ => Base32[random.Next(32)])])).ToList();
+        var holder = new VersionSet(ids.Select(id => new VersionedId(id, 1)));
+        var whole = new ReconcileReply();
+        var all = new RangeReply();
+        all.Items.AddRange(ids.Select(id => new ListingVersion { ListingId = id, Version = 1 }));
+        whole.Ranges.Add(all);
+        var wholeBytes = whole.CalculateSize();
+        report.Fact($"listing the whole set of {size:N0} (id, version)", $"{wholeBytes:N0} bytes");
+        var pulls = report.Series(Baseline);
+        foreach (var share in new[] { 0.001, 0.01, 0.1 })
+        {
+            // The puller lacks every (1 / share)-th listing: differences spread over the whole set.
+            var step = (int)Math.Round(1 / share);
+            var puller = new VersionSet(ids.Where((_, i) => i % step != 0).Select(id => new VersionedId(id, 1)));
+            var differing = holder.Count - puller.Count;
+            var clock = Stopwatch.StartNew();
+            var pending = new List<Index.Federation.IdRange> { Index.Federation.IdRange.All };
+            long bytes = 0;
+            var requests = 0;
+            var wanted = 0;
+            while (pending.Count > 0)
+            {
+                foreach (var asked in pending.Chunk(FederationWire.MaxRanges))
+                {
+                    requests++;
+                    var request = new ReconcileRequest();
+                    request.Ranges.AddRange(asked.Select(r => FederationWire.ToWire(r, puller.FingerprintOf(r))));
+                    var answers = asked.Select(r => Reconciliation.Answer(holder, r, puller.FingerprintOf(r))).ToList();
+                    var reply = new ReconcileReply();
+                    foreach (var answer in answers)
+                    {
+                        var wire = new RangeReply { Same = answer.Same };
+                        wire.Items.AddRange(answer.Items.Select(i => new ListingVersion { ListingId = i.Id, Version = i.Version }));
+                        wire.Split.AddRange(answer.Split.Select(p => FederationWire.ToWire(p.Range, p.Fingerprint)));
+                        reply.Ranges.Add(wire);
+                    }
+
+                    bytes += request.CalculateSize() + reply.CalculateSize();
+                }
+
+                var (want, next) = Reconciliation.Read(puller, puller.VersionOf, pending.Select(r => Reconciliation.Answer(holder, r, puller.FingerprintOf(r))));
+                wanted += want.Count;
+                pending = next;
+            }
+
+            Report.Record(pulls, clock.Elapsed);
+            report.Fact(
+                $"sets differing by {share:P1} ({differing:N0} of {size:N0})",
+                $"{bytes:N0} bytes in {requests} requests: {bytes / (double)differing:N0} bytes per differing listing, {bytes / (double)wholeBytes:0.000} of listing the whole set; found {wanted:N0}");
+        }
+    }
+
+    /// <summary>Three clusters in a line, A - B - C: listings published in A, timed until every one is searchable in C.</summary>
+    private static async Task ConvergenceAsync(Report report, int[] counts, CancellationToken cancellationToken)
+    {
+        foreach (var count in counts)
+        {
+            using var temp = new TempDir();
+            var ports = Enumerable.Range(0, 3).Select(_ => Ports.Free()).ToArray();
+            string Url(int i) => $"http://127.0.0.1:{ports[i]}";
+            var nodes = new[]
+            {
+                SupernodeProcess.Launch(ports[0], temp.Sub("a"), Interval, Open, OpenBurst, $"--Supernode:Federation:Peers={Url(1)}"),
+                SupernodeProcess.Launch(ports[1], temp.Sub("b"), Interval, Open, OpenBurst, $"--Supernode:Federation:Peers={Url(0)},{Url(2)}"),
+                SupernodeProcess.Launch(ports[2], temp.Sub("c"), Interval, Open, OpenBurst, $"--Supernode:Federation:Peers={Url(1)}"),
+            };
+            try
+            {
+                await Task.WhenAll(nodes.Select(n => n.WaitReadyAsync(failWhenExited: true)));
+                var corpus = Corpus.Create(count, sellers: Math.Max(1, count / 100), seed: count);
+                var clock = Stopwatch.StartNew();
+                await Parallel.ForEachAsync(corpus.Items, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (item, ct) =>
+                    await nodes[0].Client.Listings.PublishListingAsync(item.Envelope, cancellationToken: ct));
+                var published = clock.Elapsed;
+                await Eventually.TrueAsync(async () => await CountAsync(nodes[2]) >= count, Deadline, $"{count} listings in cluster C");
+                report.Fact($"{count:N0} new listings: published in A, then all searchable in C (through B)", $"{published.TotalSeconds:0.0} s to publish, then {(clock.Elapsed - published).TotalSeconds:0.0} s (pull interval 1 s)");
+            }
+            finally
+            {
+                foreach (var node in nodes)
+                {
+                    await node.DisposeAsync();
+                }
+            }
+        }
+    }
+
+    /// <summary>A cluster holding <paramref name="count"/> listings, and an empty one that starts pulling from it.</summary>
+    private static async Task CatchUpAsync(Report report, int count, CancellationToken cancellationToken)
+    {
+        using var temp = new TempDir();
+        var full = temp.Sub("full");
+        Directory.CreateDirectory(full);
+        var corpus = Corpus.Create(count);
+        await using (var database = new SqliteDatabase(Path.Combine(full, "index.db")))
+        {
+            await corpus.SeedAsync(new SqliteListingStore(database), 2);
+        }
+
+        var fullPort = Ports.Free();
+        await using var holder = SupernodeProcess.Launch(fullPort, full, Open, OpenBurst);
+        await holder.WaitReadyAsync(TimeSpan.FromMinutes(5), failWhenExited: true);
+        var clock = Stopwatch.StartNew();
+        await using var empty = SupernodeProcess.Launch(temp.Sub("empty"), Interval, Open, OpenBurst, $"--Supernode:Federation:Peers=http://127.0.0.1:{fullPort}", $"--Supernode:Federation:MaxListingsPerRound={count}");
+        await empty.WaitReadyAsync(failWhenExited: true);
+        await Eventually.TrueAsync(async () => await CountAsync(empty) >= count, Deadline, $"{count} listings in the empty cluster");
+        report.Fact($"an empty cluster catching up with one holding {count:N0} listings", $"{clock.Elapsed.TotalSeconds:0.0} s from its start ({count / clock.Elapsed.TotalSeconds:N0} listings/s)");
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    private const string Interval = "--Supernode:Federation:Interval=00:00:01";
+    private const string Open = "--Supernode:RequestsPerSecond=100000";
+    private const string OpenBurst = "--Supernode:RequestBurst=100000";
+
+    private static async Task<long> CountAsync(SupernodeProcess node) =>
+        (await node.Client.Listings.SearchAsync(new SearchRequest { Limit = 1 })).TotalHits;
+}

@@ -70,6 +70,10 @@ public sealed class ConfigurationTests
     [InlineData("Supernode:SynonymsFile", "/no/such/synonyms.txt", "Supernode:SynonymsFile names /no/such/synonyms.txt, which does not exist")]
     [InlineData("Supernode:RelayPort", "70000", "Supernode:RelayPort must be -1 (off), 0 (any free port) or a port")]
     [InlineData("Supernode:RelaySpliceWait", "00:00:00", "Supernode:RelaySpliceWait positive")]
+    [InlineData("Supernode:Federation:Peers", "market.example.org", "Supernode:Federation:Peers has 'market.example.org'")]
+    [InlineData("Supernode:Federation:Blocked", "not-an-id", "Supernode:Federation:Blocked has 'not-an-id', which is not a cluster id")]
+    [InlineData("Supernode:Federation:Interval", "00:00:00", "Supernode:Federation:Interval")]
+    [InlineData("Supernode:Federation:MaxStrikes", "0", "Supernode:Federation:MaxStrikes")]
     public void AnOutOfRangeValueIsRefusedWithItsReason(string key, string value, string reason) =>
         Assert.Contains(reason, Refused((key, value)), StringComparison.Ordinal);
 

@@ -29,6 +29,9 @@ public sealed class DeploymentTests
         }
 
         Assert.Equal(3, CountOf(result.Output, "redis:6379,password=test-password"));
+        // A second cluster, federated with the first.
+        Assert.Contains("market-b:", result.Output, StringComparison.Ordinal);
+        Assert.Contains("http://market-b:5000", result.Output, StringComparison.Ordinal);
         Assert.Contains("prometheus", result.Output, StringComparison.Ordinal);
     }
 
@@ -120,6 +123,9 @@ public sealed class DeploymentTests
         Assert.Equal("/tls/silo/ca.crt", env["Supernode__SiloCa"].Value);
         Assert.StartsWith("https://", env["Kestrel__Endpoints__Grpc__Url"].Value, StringComparison.Ordinal);
         Assert.Contains(deployment.Spec.Template.Spec.Volumes, v => v.Secret?.SecretName == "hybrid-silo-tls");
+        Assert.Equal("https://market.example.net,https://other.example.com", env["Supernode__Federation__Peers"].Value);
+        Assert.Equal("/federation/federation-key.pem", env["Supernode__Federation__KeyFile"].Value);
+        Assert.Contains(deployment.Spec.Template.Spec.Volumes, v => v.Secret?.SecretName == "hybrid-federation-key");
         var autoscaler = Assert.Single(objects.OfType<V2HorizontalPodAutoscaler>());
         Assert.Equal((5, 20), (autoscaler.Spec.MinReplicas, autoscaler.Spec.MaxReplicas));
         Assert.Single(objects.OfType<ServiceMonitorManifest>());
@@ -131,6 +137,8 @@ public sealed class DeploymentTests
     [InlineData("supernode.searchShard=4", "searchShard")]
     [InlineData("redis.bundled=false", "existingSecret")]
     [InlineData("siloTls.enabled=true", "secretName")]
+    [InlineData("federation.peers={https://a.example.org}", "keySecretName")]
+    [InlineData("federation.peers={ftp://a.example.org}", "peers")]
     public async Task BadValuesAreRefusedWithTheirName(string setting, string named)
     {
         var result = await HelmAsync(["template", "t", Chart, "--set", setting]);

@@ -28,8 +28,9 @@ public sealed class FederationIdentity : IDisposable
     {
         var key = PeerIdentity.Generate();
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        // Readable by the supernode's user only; written whole, then moved in place.
-        var temporary = path + ".new";
+        // Readable by the supernode's user only; written whole, then moved in place. Supernodes
+        // sharing one key file may start together: the first to move its key in wins, the others read it.
+        var temporary = $"{path}.{Guid.NewGuid():N}.new";
         var fileOptions = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
@@ -42,8 +43,17 @@ public sealed class FederationIdentity : IDisposable
             writer.Write(key.ExportPrivateKeyPem());
         }
 
-        File.Move(temporary, path, overwrite: false);
-        return key;
+        try
+        {
+            File.Move(temporary, path, overwrite: false);
+            return key;
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            File.Delete(temporary);
+            key.Dispose();
+            return PeerIdentity.FromPrivateKeyPem(File.ReadAllText(path));
+        }
     }
 
     public void Dispose() => Key.Dispose();

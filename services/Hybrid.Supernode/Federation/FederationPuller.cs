@@ -235,7 +235,7 @@ public sealed partial class FederationPuller(
         request.ListingIds.AddRange(ids);
         var reply = await client.FetchListingsAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
         var asked = ids.ToHashSet(StringComparer.Ordinal);
-        var stored = 0;
+        var accepted = new List<CheckedListing>(reply.Listings.Count);
         foreach (var held in reply.Listings)
         {
             CheckedListing listing;
@@ -257,12 +257,16 @@ public sealed partial class FederationPuller(
                 throw new PeerMisbehavedException($"it sent listing {listing.Stored.ListingId}, which was not asked for (or sent it twice)");
             }
 
-            var result = await search.ShardOf(listing.Stored.ListingId).Publish(listing.Stored);
+            accepted.Add(listing);
+        }
+
+        // Every listing of the batch checked out: the shards take them together (their writes are committed in groups).
+        var results = await Task.WhenAll(accepted.Select(l => search.ShardOf(l.Stored.ListingId).Publish(l.Stored)));
+        var stored = 0;
+        foreach (var result in results)
+        {
             metrics.FederationListings.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
-            if (result.Outcome == ListingOutcome.Applied)
-            {
-                stored++;
-            }
+            stored += result.Outcome == ListingOutcome.Applied ? 1 : 0;
         }
 
         return stored;

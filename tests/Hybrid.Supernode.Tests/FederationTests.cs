@@ -214,6 +214,38 @@ public sealed class FederationTests
     }
 
     [Fact]
+    public async Task InAFederatedClusterOfSeveralSupernodesOnePullsAndAnotherTakesOverWhenItDies()
+    {
+        using var temp = new TempDir();
+        var y = Cluster.Create(temp, "y");
+        y.Launch([]);
+        await y.Running.WaitReadyAsync(failWhenExited: true);
+        // Cluster X: two supernodes on one Redis, sharing one federation key (made by the first to start).
+        await using var x = await TestCluster.StartAsync(2, Interval, $"--Supernode:Federation:Peers={y.Url}", $"--Supernode:Federation:KeyFile={temp.Sub("x-key.pem")}");
+        try
+        {
+            using var seller = PeerIdentity.Generate();
+            await PublishAsync(y, seller, "Copper kettle");
+            var first = x.Nodes[0].Client.Listings;
+            await Eventually.TrueAsync(async () => (await first.SearchAsync(new SearchRequest { Text = "kettle" })).TotalHits == 1, Deadline, "cluster x to take the listing from y");
+
+            const string Completed = "hybrid_federation_rounds_total{outcome=\"completed\"}";
+            var rounds = await Task.WhenAll(x.Nodes.Select(n => n.MetricAsync(Completed)));
+            Assert.True(rounds.Count(r => r > 0) == 1, $"exactly one supernode of the cluster pulls; rounds: {string.Join(", ", rounds)}");
+
+            var puller = rounds[0] > 0 ? 0 : 1;
+            x.Nodes[puller].KillHard();
+            await PublishAsync(y, seller, "Copper saucepan");
+            var survivor = x.Nodes[1 - puller].Client.Listings;
+            await Eventually.TrueAsync(async () => (await survivor.SearchAsync(new SearchRequest { Text = "saucepan" })).TotalHits == 1, TimeSpan.FromSeconds(120), "the surviving supernode of x to take over pulling from y");
+        }
+        finally
+        {
+            await StopAllAsync(y);
+        }
+    }
+
+    [Fact]
     public async Task FederationNeverPullsFromABlockedCluster()
     {
         using var temp = new TempDir();

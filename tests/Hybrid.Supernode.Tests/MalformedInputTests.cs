@@ -22,6 +22,7 @@ public sealed class MalformedInputTests : IAsyncLifetime, IDisposable
     // Messages whose type the test can parse, to tell random bodies that parse from those that do not.
     private static readonly TypeRegistry Types = TypeRegistry.FromFiles(
         SupernodeReflection.Descriptor,
+        FederationReflection.Descriptor,
         Grpc.Health.V1.HealthReflection.Descriptor,
         ReflectionReflection.Descriptor,
         Grpc.Reflection.V1.ReflectionReflection.Descriptor);

@@ -45,13 +45,15 @@ public sealed class PeerCluster(string url)
 /// seller had published it here (signature, rules, quotas); a peer that sends one that does not
 /// verify, or breaks the protocol, is throttled, and dropped after
 /// <see cref="FederationOptions.MaxStrikes"/>. Clusters pull (never push), so what spreads from A to
-/// C through B needs no trust in B: B only carries what A's sellers signed.
+/// C through B needs no trust in B: B only carries what A's sellers signed. In a cluster of several
+/// supernodes one pulls at a time (<see cref="IFederationLeaseGrain"/>); another takes over when it stops.
 /// </summary>
 public sealed partial class FederationPuller(
     SupernodeOptions options,
     FederationIdentity identity,
     LocalListings local,
     ShardedSearch search,
+    IGrainFactory grains,
     SupernodeMetrics metrics,
     TimeProvider time,
     ILogger<FederationPuller> logger) : BackgroundService
@@ -67,6 +69,7 @@ public sealed partial class FederationPuller(
     private readonly FederationOptions _federation = options.Federation;
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly HashSet<string> _blocked = [.. options.Federation.BlockedIds];
+    private readonly string _holder = Guid.NewGuid().ToString("N");
 
     /// <summary>The peer clusters and where each stands.</summary>
     public IReadOnlyList<PeerCluster> Peers { get; } = [.. options.Federation.PeerUrls.Select(url => new PeerCluster(url))];
@@ -82,6 +85,11 @@ public sealed partial class FederationPuller(
         using var timer = new PeriodicTimer(_federation.Interval, time);
         do
         {
+            if (!await HoldsLeaseAsync())
+            {
+                continue;
+            }
+
             foreach (var peer in Peers)
             {
                 if (peer.DroppedBecause is null && time.GetUtcNow() >= peer.NotBefore)
@@ -91,6 +99,22 @@ public sealed partial class FederationPuller(
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    /// <summary>Whether this supernode is the one of its cluster that pulls now; false while the cluster cannot say.</summary>
+    private async Task<bool> HoldsLeaseAsync()
+    {
+        // Held for several intervals (at least 30 s): a slow round does not hand the lease over.
+        var length = TimeSpan.FromTicks(Math.Max(_federation.Interval.Ticks * 3, TimeSpan.FromSeconds(30).Ticks));
+        try
+        {
+            return await grains.GetGrain<IFederationLeaseGrain>(0).Hold(_holder, length);
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            LogNoLease(logger, ex.Message);
+            return false;
+        }
     }
 
     /// <summary>One round with <paramref name="peer"/>; failures are logged and back the peer off, never thrown.</summary>
@@ -315,6 +339,9 @@ public sealed partial class FederationPuller(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Federation: peer cluster at {Url} is unreachable or refused ({Reason}); trying again later")]
     private static partial void LogUnreachable(ILogger logger, string url, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Federation: could not learn which supernode of the cluster pulls ({Reason}); trying again next interval")]
+    private static partial void LogNoLease(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Federation: a round with the peer cluster at {Url} failed on this side; trying again later")]
     private static partial void LogRoundFailed(ILogger logger, Exception exception, string url);

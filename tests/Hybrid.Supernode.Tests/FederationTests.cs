@@ -105,6 +105,11 @@ public sealed class FederationTests
             var record = await c.Running.Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId });
             var verified = SignedEnvelopes.Verify(record.Envelope, EnvelopeKinds.Listing, DateTimeOffset.UtcNow, seller.Id);
             Assert.Equal("Teak garden bench", verified.Body(Listing.Parser).Title);
+            // Searches say which cluster the listing was published to, wherever they are answered.
+            Assert.Equal(a.Key.Id.ToString(), record.OriginCluster);
+            var hit = (await c.Running.Client.Listings.SearchAsync(new SearchRequest { Text = "teak bench" })).Hits.Single();
+            Assert.Equal(a.Key.Id.ToString(), hit.Record.OriginCluster);
+            Assert.Equal(a.Key.Id.ToString(), (await a.Running.Client.Listings.GetListingAsync(new GetListingRequest { ListingId = listing.ListingId })).OriginCluster);
 
             await PublishAsync(a, seller, "Teak garden bench, newly oiled", version: 2, listing: listing);
             await FoundAsync(c, "oiled", "Teak garden bench, newly oiled");

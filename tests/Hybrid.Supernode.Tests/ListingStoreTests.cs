@@ -20,7 +20,7 @@ public sealed class ListingStoreTests
         await store.SaveAsync(0, Listing("a"));
         await store.SaveAsync(0, Listing("b"));
         await store.SaveAsync(0, Listing("b", version: 2, withdrawn: true));
-        await store.SaveAsync(0, Listing("c"));
+        await store.SaveAsync(0, Listing("c") with { Origin = "cluster-of-c" });
         await store.SaveAsync(1, Listing("d"));
 
         var page = await store.GetManyAsync(0, ["c", "missing", "b", "a"]);
@@ -33,6 +33,8 @@ public sealed class ListingStoreTests
         Assert.Null(byId["a"].Withdrawal);
         Assert.Equal(2ul, byId["b"].Version);
         Assert.Equal("seller-c", byId["c"].Seller);
+        Assert.Equal("cluster-of-c", byId["c"].Origin);
+        Assert.Null(byId["a"].Origin);
         Assert.Empty(await store.GetManyAsync(0, []));
         Assert.Empty(await store.GetManyAsync(1, ["a"]));
     }

@@ -6,6 +6,7 @@ namespace Hybrid.Index.Listings;
 /// A listing as stored: the seller's exact signed envelope and what the index needs to order
 /// versions without parsing it. A withdrawn listing stays as a tombstone so older versions
 /// cannot come back; it keeps the seller's signed withdrawal, which other clusters check.
+/// Origin: the federation id of the cluster this version was published to (null: unknown).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("hybrid.StoredListing")]
 public sealed record StoredListing(
@@ -15,7 +16,8 @@ public sealed record StoredListing(
     [property: Id(3)] long ExpiresMs,
     [property: Id(4)] bool Withdrawn,
     [property: Id(5)] byte[] Envelope,
-    [property: Id(6)] byte[]? Withdrawal = null);
+    [property: Id(6)] byte[]? Withdrawal = null,
+    [property: Id(7)] string? Origin = null);
 
 /// <summary>How a listing write went.</summary>
 [GenerateSerializer, Alias("hybrid.ListingOutcome")]

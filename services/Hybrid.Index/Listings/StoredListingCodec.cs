@@ -3,8 +3,8 @@ namespace Hybrid.Index.Listings;
 /// <summary>The byte form of a <see cref="StoredListing"/> in key-value stores; versioned by its first byte.</summary>
 public static class StoredListingCodec
 {
-    // 1: without the withdrawal; 2: with it (length -1 when none). Both are read.
-    private const byte FormatVersion = 2;
+    // 1: without the withdrawal; 2: with it (length -1 when none); 3: and the origin cluster ("" when none). All are read.
+    private const byte FormatVersion = 3;
 
     public static byte[] Encode(StoredListing listing)
     {
@@ -25,6 +25,8 @@ public static class StoredListingCodec
             {
                 writer.Write(withdrawal);
             }
+
+            writer.Write(listing.Origin ?? string.Empty);
         }
 
         return buffer.ToArray();
@@ -36,7 +38,7 @@ public static class StoredListingCodec
         ArgumentNullException.ThrowIfNull(bytes);
         using var reader = new BinaryReader(new MemoryStream(bytes));
         var format = reader.ReadByte();
-        if (format is not (1 or FormatVersion))
+        if (format is not (1 or 2 or FormatVersion))
         {
             throw new InvalidDataException($"stored listing format {format} is unknown (this supernode reads {FormatVersion})");
         }
@@ -49,6 +51,7 @@ public static class StoredListingCodec
         var envelope = reader.ReadBytes(reader.ReadInt32());
         var withdrawalLength = format == 1 ? -1 : reader.ReadInt32();
         var withdrawal = withdrawalLength < 0 ? null : reader.ReadBytes(withdrawalLength);
-        return new StoredListing(id, seller, version, expires, withdrawn, envelope, withdrawal);
+        var origin = format >= 3 ? reader.ReadString() : string.Empty;
+        return new StoredListing(id, seller, version, expires, withdrawn, envelope, withdrawal, origin.Length == 0 ? null : origin);
     }
 }

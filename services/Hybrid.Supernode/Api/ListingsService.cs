@@ -17,6 +17,7 @@ public sealed class ListingsService(
     ShardedSearch search,
     RequestLimits limits,
     IdentityAdmission admission,
+    Federation.FederationIdentity federation,
     SupernodeMetrics metrics,
     ReplyPages pages,
     TimeProvider time) : ListingsApi.ListingsApiBase
@@ -43,7 +44,7 @@ public sealed class ListingsService(
         var verified = listing.Verified;
         await admission.EnsureKnownAsync(verified.Signer, request.SignerPublicKey.ToByteArray(), context);
 
-        var result = await search.ShardOf(listing.Stored.ListingId).Publish(listing.Stored);
+        var result = await search.ShardOf(listing.Stored.ListingId).Publish(listing.Stored with { Origin = federation.ClusterId.ToString() });
         metrics.Publishes.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
         Ensure(result);
         return new PublishListingResponse { ListingId = listing.Stored.ListingId, Version = verified.Version, ExpiresMs = verified.Payload.ExpiresAtMs };
@@ -73,7 +74,7 @@ public sealed class ListingsService(
         var state = stored.Withdrawn ? ListingState.Withdrawn
             : stored.ExpiresMs <= time.GetUtcNow().ToUnixTimeMilliseconds() ? ListingState.Expired
             : ListingState.Active;
-        return Record(stored.Envelope, stored.Seller, stored.Version, stored.ExpiresMs, state);
+        return Record(stored, state);
     }
 
     public override async Task<SearchResponse> Search(SearchRequest request, ServerCallContext context)
@@ -90,7 +91,7 @@ public sealed class ListingsService(
         }
 
         var response = new SearchResponse { TotalHits = page.TotalHits };
-        var taken = pages.Fill(response.Hits, page.Hits, h => Hit(Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active), h.Score, query.Near));
+        var taken = pages.Fill(response.Hits, page.Hits, h => Hit(Record(h.Listing, ListingState.Active), h.Score, query.Near));
         response.NextPageToken = page.HasMore || taken < page.Hits.Count ? PageToken(query, offset + taken) : string.Empty;
         if (page.Facets is { } facets)
         {
@@ -154,7 +155,7 @@ public sealed class ListingsService(
         var (offset, limit) = Paging(query, request.Limit, request.PageToken);
         var page = await search.SearchAsync(query, offset, limit);
         var response = new ListingPage { TotalHits = page.TotalHits };
-        var taken = pages.Fill(response.Listings, page.Hits, h => Record(h.Listing.Envelope, h.Listing.Seller, h.Listing.Version, h.Listing.ExpiresMs, ListingState.Active));
+        var taken = pages.Fill(response.Listings, page.Hits, h => Record(h.Listing, ListingState.Active));
         response.NextPageToken = page.HasMore || taken < page.Hits.Count ? PageToken(query, offset + taken) : string.Empty;
         return response;
     }
@@ -296,17 +297,18 @@ public sealed class ListingsService(
     private static string Fingerprint(SearchQuery query) =>
         Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes((query with { Facets = false }).ToString())), 0, 8);
 
-    private static ListingRecord Record(byte[] envelopeBytes, string seller, ulong version, long expiresMs, ListingState state)
+    private static ListingRecord Record(StoredListing stored, ListingState state)
     {
-        var envelope = SignedEnvelope.Parser.ParseFrom(envelopeBytes);
+        var envelope = SignedEnvelope.Parser.ParseFrom(stored.Envelope);
         return new ListingRecord
         {
             Envelope = envelope,
             Listing = Listing.Parser.ParseFrom(EnvelopePayload.Parser.ParseFrom(envelope.Payload).Body),
-            Seller = seller,
-            Version = version,
-            ExpiresMs = expiresMs,
+            Seller = stored.Seller,
+            Version = stored.Version,
+            ExpiresMs = stored.ExpiresMs,
             State = state,
+            OriginCluster = stored.Origin ?? string.Empty,
         };
     }
 

@@ -187,7 +187,7 @@ public sealed partial class FederationPuller(
         var taken = 0;
         foreach (var batch in wanted.Take(_federation.MaxListingsPerRound).Chunk(FederationWire.MaxFetch))
         {
-            taken += await FetchAsync(client, batch, cancellationToken);
+            taken += await FetchAsync(client, clusterId, batch, cancellationToken);
         }
 
         metrics.FederationRounds.WithLabels("completed").Inc();
@@ -253,7 +253,7 @@ public sealed partial class FederationPuller(
     }
 
     /// <summary>Fetches <paramref name="ids"/> and stores each that verifies; returns how many were stored.</summary>
-    private async Task<int> FetchAsync(FederationApi.FederationApiClient client, string[] ids, CancellationToken cancellationToken)
+    private async Task<int> FetchAsync(FederationApi.FederationApiClient client, PeerId peerCluster, string[] ids, CancellationToken cancellationToken)
     {
         var request = new FetchListingsRequest();
         request.ListingIds.AddRange(ids);
@@ -281,7 +281,13 @@ public sealed partial class FederationPuller(
                 throw new PeerMisbehavedException($"it sent listing {listing.Stored.ListingId}, which was not asked for (or sent it twice)");
             }
 
-            accepted.Add(listing);
+            // Where the listing was published, as the peer says (it cannot be checked); by default the peer itself.
+            if (held.OriginCluster.Length > 0 && !PeerId.TryParse(held.OriginCluster, out _, out _))
+            {
+                throw new PeerMisbehavedException($"it names '{held.OriginCluster[..Math.Min(40, held.OriginCluster.Length)]}' as a listing's origin, which is not a cluster id");
+            }
+
+            accepted.Add(listing with { Stored = listing.Stored with { Origin = held.OriginCluster.Length > 0 ? held.OriginCluster : peerCluster.ToString() } });
         }
 
         // Every listing of the batch checked out: the shards take them together (their writes are committed in groups).

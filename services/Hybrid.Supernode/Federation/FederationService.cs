@@ -91,6 +91,7 @@ public sealed class FederationService(
         {
             Listing = SignedEnvelope.Parser.ParseFrom(stored.Envelope),
             Withdrawal = stored.Withdrawal is { } withdrawal ? SignedEnvelope.Parser.ParseFrom(withdrawal) : null,
+            OriginCluster = stored.Origin ?? identity.ClusterId.ToString(),
         });
         return reply;
     }

@@ -46,7 +46,8 @@ public sealed class SqliteDatabase : IAsyncDisposable
                     expires_ms INTEGER NOT NULL,
                     withdrawn  INTEGER NOT NULL,
                     envelope   BLOB    NOT NULL,
-                    withdrawal BLOB
+                    withdrawal BLOB,
+                    origin     TEXT
                 ) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS listings_by_shard ON listings (shard);
                 CREATE TABLE IF NOT EXISTS items (
@@ -57,12 +58,15 @@ public sealed class SqliteDatabase : IAsyncDisposable
                 ) WITHOUT ROWID;
                 """;
             command.ExecuteNonQuery();
-            // Stores made before withdrawals were kept gain the column (empty for their tombstones).
-            command.CommandText = "SELECT COUNT(*) FROM pragma_table_info('listings') WHERE name = 'withdrawal'";
-            if (Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            // Stores made before withdrawals and origins were kept gain the columns (empty for what they hold).
+            foreach (var (column, type) in new[] { ("withdrawal", "BLOB"), ("origin", "TEXT") })
             {
-                command.CommandText = "ALTER TABLE listings ADD COLUMN withdrawal BLOB";
-                command.ExecuteNonQuery();
+                command.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('listings') WHERE name = '{column}'";
+                if (Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+                {
+                    command.CommandText = $"ALTER TABLE listings ADD COLUMN {column} {type}";
+                    command.ExecuteNonQuery();
+                }
             }
         }
 

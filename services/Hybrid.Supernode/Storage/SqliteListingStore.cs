@@ -8,7 +8,7 @@ namespace Hybrid.Supernode.Storage;
 /// <summary>Listings of the embedded supernode, in <see cref="SqliteDatabase"/> beside grain state.</summary>
 public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
 {
-    private const string Columns = "listing_id, seller, version, expires_ms, withdrawn, envelope, withdrawal";
+    private const string Columns = "listing_id, seller, version, expires_ms, withdrawn, envelope, withdrawal, origin";
 
     public Task SaveAsync(int shard, StoredListing listing)
     {
@@ -16,11 +16,11 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
         return database.WriteAsync(command =>
         {
             command.CommandText = """
-                INSERT INTO listings (listing_id, shard, seller, version, expires_ms, withdrawn, envelope, withdrawal)
-                VALUES ($id, $shard, $seller, $version, $expires, $withdrawn, $envelope, $withdrawal)
+                INSERT INTO listings (listing_id, shard, seller, version, expires_ms, withdrawn, envelope, withdrawal, origin)
+                VALUES ($id, $shard, $seller, $version, $expires, $withdrawn, $envelope, $withdrawal, $origin)
                 ON CONFLICT (listing_id) DO UPDATE SET seller = excluded.seller, version = excluded.version,
                     expires_ms = excluded.expires_ms, withdrawn = excluded.withdrawn, envelope = excluded.envelope,
-                    withdrawal = excluded.withdrawal
+                    withdrawal = excluded.withdrawal, origin = excluded.origin
                 WHERE excluded.version > listings.version
                 """;
             command.Parameters.AddWithValue("$id", listing.ListingId);
@@ -31,6 +31,7 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
             command.Parameters.AddWithValue("$withdrawn", listing.Withdrawn ? 1 : 0);
             command.Parameters.AddWithValue("$envelope", listing.Envelope);
             command.Parameters.AddWithValue("$withdrawal", (object?)listing.Withdrawal ?? DBNull.Value);
+            command.Parameters.AddWithValue("$origin", (object?)listing.Origin ?? DBNull.Value);
             return command.ExecuteNonQuery();
         });
     }
@@ -95,5 +96,6 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
         reader.GetInt64(3),
         reader.GetInt64(4) != 0,
         (byte[])reader[5],
-        reader.IsDBNull(6) ? null : (byte[])reader[6]);
+        reader.IsDBNull(6) ? null : (byte[])reader[6],
+        reader.IsDBNull(7) ? null : reader.GetString(7));
 }

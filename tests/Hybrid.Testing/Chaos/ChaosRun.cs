@@ -474,8 +474,9 @@ public sealed partial class ChaosRun : IAsyncDisposable
             {
                 Remember("kill", $"supernode {slot.Index} killed (-9) and restarted");
                 slot.Node.KillHard();
-                await slot.Node.DisposeAsync();
+                var killed = slot.Node;
                 slot.Node = await RelaunchAsync(slot.DataDir);
+                await killed.DisposeAsync();
             }
 
             _fault = "none";
@@ -503,8 +504,10 @@ public sealed partial class ChaosRun : IAsyncDisposable
                 _selfExits.Enqueue($"{DateTimeOffset.UtcNow:HH:mm:ss} supernode {slot.Index} {why}");
                 var tail = slot.Node.Output.Split(Environment.NewLine).Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(12);
                 _settings.Log($"supernode {slot.Index} {why} during phase '{_fault}'; restarting it. Its last output:{Environment.NewLine}  {string.Join($"{Environment.NewLine}  ", tail)}");
-                await slot.Node.DisposeAsync();
+                // Readers keep using the exited node (and retry its Unavailable) until the new one is in its place.
+                var exited = slot.Node;
                 slot.Node = await RelaunchAsync(slot.DataDir);
+                await exited.DisposeAsync();
             }
         }
         finally
@@ -797,11 +800,12 @@ public sealed partial class ChaosRun : IAsyncDisposable
             {
                 return null;
             }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Cancelled)
+            catch (Exception ex) when (ex is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Cancelled } or ObjectDisposedException)
             {
+                // ObjectDisposedException: the slot's supernode was being replaced while this read began.
                 if (Stopwatch.GetElapsedTime(started) > ReadPatience)
                 {
-                    throw new UnansweredException(ex.Status.Detail);
+                    throw new UnansweredException(ex is RpcException rpc ? rpc.Status.Detail : ex.Message);
                 }
 
                 await Task.Delay(TimeSpan.FromMilliseconds(500));

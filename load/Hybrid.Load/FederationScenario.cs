@@ -63,25 +63,21 @@ internal static class FederationScenario
             var wanted = 0;
             while (pending.Count > 0)
             {
+                var answered = new List<RangeAnswer>();
                 foreach (var asked in pending.Chunk(FederationWire.MaxRanges))
                 {
                     requests++;
                     var request = new ReconcileRequest();
                     request.Ranges.AddRange(asked.Select(r => FederationWire.ToWire(r, puller.FingerprintOf(r))));
                     var answers = asked.Select(r => Reconciliation.Answer(holder, r, puller.FingerprintOf(r))).ToList();
+                    answered.AddRange(answers);
                     var reply = new ReconcileReply();
-                    foreach (var answer in answers)
-                    {
-                        var wire = new RangeReply { Same = answer.Same };
-                        wire.Items.AddRange(answer.Items.Select(i => new ListingVersion { ListingId = i.Id, Version = i.Version }));
-                        wire.Split.AddRange(answer.Split.Select(p => FederationWire.ToWire(p.Range, p.Fingerprint)));
-                        reply.Ranges.Add(wire);
-                    }
+                    reply.Ranges.AddRange(answers.Select(FederationWire.ToWire));
 
                     bytes += request.CalculateSize() + reply.CalculateSize();
                 }
 
-                var (want, next) = Reconciliation.Read(puller, puller.VersionOf, pending.Select(r => Reconciliation.Answer(holder, r, puller.FingerprintOf(r))));
+                var (want, next) = Reconciliation.Read(puller, puller.VersionOf, answered);
                 wanted += want.Count;
                 pending = next;
             }

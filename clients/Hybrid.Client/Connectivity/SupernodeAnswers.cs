@@ -78,7 +78,7 @@ public static class SupernodeAnswers
         try
         {
             // A withdrawn or expired listing is still shown as it was signed: check it as of its issue time.
-            var asOf = record.State == ListingState.Active ? now : IssuedAt(record.Envelope);
+            var asOf = record.State == ListingState.Active ? now : SignedEnvelopes.IssuedAt(record.Envelope);
             verified = SignedEnvelopes.Verify(record.Envelope, EnvelopeKinds.Listing, asOf, seller);
         }
         catch (EnvelopeRejectedException ex)
@@ -196,19 +196,6 @@ public static class SupernodeAnswers
         catch (Exception ex) when (ex is EnvelopeRejectedException or ReviewRejectedException)
         {
             throw new ForgedAnswerException($"review {Shorten(record.ReviewId)} does not verify: {ex.Message}");
-        }
-    }
-
-    private static DateTimeOffset IssuedAt(SignedEnvelope? envelope)
-    {
-        try
-        {
-            var issued = envelope is null ? 0 : EnvelopePayload.Parser.ParseFrom(envelope.Payload).IssuedAtMs;
-            return DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(issued, 0, SignedEnvelopes.MaxTimeMs));
-        }
-        catch (Google.Protobuf.InvalidProtocolBufferException)
-        {
-            return DateTimeOffset.UnixEpoch;
         }
     }
 

@@ -36,23 +36,24 @@ public sealed class VersionSet
 {
     private readonly VersionedId[] _items;
     private readonly ulong[] _prefix;
-    private readonly Dictionary<string, ulong> _versions;
 
     /// <summary>The set of <paramref name="items"/> (one version per id: the highest given).</summary>
     public VersionSet(IEnumerable<VersionedId> items)
     {
         ArgumentNullException.ThrowIfNull(items);
-        _versions = new Dictionary<string, ulong>(StringComparer.Ordinal);
-        foreach (var item in items)
+        // Sorted by id, the highest version first; then the first of each id is kept.
+        var sorted = items.ToArray();
+        Array.Sort(sorted, (a, b) => string.CompareOrdinal(a.Id, b.Id) is var byId && byId != 0 ? byId : b.Version.CompareTo(a.Version));
+        var kept = 0;
+        for (var i = 0; i < sorted.Length; i++)
         {
-            if (!_versions.TryGetValue(item.Id, out var held) || held < item.Version)
+            if (kept == 0 || sorted[kept - 1].Id != sorted[i].Id)
             {
-                _versions[item.Id] = item.Version;
+                sorted[kept++] = sorted[i];
             }
         }
 
-        _items = [.. _versions.Select(kv => new VersionedId(kv.Key, kv.Value))];
-        Array.Sort(_items, (a, b) => string.CompareOrdinal(a.Id, b.Id));
+        _items = sorted[..kept];
         _prefix = new ulong[_items.Length + 1];
         for (var i = 0; i < _items.Length; i++)
         {
@@ -64,7 +65,11 @@ public sealed class VersionSet
     public int Count => _items.Length;
 
     /// <summary>The version held of <paramref name="id"/>, or null.</summary>
-    public ulong? VersionOf(string id) => _versions.TryGetValue(id, out var version) ? version : null;
+    public ulong? VersionOf(string id)
+    {
+        var at = LowerBound(id);
+        return at < _items.Length && _items[at].Id == id ? _items[at].Version : null;
+    }
 
     /// <summary>The count and hash sum of the items in <paramref name="range"/>.</summary>
     public Fingerprint FingerprintOf(IdRange range)

@@ -294,8 +294,24 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     public async Task<ImmutableArray<StoredListing>> Fetch(ImmutableArray<string> listingIds)
     {
         await RebuiltAsync();
-        var live = listingIds.Where(id => _entries.TryGetValue(id, out var entry) && entry.Live).ToList();
-        if (live.Count == 0)
+        return await ReadAsync(listingIds, entry => entry.Live, withWithdrawn: false);
+    }
+
+    public async Task<ImmutableArray<StoredListing>> FetchHeld(ImmutableArray<string> listingIds)
+    {
+        await RebuiltAsync();
+        return await ReadAsync(listingIds, entry => entry.Live || entry.Withdrawn, withWithdrawn: true);
+    }
+
+    /// <summary>
+    /// Reads from the store, in one batch, the listings among <paramref name="listingIds"/> whose entry
+    /// is <paramref name="wanted"/>, as stored now and not expired; withdrawn ones only when asked for,
+    /// and only with their signed withdrawal.
+    /// </summary>
+    private async Task<ImmutableArray<StoredListing>> ReadAsync(ImmutableArray<string> listingIds, Func<Entry, bool> wanted, bool withWithdrawn)
+    {
+        var ids = listingIds.Where(id => _entries.TryGetValue(id, out var entry) && wanted(entry)).ToList();
+        if (ids.Count == 0)
         {
             return [];
         }
@@ -303,22 +319,8 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         // The store may already hold a newer version being written (it is stored before it is
         // remembered here); whatever it holds is signed by the seller, so it is served as stored.
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var stored = await store.GetManyAsync(Shard, live);
-        return [.. stored.Where(l => !l.Withdrawn && l.ExpiresMs > now)];
-    }
-
-    public async Task<ImmutableArray<StoredListing>> FetchHeld(ImmutableArray<string> listingIds)
-    {
-        await RebuiltAsync();
-        var held = listingIds.Where(id => _entries.TryGetValue(id, out var entry) && (entry.Live || entry.Withdrawn)).ToList();
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (held.Count == 0)
-        {
-            return [];
-        }
-
-        var stored = await store.GetManyAsync(Shard, held);
-        return [.. stored.Where(l => l.ExpiresMs > now && (!l.Withdrawn || l.Withdrawal is not null))];
+        var stored = await store.GetManyAsync(Shard, ids);
+        return [.. stored.Where(l => l.ExpiresMs > now && (!l.Withdrawn || (withWithdrawn && l.Withdrawal is not null)))];
     }
 
     private double WeightOf(string listingId) =>

@@ -68,6 +68,23 @@ public static class SignedEnvelopes
         [EnvelopeKinds.FederationHello] = 256,
     };
 
+    /// <summary>
+    /// The time an envelope says it was signed, within the range dates go; the epoch when its payload
+    /// does not parse (verifying it then says why). For checking an envelope as of when it was signed.
+    /// </summary>
+    public static DateTimeOffset IssuedAt(SignedEnvelope? envelope)
+    {
+        try
+        {
+            var issued = envelope is null ? 0 : EnvelopePayload.Parser.ParseFrom(envelope.Payload).IssuedAtMs;
+            return DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(issued, 0, MaxTimeMs));
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return DateTimeOffset.UnixEpoch;
+        }
+    }
+
     /// <summary>The largest payload accepted for envelopes of <paramref name="kind"/>, in bytes.</summary>
     public static int MaxPayloadBytesFor(string kind) => KindLimits.GetValueOrDefault(kind, MaxPayloadBytes);
 

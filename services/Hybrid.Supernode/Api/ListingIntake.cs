@@ -90,17 +90,7 @@ public static class ListingIntake
     /// </summary>
     private static VerifiedEnvelope VerifyAsSigned(SignedEnvelope envelope, string kind, DateTimeOffset now)
     {
-        long issued;
-        try
-        {
-            issued = EnvelopePayload.Parser.ParseFrom(envelope.Payload).IssuedAtMs;
-        }
-        catch (InvalidProtocolBufferException)
-        {
-            issued = 0;
-        }
-
-        var asOf = DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(issued, 0, now.ToUnixTimeMilliseconds()));
-        return SignedEnvelopes.Verify(envelope, kind, asOf);
+        var issued = SignedEnvelopes.IssuedAt(envelope);
+        return SignedEnvelopes.Verify(envelope, kind, issued < now ? issued : now);
     }
 }

@@ -56,11 +56,7 @@ public sealed class FederationService(
         var reply = new ReconcileReply();
         for (var i = 0; i < asked.Count; i++)
         {
-            var answer = Reconciliation.Answer(mine, asked[i].Range, asked[i].Fingerprint);
-            var wire = new RangeReply { Same = answer.Same };
-            wire.Items.AddRange(answer.Items.Select(item => new ListingVersion { ListingId = item.Id, Version = item.Version }));
-            wire.Split.AddRange(answer.Split.Select(part => FederationWire.ToWire(part.Range, part.Fingerprint)));
-            reply.Ranges.Add(wire);
+            reply.Ranges.Add(FederationWire.ToWire(Reconciliation.Answer(mine, asked[i].Range, asked[i].Fingerprint)));
         }
 
         return reply;

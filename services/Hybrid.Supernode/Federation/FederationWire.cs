@@ -28,6 +28,16 @@ public static class FederationWire
         Sum = ByteString.CopyFrom(VersionSet.SumBytes(fingerprint.Sum)),
     };
 
+    /// <summary>The holder's answer about one range, as sent.</summary>
+    public static RangeReply ToWire(RangeAnswer answer)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        var wire = new RangeReply { Same = answer.Same };
+        wire.Items.AddRange(answer.Items.Select(item => new ListingVersion { ListingId = item.Id, Version = item.Version }));
+        wire.Split.AddRange(answer.Split.Select(part => ToWire(part.Range, part.Fingerprint)));
+        return wire;
+    }
+
     /// <summary>A range from the wire, or why it is not one.</summary>
     public static (IdRange Range, Fingerprint Fingerprint)? FromWire(VersionRange? wire, out string? problem)
     {

@@ -24,13 +24,14 @@ var workers = new Option<int>("--workers") { Description = "Requests in flight (
 var seconds = new Option<int>("--seconds") { Description = "Length of each measured phase.", DefaultValueFactory = _ => 20 };
 
 var target = new Option<string?>("--target") { Description = "Supernode gRPC URL of a running network (default: start a supernode on loopback)." };
+var inMemory = new Option<bool>("--index-in-memory") { Description = "Keep the search index in memory only (supernode and baseline), as before it was kept on disk." };
 var search = new Command("search", "Search at scale on one embedded supernode, against the same queries on one in-process Lucene index (or, with --target, on a running network against its no-op call).")
 {
-    listings, shards, workers, seconds, report, target,
+    listings, shards, workers, seconds, report, target, inMemory,
 };
 search.SetAction((parse, ct) => parse.GetValue(target) is { } url
     ? SearchScenario.RunAgainstAsync(url, parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct)
-    : SearchScenario.RunAsync(parse.GetValue(listings), parse.GetValue(shards), parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct));
+    : SearchScenario.RunAsync(parse.GetValue(listings), parse.GetValue(shards), parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), !parse.GetValue(inMemory), parse.GetValue(report)!, ct));
 
 var publish = new Command("publish", "Publish throughput through one embedded supernode, against in-process signature verification.")
 {

@@ -51,7 +51,7 @@ internal static class SearchScenario
         return 0;
     }
 
-    public static async Task<int> RunAsync(int listings, int shards, int workers, TimeSpan duration, string reportFolder, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(int listings, int shards, int workers, TimeSpan duration, bool onDisk, string reportFolder, CancellationToken cancellationToken)
     {
         var report = new Report("search", "in-process, one Lucene index");
         var clock = Stopwatch.StartNew();
@@ -72,7 +72,7 @@ internal static class SearchScenario
         report.Fact("listings written to SQLite", $"{clock.Elapsed.TotalSeconds:0.0} s");
 
         long emptyRss, emptyHeap;
-        await using (var empty = await SupernodeProcess.StartAsync(temp.Sub("empty"), $"--Supernode:SearchShards={shards}"))
+        await using (var empty = await SupernodeProcess.StartAsync(temp.Sub("empty"), $"--Supernode:SearchShards={shards}", $"--Supernode:SearchIndexOnDisk={onDisk}"))
         {
             await empty.Client.Listings.SearchAsync(new SearchRequest { Text = "warm" }, cancellationToken: cancellationToken);
             await empty.CollectGarbageAsync();
@@ -80,21 +80,29 @@ internal static class SearchScenario
             emptyRss = empty.ResidentBytes();
         }
 
+        string[] settings = [$"--Supernode:SearchShards={shards}", $"--Supernode:SearchIndexOnDisk={onDisk}", "--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000"];
         clock.Restart();
-        await using var node = await SupernodeProcess.StartAsync(dataDir, $"--Supernode:SearchShards={shards}", "--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000");
+        var first = await SupernodeProcess.StartAsync(dataDir, settings);
+        var firstReady = clock.Elapsed;
+        report.Fact("supernode first start to ready, indexing every listing", $"{firstReady.TotalSeconds:0.0} s ({listings / firstReady.TotalSeconds:N0} listings/s)");
+        // A crash, then a start again: the shards open their index from disk and check it against the store.
+        first.KillHard();
+        await first.DisposeAsync();
+        clock.Restart();
+        await using var node = await SupernodeProcess.StartAsync(dataDir, settings);
         var ready = clock.Elapsed;
         await node.CollectGarbageAsync();
         var fullHeap = await node.ManagedHeapBytesAsync();
         var fullRss = node.ResidentBytes();
-        report.Fact("supernode start to ready, rebuilding every shard", $"{ready.TotalSeconds:0.0} s ({listings / ready.TotalSeconds:N0} listings/s)");
+        report.Fact(onDisk ? "supernode restart to ready after kill -9 (index on disk, checked against the store)" : "supernode restart to ready after kill -9 (indexing every listing again)", $"{ready.TotalSeconds:0.0} s ({listings / ready.TotalSeconds:N0} listings/s)");
         report.Fact("supernode resident memory, empty / full", $"{emptyRss >> 20} MiB / {fullRss >> 20} MiB");
         report.Fact("memory per indexed listing (RSS growth / listings)", $"{(fullRss - emptyRss) / (double)listings:0} bytes");
         report.Fact("memory per indexed listing (live managed heap growth after a full GC / listings)", $"{(fullHeap - emptyHeap) / (double)listings:0} bytes");
 
-        // Baseline: the same queries in this process, on one index holding every listing.
+        // Baseline: the same queries in this process, on one index holding every listing, kept on disk as the shards keep theirs.
         clock.Restart();
         var before = GC.GetTotalMemory(true);
-        using var local = new ListingIndex();
+        using var local = new ListingIndex(path: onDisk ? temp.Sub("in-process-index") : null);
         foreach (var item in corpus.Items)
         {
             local.Add(item.Stored);
@@ -142,6 +150,7 @@ internal static class SearchScenario
         {
             ["listings"] = listings.ToString(CultureInfo.InvariantCulture),
             ["shards"] = shards.ToString(CultureInfo.InvariantCulture),
+            ["index"] = onDisk ? "on disk" : "in memory",
             ["workers"] = workers.ToString(CultureInfo.InvariantCulture),
             ["seconds"] = duration.TotalSeconds.ToString(CultureInfo.InvariantCulture),
             ["query"] = "two words + price range in one currency, top 20",

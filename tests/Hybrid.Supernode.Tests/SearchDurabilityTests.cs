@@ -1,6 +1,10 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Hybrid.Index.Listings;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.Listings;
 using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Storage;
 using Hybrid.Testing;
 
 namespace Hybrid.Supernode.Tests;
@@ -59,6 +63,57 @@ public sealed class SearchDurabilityTests
     }
 
     [Fact]
+    public async Task AShardIndexKeptOnDiskIsBroughtInLineWithTheStoreAtRestart()
+    {
+        using var temp = new TempDir();
+        var dataDir = temp.Sub("data");
+        List<Listing> listings;
+        List<List<string>> before;
+        await using (var first = await SupernodeProcess.StartAsync(dataDir, BulkLimits))
+        {
+            listings = await PublishRealisticAsync(first.Client, 300, seed: 5);
+            before = await AnswersAsync(first.Client);
+            // A clean stop commits each shard's index to disk.
+            first.Terminate();
+            await first.WaitForExitAsync(Deadline);
+        }
+
+        // While the supernode is down the store changes under its index: a listing is taken down.
+        var gone = listings[0];
+        await using (var database = new SqliteDatabase(Path.Combine(dataDir, "index.db")))
+        {
+            var store = new SqliteListingStore(database);
+            var shard = ListingShards.Of(gone.ListingId, 2);
+            var stored = await store.GetAsync(shard, gone.ListingId) ?? throw new InvalidOperationException("the published listing is not in the store");
+            await store.SaveAsync(shard, stored with { Version = stored.Version + 1, Withdrawn = true });
+        }
+
+        await using var second = await SupernodeProcess.StartAsync(dataDir, [.. BulkLimits, "--Logging:LogLevel:Hybrid.Index.Search.SearchShardGrain=Information"]);
+
+        // Searches answer from the store's state: the withdrawn listing is gone, the rest is as before
+        // (a query matches at most one listing fewer; sorted pages only close up).
+        var after = await AnswersAsync(second.Client);
+        Assert.Equal(before.Count, after.Count);
+        for (var i = 0; i < before.Count; i++)
+        {
+            var matchedGone = before[i].Contains(gone.ListingId);
+            Assert.DoesNotContain(gone.ListingId, after[i]);
+            Assert.InRange(Total(after[i]), Total(before[i]) - 1, Total(before[i]) - (matchedGone ? 1 : 0));
+            if (i >= Queries.Length)
+            {
+                var closedUp = before[i].Where(id => id != gone.ListingId && !id.StartsWith("total=", StringComparison.Ordinal)).ToList();
+                Assert.Equal(closedUp, after[i].Take(closedUp.Count));
+            }
+        }
+
+        Assert.Equal(299, (await second.Client.Listings.SearchAsync(new SearchRequest { Limit = 1 })).TotalHits);
+        Assert.DoesNotContain(gone.ListingId, (await second.Client.Listings.SearchAsync(new SearchRequest { Text = gone.Title, Limit = 100 })).Hits.Select(h => h.Record.Listing.ListingId));
+        // Only that listing was indexed again; the other 299 came from the index on disk.
+        var indexedAgain = Regex.Matches(second.Output, @"(\d+) of them indexed again").Sum(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+        Assert.Equal(1, indexedAgain);
+    }
+
+    [Fact]
     public async Task AListingPublishedThroughOneSupernodeIsFoundThroughAnotherAndSurvivesAKilledShardHost()
     {
         await using var cluster = await TestCluster.StartAsync(3, [.. BulkLimits, "--Supernode:SearchShards=8"]);
@@ -86,6 +141,8 @@ public sealed class SearchDurabilityTests
         Assert.Equal(ListingState.Active, record.State);
         Assert.Equal(ListingRules.Format(probe.Price), ListingRules.Format(record.Listing.Price));
     }
+
+    private static long Total(List<string> answer) => long.Parse(answer[^1]["total=".Length..], CultureInfo.InvariantCulture);
 
     private sealed class ListComparer : IEqualityComparer<List<string>>
     {

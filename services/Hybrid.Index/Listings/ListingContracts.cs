@@ -91,6 +91,12 @@ public sealed class SearchOptions
 {
     /// <summary>Number of search shards; fixed for the life of a cluster's data.</summary>
     public int Shards { get; set; } = 2;
+
+    /// <summary>
+    /// Where each shard keeps its Lucene index on disk (a folder per shard), so that a restart opens
+    /// it and adds only what changed in the store since; null: in memory, rebuilt from the store at every start.
+    /// </summary>
+    public string? IndexDirectory { get; set; }
 }
 
 /// <summary>A search as the shards see it.</summary>

@@ -18,10 +18,13 @@ using Lucene.Net.Util;
 namespace Hybrid.Index.Search;
 
 /// <summary>
-/// The in-memory Lucene index of one search shard. Text is folded to ASCII, lower-cased and
-/// stemmed (English) and scored with BM25; a separate unstemmed field serves type-ahead prefixes.
-/// Filters are constant-score clauses (they add nothing to the score); price and dates use doc
-/// values. Writes come from one caller at a time; searches may run concurrently.
+/// The Lucene index of one search shard, searched in memory and, optionally, copied to a folder on
+/// disk at each commit (<see cref="DiskMirror"/>). Text is folded to
+/// ASCII, lower-cased and stemmed (English) and scored with BM25; a separate unstemmed field serves
+/// type-ahead prefixes. Filters are constant-score clauses (they add nothing to the score); price
+/// and dates use doc values. Writes come from one caller at a time; searches may run concurrently.
+/// On disk the index is a cache of the listing store, never the record: <see cref="IndexedVersions"/>
+/// tells what it held at its last commit, and the shard brings it in line with the store.
 /// </summary>
 public sealed partial class ListingIndex : IDisposable
 {
@@ -44,6 +47,7 @@ public sealed partial class ListingIndex : IDisposable
     private const string LongitudeField = "lon";
     private const string CreatedField = "created";
     private const string ExpiresField = "expires";
+    private const string VersionField = "version";
     private const float TitleBoost = 2f;
     private const float SynonymBoost = 0.8f;
     private const float PartsBoost = 0.9f;
@@ -51,7 +55,10 @@ public sealed partial class ListingIndex : IDisposable
     private const int MaxSuggestedWords = 8;
 
     private static readonly Similarity Bm25 = new BM25Similarity();
-    private readonly RAMDirectory _directory = new();
+    private readonly Lucene.Net.Store.Directory _directory;
+    private readonly SnapshotDeletionPolicy _snapshots = new(new KeepOnlyLastCommitDeletionPolicy());
+    private readonly System.Threading.Lock _committing = new();
+    private DiskMirror? _mirror;
     private readonly Analyzer _stemmed = new TextAnalyzer(stem: true);
     private readonly Analyzer _plain = new TextAnalyzer(stem: false);
     private readonly IndexWriter _writer;
@@ -59,18 +66,126 @@ public sealed partial class ListingIndex : IDisposable
     private readonly Synonyms _synonyms;
     private int _dirty;
 
-    /// <summary>An empty index; query words also match their <paramref name="synonyms"/> (default: the shipped list).</summary>
-    public ListingIndex(Synonyms? synonyms = null)
+    /// <summary>
+    /// An index in memory, or, with <paramref name="path"/>, in that directory: what it held at its
+    /// last commit there is opened again. A directory another process holds, or one that cannot be
+    /// read as an index, is not used: the index starts empty (in memory, or afresh in the directory).
+    /// Query words also match their <paramref name="synonyms"/> (default: the shipped list).
+    /// </summary>
+    public ListingIndex(Synonyms? synonyms = null, string? path = null)
     {
         _synonyms = synonyms ?? Synonyms.Default;
-        var perField = new PerFieldAnalyzerWrapper(_stemmed, new Dictionary<string, Analyzer> { [WordsField] = _plain });
-        _writer = new IndexWriter(_directory, new IndexWriterConfig(Version, perField)
+        (_directory, _writer, OpenedFrom) = Open(path);
+        _searchers = new SearcherManager(_writer, applyAllDeletes: true, new Bm25SearcherFactory());
+    }
+
+    /// <summary>What the index was opened from: nothing (empty), or a commit on disk it holds again.</summary>
+    public IndexOrigin OpenedFrom { get; }
+
+    /// <summary>Whether changes are kept on disk at <see cref="Commit"/> (false: in memory only).</summary>
+    public bool Persistent => _mirror is not null;
+
+    private IndexWriter NewWriter(Lucene.Net.Store.Directory directory, OpenMode mode) =>
+        new(directory, new IndexWriterConfig(Version, new PerFieldAnalyzerWrapper(_stemmed, new Dictionary<string, Analyzer> { [WordsField] = _plain }))
         {
             Similarity = Bm25,
-            OpenMode = OpenMode.CREATE,
+            OpenMode = mode,
             RAMBufferSizeMB = 64,
+            // A commit being copied to disk keeps its files until the copy is done.
+            IndexDeletionPolicy = _snapshots,
         });
-        _searchers = new SearcherManager(_writer, applyAllDeletes: true, new Bm25SearcherFactory());
+
+    private (Lucene.Net.Store.Directory, IndexWriter, IndexOrigin) Open(string? path)
+    {
+        if (path is null)
+        {
+            var memory = new RAMDirectory();
+            return (memory, NewWriter(memory, OpenMode.CREATE), IndexOrigin.Empty);
+        }
+
+        _mirror = DiskMirror.Open(path, out var loaded, out var origin);
+        if (loaded is not null)
+        {
+            try
+            {
+                return (loaded, NewWriter(loaded, OpenMode.APPEND), origin);
+            }
+            catch (Exception e) when (e is IOException or CorruptIndexException or IndexFormatTooOldException or IndexFormatTooNewException)
+            {
+                loaded.Dispose();
+                _mirror!.Forget();
+                origin = IndexOrigin.Unreadable;
+            }
+        }
+
+        var fresh = new RAMDirectory();
+        return (fresh, NewWriter(fresh, OpenMode.CREATE), origin);
+    }
+
+    /// <summary>
+    /// Every listing the index holds, with the version it was indexed at (-1: held twice, so it must
+    /// be replaced). What a shard compares with its store when it opens an index kept on disk.
+    /// </summary>
+    public Dictionary<string, long> IndexedVersions()
+    {
+        Refresh();
+        var searcher = _searchers.Acquire();
+        try
+        {
+            var held = new Dictionary<string, long>(searcher.IndexReader.NumDocs, StringComparer.Ordinal);
+            var scratch = new BytesRef();
+            foreach (var leaf in searcher.IndexReader.Leaves)
+            {
+                var reader = leaf.AtomicReader;
+                var ids = reader.GetSortedDocValues(IdSortField);
+                var versions = reader.GetNumericDocValues(VersionField);
+                var live = reader.LiveDocs;
+                for (var doc = 0; ids is not null && doc < reader.MaxDoc; doc++)
+                {
+                    if (live is not null && !live.Get(doc))
+                    {
+                        continue;
+                    }
+
+                    ids.Get(doc, scratch);
+                    var id = scratch.Utf8ToString();
+                    held[id] = held.ContainsKey(id) || versions is null ? -1 : versions.Get(doc);
+                }
+            }
+
+            return held;
+        }
+        finally
+        {
+            _searchers.Release(searcher);
+        }
+    }
+
+    /// <summary>Whether changes were made since the last <see cref="Commit"/> (always false in memory).</summary>
+    public bool HasUncommittedChanges => Persistent && _writer.HasUncommittedChanges();
+
+    /// <summary>Makes every change so far durable on disk (nothing to do in memory). Safe beside writes and searches.</summary>
+    public void Commit()
+    {
+        if (_mirror is null)
+        {
+            return;
+        }
+
+        lock (_committing)
+        {
+            _writer.Commit();
+            var commit = _snapshots.Snapshot();
+            try
+            {
+                _mirror.Save(commit, _directory);
+            }
+            finally
+            {
+                _snapshots.Release(commit);
+                _writer.DeleteUnusedFiles();
+            }
+        }
     }
 
     /// <summary>
@@ -137,6 +252,7 @@ public sealed partial class ListingIndex : IDisposable
             new NumericDocValuesField(PriceField, Hybrid.Protocol.Listings.ListingRules.ToMicros(listing.Price)),
             new NumericDocValuesField(CreatedField, listing.CreatedMs),
             new NumericDocValuesField(ExpiresField, stored.ExpiresMs),
+            new NumericDocValuesField(VersionField, (long)stored.Version),
         };
         foreach (var tag in listing.Tags)
         {
@@ -435,8 +551,18 @@ public sealed partial class ListingIndex : IDisposable
 
     public void Dispose()
     {
+        try
+        {
+            Commit();
+        }
+        catch (IOException)
+        {
+            // The disk copy stays at its last commit: the store has every change, and a restart indexes them again.
+        }
+
         _searchers.Dispose();
         _writer.Dispose();
+        _mirror?.Dispose();
         _directory.Dispose();
         _stemmed.Dispose();
         _plain.Dispose();
@@ -868,4 +994,20 @@ public sealed partial class ListingIndex : IDisposable
             });
         }
     }
+}
+
+/// <summary>What a <see cref="ListingIndex"/> was opened from.</summary>
+public enum IndexOrigin
+{
+    /// <summary>Nothing: a new index.</summary>
+    Empty,
+
+    /// <summary>The last commit in its directory on disk.</summary>
+    Disk,
+
+    /// <summary>Nothing: the directory is held by another process, so the index is in memory.</summary>
+    Held,
+
+    /// <summary>Nothing: the directory held an index that could not be read, now replaced.</summary>
+    Unreadable,
 }

@@ -3,15 +3,20 @@ using System.Collections.Immutable;
 using System.Security.Cryptography;
 using Hybrid.Index.Listings;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Hybrid.Index.Search;
 
 /// <summary>
 /// One shard of the listing index (key = shard number). Owns the listings whose id hashes to it:
-/// orders their versions, writes them to the durable store before acknowledging, and keeps an
-/// in-memory Lucene index that it rebuilds from the store when it activates anywhere in the cluster.
-/// The signed envelopes stay in the store: a page of results is read from it in one batch.
+/// orders their versions, writes them to the durable store before acknowledging, and keeps a
+/// Lucene index of them that it brings in line with the store when it activates anywhere in the
+/// cluster. With <see cref="SearchOptions.IndexDirectory"/> the index is kept on disk (committed
+/// every <c>SweepInterval</c> and at deactivation), and a restart indexes only the listings whose
+/// stored version differs from the one indexed; without, or when the disk copy cannot be used,
+/// every listing is indexed again. The signed envelopes stay in the store: a page of results is
+/// read from it in one batch.
 /// </summary>
 [Alias("hybrid.ISearchShardGrain")]
 public interface ISearchShardGrain : IGrainWithIntegerKey
@@ -78,7 +83,7 @@ public sealed class NeutralRanking : IRankingSignal
 
 /// <inheritdoc cref="ISearchShardGrain"/>
 [CollectionAgeLimit(AlwaysActive = true)]
-public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal ranking, ListingQuotas quotas, Synonyms synonyms, TimeProvider time, ILogger<SearchShardGrain> logger) : Grain, ISearchShardGrain, IDisposable
+public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal ranking, ListingQuotas quotas, Synonyms synonyms, IOptions<SearchOptions> options, TimeProvider time, ILogger<SearchShardGrain> logger) : Grain, ISearchShardGrain, IDisposable
 {
     // What live listings take, per seller and in all: the quotas are checked against these.
     private readonly Dictionary<string, (int Count, long Bytes)> _liveBySeller = new(StringComparer.Ordinal);
@@ -88,7 +93,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _sellers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Task> _writing = new(StringComparer.Ordinal);
-    private readonly ListingIndex _index = new(synonyms);
+    private ListingIndex _index = null!;
     private Task _rebuilt = Task.CompletedTask;
     private int Shard => (int)this.GetPrimaryKeyLong();
 
@@ -97,8 +102,14 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         // Rebuilding a large shard takes longer than an activation should: it runs on the thread pool
         // (shards rebuild in parallel), and every call waits for it before touching the index.
         var shard = Shard;
+        _index = new ListingIndex(synonyms, options.Value.IndexDirectory is { } folder ? Path.Combine(folder, $"shard-{shard}") : null);
+        if (_index.OpenedFrom is IndexOrigin.Held or IndexOrigin.Unreadable)
+        {
+            LogIndexNotOpened(logger, shard, _index.OpenedFrom);
+        }
+
         _rebuilt = Task.Run(() => RebuildAsync(shard), CancellationToken.None);
-        this.RegisterGrainTimer(SweepExpired, new GrainTimerCreationOptions(SweepInterval, SweepInterval) { Interleave = true });
+        this.RegisterGrainTimer(SweepExpiredAsync, new GrainTimerCreationOptions(SweepInterval, SweepInterval) { Interleave = true });
         return Task.CompletedTask;
     }
 
@@ -120,28 +131,51 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        // The store is the record. An index opened from disk is what it was at its last commit: each
+        // listing whose version there is the stored one is kept as it is; the others are indexed again.
+        var indexed = _index.OpenedFrom == IndexOrigin.Disk ? _index.IndexedVersions() : null;
+        var kept = 0;
         await foreach (var listing in store.ReadShardAsync(shard, CancellationToken.None))
         {
             var live = !listing.Withdrawn && listing.ExpiresMs > now;
             // A Redis scan may return a listing twice: only a listing seen for the first time is added as new.
             var seen = _entries.ContainsKey(listing.ListingId);
             Remember(listing, live: live);
-            if (!seen && live)
+            var inIndex = seen;
+            if (indexed is not null && indexed.Remove(listing.ListingId, out var version))
+            {
+                if (live && version == (long)listing.Version)
+                {
+                    kept++;
+                    continue;
+                }
+
+                inIndex = true;
+            }
+
+            if (live && !inIndex)
             {
                 _index.Add(listing);
             }
-            else if (seen && live)
+            else if (live)
             {
                 _index.Upsert(listing);
             }
-            else if (seen)
+            else if (inIndex)
             {
                 _index.Remove(listing.ListingId);
             }
         }
 
+        // Indexed once, and no longer in the store at all.
+        foreach (var listingId in indexed?.Keys ?? Enumerable.Empty<string>())
+        {
+            _index.Remove(listingId);
+        }
+
         _index.Refresh();
-        LogRebuilt(logger, shard, _entries.Count, clock.ElapsedMilliseconds);
+        _index.Commit();
+        LogRebuilt(logger, shard, _entries.Count, _entries.Count - kept, clock.ElapsedMilliseconds);
     }
 
     public async Task<ListingWriteResult> Publish(StoredListing listing)
@@ -345,13 +379,13 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return _index.Count;
     }
 
-    public void Dispose() => _index.Dispose();
+    public void Dispose() => _index?.Dispose();
 
-    private Task SweepExpired()
+    private async Task SweepExpiredAsync()
     {
-        if (!_rebuilt.IsCompleted)
+        if (!_rebuilt.IsCompletedSuccessfully)
         {
-            return Task.CompletedTask;
+            return;
         }
 
         var expired = _index.RemoveExpired(time.GetUtcNow().ToUnixTimeMilliseconds());
@@ -369,7 +403,12 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             LogSwept(logger, Shard, expired.Count);
         }
 
-        return Task.CompletedTask;
+        // What changed since the last commit is made durable off the grain's turn (writes go on
+        // meanwhile); a crash loses none of it, as the store has it, only the time to index it again.
+        if (_index.HasUncommittedChanges)
+        {
+            await Task.Run(_index.Commit);
+        }
     }
 
     private void Remember(StoredListing listing, ulong? hash = null, bool live = true)
@@ -439,8 +478,11 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return BinaryPrimitives.ReadUInt64BigEndian(digest);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Search shard {Shard} rebuilt from storage: {Count} listings in {Milliseconds} ms")]
-    private static partial void LogRebuilt(ILogger logger, int shard, int count, long milliseconds);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Search shard {Shard} ready: {Count} listings in storage, {Indexed} of them indexed again, in {Milliseconds} ms")]
+    private static partial void LogRebuilt(ILogger logger, int shard, int count, int indexed, long milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Search shard {Shard} could not use its index on disk ({Origin}): every listing is indexed again")]
+    private static partial void LogIndexNotOpened(ILogger logger, int shard, IndexOrigin origin);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} removed {Count} expired listings")]
     private static partial void LogSwept(ILogger logger, int shard, int count);

@@ -22,7 +22,11 @@ public static class ClusterExtensions
         Directory.CreateDirectory(options.DataDir);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.Configure<SearchOptions>(o => o.Shards = options.SearchShards);
+        builder.Services.Configure<SearchOptions>(o =>
+        {
+            o.Shards = options.SearchShards;
+            o.IndexDirectory = options.SearchIndexOnDisk ? Path.Combine(options.DataDir, "search") : null;
+        });
         builder.Services.AddSingleton<ShardedSearch>();
         // Search words' synonyms: the shipped list, extended by the operator's file if one is set.
         builder.Services.AddSingleton(_ => Hybrid.Index.Search.Synonyms.WithFile(options.SynonymsFile));

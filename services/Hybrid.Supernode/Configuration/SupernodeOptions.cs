@@ -183,6 +183,12 @@ public sealed class SupernodeOptions
     /// <summary>Number of search shards. Fixed for the life of a cluster's data: every supernode of a cluster must agree.</summary>
     public int SearchShards { get; set; } = 2;
 
+    /// <summary>
+    /// Whether each search shard keeps its Lucene index on disk (under <see cref="DataDir"/>/search),
+    /// so that a restart indexes only what changed in the store since; off, every start indexes every listing again.
+    /// </summary>
+    public bool SearchIndexOnDisk { get; set; } = true;
+
     /// <summary>Relayed links a peer may hold at once on this supernode (as dialer or as target).</summary>
     public int RelayLinksPerPeer { get; set; } = 16;
 

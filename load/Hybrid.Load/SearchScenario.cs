@@ -118,6 +118,9 @@ internal static class SearchScenario
             return Task.CompletedTask;
         }
 
+        var matchingNothing = localQueries.Count(q => local.Search(q, 1, now).TotalHits == 0);
+        report.Fact("queries matching nothing with every word (the supernode then suggests a correction and tries leaving a word out)", $"{matchingNothing / (double)localQueries.Length:P1}");
+
         // What forgiving search costs: the same queries with every word taken as written.
         local.Forgiving = false;
         await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)"), Local);

@@ -186,7 +186,7 @@ public sealed class ListingIndexTests : IDisposable
         var query = new SearchQuery("desk", null, null, null, null, null, null, null, null, SearchOrder.Relevance);
 
         var neutral = _index.Search(query, 10, Now.ToUnixTimeMilliseconds(), _ => 1.0).Hits.Select(h => h.ListingId).ToList();
-        var weighted = _index.Search(query, 10, Now.ToUnixTimeMilliseconds(), id => id == unknown ? 10.0 : 1.0).Hits.Select(h => h.ListingId).ToList();
+        var weighted = _index.Search(query, 10, Now.ToUnixTimeMilliseconds(), seller => seller == _bob.Id.ToString() ? 10.0 : 1.0).Hits.Select(h => h.ListingId).ToList();
 
         Assert.Equal([honest, unknown], neutral);
         Assert.Equal([unknown, honest], weighted);

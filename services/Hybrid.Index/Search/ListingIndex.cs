@@ -320,16 +320,17 @@ public sealed partial class ListingIndex : IDisposable
     /// The best <paramref name="take"/> listings for <paramref name="query"/> among those not
     /// expired at <paramref name="nowMs"/>, in the query's order (ties broken by listing id).
     /// Reads nothing but the sort values, so a shard's share of a query stays cheap. For relevance,
-    /// <paramref name="weightOf"/> (by listing id) scales each hit's score — the reputation hook.
+    /// <paramref name="sellerWeight"/> (by seller id) scales each hit's score — the reputation hook.
+    /// Safe beside other searches and writes.
     /// </summary>
-    public ShardHits Search(SearchQuery query, int take, long nowMs, Func<string, double>? weightOf = null, Func<string, int>? trustScore = null)
+    public ShardHits Search(SearchQuery query, int take, long nowMs, Func<string, double>? sellerWeight = null, Func<string, int>? trustScore = null)
     {
         ArgumentNullException.ThrowIfNull(query);
         Refresh();
         var searcher = _searchers.Acquire();
         try
         {
-            return Search(searcher, query, take, nowMs, weightOf, trustScore);
+            return Search(searcher, query, take, nowMs, sellerWeight, trustScore);
         }
         finally
         {
@@ -337,7 +338,7 @@ public sealed partial class ListingIndex : IDisposable
         }
     }
 
-    private ShardHits Search(IndexSearcher searcher, SearchQuery query, int take, long nowMs, Func<string, double>? weightOf, Func<string, int>? trustScore)
+    private ShardHits Search(IndexSearcher searcher, SearchQuery query, int take, long nowMs, Func<string, double>? sellerWeight, Func<string, int>? trustScore)
     {
         var lucene = BuildQuery(searcher.IndexReader, query, nowMs);
         if (query.MinReputation > 0)
@@ -379,7 +380,7 @@ public sealed partial class ListingIndex : IDisposable
                 if (relevance)
                 {
                     var score = float.IsNaN(doc.Score) ? 0f : doc.Score;
-                    hits.Add(new ShardHit(id, weightOf is null ? score : (float)(score * weightOf(id)), 0));
+                    hits.Add(new ShardHit(id, sellerWeight is null ? score : (float)(score * sellerWeight(SellerOf(searcher.IndexReader, doc.Doc))), 0));
                 }
                 else
                 {
@@ -389,13 +390,29 @@ public sealed partial class ListingIndex : IDisposable
                 }
             }
 
-            if (relevance && weightOf is not null)
+            if (relevance && sellerWeight is not null)
             {
                 hits.Sort(ShardedSearch.Comparer(SearchOrder.Relevance));
             }
 
             return new ShardHits([.. hits], top.TotalHits, facets?.Result());
         }
+    }
+
+    /// <summary>The seller of the listing at <paramref name="doc"/> (from its doc values).</summary>
+    private static string SellerOf(IndexReader reader, int doc)
+    {
+        var leaves = reader.Leaves;
+        var leaf = leaves[ReaderUtil.SubIndex(doc, leaves)];
+        var sellers = leaf.AtomicReader.GetSortedDocValues(SellerSortField);
+        if (sellers is null)
+        {
+            return string.Empty;
+        }
+
+        var seller = new BytesRef();
+        sellers.Get(doc - leaf.DocBase, seller);
+        return seller.Utf8ToString();
     }
 
     /// <summary>

@@ -321,8 +321,10 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     {
         await RebuiltAsync();
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        // Searched within the grain's turn: one shard answers one query at a time, and shards run in parallel.
-        return _index.Search(query, take, now, ranking is NeutralRanking ? null : WeightOf, query.MinReputation > 0 ? ranking.TrustScore : null);
+        // Searched off the grain's turn, on the thread pool: a shard answers many queries at once on
+        // every core (a Lucene index is safe to search beside its writes), and its writes keep their turns.
+        var index = _index;
+        return await Task.Run(() => index.Search(query, take, now, ranking is NeutralRanking ? null : ranking.SellerWeight, query.MinReputation > 0 ? ranking.TrustScore : null));
     }
 
     public async Task<ImmutableArray<StoredListing>> Fetch(ImmutableArray<string> listingIds)
@@ -353,17 +355,17 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         // The store may already hold a newer version being written (it is stored before it is
         // remembered here); whatever it holds is signed by the seller, so it is served as stored.
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var stored = await store.GetManyAsync(Shard, ids);
+        // Read off the grain's turn too (an embedded store reads synchronously): writes need not wait for it.
+        var shard = Shard;
+        var stored = await Task.Run(() => store.GetManyAsync(shard, ids));
         return [.. stored.Where(l => l.ExpiresMs > now && (!l.Withdrawn || (withWithdrawn && l.Withdrawal is not null)))];
     }
-
-    private double WeightOf(string listingId) =>
-        _entries.TryGetValue(listingId, out var entry) ? ranking.SellerWeight(entry.Seller) : 1.0;
 
     public async Task<ImmutableArray<WordSuggestion>> Suggest(string text)
     {
         await RebuiltAsync();
-        return _index.Suggest(text);
+        var index = _index;
+        return await Task.Run(() => index.Suggest(text));
     }
 
     public async Task<ImmutableArray<HeldVersion>> Versions()

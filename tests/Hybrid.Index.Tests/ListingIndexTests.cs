@@ -191,4 +191,19 @@ public sealed class ListingIndexTests : IDisposable
         Assert.Equal([honest, unknown], neutral);
         Assert.Equal([unknown, honest], weighted);
     }
+
+    [Fact]
+    public void RemoveExpiredTakesOutExactlyTheListingsPastTheirExpiry()
+    {
+        var shortLived = new[] { Add(ListingFactory.Listing("Old lamp"), lifetime: TimeSpan.FromHours(1)), Add(ListingFactory.Listing("Old chair"), lifetime: TimeSpan.FromHours(2)) };
+        var kept = Add(ListingFactory.Listing("New lamp"), lifetime: TimeSpan.FromDays(30));
+
+        Assert.Empty(_index.RemoveExpired(Now.ToUnixTimeMilliseconds()));
+        var expired = _index.RemoveExpired(Now.AddHours(3).ToUnixTimeMilliseconds());
+
+        Assert.Equal(shortLived.Order(StringComparer.Ordinal), expired);
+        Assert.Equal(1, _index.Count);
+        Assert.Equal([kept], Find("lamp", at: Now.AddHours(3)));
+        Assert.Empty(_index.RemoveExpired(Now.AddHours(3).ToUnixTimeMilliseconds()));
+    }
 }

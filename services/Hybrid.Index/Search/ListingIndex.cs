@@ -287,12 +287,29 @@ public sealed partial class ListingIndex : IDisposable
     {
         Refresh();
         var searcher = _searchers.Acquire();
-        List<string> expired;
+        var expired = new List<string>();
         try
         {
-            var query = new ConstantScoreQuery(FieldCacheRangeFilter.NewInt64Range(ExpiresField, null, nowMs, true, true));
-            var top = searcher.Search(query, null, Math.Max(1, searcher.IndexReader.NumDocs), new Sort(new SortField(IdSortField, SortFieldType.STRING)));
-            expired = [.. top.ScoreDocs.Select(d => ((BytesRef)((FieldDoc)d).Fields[0]).Utf8ToString())];
+            // One pass over the expiry doc values: usually nothing has expired, and nothing is allocated
+            // per listing (a sorted search sized to the whole shard stalled its searches for a second at 1M).
+            var scratch = new BytesRef();
+            foreach (var leaf in searcher.IndexReader.Leaves)
+            {
+                var reader = leaf.AtomicReader;
+                var expires = reader.GetNumericDocValues(ExpiresField);
+                var ids = reader.GetSortedDocValues(IdSortField);
+                var live = reader.LiveDocs;
+                for (var doc = 0; expires is not null && ids is not null && doc < reader.MaxDoc; doc++)
+                {
+                    if (expires.Get(doc) <= nowMs && (live is null || live.Get(doc)))
+                    {
+                        ids.Get(doc, scratch);
+                        expired.Add(scratch.Utf8ToString());
+                    }
+                }
+            }
+
+            expired.Sort(StringComparer.Ordinal);
         }
         finally
         {

@@ -361,7 +361,7 @@ public sealed partial class ListingIndex : IDisposable
         if (query.MinReputation > 0)
         {
             var score = trustScore ?? (_ => 0);
-            AddFilter(lucene, new ConstantScoreQuery(new SellerFilter(seller => score(seller) >= query.MinReputation)));
+            lucene = Checked(lucene, new SellerFilter(seller => score(seller) >= query.MinReputation));
         }
 
         var byId = new SortField(IdSortField, SortFieldType.STRING);
@@ -602,32 +602,46 @@ public sealed partial class ListingIndex : IDisposable
         _plain.Dispose();
     }
 
-    private BooleanQuery BuildQuery(IndexReader reader, SearchQuery query, long nowMs)
+    /// <summary>
+    /// The words, then the filters. Filters with doc values (expiry, price, currency, category,
+    /// country, seller, distance) are checked only on the listings the words match, by random
+    /// access; walking the postings of a term most listings share (a currency) alongside the words
+    /// cost more than the words themselves. Region and geohash prefix, which narrow a lot and have
+    /// no doc values, go through their postings beside the words. Filters never add to the score.
+    /// </summary>
+    private Query BuildQuery(IndexReader reader, SearchQuery query, long nowMs)
     {
         var root = new BooleanQuery { { BuildTextQuery(reader, query.Text, query.TypeAhead), Occur.MUST } };
-        AddFilter(root, new ConstantScoreQuery(FieldCacheRangeFilter.NewInt64Range(ExpiresField, nowMs + 1, null, true, true)));
-        if (query.MinPriceMicros is not null || query.MaxPriceMicros is not null)
-        {
-            AddFilter(root, new ConstantScoreQuery(FieldCacheRangeFilter.NewInt64Range(PriceField, query.MinPriceMicros, query.MaxPriceMicros, true, true)));
-        }
-
-        AddTerm(root, CurrencyField, query.Currency);
-        AddTerm(root, CategoryField, query.Category);
-        AddTerm(root, CountryField, query.Country);
         AddTerm(root, RegionField, query.Region is null ? null : Fold(query.Region));
-        AddTerm(root, SellerField, query.Seller);
-        if (query.Near is { WithinKm: > 0 } circle)
-        {
-            AddFilter(root, new ConstantScoreQuery(new DistanceFilter(circle)));
-        }
-
         if (!string.IsNullOrEmpty(query.GeohashPrefix))
         {
             AddFilter(root, new ConstantScoreQuery(new PrefixQuery(new Term(GeohashField, query.GeohashPrefix))));
         }
 
-        return root;
+        Query filtered = Checked(root, FieldCacheRangeFilter.NewInt64Range(ExpiresField, nowMs + 1, null, true, true));
+        if (query.MinPriceMicros is not null || query.MaxPriceMicros is not null)
+        {
+            filtered = Checked(filtered, FieldCacheRangeFilter.NewInt64Range(PriceField, query.MinPriceMicros, query.MaxPriceMicros, true, true));
+        }
+
+        foreach (var (field, value) in new[] { (CurrencyField, query.Currency), (CategoryField, query.Category), (CountryField, query.Country), (SellerSortField, query.Seller) })
+        {
+            if (!string.IsNullOrEmpty(value))
+            {
+                filtered = Checked(filtered, new FieldCacheTermsFilter(field, value));
+            }
+        }
+
+        if (query.Near is { WithinKm: > 0 } circle)
+        {
+            filtered = Checked(filtered, new DistanceFilter(circle));
+        }
+
+        return filtered;
     }
+
+    /// <summary><paramref name="query"/>, keeping only the listings <paramref name="filter"/> accepts (checked on each match of the query, by random access).</summary>
+    private static FilteredQuery Checked(Query query, Filter filter) => new(query, filter, FilteredQuery.QUERY_FIRST_FILTER_STRATEGY);
 
     private static void AddTerm(BooleanQuery root, string field, string? value)
     {

@@ -128,32 +128,39 @@ public sealed partial class ListingIndex : IDisposable
     /// </summary>
     public Dictionary<string, long> IndexedVersions()
     {
+        var held = new Dictionary<string, long>(StringComparer.Ordinal);
+        ForEachLive(VersionField, _ => true, (id, version) => held[id] = held.ContainsKey(id) ? -1 : version);
+        return held;
+    }
+
+    /// <summary>
+    /// For every searchable listing whose <paramref name="field"/> doc value is <paramref name="wanted"/>,
+    /// its id and that value (-1 where the listing has none). One pass over the doc values; an id is
+    /// read only for the listings wanted.
+    /// </summary>
+    private void ForEachLive(string field, Func<long, bool> wanted, Action<string, long> visit)
+    {
         Refresh();
         var searcher = _searchers.Acquire();
         try
         {
-            var held = new Dictionary<string, long>(searcher.IndexReader.NumDocs, StringComparer.Ordinal);
             var scratch = new BytesRef();
             foreach (var leaf in searcher.IndexReader.Leaves)
             {
                 var reader = leaf.AtomicReader;
                 var ids = reader.GetSortedDocValues(IdSortField);
-                var versions = reader.GetNumericDocValues(VersionField);
+                var values = reader.GetNumericDocValues(field);
                 var live = reader.LiveDocs;
                 for (var doc = 0; ids is not null && doc < reader.MaxDoc; doc++)
                 {
-                    if (live is not null && !live.Get(doc))
+                    var value = values?.Get(doc) ?? -1;
+                    if ((live is null || live.Get(doc)) && wanted(value))
                     {
-                        continue;
+                        ids.Get(doc, scratch);
+                        visit(scratch.Utf8ToString(), value);
                     }
-
-                    ids.Get(doc, scratch);
-                    var id = scratch.Utf8ToString();
-                    held[id] = held.ContainsKey(id) || versions is null ? -1 : versions.Get(doc);
                 }
             }
-
-            return held;
         }
         finally
         {
@@ -285,37 +292,11 @@ public sealed partial class ListingIndex : IDisposable
     /// <summary>Removes every listing whose expiry has passed; returns their ids.</summary>
     public IReadOnlyList<string> RemoveExpired(long nowMs)
     {
-        Refresh();
-        var searcher = _searchers.Acquire();
+        // One pass over the expiry doc values: usually nothing has expired, and nothing is allocated
+        // per listing (a sorted search sized to the whole shard stalled its searches for a second at 1M).
         var expired = new List<string>();
-        try
-        {
-            // One pass over the expiry doc values: usually nothing has expired, and nothing is allocated
-            // per listing (a sorted search sized to the whole shard stalled its searches for a second at 1M).
-            var scratch = new BytesRef();
-            foreach (var leaf in searcher.IndexReader.Leaves)
-            {
-                var reader = leaf.AtomicReader;
-                var expires = reader.GetNumericDocValues(ExpiresField);
-                var ids = reader.GetSortedDocValues(IdSortField);
-                var live = reader.LiveDocs;
-                for (var doc = 0; expires is not null && ids is not null && doc < reader.MaxDoc; doc++)
-                {
-                    if (expires.Get(doc) <= nowMs && (live is null || live.Get(doc)))
-                    {
-                        ids.Get(doc, scratch);
-                        expired.Add(scratch.Utf8ToString());
-                    }
-                }
-            }
-
-            expired.Sort(StringComparer.Ordinal);
-        }
-        finally
-        {
-            _searchers.Release(searcher);
-        }
-
+        ForEachLive(ExpiresField, expires => expires >= 0 && expires <= nowMs, (id, _) => expired.Add(id));
+        expired.Sort(StringComparer.Ordinal);
         foreach (var id in expired)
         {
             Remove(id);

@@ -108,8 +108,8 @@ public sealed class SearchDurabilityTests
 
         Assert.Equal(299, (await second.Client.Listings.SearchAsync(new SearchRequest { Limit = 1 })).TotalHits);
         Assert.DoesNotContain(gone.ListingId, (await second.Client.Listings.SearchAsync(new SearchRequest { Text = gone.Title, Limit = 100 })).Hits.Select(h => h.Record.Listing.ListingId));
-        // Only that listing was indexed again; the other 299 came from the index on disk.
-        var indexedAgain = Regex.Matches(second.Output, @"(\d+) of them indexed again").Sum(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+        // Only that listing was touched (taken out); the other 299 came from the index on disk as they were.
+        var indexedAgain = Regex.Matches(second.Output, @"(\d+) of them indexed again or taken out").Sum(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
         Assert.Equal(1, indexedAgain);
     }
 

@@ -134,7 +134,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         // The store is the record. An index opened from disk is what it was at its last commit: each
         // listing whose version there is the stored one is kept as it is; the others are indexed again.
         var indexed = _index.OpenedFrom == IndexOrigin.Disk ? _index.IndexedVersions() : null;
-        var kept = 0;
+        var changed = 0;
         await foreach (var listing in store.ReadShardAsync(shard, CancellationToken.None))
         {
             var live = !listing.Withdrawn && listing.ExpiresMs > now;
@@ -146,7 +146,6 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             {
                 if (live && version == (long)listing.Version)
                 {
-                    kept++;
                     continue;
                 }
 
@@ -156,14 +155,17 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             if (live && !inIndex)
             {
                 _index.Add(listing);
+                changed++;
             }
             else if (live)
             {
                 _index.Upsert(listing);
+                changed++;
             }
             else if (inIndex)
             {
                 _index.Remove(listing.ListingId);
+                changed++;
             }
         }
 
@@ -171,11 +173,12 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         foreach (var listingId in indexed?.Keys ?? Enumerable.Empty<string>())
         {
             _index.Remove(listingId);
+            changed++;
         }
 
         _index.Refresh();
         _index.Commit();
-        LogRebuilt(logger, shard, _entries.Count, _entries.Count - kept, clock.ElapsedMilliseconds);
+        LogRebuilt(logger, shard, _entries.Count, changed, clock.ElapsedMilliseconds);
     }
 
     public async Task<ListingWriteResult> Publish(StoredListing listing)
@@ -480,7 +483,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return BinaryPrimitives.ReadUInt64BigEndian(digest);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Search shard {Shard} ready: {Count} listings in storage, {Indexed} of them indexed again, in {Milliseconds} ms")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Search shard {Shard} ready: {Count} listings in storage, {Indexed} of them indexed again or taken out, in {Milliseconds} ms")]
     private static partial void LogRebuilt(ILogger logger, int shard, int count, int indexed, long milliseconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Search shard {Shard} could not use its index on disk ({Origin}): every listing is indexed again")]

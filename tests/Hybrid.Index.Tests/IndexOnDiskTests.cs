@@ -126,4 +126,22 @@ public sealed class IndexOnDiskTests : IDisposable
         Assert.Equal(1, again.Count);
         Assert.Single(Find(again, "chair"));
     }
+
+    [Fact]
+    public void PartsOfACopyACrashInterruptedAreIgnoredAndRemoved()
+    {
+        using (var index = new ListingIndex(path: Folder))
+        {
+            index.Add(Stored("Brass desk lamp"));
+        }
+
+        File.WriteAllBytes(Path.Combine(Folder, "segments_zz.part"), [1, 2, 3]);
+        File.WriteAllBytes(Path.Combine(Folder, "_zz.cfs.part"), [1, 2, 3]);
+
+        using var reopened = new ListingIndex(path: Folder);
+
+        Assert.Equal(IndexOrigin.Disk, reopened.OpenedFrom);
+        Assert.Equal(1, reopened.Count);
+        Assert.DoesNotContain(System.IO.Directory.EnumerateFiles(Folder), f => f.EndsWith(".part", StringComparison.Ordinal));
+    }
 }

@@ -69,7 +69,8 @@ public sealed class SearchDurabilityTests
         var dataDir = temp.Sub("data");
         List<Listing> listings;
         List<List<string>> before;
-        await using (var first = await SupernodeProcess.StartAsync(dataDir, BulkLimits))
+        string[] onDisk = [.. BulkLimits, "--Supernode:SearchIndexOnDisk=true"];
+        await using (var first = await SupernodeProcess.StartAsync(dataDir, onDisk))
         {
             listings = await PublishRealisticAsync(first.Client, 300, seed: 5);
             before = await AnswersAsync(first.Client);
@@ -88,7 +89,7 @@ public sealed class SearchDurabilityTests
             await store.SaveAsync(shard, stored with { Version = stored.Version + 1, Withdrawn = true });
         }
 
-        await using var second = await SupernodeProcess.StartAsync(dataDir, [.. BulkLimits, "--Logging:LogLevel:Hybrid.Index.Search.SearchShardGrain=Information"]);
+        await using var second = await SupernodeProcess.StartAsync(dataDir, [.. onDisk, "--Logging:LogLevel:Hybrid.Index.Search.SearchShardGrain=Information"]);
 
         // Searches answer from the store's state: the withdrawn listing is gone, the rest is as before
         // (a query matches at most one listing fewer; sorted pages only close up).

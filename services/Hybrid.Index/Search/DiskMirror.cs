@@ -67,6 +67,12 @@ internal sealed class DiskMirror : IDisposable
     {
         origin = IndexOrigin.Empty;
         RAMDirectory? memory = null;
+        // Parts of a copy a crash interrupted go first: Lucene would take "segments_N.part" for a commit point.
+        foreach (var part in System.IO.Directory.EnumerateFiles(_path, "*" + PartSuffix))
+        {
+            File.Delete(part);
+        }
+
         try
         {
             if (DirectoryReader.IndexExists(_disk))
@@ -83,7 +89,7 @@ internal sealed class DiskMirror : IDisposable
                 origin = IndexOrigin.Disk;
             }
         }
-        catch (Exception e) when (e is IOException or CorruptIndexException or IndexFormatTooOldException or IndexFormatTooNewException)
+        catch (Exception e) when (e is IOException or CorruptIndexException or IndexFormatTooOldException or IndexFormatTooNewException or FormatException or InvalidOperationException)
         {
             // A commit that cannot be read (a disk fault, a format of another version) is thrown
             // away: the store holds every listing, and the shard indexes them again.

@@ -34,7 +34,6 @@ public sealed partial class ListingIndex : IDisposable
     private const string TitleField = "title";
     private const string DescriptionField = "description";
     private const string WordsField = "words";
-    private const string SellerField = "seller";
     private const string SellerSortField = "seller_dv";
     private const string CategoryField = "category";
     private const string TagField = "tag";
@@ -250,7 +249,6 @@ public sealed partial class ListingIndex : IDisposable
             new TextField(TitleField, listing.Title, Field.Store.NO) { Boost = 1f },
             new TextField(DescriptionField, listing.Description, Field.Store.NO),
             new TextField(WordsField, listing.Title + "\n" + listing.Description, Field.Store.NO),
-            new StringField(SellerField, stored.Seller, Field.Store.NO),
             new SortedDocValuesField(SellerSortField, new BytesRef(stored.Seller)),
             new StringField(CategoryField, listing.Category, Field.Store.NO),
             new SortedDocValuesField(CategoryField, new BytesRef(listing.Category)),

@@ -206,4 +206,30 @@ public sealed class ListingIndexTests : IDisposable
         Assert.Equal([kept], Find("lamp", at: Now.AddHours(3)));
         Assert.Empty(_index.RemoveExpired(Now.AddHours(3).ToUnixTimeMilliseconds()));
     }
+
+    [Fact]
+    public async Task EverySearchStartedAfterAWriteSeesIt()
+    {
+        // Searches run side by side on the thread pool: one refreshing the reader must not let the
+        // others answer from the reader before the write (a seller's own new listing, not found).
+        for (var i = 0; i < 200; i++)
+        {
+            Add(ListingFactory.Listing($"Filler lamp {i}", "to give each refresh some work"));
+        }
+
+        const int Searchers = 8;
+        for (var round = 0; round < 60; round++)
+        {
+            var word = $"qzround{round}x";
+            var id = Add(ListingFactory.Listing($"Round {word}"));
+            using var start = new Barrier(Searchers);
+            var found = await Task.WhenAll(Enumerable.Range(0, Searchers).Select(_ => Task.Run(() =>
+            {
+                start.SignalAndWait(TimeSpan.FromSeconds(10));
+                return Find(word).Contains(id);
+            })));
+
+            Assert.True(found.All(f => f), $"round {round}: {found.Count(f => !f)} of {Searchers} searches started after the write did not find it");
+        }
+    }
 }

@@ -63,7 +63,10 @@ public sealed partial class ListingIndex : IDisposable
     private readonly IndexWriter _writer;
     private readonly SearcherManager _searchers;
     private readonly Synonyms _synonyms;
-    private int _dirty;
+    // Writes counted as they finish, and how many of them searches are known to see: a search waits
+    // for a refresh that began after it did, never only for one that another search started earlier.
+    private long _written;
+    private long _visible;
 
     /// <summary>
     /// An index in memory, or, with <paramref name="path"/>, in that directory: what it held at its
@@ -223,7 +226,7 @@ public sealed partial class ListingIndex : IDisposable
     {
         ArgumentNullException.ThrowIfNull(stored);
         _writer.UpdateDocument(new Term(IdField, stored.ListingId), Document(stored));
-        Interlocked.Exchange(ref _dirty, 1);
+        Interlocked.Increment(ref _written);
     }
 
     /// <summary>
@@ -234,7 +237,7 @@ public sealed partial class ListingIndex : IDisposable
     {
         ArgumentNullException.ThrowIfNull(stored);
         _writer.AddDocument(Document(stored));
-        Interlocked.Exchange(ref _dirty, 1);
+        Interlocked.Increment(ref _written);
     }
 
     private static Document Document(StoredListing stored)
@@ -284,7 +287,7 @@ public sealed partial class ListingIndex : IDisposable
     public void Remove(string listingId)
     {
         _writer.DeleteDocuments(new Term(IdField, listingId));
-        Interlocked.Exchange(ref _dirty, 1);
+        Interlocked.Increment(ref _written);
     }
 
     /// <summary>Removes every listing whose expiry has passed; returns their ids.</summary>
@@ -306,9 +309,19 @@ public sealed partial class ListingIndex : IDisposable
     /// <summary>Makes every change so far visible to searches.</summary>
     public void Refresh()
     {
-        if (Interlocked.Exchange(ref _dirty, 0) == 1)
+        var target = Interlocked.Read(ref _written);
+        if (Interlocked.Read(ref _visible) >= target)
         {
-            _searchers.MaybeRefreshBlocking();
+            return;
+        }
+
+        // Waits for a refresh under way, then refreshes again if needed: the reader it leaves holds
+        // every write counted in target.
+        _searchers.MaybeRefreshBlocking();
+        var seen = Interlocked.Read(ref _visible);
+        while (seen < target && Interlocked.CompareExchange(ref _visible, target, seen) is var was && was != seen)
+        {
+            seen = was;
         }
     }
 

@@ -187,7 +187,7 @@ public sealed class SupernodeOptions
     /// Whether each search shard keeps its Lucene index on disk (under <see cref="DataDir"/>/search),
     /// so that a restart indexes only what changed in the store since; off, every start indexes every listing again.
     /// </summary>
-    public bool SearchIndexOnDisk { get; set; }
+    public bool SearchIndexOnDisk { get; set; } = true;
 
     /// <summary>Relayed links a peer may hold at once on this supernode (as dialer or as target).</summary>
     public int RelayLinksPerPeer { get; set; } = 16;

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Reputation;
 using Hybrid.Protocol.V1;
 using Hybrid.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -157,6 +158,51 @@ public sealed class FederationTests
     }
 
     [Fact]
+    public async Task FederationCarriesAReviewItsAmendmentAndItsReplyIntoAnotherClustersReputation()
+    {
+        using var temp = new TempDir();
+        var (a, b, c) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"), Cluster.Create(temp, "c"));
+        try
+        {
+            // A and C know only B: the review written in C reaches A through B.
+            await StartAllAsync((a, [b]), (b, [a, c]), (c, [b]));
+            using var buyer = PeerIdentity.Generate();
+            using var seller = PeerIdentity.Generate();
+            var receipt = Trades.Complete(buyer, seller);
+            var submitted = await c.Running.Client.Reputation.SubmitReviewAsync(Trades.Review(buyer, seller.Id, receipt, 2, "Slow to ship"));
+
+            async Task<ReviewRecord?> ReviewInA()
+            {
+                var page = await a.Running.Client.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = seller.Id.ToString() });
+                return page.Reviews.SingleOrDefault(r => r.ReviewId == submitted.ReviewId);
+            }
+
+            await Eventually.TrueAsync(async () => await ReviewInA() is not null, Deadline, "the review written in cluster c to be listed in cluster a");
+            var reputation = await a.Running.Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = seller.Id.ToString() });
+            Assert.Equal(1, reputation.Count);
+            Assert.Equal(2, reputation.Average, 3);
+            // A serves the review as the buyer signed it, receipt and all.
+            var listed = (await ReviewInA())!;
+            Assert.Equal(Reviews.Verify(listed.Envelope, DateTimeOffset.UtcNow).ReviewId, submitted.ReviewId);
+
+            // The buyer amends it in C; the seller replies in A; both reach the other side.
+            await c.Running.Client.Reputation.SubmitReviewAsync(Trades.Review(buyer, seller.Id, receipt, 4, "Slow, but well packed", version: 2));
+            await a.Running.Client.Reputation.ReplyToReviewAsync(Reviews.SignReply(seller, submitted.ReviewId, "A strike held the parcel up; sorry.", 1, DateTimeOffset.UtcNow));
+            await Eventually.TrueAsync(async () => await ReviewInA() is { Version: 2, Stars: 4 }, Deadline, "the amended review (version 2) to reach cluster a");
+            await Eventually.TrueAsync(
+                async () => (await c.Running.Client.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = seller.Id.ToString() })).Reviews.SingleOrDefault()?.ReplyText == "A strike held the parcel up; sorry.",
+                Deadline,
+                "the seller's reply written in cluster a to reach cluster c");
+            Assert.Equal(4, (await a.Running.Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = seller.Id.ToString() })).Average, 3);
+            Assert.Equal(0, await a.Running.MetricAsync("hybrid_federation_reviews_total{outcome=\"refused\"}"));
+        }
+        finally
+        {
+            await StopAllAsync(a, b, c);
+        }
+    }
+
+    [Fact]
     public async Task AFederatedClusterRestartedEmptyCatchesUpWithItsPeers()
     {
         using var temp = new TempDir();
@@ -280,7 +326,7 @@ public sealed class FederationTests
     public async Task AFederatedClusterSendingForgedOrOversizedListingsIsRefusedThrottledAndDropped()
     {
         using var temp = new TempDir();
-        using var liar = new LyingCluster();
+        using var liar = new LyingCluster(ObjectSet.Listings);
         await using var server = await LoopbackGrpcServer.StartAsync<LyingFederationService>(s => s.AddSingleton(liar));
         var a = Cluster.Create(temp, "a");
         try
@@ -296,6 +342,32 @@ public sealed class FederationTests
             Assert.True(await a.Running.MetricAsync("hybrid_federation_listings_total{outcome=\"refused\"}") >= 2);
             Assert.Empty(await TitlesAsync(a, "forged"));
             Assert.Empty(await TitlesAsync(a, "oversized"));
+            Assert.Contains("dropped", a.Running.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await StopAllAsync(a);
+        }
+    }
+
+    [Fact]
+    public async Task AFederatedClusterSendingForgedReviewsOrRepliesIsRefusedThrottledAndDropped()
+    {
+        using var temp = new TempDir();
+        using var liar = new LyingCluster(ObjectSet.Reviews);
+        await using var server = await LoopbackGrpcServer.StartAsync<LyingFederationService>(s => s.AddSingleton(liar));
+        var a = Cluster.Create(temp, "a");
+        try
+        {
+            a.Node = SupernodeProcess.Launch(a.Port, a.DataDir, Interval, $"--Supernode:Federation:Peers={server.Url}", "--Supernode:Federation:MaxStrikes=2");
+            await a.Running.WaitReadyAsync(failWhenExited: true);
+
+            await Eventually.TrueAsync(async () => await a.Running.MetricAsync("hybrid_federation_rounds_total{outcome=\"struck\"}") >= 2, Deadline, "cluster a to strike the cluster sending forged reviews twice");
+            Assert.True(await a.Running.MetricAsync("hybrid_federation_reviews_total{outcome=\"refused\"}") >= 2);
+            // Neither the review with a broken signature nor the one carrying a stranger's reply was kept.
+            var listed = await a.Running.Client.Reputation.ListReviewsAsync(new ListReviewsRequest { PeerId = liar.Seller.Id.ToString() });
+            Assert.Equal(0, listed.Total);
+            Assert.Equal(0, (await a.Running.Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = liar.Seller.Id.ToString() })).Count);
             Assert.Contains("dropped", a.Running.Output, StringComparison.Ordinal);
         }
         finally
@@ -335,6 +407,24 @@ public sealed class FederationTests
         badId.ListingIds.Add("../../etc/passwd");
         Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() => federation.FetchListingsAsync(badId).ResponseAsync)).StatusCode);
 
+        var badReviewId = new FetchReviewsRequest();
+        badReviewId.ReviewIds.Add("not-a-review");
+        var review = await Assert.ThrowsAsync<RpcException>(() => federation.FetchReviewsAsync(badReviewId).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, review.StatusCode);
+        Assert.Contains("review id", review.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() => federation.FetchReviewsAsync(new FetchReviewsRequest()).ResponseAsync)).StatusCode);
+
+        var unknownSet = new ReconcileRequest { Set = (ObjectSet)7 };
+        unknownSet.Ranges.Add(new VersionRange { Sum = ByteString.CopyFrom(new byte[8]) });
+        var set = await Assert.ThrowsAsync<RpcException>(() => federation.ReconcileAsync(unknownSet).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, set.StatusCode);
+        Assert.Contains("listings or reviews", set.Status.Detail, StringComparison.Ordinal);
+
+        // A review nobody holds is simply not in the answer.
+        var absent = new FetchReviewsRequest();
+        absent.ReviewIds.Add(new string('a', 32));
+        Assert.Empty((await federation.FetchReviewsAsync(absent)).Reviews);
+
         // A well-formed question about an empty index is answered: nothing to list.
         var whole = new ReconcileRequest();
         whole.Ranges.Add(new VersionRange { Sum = ByteString.CopyFrom(new byte[8]) });
@@ -343,10 +433,28 @@ public sealed class FederationTests
         Assert.False(node.HasExited);
     }
 
-    /// <summary>What the lying cluster serves and how often it was asked.</summary>
+    /// <summary>What the lying cluster serves and how often it was asked; it lies about one set and holds nothing of the other.</summary>
     public sealed class LyingCluster : IDisposable
     {
         private int _helloes;
+
+        public LyingCluster(ObjectSet liesAbout)
+        {
+            LiesAbout = liesAbout;
+            var receipt = Trades.Complete(Buyer, Seller);
+            Review = Trades.Review(Buyer, Seller.Id, receipt, 1, "A review its buyer never wrote like this");
+            ReviewId = Reviews.Verify(Review, DateTimeOffset.UtcNow).ReviewId;
+        }
+
+        public ObjectSet LiesAbout { get; }
+
+        public PeerIdentity Buyer { get; } = PeerIdentity.Generate();
+
+        public PeerIdentity Stranger { get; } = PeerIdentity.Generate();
+
+        public SignedEnvelope Review { get; }
+
+        public string ReviewId { get; }
 
         public PeerIdentity Key { get; } = PeerIdentity.Generate();
 
@@ -364,6 +472,8 @@ public sealed class FederationTests
         {
             Key.Dispose();
             Seller.Dispose();
+            Buyer.Dispose();
+            Stranger.Dispose();
         }
     }
 
@@ -383,9 +493,42 @@ public sealed class FederationTests
             foreach (var range in request.Ranges)
             {
                 var answer = new RangeReply();
-                answer.Items.Add(new ListingVersion { ListingId = liar.Forged.ListingId, Version = 1 });
-                answer.Items.Add(new ListingVersion { ListingId = liar.Oversized.ListingId, Version = 1 });
+                if (request.Set != liar.LiesAbout)
+                {
+                    // Of the other set it holds what the asker holds: nothing to take.
+                    answer.Same = true;
+                }
+                else if (request.Set == ObjectSet.Reviews)
+                {
+                    answer.Items.Add(new ListingVersion { ListingId = liar.ReviewId, Version = 1 });
+                }
+                else
+                {
+                    answer.Items.Add(new ListingVersion { ListingId = liar.Forged.ListingId, Version = 1 });
+                    answer.Items.Add(new ListingVersion { ListingId = liar.Oversized.ListingId, Version = 1 });
+                }
+
                 reply.Ranges.Add(answer);
+            }
+
+            return Task.FromResult(reply);
+        }
+
+        public override Task<FetchReviewsReply> FetchReviews(FetchReviewsRequest request, ServerCallContext context)
+        {
+            // Each round one of two lies: the review with a broken signature, or the review whole with a stranger's "reply".
+            var reply = new FetchReviewsReply();
+            if (liar.Helloes % 2 == 1)
+            {
+                var forged = liar.Review.Clone();
+                var bytes = forged.Signature.ToByteArray();
+                bytes[^1] ^= 0x5a;
+                forged.Signature = ByteString.CopyFrom(bytes);
+                reply.Reviews.Add(new HeldReview { Review = forged });
+            }
+            else
+            {
+                reply.Reviews.Add(new HeldReview { Review = liar.Review, Reply = Reviews.SignReply(liar.Stranger, liar.ReviewId, "Not the seller's words", 1, DateTimeOffset.UtcNow) });
             }
 
             return Task.FromResult(reply);

@@ -24,6 +24,8 @@ public sealed class ReviewState
 /// grain is active with a forward outstanding (a forward that failed after the review was stored).
 /// <para>Earlier versions are one durable item each (set <c>review-history/{id}</c>, keyed by
 /// version): an amendment writes the version it replaces and the new current one, not the history.</para>
+/// <para>Each review is also entered in the <see cref="ReviewCatalog"/> (with its forward, and with
+/// each reply), which federation reconciles over.</para>
 /// </remarks>
 public sealed class ReviewGrain([PersistentState("review", IndexStorage.ProviderName)] IPersistentState<ReviewState> state, IItemStore items) : Grain, IReviewGrain
 {
@@ -145,6 +147,7 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
 
         await GrainFactory.GetGrain<IReputationGrain>(stored.Reviewed).Record(stored.ReviewId, stored.Stars, stored.CreatedMs, stored.UpdatedMs);
         await GrainFactory.GetGrain<ITrustGrain>(0).Put(new TrustInput(stored.ReviewId, stored.Reviewer, stored.Reviewed, state.State.Contribution, stored.Version));
+        await ReviewCatalog.PutAsync(items, stored.ReviewId, stored.Version, state.State.ReplyVersion);
         state.State.ForwardedVersion = stored.Version;
         await state.WriteStateAsync();
         _retry?.Dispose();
@@ -169,6 +172,8 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
 
         if (review.Reply is { } existing && existing.AsSpan().SequenceEqual(reply.Envelope))
         {
+            // A retry: the catalog entry may not have landed the first time.
+            await ReviewCatalog.PutAsync(items, review.ReviewId, review.Version, state.State.ReplyVersion);
             return new ReviewResult(ReviewOutcome.Unchanged, "already stored", state.State.ReplyVersion);
         }
 
@@ -180,6 +185,7 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
         state.State.Review = review with { Reply = reply.Envelope };
         state.State.ReplyVersion = reply.Version;
         await state.WriteStateAsync();
+        await ReviewCatalog.PutAsync(items, review.ReviewId, review.Version, reply.Version);
         return new ReviewResult(ReviewOutcome.Applied, "reply stored", reply.Version);
     }
 

@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Index.Reputation;
 using Hybrid.Protocol.Reputation;
@@ -14,7 +13,7 @@ public sealed class ReputationService(
     IdentityAdmission admission,
     SupernodeMetrics metrics,
     ReplyPages pages,
-    OrderValues orderValues,
+    ReviewIntake intake,
     TimeProvider time) : ReputationApi.ReputationApiBase
 {
     public override async Task<SubmitReviewResponse> SubmitReview(SignedEnvelope request, ServerCallContext context)
@@ -24,19 +23,8 @@ public sealed class ReputationService(
         var review = Checked(() => Reviews.Verify(request, time.GetUtcNow()));
         await admission.EnsureKnownAsync(review.Reviewer, request.SignerPublicKey.ToByteArray(), context);
         limits.ReviewWritten(review.Reviewer);
-        var offer = review.Receipt.Offer;
-        var value = orderValues.InEuros(offer.UnitPrice.Currency, offer.UnitPrice.Units, offer.UnitPrice.Nanos, offer.Quantity);
-        var result = await grains.GetGrain<IReviewGrain>(review.ReviewId).Submit(new ReviewSubmission(
-            review.Reviewer.ToString(), review.Reviewed.ToString(), review.Receipt.OrderId, review.Body.Stars, review.Version,
-            review.IssuedAt.ToUnixTimeMilliseconds(), request.ToByteArray(), value));
+        var result = await intake.StoreAsync(review);
         Ensure(result);
-        if (result.Outcome == ReviewOutcome.Applied && review.Receipt is { State: Protocol.Orders.OrderState.Decided, Verdict: { } verdict })
-        {
-            // The mediator's record: this order was decided, and what this party says of the verdict.
-            await grains.GetGrain<IMediatorGrain>(review.Receipt.Offer.Mediator).Record(
-                review.Receipt.OrderId, verdict.Outcome, review.Reviewer.Equals(review.Receipt.Buyer), review.Body.HasVerdictAccepted ? review.Body.VerdictAccepted : null);
-        }
-
         metrics.Reviews.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
         return new SubmitReviewResponse { ReviewId = review.ReviewId, Version = result.Version };
     }
@@ -48,7 +36,7 @@ public sealed class ReputationService(
         var reply = Checked(() => Reviews.VerifyReply(request, time.GetUtcNow()));
         await admission.EnsureKnownAsync(reply.Author, request.SignerPublicKey.ToByteArray(), context);
         limits.ReviewWritten(reply.Author);
-        var result = await grains.GetGrain<IReviewGrain>(reply.ReviewId).Reply(new ReplySubmission(reply.Author.ToString(), reply.Version, request.ToByteArray(), reply.Text));
+        var result = await intake.StoreAsync(reply);
         Ensure(result);
         return new ReplyToReviewResponse { ReviewId = reply.ReviewId, Version = result.Version };
     }

@@ -4,7 +4,8 @@ namespace Hybrid.Supernode.Configuration;
 
 /// <summary>
 /// Federation with other clusters (<c>Supernode:Federation:*</c>): each cluster has a key of its own
-/// (its id is derived like a PeerId) and pulls from its peer clusters the signed listings it lacks.
+/// (its id is derived like a PeerId) and pulls from its peer clusters the signed listings, reviews and
+/// replies it lacks.
 /// </summary>
 public sealed class FederationOptions
 {
@@ -25,6 +26,9 @@ public sealed class FederationOptions
 
     /// <summary>Listings taken from one peer cluster in one round at most; the rest come in later rounds.</summary>
     public int MaxListingsPerRound { get; set; } = 20_000;
+
+    /// <summary>Reviews taken from one peer cluster in one round at most; the rest come in later rounds.</summary>
+    public int MaxReviewsPerRound { get; set; } = 20_000;
 
     /// <summary>Objects that fail verification a peer cluster may send before it is dropped (each one also throttles it).</summary>
     public int MaxStrikes { get; set; } = 3;
@@ -62,6 +66,11 @@ public sealed class FederationOptions
         if (MaxListingsPerRound < 1)
         {
             yield return $"Supernode:Federation:MaxListingsPerRound is {MaxListingsPerRound}; give at least 1";
+        }
+
+        if (MaxReviewsPerRound < 1)
+        {
+            yield return $"Supernode:Federation:MaxReviewsPerRound is {MaxReviewsPerRound}; give at least 1";
         }
 
         if (MaxStrikes < 1)

@@ -5,9 +5,11 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Hybrid.Index.Federation;
 using Hybrid.Index.Listings;
+using Hybrid.Index.Reputation;
 using Hybrid.Index.Search;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.Reputation;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Api;
 using Hybrid.Supernode.Configuration;
@@ -52,6 +54,8 @@ public sealed partial class FederationPuller(
     SupernodeOptions options,
     FederationIdentity identity,
     LocalListings local,
+    LocalReviews reviews,
+    ReviewIntake intake,
     ShardedSearch search,
     IGrainFactory grains,
     SupernodeMetrics metrics,
@@ -182,12 +186,21 @@ public sealed partial class FederationPuller(
             return 0;
         }
 
-        var mine = await local.SnapshotAsync(fresh: true);
-        var wanted = await DifferencesAsync(client, mine, cancellationToken);
+        var listings = await local.SnapshotAsync(fresh: true);
+        var wanted = await DifferencesAsync(client, ObjectSet.Listings, listings, _federation.MaxListingsPerRound, cancellationToken);
         var taken = 0;
         foreach (var batch in wanted.Take(_federation.MaxListingsPerRound).Chunk(FederationWire.MaxFetch))
         {
             taken += await FetchAsync(client, clusterId, batch, cancellationToken);
+        }
+
+        // Reviews and replies: an item of either names the review to fetch (with its reply).
+        var held = await reviews.SnapshotAsync(fresh: true);
+        var wantedReviews = (await DifferencesAsync(client, ObjectSet.Reviews, held, _federation.MaxReviewsPerRound, cancellationToken))
+            .Select(id => ReviewCatalog.Parse(id).ReviewId).Distinct(StringComparer.Ordinal);
+        foreach (var batch in wantedReviews.Take(_federation.MaxReviewsPerRound).Chunk(FederationWire.MaxFetch))
+        {
+            taken += await FetchReviewsAsync(client, batch, cancellationToken);
         }
 
         metrics.FederationRounds.WithLabels("completed").Inc();
@@ -218,11 +231,11 @@ public sealed partial class FederationPuller(
     }
 
     /// <summary>The ids the peer holds at a newer version than this cluster (or that this cluster lacks).</summary>
-    private async Task<List<string>> DifferencesAsync(FederationApi.FederationApiClient client, ListingVersions mine, CancellationToken cancellationToken)
+    private async Task<List<string>> DifferencesAsync(FederationApi.FederationApiClient client, ObjectSet set, HeldVersions mine, int most, CancellationToken cancellationToken)
     {
         var wanted = new List<string>();
         var level = new List<IdRange> { IdRange.All };
-        for (var depth = 0; level.Count > 0 && wanted.Count < _federation.MaxListingsPerRound; depth++)
+        for (var depth = 0; level.Count > 0 && wanted.Count < most; depth++)
         {
             if (depth == MaxLevels)
             {
@@ -232,14 +245,14 @@ public sealed partial class FederationPuller(
             var next = new List<IdRange>();
             foreach (var asked in level.Chunk(FederationWire.MaxRanges))
             {
-                var request = new ReconcileRequest();
+                var request = new ReconcileRequest { Set = set };
                 request.Ranges.AddRange(asked.Select(r => FederationWire.ToWire(r, mine.Offered.FingerprintOf(r))));
                 var reply = await client.ReconcileAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
-                var answers = FederationWire.ReadReply(asked, reply, out var problem) ?? throw new PeerMisbehavedException($"its reconcile answer is malformed: {problem}");
+                var answers = FederationWire.ReadReply(set, asked, reply, out var problem) ?? throw new PeerMisbehavedException($"its reconcile answer about {set} is malformed: {problem}");
                 var (want, deeper) = Reconciliation.Read(mine.Offered, mine.VersionOf, answers);
                 wanted.AddRange(want);
                 next.AddRange(deeper);
-                if (wanted.Count >= _federation.MaxListingsPerRound)
+                if (wanted.Count >= most)
                 {
                     // Enough for this round: the rest is found in the next.
                     break;
@@ -302,6 +315,63 @@ public sealed partial class FederationPuller(
         return stored;
     }
 
+    /// <summary>Fetches the reviews <paramref name="ids"/> (with their replies) and stores each; returns how many reviews or replies were stored.</summary>
+    private async Task<int> FetchReviewsAsync(FederationApi.FederationApiClient client, string[] ids, CancellationToken cancellationToken)
+    {
+        var request = new FetchReviewsRequest();
+        request.ReviewIds.AddRange(ids);
+        var reply = await client.FetchReviewsAsync(request, deadline: Deadline(), cancellationToken: cancellationToken);
+        var asked = ids.ToHashSet(StringComparer.Ordinal);
+        var accepted = new List<(VerifiedReview Review, VerifiedReply? Reply)>(reply.Reviews.Count);
+        foreach (var held in reply.Reviews)
+        {
+            VerifiedReview review;
+            VerifiedReply? answer;
+            try
+            {
+                // As if its author sent it here: the review with its co-signed receipt, the reply by the reviewed party.
+                review = Reviews.Verify(held.Review ?? throw new ReviewRejectedException(ReviewFault.Invalid, "a review is missing"), time.GetUtcNow());
+                answer = held.Reply is null ? null : Reviews.VerifyReply(held.Reply, time.GetUtcNow());
+            }
+            catch (Exception ex) when (ex is EnvelopeRejectedException or ReviewRejectedException)
+            {
+                metrics.FederationReviews.WithLabels("refused").Inc();
+                throw new PeerMisbehavedException($"it sent a review that does not verify: {ex.Message}");
+            }
+
+            if (!asked.Remove(review.ReviewId))
+            {
+                metrics.FederationReviews.WithLabels("refused").Inc();
+                throw new PeerMisbehavedException($"it sent review {review.ReviewId}, which was not asked for (or sent it twice)");
+            }
+
+            if (answer is not null && (answer.ReviewId != review.ReviewId || !answer.Author.Equals(review.Reviewed)))
+            {
+                metrics.FederationReviews.WithLabels("refused").Inc();
+                throw new PeerMisbehavedException($"it sent, with review {review.ReviewId}, a reply that is not the reviewed party's reply to it");
+            }
+
+            accepted.Add((review, answer));
+        }
+
+        // Every review of the batch checked out: each is stored as if its author had submitted it here.
+        var stored = 0;
+        foreach (var (review, answer) in accepted)
+        {
+            var result = await intake.StoreAsync(review);
+            metrics.FederationReviews.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
+            stored += result.Outcome == ReviewOutcome.Applied ? 1 : 0;
+            if (answer is not null)
+            {
+                var replied = await intake.StoreAsync(answer);
+                metrics.FederationReviews.WithLabels($"reply_{replied.Outcome.ToString().ToLowerInvariant()}").Inc();
+                stored += replied.Outcome == ReviewOutcome.Applied ? 1 : 0;
+            }
+        }
+
+        return stored;
+    }
+
     private void BackOff(PeerCluster peer, string outcome)
     {
         peer.Failures++;
@@ -340,7 +410,7 @@ public sealed partial class FederationPuller(
     [LoggerMessage(Level = LogLevel.Information, Message = "Federation: cluster {ClusterId} pulls from {Peers} peer clusters every {Seconds} s")]
     private static partial void LogStarted(ILogger logger, PeerId clusterId, int peers, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Federation: took {Count} listings from {Url} (cluster {ClusterId})")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Federation: took {Count} listings, reviews and replies from {Url} (cluster {ClusterId})")]
     private static partial void LogPulled(ILogger logger, int count, string url, PeerId? clusterId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Federation: peer cluster at {Url} is unreachable or refused ({Reason}); trying again later")]

@@ -1,22 +1,26 @@
 using Grpc.Core;
 using Hybrid.Index.Federation;
 using Hybrid.Index.Listings;
+using Hybrid.Index.Reputation;
 using Hybrid.Index.Search;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Listings;
+using Hybrid.Protocol.Reputation;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Api;
 
 namespace Hybrid.Supernode.Federation;
 
 /// <summary>
-/// What this cluster answers to other clusters: who it is, where its set of live listings differs
-/// from theirs, and the signed listings themselves. Everything served is public (anyone may search
+/// What this cluster answers to other clusters: who it is, where its sets of listings and reviews
+/// differ from theirs, and the signed listings and reviews themselves. Everything served is public (anyone may search
 /// it), so the calls are charged to the caller's address like any other call.
 /// </summary>
 public sealed class FederationService(
     FederationIdentity identity,
     LocalListings local,
+    LocalReviews reviews,
+    IGrainFactory grains,
     ShardedSearch search,
     RequestLimits limits,
     ReplyPages pages,
@@ -52,7 +56,13 @@ public sealed class FederationService(
             asked.Add(FederationWire.FromWire(wire, out var problem) ?? throw Requests.Invalid(problem!));
         }
 
-        var mine = (await local.SnapshotAsync()).Offered;
+        LocalSet held = request.Set switch
+        {
+            ObjectSet.Listings => local,
+            ObjectSet.Reviews => reviews,
+            _ => throw Requests.Invalid($"set {(int)request.Set} is not one this cluster reconciles (listings or reviews)"),
+        };
+        var mine = (await held.SnapshotAsync()).Offered;
         var reply = new ReconcileReply();
         for (var i = 0; i < asked.Count; i++)
         {
@@ -88,6 +98,33 @@ public sealed class FederationService(
             Listing = SignedEnvelope.Parser.ParseFrom(stored.Envelope),
             Withdrawal = stored.Withdrawal is { } withdrawal ? SignedEnvelope.Parser.ParseFrom(withdrawal) : null,
             OriginCluster = stored.Origin ?? identity.ClusterId.ToString(),
+        });
+        return reply;
+    }
+
+    public override async Task<FetchReviewsReply> FetchReviews(FetchReviewsRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        limits.Call(context);
+        if (request.ReviewIds.Count is 0 or > FederationWire.MaxFetch)
+        {
+            throw Requests.Invalid($"ask for 1 to {FederationWire.MaxFetch} reviews at a time ({request.ReviewIds.Count} were sent)");
+        }
+
+        foreach (var id in request.ReviewIds)
+        {
+            if (!Reviews.IsReviewId(id))
+            {
+                throw Requests.Invalid($"'{(id.Length > 40 ? id[..40] + "…" : id)}' is not a review id (32 lowercase hex characters)");
+            }
+        }
+
+        var found = await Task.WhenAll(request.ReviewIds.Distinct(StringComparer.Ordinal).Select(id => grains.GetGrain<IReviewGrain>(id).Describe()));
+        var reply = new FetchReviewsReply();
+        pages.Fill(reply.Reviews, [.. found.OfType<StoredReview>()], stored => new HeldReview
+        {
+            Review = SignedEnvelope.Parser.ParseFrom(stored.Envelope),
+            Reply = stored.Reply is { } answer ? SignedEnvelope.Parser.ParseFrom(answer) : null,
         });
         return reply;
     }

@@ -1,6 +1,8 @@
 using Google.Protobuf;
 using Hybrid.Index.Federation;
+using Hybrid.Index.Reputation;
 using Hybrid.Protocol.Listings;
+using Hybrid.Protocol.Reputation;
 using Hybrid.Protocol.V1;
 using IdRange = Hybrid.Index.Federation.IdRange;
 
@@ -12,7 +14,7 @@ public static class FederationWire
     /// <summary>Ranges in one reconcile request at most.</summary>
     public const int MaxRanges = 64;
 
-    /// <summary>Listing ids in one fetch at most.</summary>
+    /// <summary>Listing or review ids in one fetch at most.</summary>
     public const int MaxFetch = 256;
 
     /// <summary>Items one range's answer may list: what an honest answer lists at most.</summary>
@@ -74,7 +76,7 @@ public static class FederationWire
     /// The answers a peer cluster gave to <paramref name="asked"/>, checked: one per range asked, in
     /// order, with items and parts inside the range asked. Null, with the problem, when they are not.
     /// </summary>
-    public static List<RangeAnswer>? ReadReply(IReadOnlyList<IdRange> asked, ReconcileReply reply, out string? problem)
+    public static List<RangeAnswer>? ReadReply(ObjectSet set, IReadOnlyList<IdRange> asked, ReconcileReply reply, out string? problem)
     {
         problem = null;
         if (reply.Ranges.Count != asked.Count)
@@ -97,9 +99,9 @@ public static class FederationWire
             var items = new List<VersionedId>(wire.Items.Count);
             foreach (var item in wire.Items)
             {
-                if (!ListingRules.IsListingId(item.ListingId, out _) || !Inside(range, item.ListingId))
+                if (!IsItemId(set, item.ListingId) || !Inside(range, item.ListingId))
                 {
-                    problem = $"listed '{Shorten(item.ListingId)}', which is not a listing id inside the range asked about";
+                    problem = $"listed '{Shorten(item.ListingId)}', which is not an item of the {set} set inside the range asked about";
                     return null;
                 }
 
@@ -129,6 +131,14 @@ public static class FederationWire
 
         return answers;
     }
+
+    /// <summary>Whether <paramref name="id"/> can be an item of <paramref name="set"/>.</summary>
+    public static bool IsItemId(ObjectSet set, string id) => set switch
+    {
+        ObjectSet.Listings => ListingRules.IsListingId(id, out _),
+        ObjectSet.Reviews => Reviews.IsReviewId(ReviewCatalog.Parse(id).ReviewId),
+        _ => false,
+    };
 
     private static bool Inside(IdRange range, string id) =>
         string.CompareOrdinal(id, range.Lower) >= 0 && (range.Upper.Length == 0 || string.CompareOrdinal(id, range.Upper) < 0);

@@ -1,29 +1,31 @@
 using Hybrid.Index.Federation;
+using Hybrid.Index.Reputation;
 using Hybrid.Index.Search;
+using Hybrid.Index.Storage;
 
 namespace Hybrid.Supernode.Federation;
 
-/// <summary>What this cluster holds, as reconciliation sees it: the live listings' versions, and every version held.</summary>
-/// <param name="Offered">The (id, version) of live listings and of withdrawn ones that keep their signed withdrawal: what is offered to other clusters.</param>
+/// <summary>What this cluster holds of one set, as reconciliation sees it: what it offers, and every version held.</summary>
+/// <param name="Offered">The (id, version) of what is offered to other clusters.</param>
 /// <param name="Held">Every version held: what a puller compares against, so it never asks for what it holds at a newer version.</param>
-public sealed record ListingVersions(VersionSet Offered, IReadOnlyDictionary<string, ulong> Held)
+public sealed record HeldVersions(VersionSet Offered, IReadOnlyDictionary<string, ulong> Held)
 {
-    /// <summary>The version held of a listing, or null.</summary>
-    public ulong? VersionOf(string listingId) => Held.TryGetValue(listingId, out var version) ? version : null;
+    /// <summary>The version held of an item, or null.</summary>
+    public ulong? VersionOf(string id) => Held.TryGetValue(id, out var version) ? version : null;
 }
 
 /// <summary>
-/// Snapshots of the shards' listing versions, reused for a short while: one reconciliation asks about
-/// many ranges in a few calls, and several peer clusters may ask at once.
+/// Snapshots of one set's versions, reused for a short while: one reconciliation asks about many
+/// ranges in a few calls, and several peer clusters may ask at once.
 /// </summary>
-public sealed class LocalListings(ShardedSearch search, TimeProvider time) : IDisposable
+public abstract class LocalSet(TimeProvider time) : IDisposable
 {
     private static readonly TimeSpan Reuse = TimeSpan.FromSeconds(2);
     private readonly SemaphoreSlim _building = new(1, 1);
-    private (ListingVersions Versions, DateTimeOffset At)? _snapshot;
+    private (HeldVersions Versions, DateTimeOffset At)? _snapshot;
 
     /// <summary>A snapshot at most a couple of seconds old (<paramref name="fresh"/>: taken now).</summary>
-    public async Task<ListingVersions> SnapshotAsync(bool fresh = false)
+    public async Task<HeldVersions> SnapshotAsync(bool fresh = false)
     {
         await _building.WaitAsync();
         try
@@ -34,10 +36,7 @@ public sealed class LocalListings(ShardedSearch search, TimeProvider time) : IDi
                 return kept.Versions;
             }
 
-            var held = await search.VersionsAsync();
-            var versions = new ListingVersions(
-                new VersionSet(held.Where(h => h.Live || h.Withdrawn).Select(h => new VersionedId(h.ListingId, h.Version))),
-                held.ToDictionary(h => h.ListingId, h => h.Version, StringComparer.Ordinal));
+            var versions = await TakeAsync();
             _snapshot = (versions, now);
             return versions;
         }
@@ -47,5 +46,41 @@ public sealed class LocalListings(ShardedSearch search, TimeProvider time) : IDi
         }
     }
 
-    public void Dispose() => _building.Dispose();
+    /// <summary>Reads the set's versions now.</summary>
+    protected abstract Task<HeldVersions> TakeAsync();
+
+    public void Dispose()
+    {
+        _building.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>The shards' listings: live ones and withdrawn ones that keep their signed withdrawal are offered.</summary>
+public sealed class LocalListings(ShardedSearch search, TimeProvider time) : LocalSet(time)
+{
+    protected override async Task<HeldVersions> TakeAsync()
+    {
+        var held = await search.VersionsAsync();
+        return new HeldVersions(
+            new VersionSet(held.Where(h => h.Live || h.Withdrawn).Select(h => new VersionedId(h.ListingId, h.Version))),
+            held.ToDictionary(h => h.ListingId, h => h.Version, StringComparer.Ordinal));
+    }
+}
+
+/// <summary>The reviews and replies held (the <see cref="ReviewCatalog"/>): all are offered.</summary>
+public sealed class LocalReviews(IItemStore items, TimeProvider time) : LocalSet(time)
+{
+    protected override async Task<HeldVersions> TakeAsync()
+    {
+        var held = await ReviewCatalog.ReadAsync(items, CancellationToken.None);
+        var offered = new VersionSet(held);
+        var versions = new Dictionary<string, ulong>(held.Count, StringComparer.Ordinal);
+        foreach (var item in held)
+        {
+            versions[item.Id] = item.Version;
+        }
+
+        return new HeldVersions(offered, versions);
+    }
 }

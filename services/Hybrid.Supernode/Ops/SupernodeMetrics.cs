@@ -15,6 +15,8 @@ public sealed class SupernodeMetrics
 
     public Counter FederationListings { get; } = Metrics.CreateCounter("hybrid_federation_listings_total", "Listings fetched from peer clusters, by what became of them (applied, unchanged, replayed, over_quota, refused, ...).", "outcome");
 
+    public Counter FederationReviews { get; } = Metrics.CreateCounter("hybrid_federation_reviews_total", "Reviews and replies fetched from peer clusters, by what became of them (applied, unchanged, already_reviewed, refused, reply_applied, ...).", "outcome");
+
     public Counter Lookups { get; } = Metrics.CreateCounter("hybrid_lookups_total", "LookupPeer calls answered by this supernode.");
 
     public Counter RateLimited { get; } = Metrics.CreateCounter("hybrid_rate_limited_total", "Calls and session messages refused by the per-peer rate limit.");

@@ -74,6 +74,10 @@ public sealed class ConfigurationTests
     [InlineData("Supernode:Federation:Blocked", "not-an-id", "Supernode:Federation:Blocked has 'not-an-id', which is not a cluster id")]
     [InlineData("Supernode:Federation:Interval", "00:00:00", "Supernode:Federation:Interval")]
     [InlineData("Supernode:Federation:MaxStrikes", "0", "Supernode:Federation:MaxStrikes")]
+    [InlineData("Supernode:Federation:MaxReviewsPerRound", "0", "Supernode:Federation:MaxReviewsPerRound")]
+    [InlineData("Supernode:Federation:Peers", "not-an-id@https://a.example.org:7443", "Supernode:Federation:Peers has 'not-an-id@https://a.example.org:7443'")]
+    [InlineData("Supernode:Federation:Listen", "federation.example.org", "Supernode:Federation:Listen is 'federation.example.org'; give IP:PORT")]
+    [InlineData("Supernode:Federation:CallsPerSecond", "0", "Supernode:Federation:CallsPerSecond")]
     public void AnOutOfRangeValueIsRefusedWithItsReason(string key, string value, string reason) =>
         Assert.Contains(reason, Refused((key, value)), StringComparison.Ordinal);
 

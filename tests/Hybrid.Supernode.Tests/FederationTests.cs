@@ -376,6 +376,99 @@ public sealed class FederationTests
         }
     }
 
+    /// <summary>A federation client holding <paramref name="key"/>'s certificate, pinned to the <paramref name="server"/> cluster's key.</summary>
+    private static GrpcChannel ClusterChannel(string url, PeerId server, PeerIdentity? key)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                ClientCertificates = key is null ? null : [key.CreateCertificate(DateTimeOffset.UtcNow, TimeSpan.FromDays(1))],
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => PeerCertificates.Belongs(certificate, server),
+            },
+        };
+        return GrpcChannel.ForAddress(url, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
+    }
+
+    private static FederationHello Nonce() => new() { Nonce = ByteString.CopyFrom(new byte[32]) };
+
+    [Fact]
+    public async Task FederationOverMutualTlsIsPinnedToClusterKeysAndChargedToEachCallingCluster()
+    {
+        using var temp = new TempDir();
+        var (a, b, c) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"), Cluster.Create(temp, "c"));
+        var (aFederation, bFederation) = (Ports.Free(), Ports.Free());
+        using var stranger = PeerIdentity.Generate();
+        using var blocked = PeerIdentity.Generate();
+        try
+        {
+            // A listens for federation on its own port; B pulls from it pinned to A's id; C pins A's URL to B's id (wrong).
+            a.Node = SupernodeProcess.Launch(a.Port, a.DataDir, Interval, $"--Supernode:Federation:Listen=127.0.0.1:{aFederation}", "--Supernode:Federation:CallsPerSecond=5", $"--Supernode:Federation:Blocked={blocked.Id}");
+            b.Node = SupernodeProcess.Launch(b.Port, b.DataDir, Interval, $"--Supernode:Federation:Listen=127.0.0.1:{bFederation}", $"--Supernode:Federation:Peers={a.Key.Id}@https://127.0.0.1:{aFederation}");
+            c.Node = SupernodeProcess.Launch(c.Port, c.DataDir, Interval, $"--Supernode:Federation:Peers={b.Key.Id}@https://127.0.0.1:{aFederation}");
+            await Task.WhenAll(a.Running.WaitReadyAsync(failWhenExited: true), b.Running.WaitReadyAsync(failWhenExited: true), c.Running.WaitReadyAsync(failWhenExited: true));
+            using var seller = PeerIdentity.Generate();
+            await PublishAsync(a, seller, "Walnut writing desk");
+
+            await FoundAsync(b, "walnut desk", "Walnut writing desk");
+            await Eventually.TrueAsync(() => Task.FromResult(c.Running.Output.Contains($"is pinned to cluster {b.Key.Id}", StringComparison.Ordinal)), Deadline, "cluster c to refuse cluster a's certificate, pinned as it is to b's id");
+            Assert.Empty(await TitlesAsync(c, "walnut desk"));
+            Assert.Equal(0, await c.Running.MetricAsync("hybrid_federation_rounds_total{outcome=\"completed\"}"));
+
+            // The listener: answers with A's key, refuses a caller without a key, a blocked cluster, and a cluster over its budget.
+            using (var anonymous = ClusterChannel($"https://127.0.0.1:{aFederation}", a.Key.Id, key: null))
+            {
+                var refused = await Assert.ThrowsAsync<RpcException>(() => new FederationApi.FederationApiClient(anonymous).HelloAsync(Nonce()).ResponseAsync);
+                Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+            }
+
+            using (var blockedChannel = ClusterChannel($"https://127.0.0.1:{aFederation}", a.Key.Id, blocked))
+            {
+                var denied = await Assert.ThrowsAsync<RpcException>(() => new FederationApi.FederationApiClient(blockedChannel).HelloAsync(Nonce()).ResponseAsync);
+                Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+                Assert.Contains(blocked.Id.ToString(), denied.Status.Detail, StringComparison.Ordinal);
+            }
+
+            using var strangerChannel = ClusterChannel($"https://127.0.0.1:{aFederation}", a.Key.Id, stranger);
+            var federation = new FederationApi.FederationApiClient(strangerChannel);
+            var answer = await federation.HelloAsync(Nonce());
+            Assert.Equal(a.Key.Id, SignedEnvelopes.Verify(answer, EnvelopeKinds.FederationHello, DateTimeOffset.UtcNow).Signer);
+            var exhausted = await Eventually.ReturnsAsync(
+                async () =>
+                {
+                    try
+                    {
+                        await federation.HelloAsync(Nonce());
+                        return null;
+                    }
+                    catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
+                    {
+                        return ex;
+                    }
+                },
+                ex => ex is not null,
+                Deadline,
+                "cluster a to refuse the stranger cluster's calls past 5 a second");
+            Assert.Contains("per cluster", exhausted!.Status.Detail, StringComparison.Ordinal);
+            // Another cluster's budget is its own; B goes on pulling.
+            using (var other = PeerIdentity.Generate())
+            using (var otherChannel = ClusterChannel($"https://127.0.0.1:{aFederation}", a.Key.Id, other))
+            {
+                await new FederationApi.FederationApiClient(otherChannel).HelloAsync(Nonce());
+            }
+
+            // The public port no longer answers federation calls.
+            using var publicChannel = GrpcChannel.ForAddress(a.Url);
+            var moved = await Assert.ThrowsAsync<RpcException>(() => new FederationApi.FederationApiClient(publicChannel).HelloAsync(Nonce()).ResponseAsync);
+            Assert.Equal(StatusCode.Unimplemented, moved.StatusCode);
+            Assert.False(a.Running.HasExited);
+        }
+        finally
+        {
+            await StopAllAsync(a, b, c);
+        }
+    }
+
     [Fact]
     public async Task TheFederationServiceRefusesMalformedRequestsWithReadableErrors()
     {

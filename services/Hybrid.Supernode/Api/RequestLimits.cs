@@ -17,6 +17,8 @@ public sealed class RequestLimits : IDisposable
 {
     private readonly KeyedTokenBuckets _calls;
     private readonly KeyedTokenBuckets _control;
+    private readonly KeyedTokenBuckets _clusters;
+    private readonly int _clusterCallsPerSecond;
     private readonly KeyedTokenBuckets _sessions;
     private readonly KeyedTokenBuckets _mailKiB;
     private readonly TokenBucketRateLimiter _allMailKiB;
@@ -36,6 +38,8 @@ public sealed class RequestLimits : IDisposable
         _controlPerSecond = options.ControlMessagesPerSecond;
         _sessionsPerMinute = options.SessionsPerMinute;
         _calls = new KeyedTokenBuckets(Math.Max(options.RequestBurst, options.RequestsPerSecond), options.RequestsPerSecond, TimeSpan.FromSeconds(1), time);
+        _clusterCallsPerSecond = options.Federation.CallsPerSecond;
+        _clusters = new KeyedTokenBuckets(_clusterCallsPerSecond * 2, _clusterCallsPerSecond, TimeSpan.FromSeconds(1), time);
         _control = new KeyedTokenBuckets(options.ControlMessagesPerSecond * 4, options.ControlMessagesPerSecond, TimeSpan.FromSeconds(1), time);
         _sessions = new KeyedTokenBuckets(options.SessionsPerMinute, options.SessionsPerMinute, TimeSpan.FromMinutes(1), time);
         _mailKiB = HourlyBuckets((int)Math.Clamp(options.MailboxBytesPerSenderPerHour / 1024, 64, int.MaxValue), time);
@@ -83,6 +87,9 @@ public sealed class RequestLimits : IDisposable
 
     /// <summary>Charges one call to the authenticated peer whose session made it.</summary>
     public void Call(PeerId sessionPeer) => Take(_calls, "peer:" + sessionPeer, $"at most {_perSecond} requests per second per peer");
+
+    /// <summary>Charges one federation call to the peer cluster whose key made it (on the federation listener).</summary>
+    public void Cluster(PeerId cluster) => Take(_clusters, cluster.ToString(), $"at most {_clusterCallsPerSecond} federation calls per second per cluster");
 
     /// <summary>Charges one session control message (heartbeat, endpoint update) to its own budget.</summary>
     public void Control(PeerId peer) => Take(_control, peer.ToString(), $"at most {_controlPerSecond} session messages per second");

@@ -9,8 +9,24 @@ namespace Hybrid.Supernode.Configuration;
 /// </summary>
 public sealed class FederationOptions
 {
-    /// <summary>Public gRPC URLs of peer clusters, comma-separated. Empty: this cluster pulls from nobody (it still answers).</summary>
+    /// <summary>
+    /// Peer clusters, comma-separated: each the URL of one of its supernodes' federation listener
+    /// (<c>https://</c>, mutual TLS) or public port (<c>http(s)://</c>), optionally pinned to its cluster
+    /// id as <c>ID@URL</c>: a pinned peer that presents another key is refused before any request.
+    /// Empty: this cluster pulls from nobody (it still answers).
+    /// </summary>
     public string Peers { get; set; } = string.Empty;
+
+    /// <summary>
+    /// Where the federation listener binds (<c>IP:PORT</c>, e.g. <c>0.0.0.0:7443</c>): TLS 1.3 with the
+    /// cluster key's certificate, and a certificate required of every caller, whose key is its
+    /// cluster id; calls are charged to that id. Then the federation service answers there only.
+    /// Unset: it answers on the public port, charged to the caller's address.
+    /// </summary>
+    public string? Listen { get; set; }
+
+    /// <summary>Federation calls one peer cluster may make per second (on the federation listener).</summary>
+    public int CallsPerSecond { get; set; } = 50;
 
     /// <summary>Cluster ids never pulled from, comma-separated.</summary>
     public string Blocked { get; set; } = string.Empty;
@@ -33,8 +49,24 @@ public sealed class FederationOptions
     /// <summary>Objects that fail verification a peer cluster may send before it is dropped (each one also throttles it).</summary>
     public int MaxStrikes { get; set; } = 3;
 
-    /// <summary>The peer URLs, parsed.</summary>
-    public IReadOnlyList<string> PeerUrls => [.. Peers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+    /// <summary>The peers as given: URL, and the cluster id it is pinned to (or null).</summary>
+    public IReadOnlyList<(string Url, PeerId? Pin)> PeerEntries =>
+        [.. Peers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ParsePeer)];
+
+    /// <summary>The federation listener's address, parsed (null when unset).</summary>
+    public System.Net.IPEndPoint? ListenEndPoint => Listen is { Length: > 0 } text && System.Net.IPEndPoint.TryParse(text, out var endpoint) ? endpoint : null;
+
+    private static (string Url, PeerId? Pin) ParsePeer(string entry)
+    {
+        var at = entry.IndexOf('@', StringComparison.Ordinal);
+        var scheme = entry.IndexOf("://", StringComparison.Ordinal);
+        if (at > 0 && (scheme < 0 || at < scheme) && PeerId.TryParse(entry[..at], out var pin, out _))
+        {
+            return (entry[(at + 1)..], pin);
+        }
+
+        return (entry, null);
+    }
 
     /// <summary>The blocked cluster ids, as given.</summary>
     public IReadOnlyList<string> BlockedIds => [.. Blocked.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
@@ -42,12 +74,22 @@ public sealed class FederationOptions
     /// <summary>Every problem with these settings, one sentence each.</summary>
     public IEnumerable<string> Validate()
     {
-        foreach (var url in PeerUrls)
+        foreach (var (url, _) in PeerEntries)
         {
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
             {
-                yield return $"Supernode:Federation:Peers has '{url}', which is not an http:// or https:// URL of a peer cluster's supernode";
+                yield return $"Supernode:Federation:Peers has '{url}', which is not an http:// or https:// URL of a peer cluster's supernode (optionally pinned as CLUSTER-ID@URL)";
             }
+        }
+
+        if (Listen is { Length: > 0 } && ListenEndPoint is null)
+        {
+            yield return $"Supernode:Federation:Listen is '{Listen}'; give IP:PORT, e.g. 0.0.0.0:7443";
+        }
+
+        if (CallsPerSecond < 1)
+        {
+            yield return $"Supernode:Federation:CallsPerSecond is {CallsPerSecond}; give at least 1";
         }
 
         foreach (var id in BlockedIds)

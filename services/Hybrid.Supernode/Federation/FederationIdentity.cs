@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Hybrid.Protocol.Identity;
 using Hybrid.Supernode.Configuration;
 
@@ -16,6 +17,7 @@ public sealed class FederationIdentity : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         var path = options.Federation.KeyFile ?? Path.Combine(options.DataDir, DefaultFileName);
         Key = File.Exists(path) ? PeerIdentity.FromPrivateKeyPem(File.ReadAllText(path)) : Create(path);
+        _certificate = new(() => Key.CreateCertificate(DateTimeOffset.UtcNow, TimeSpan.FromDays(3650)));
     }
 
     /// <summary>The key pair; <see cref="PeerIdentity.Id"/> is the cluster id.</summary>
@@ -23,6 +25,14 @@ public sealed class FederationIdentity : IDisposable
 
     /// <summary>The cluster id.</summary>
     public PeerId ClusterId => Key.Id;
+
+    /// <summary>
+    /// A self-signed certificate over the cluster key, for the federation listener and as client
+    /// certificate when pulling: other clusters pin the id its key hashes to, not its chain.
+    /// </summary>
+    public X509Certificate2 Certificate => _certificate.Value;
+
+    private readonly Lazy<X509Certificate2> _certificate;
 
     private static PeerIdentity Create(string path)
     {
@@ -56,5 +66,13 @@ public sealed class FederationIdentity : IDisposable
         }
     }
 
-    public void Dispose() => Key.Dispose();
+    public void Dispose()
+    {
+        if (_certificate.IsValueCreated)
+        {
+            _certificate.Value.Dispose();
+        }
+
+        Key.Dispose();
+    }
 }

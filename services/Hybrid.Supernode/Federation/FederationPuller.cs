@@ -19,10 +19,16 @@ using IdRange = Hybrid.Index.Federation.IdRange;
 namespace Hybrid.Supernode.Federation;
 
 /// <summary>Where this cluster stands with one peer cluster.</summary>
-public sealed class PeerCluster(string url)
+public sealed class PeerCluster(string url, PeerId? pin = null)
 {
-    /// <summary>The peer's public URL, as configured.</summary>
+    /// <summary>The peer's URL, as configured.</summary>
     public string Url { get; } = url;
+
+    /// <summary>The cluster id the operator pinned this peer to, or null.</summary>
+    public PeerId? Pin { get; } = pin;
+
+    /// <summary>The cluster key the peer's TLS certificate last presented, when that key (not a CA) vouched for it.</summary>
+    public PeerId? PresentedKey { get; set; }
 
     /// <summary>The cluster id its hello answer was signed with, once heard.</summary>
     public PeerId? ClusterId { get; set; }
@@ -76,7 +82,7 @@ public sealed partial class FederationPuller(
     private readonly string _holder = Guid.NewGuid().ToString("N");
 
     /// <summary>The peer clusters and where each stands.</summary>
-    public IReadOnlyList<PeerCluster> Peers { get; } = [.. options.Federation.PeerUrls.Select(url => new PeerCluster(url))];
+    public IReadOnlyList<PeerCluster> Peers { get; } = [.. options.Federation.PeerEntries.Select(peer => new PeerCluster(peer.Url, peer.Pin))];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -158,12 +164,18 @@ public sealed partial class FederationPuller(
 
     private async Task<int> RoundAsync(PeerCluster peer, CancellationToken cancellationToken)
     {
-        var client = new FederationApi.FederationApiClient(_channels.GetOrAdd(peer.Url, url => GrpcChannel.ForAddress(url, new GrpcChannelOptions
-        {
-            MaxReceiveMessageSize = options.MaxMessageBytes,
-            MaxSendMessageSize = options.MaxMessageBytes,
-        })));
+        var client = new FederationApi.FederationApiClient(_channels.GetOrAdd(peer.Url, _ => Channel(peer)));
         var clusterId = await HelloAsync(client, cancellationToken);
+        if (peer.Pin is { } pin && pin != clusterId)
+        {
+            throw new PeerMisbehavedException($"it answers as cluster {clusterId}, and Supernode:Federation:Peers pins it to {pin}");
+        }
+
+        if (peer.PresentedKey is { } presented && presented != clusterId)
+        {
+            throw new PeerMisbehavedException($"its TLS key is cluster {presented}'s, and its hello is signed by {clusterId}");
+        }
+
         if (clusterId == identity.ClusterId)
         {
             peer.DroppedBecause = "it is this cluster";
@@ -205,6 +217,57 @@ public sealed partial class FederationPuller(
 
         metrics.FederationRounds.WithLabels("completed").Inc();
         return taken;
+    }
+
+    /// <summary>
+    /// A channel to <paramref name="peer"/>. Over https this cluster presents its key's certificate
+    /// (a federation listener requires it), and accepts the peer's certificate when its key is the
+    /// pinned cluster's, or, unpinned, when a CA vouches for it or its key is a cluster key (which
+    /// the hello must then be signed by).
+    /// </summary>
+    private GrpcChannel Channel(PeerCluster peer)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                ClientCertificates = [identity.Certificate],
+                CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                {
+                    var isKey = PeerCertificates.TryGetPeerId(certificate, out var presented);
+                    if (peer.Pin is { } pin)
+                    {
+                        if (isKey && presented == pin)
+                        {
+                            peer.PresentedKey = presented;
+                            return true;
+                        }
+
+                        LogPinMismatch(logger, peer.Url, pin, isKey ? presented.ToString() : "no cluster key");
+                        return false;
+                    }
+
+                    if (errors == System.Net.Security.SslPolicyErrors.None)
+                    {
+                        peer.PresentedKey = null;
+                        return true;
+                    }
+
+                    peer.PresentedKey = isKey ? presented : null;
+                    return isKey;
+                },
+            },
+        };
+        return GrpcChannel.ForAddress(peer.Url, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = options.MaxMessageBytes,
+            MaxSendMessageSize = options.MaxMessageBytes,
+        });
     }
 
     /// <summary>Who answers: the peer signs our nonce with its federation key.</summary>
@@ -427,6 +490,9 @@ public sealed partial class FederationPuller(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} (cluster {ClusterId}) dropped: {Reason}")]
     private static partial void LogDropped(ILogger logger, string url, PeerId? clusterId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} is pinned to cluster {Pin} but its TLS certificate is {Presented}'s; refused")]
+    private static partial void LogPinMismatch(ILogger logger, string url, PeerId pin, string presented);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} now answers as cluster {NewId} (was {OldId})")]
     private static partial void LogChangedId(ILogger logger, string url, PeerId oldId, PeerId newId);

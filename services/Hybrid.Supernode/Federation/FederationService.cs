@@ -7,14 +7,18 @@ using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Listings;
 using Hybrid.Protocol.Reputation;
 using Hybrid.Protocol.V1;
+using Hybrid.Protocol.Identity;
 using Hybrid.Supernode.Api;
+using Hybrid.Supernode.Configuration;
+using Hybrid.Supernode.Hosting;
 
 namespace Hybrid.Supernode.Federation;
 
 /// <summary>
 /// What this cluster answers to other clusters: who it is, where its sets of listings and reviews
 /// differ from theirs, and the signed listings and reviews themselves. Everything served is public (anyone may search
-/// it), so the calls are charged to the caller's address like any other call.
+/// it), so the calls are charged to the caller's address like any other call, and on the federation
+/// listener also to the calling cluster.
 /// </summary>
 public sealed class FederationService(
     FederationIdentity identity,
@@ -24,14 +28,42 @@ public sealed class FederationService(
     ShardedSearch search,
     RequestLimits limits,
     ReplyPages pages,
+    SupernodeOptions options,
     TimeProvider time) : FederationApi.FederationApiBase
 {
     private static readonly TimeSpan HelloValidity = TimeSpan.FromMinutes(5);
+    private readonly HashSet<string> _blocked = [.. options.Federation.BlockedIds];
+
+    /// <summary>
+    /// Charges the call to the caller's address, and on the federation listener to the cluster whose
+    /// key the caller presented (a blocked cluster is refused there).
+    /// </summary>
+    private void Admit(ServerCallContext context)
+    {
+        limits.Call(context);
+        var http = context.GetHttpContext();
+        if (!Listeners.IsFederation(http))
+        {
+            return;
+        }
+
+        if (!PeerCertificates.TryGetPeerId(http.Connection.ClientCertificate, out var cluster))
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "present the certificate of your cluster's federation key (a P-256 key) to call this listener"));
+        }
+
+        if (_blocked.Contains(cluster.ToString()))
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"cluster {cluster} is blocked by this cluster's operators"));
+        }
+
+        limits.Cluster(cluster);
+    }
 
     public override Task<SignedEnvelope> Hello(FederationHello request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        limits.Call(context);
+        Admit(context);
         if (request.Nonce.Length is < 16 or > 64)
         {
             throw Requests.Invalid($"the nonce is {request.Nonce.Length} bytes; send 16 to 64 random bytes");
@@ -44,7 +76,7 @@ public sealed class FederationService(
     public override async Task<ReconcileReply> Reconcile(ReconcileRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        limits.Call(context);
+        Admit(context);
         if (request.Ranges.Count is 0 or > FederationWire.MaxRanges)
         {
             throw Requests.Invalid($"ask about 1 to {FederationWire.MaxRanges} ranges at a time ({request.Ranges.Count} were sent)");
@@ -75,7 +107,7 @@ public sealed class FederationService(
     public override async Task<FetchListingsReply> FetchListings(FetchListingsRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        limits.Call(context);
+        Admit(context);
         if (request.ListingIds.Count is 0 or > FederationWire.MaxFetch)
         {
             throw Requests.Invalid($"ask for 1 to {FederationWire.MaxFetch} listings at a time ({request.ListingIds.Count} were sent)");
@@ -105,7 +137,7 @@ public sealed class FederationService(
     public override async Task<FetchReviewsReply> FetchReviews(FetchReviewsRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
-        limits.Call(context);
+        Admit(context);
         if (request.ReviewIds.Count is 0 or > FederationWire.MaxFetch)
         {
             throw Requests.Invalid($"ask for 1 to {FederationWire.MaxFetch} reviews at a time ({request.ReviewIds.Count} were sent)");

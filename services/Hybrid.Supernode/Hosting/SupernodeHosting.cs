@@ -67,7 +67,7 @@ public static class SupernodeHosting
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseForwardedHeaders();
-        app.UseListenerSeparation();
+        app.UseListenerSeparation(federationListener: app.Services.GetRequiredService<SupernodeOptions>().Federation.ListenEndPoint is not null);
         app.MapGrpcService<DirectoryService>();
         app.MapGrpcService<ListingsService>();
         app.MapGrpcService<RelayService>();

@@ -203,6 +203,48 @@ public sealed class FederationTests
     }
 
     [Fact]
+    public async Task APeerOfOneFederatedClusterIsLookedUpAndChattedWithFromAnother()
+    {
+        using var temp = new TempDir();
+        var (a, b) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"));
+        try
+        {
+            await StartAllAsync((a, [b]), (b, [a]));
+            var (seller, buyer) = (await Infrastructure.Cli.InitAsync(temp, "seller", "Sam"), await Infrastructure.Cli.InitAsync(temp, "buyer", "Bea"));
+            await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", a.Url, "--listen", "127.0.0.1:0");
+            await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", b.Url, "--listen", "127.0.0.1:0");
+            var sellerId = (await Infrastructure.Cli.Ok(seller.RunAsync("id"))).Stdout.Trim();
+
+            // Cluster b never saw the seller: it asks its peer cluster, and says whose word it passes on.
+            var info = await Eventually.ReturnsAsync(
+                () => b.Running.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = sellerId }).ResponseAsync,
+                i => i.Online,
+                Deadline,
+                "cluster b to find the seller online through cluster a");
+            Assert.Equal(a.Key.Id.ToString(), info.HomeCluster);
+            Assert.Equal("Sam", info.DisplayName);
+            Assert.StartsWith(a.Url, info.SupernodeUrl, StringComparison.Ordinal);
+
+            var sent = Infrastructure.Cli.Json(await Infrastructure.Cli.Ok(buyer.RunAsync("chat", "send", sellerId, "is the bench still for sale?", "--json")));
+            Assert.Equal("direct", sent.GetProperty("status").GetString());
+            await Eventually.ReturnsAsync(
+                () => seller.RunAsync("chat", "read", "--json"),
+                r => r.ExitCode == 0 && Infrastructure.Cli.Json(r).EnumerateArray().Any(m => m.GetProperty("text").GetString() == "is the bench still for sale?"),
+                Deadline,
+                "the seller on cluster a to read the buyer's message sent from cluster b");
+
+            // A peer no cluster knows is still NOT_FOUND, with a readable reason.
+            using var nobody = PeerIdentity.Generate();
+            var missing = await Assert.ThrowsAsync<RpcException>(() => b.Running.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = nobody.Id.ToString() }).ResponseAsync);
+            Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        }
+        finally
+        {
+            await StopAllAsync(a, b);
+        }
+    }
+
+    [Fact]
     public async Task AFederatedClusterRestartedEmptyCatchesUpWithItsPeers()
     {
         using var temp = new TempDir();
@@ -470,6 +512,32 @@ public sealed class FederationTests
     }
 
     [Fact]
+    public async Task AFederatedClusterAnsweringLookUpsWithAnotherKeyOrAForgedProfileIsNotBelieved()
+    {
+        using var temp = new TempDir();
+        using var liar = new LyingCluster(liesAbout: null);
+        await using var server = await LoopbackGrpcServer.StartAsync<LyingFederationService>(s => s.AddSingleton(liar));
+        var a = Cluster.Create(temp, "a");
+        try
+        {
+            a.Node = SupernodeProcess.Launch(a.Port, a.DataDir, Interval, $"--Supernode:Federation:Peers={server.Url}");
+            await a.Running.WaitReadyAsync(failWhenExited: true);
+            using var someone = PeerIdentity.Generate();
+
+            foreach (var (peer, reason) in new[] { (someone.Id, "its key is not the peer's"), (liar.Seller.Id, "its profile does not verify") })
+            {
+                var refused = await Assert.ThrowsAsync<RpcException>(() => a.Running.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = peer.ToString() }).ResponseAsync);
+                Assert.Equal(StatusCode.NotFound, refused.StatusCode);
+                await Eventually.TrueAsync(() => Task.FromResult(a.Running.Output.Contains($"look-up of {peer} that was not used: {reason}", StringComparison.Ordinal)), Deadline, $"cluster a to log why the look-up of {peer} was not believed");
+            }
+        }
+        finally
+        {
+            await StopAllAsync(a);
+        }
+    }
+
+    [Fact]
     public async Task TheFederationServiceRefusesMalformedRequestsWithReadableErrors()
     {
         using var temp = new TempDir();
@@ -531,7 +599,7 @@ public sealed class FederationTests
     {
         private int _helloes;
 
-        public LyingCluster(ObjectSet liesAbout)
+        public LyingCluster(ObjectSet? liesAbout)
         {
             LiesAbout = liesAbout;
             var receipt = Trades.Complete(Buyer, Seller);
@@ -539,7 +607,8 @@ public sealed class FederationTests
             ReviewId = Reviews.Verify(Review, DateTimeOffset.UtcNow).ReviewId;
         }
 
-        public ObjectSet LiesAbout { get; }
+        /// <summary>The set it sends forgeries of; null: it holds what the asker holds, and lies only in look-ups.</summary>
+        public ObjectSet? LiesAbout { get; }
 
         public PeerIdentity Buyer { get; } = PeerIdentity.Generate();
 
@@ -605,6 +674,23 @@ public sealed class FederationTests
             }
 
             return Task.FromResult(reply);
+        }
+
+        /// <summary>Every look-up answered online at its own address: with its own key for any peer but the seller, and for the seller with a profile a stranger signed.</summary>
+        public override Task<PeerInfo> LookupPeer(LookupPeerRequest request, ServerCallContext context)
+        {
+            var now = DateTimeOffset.UtcNow;
+            var isSeller = request.PeerId == liar.Seller.Id.ToString();
+            var info = new PeerInfo
+            {
+                PeerId = request.PeerId,
+                PublicKey = ByteString.CopyFrom(isSeller ? liar.Seller.PublicKey : liar.Key.PublicKey),
+                Online = true,
+                LastSeenMs = now.ToUnixTimeMilliseconds(),
+                Profile = SignedEnvelopes.Sign(liar.Stranger, EnvelopeKinds.Profile, 1, new PeerProfile { DisplayName = "Not the seller" }, now, now.AddHours(1)),
+            };
+            info.Endpoints.Add(new PeerEndpoint { Url = "https://198.51.100.7:7400" });
+            return Task.FromResult(info);
         }
 
         public override Task<FetchReviewsReply> FetchReviews(FetchReviewsRequest request, ServerCallContext context)

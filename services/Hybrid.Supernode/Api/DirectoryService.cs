@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Hybrid.Index.Directory;
 using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Cluster;
 using Hybrid.Supernode.Ops;
@@ -17,6 +18,7 @@ public sealed class DirectoryService(
     SupernodeRegistration registration,
     RequestLimits limits,
     SupernodeMetrics metrics,
+    Federation.FederatedLookup federation,
     TimeProvider time) : DirectoryApi.DirectoryApiBase
 {
     public override Task Session(IAsyncStreamReader<SessionClientMessage> requestStream, IServerStreamWriter<SessionServerMessage> responseStream, ServerCallContext context)
@@ -33,8 +35,30 @@ public sealed class DirectoryService(
         limits.Call(context);
         var peer = Requests.ParsePeer(request.PeerId, "peer id");
         metrics.Lookups.Inc();
-        var snapshot = await grains.GetGrain<IPeerGrain>(peer.ToString()).Describe()
-            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no peer {peer} has registered on this network"));
+        var local = await LocalAsync(grains, peer);
+        // A peer this cluster does not know, or knows offline, may be online in a federated cluster.
+        if ((local is null || !local.Online) && federation.Enabled && limits.RemoteLookup(context))
+        {
+            var remote = await federation.AskAsync(peer, context.CancellationToken);
+            if (remote is not null && (local is null || remote.Online || remote.LastSeenMs > local.LastSeenMs))
+            {
+                return remote;
+            }
+        }
+
+        return local ?? throw new RpcException(new Status(StatusCode.NotFound, $"no peer {peer} has registered on this network"));
+    }
+
+    /// <summary>What this cluster's own directory knows of <paramref name="peer"/>; null when it never registered here.</summary>
+    public static async Task<PeerInfo?> LocalAsync(IGrainFactory grains, PeerId peer)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        var snapshot = await grains.GetGrain<IPeerGrain>(peer.ToString()).Describe();
+        if (snapshot is null)
+        {
+            return null;
+        }
+
         var info = new PeerInfo
         {
             PeerId = peer.ToString(),

@@ -18,6 +18,7 @@ public sealed class RequestLimits : IDisposable
     private readonly KeyedTokenBuckets _calls;
     private readonly KeyedTokenBuckets _control;
     private readonly KeyedTokenBuckets _clusters;
+    private readonly KeyedTokenBuckets _remoteLookups;
     private readonly int _clusterCallsPerSecond;
     private readonly KeyedTokenBuckets _sessions;
     private readonly KeyedTokenBuckets _mailKiB;
@@ -38,6 +39,7 @@ public sealed class RequestLimits : IDisposable
         _controlPerSecond = options.ControlMessagesPerSecond;
         _sessionsPerMinute = options.SessionsPerMinute;
         _calls = new KeyedTokenBuckets(Math.Max(options.RequestBurst, options.RequestsPerSecond), options.RequestsPerSecond, TimeSpan.FromSeconds(1), time);
+        _remoteLookups = new KeyedTokenBuckets(RemoteLookupsPerSecond * 4, RemoteLookupsPerSecond, TimeSpan.FromSeconds(1), time);
         _clusterCallsPerSecond = options.Federation.CallsPerSecond;
         _clusters = new KeyedTokenBuckets(_clusterCallsPerSecond * 2, _clusterCallsPerSecond, TimeSpan.FromSeconds(1), time);
         _control = new KeyedTokenBuckets(options.ControlMessagesPerSecond * 4, options.ControlMessagesPerSecond, TimeSpan.FromSeconds(1), time);
@@ -87,6 +89,12 @@ public sealed class RequestLimits : IDisposable
 
     /// <summary>Charges one call to the authenticated peer whose session made it.</summary>
     public void Call(PeerId sessionPeer) => Take(_calls, "peer:" + sessionPeer, $"at most {_perSecond} requests per second per peer");
+
+    /// <summary>Look-ups one address may have asked of federated clusters per second; past it, look-ups answer from this cluster alone.</summary>
+    public const int RemoteLookupsPerSecond = 5;
+
+    /// <summary>Whether the caller's address may have one more look-up asked of federated clusters now (each costs a call to every peer cluster).</summary>
+    public bool RemoteLookup(ServerCallContext context) => _remoteLookups.TryTake(ClientAddresses.Key(context));
 
     /// <summary>Charges one federation call to the peer cluster whose key made it (on the federation listener).</summary>
     public void Cluster(PeerId cluster) => Take(_clusters, cluster.ToString(), $"at most {_clusterCallsPerSecond} federation calls per second per cluster");

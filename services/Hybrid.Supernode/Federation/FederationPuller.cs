@@ -1,8 +1,6 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Hybrid.Index.Federation;
 using Hybrid.Index.Listings;
 using Hybrid.Index.Reputation;
@@ -18,34 +16,6 @@ using IdRange = Hybrid.Index.Federation.IdRange;
 
 namespace Hybrid.Supernode.Federation;
 
-/// <summary>Where this cluster stands with one peer cluster.</summary>
-public sealed class PeerCluster(string url, PeerId? pin = null)
-{
-    /// <summary>The peer's URL, as configured.</summary>
-    public string Url { get; } = url;
-
-    /// <summary>The cluster id the operator pinned this peer to, or null.</summary>
-    public PeerId? Pin { get; } = pin;
-
-    /// <summary>The cluster key the peer's TLS certificate last presented, when that key (not a CA) vouched for it.</summary>
-    public PeerId? PresentedKey { get; set; }
-
-    /// <summary>The cluster id its hello answer was signed with, once heard.</summary>
-    public PeerId? ClusterId { get; set; }
-
-    /// <summary>Objects it sent that failed verification, or answers that broke the protocol.</summary>
-    public int Strikes { get; set; }
-
-    /// <summary>Not pulled from again (blocked, or too many strikes) until this supernode restarts.</summary>
-    public string? DroppedBecause { get; set; }
-
-    /// <summary>No round before this time (a throttle after a strike or a failure).</summary>
-    public DateTimeOffset NotBefore { get; set; }
-
-    /// <summary>Failed rounds in a row (unreachable, timed out), for backing off.</summary>
-    public int Failures { get; set; }
-}
-
 /// <summary>
 /// Pulls from every peer cluster, every <see cref="FederationOptions.Interval"/>, the live listings
 /// it holds that this cluster lacks or holds at an older version: range-based set reconciliation
@@ -59,6 +29,7 @@ public sealed class PeerCluster(string url, PeerId? pin = null)
 public sealed partial class FederationPuller(
     SupernodeOptions options,
     FederationIdentity identity,
+    FederationPeers peers,
     LocalListings local,
     LocalReviews reviews,
     ReviewIntake intake,
@@ -77,12 +48,11 @@ public sealed partial class FederationPuller(
     private const int MaxRangesPerLevel = 1024 * FederationWire.MaxRanges;
     private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(30);
     private readonly FederationOptions _federation = options.Federation;
-    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly HashSet<string> _blocked = [.. options.Federation.BlockedIds];
     private readonly string _holder = Guid.NewGuid().ToString("N");
 
     /// <summary>The peer clusters and where each stands.</summary>
-    public IReadOnlyList<PeerCluster> Peers { get; } = [.. options.Federation.PeerEntries.Select(peer => new PeerCluster(peer.Url, peer.Pin))];
+    public IReadOnlyList<PeerCluster> Peers => peers.All;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -164,7 +134,7 @@ public sealed partial class FederationPuller(
 
     private async Task<int> RoundAsync(PeerCluster peer, CancellationToken cancellationToken)
     {
-        var client = new FederationApi.FederationApiClient(_channels.GetOrAdd(peer.Url, _ => Channel(peer)));
+        var client = peers.Client(peer);
         var clusterId = await HelloAsync(client, cancellationToken);
         if (peer.Pin is { } pin && pin != clusterId)
         {
@@ -217,57 +187,6 @@ public sealed partial class FederationPuller(
 
         metrics.FederationRounds.WithLabels("completed").Inc();
         return taken;
-    }
-
-    /// <summary>
-    /// A channel to <paramref name="peer"/>. Over https this cluster presents its key's certificate
-    /// (a federation listener requires it), and accepts the peer's certificate when its key is the
-    /// pinned cluster's, or, unpinned, when a CA vouches for it or its key is a cluster key (which
-    /// the hello must then be signed by).
-    /// </summary>
-    private GrpcChannel Channel(PeerCluster peer)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            EnableMultipleHttp2Connections = true,
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-            SslOptions = new System.Net.Security.SslClientAuthenticationOptions
-            {
-                ClientCertificates = [identity.Certificate],
-                CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
-                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                {
-                    var isKey = PeerCertificates.TryGetPeerId(certificate, out var presented);
-                    if (peer.Pin is { } pin)
-                    {
-                        if (isKey && presented == pin)
-                        {
-                            peer.PresentedKey = presented;
-                            return true;
-                        }
-
-                        LogPinMismatch(logger, peer.Url, pin, isKey ? presented.ToString() : "no cluster key");
-                        return false;
-                    }
-
-                    if (errors == System.Net.Security.SslPolicyErrors.None)
-                    {
-                        peer.PresentedKey = null;
-                        return true;
-                    }
-
-                    peer.PresentedKey = isKey ? presented : null;
-                    return isKey;
-                },
-            },
-        };
-        return GrpcChannel.ForAddress(peer.Url, new GrpcChannelOptions
-        {
-            HttpHandler = handler,
-            DisposeHttpClient = true,
-            MaxReceiveMessageSize = options.MaxMessageBytes,
-            MaxSendMessageSize = options.MaxMessageBytes,
-        });
     }
 
     /// <summary>Who answers: the peer signs our nonce with its federation key.</summary>
@@ -460,16 +379,6 @@ public sealed partial class FederationPuller(
 
     private DateTime Deadline() => time.GetUtcNow().UtcDateTime + CallDeadline;
 
-    public override void Dispose()
-    {
-        foreach (var channel in _channels.Values)
-        {
-            channel.Dispose();
-        }
-
-        base.Dispose();
-    }
-
     [LoggerMessage(Level = LogLevel.Information, Message = "Federation: cluster {ClusterId} pulls from {Peers} peer clusters every {Seconds} s")]
     private static partial void LogStarted(ILogger logger, PeerId clusterId, int peers, double seconds);
 
@@ -490,9 +399,6 @@ public sealed partial class FederationPuller(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} (cluster {ClusterId}) dropped: {Reason}")]
     private static partial void LogDropped(ILogger logger, string url, PeerId? clusterId, string reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} is pinned to cluster {Pin} but its TLS certificate is {Presented}'s; refused")]
-    private static partial void LogPinMismatch(ILogger logger, string url, PeerId pin, string presented);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} now answers as cluster {NewId} (was {OldId})")]
     private static partial void LogChangedId(ILogger logger, string url, PeerId oldId, PeerId newId);

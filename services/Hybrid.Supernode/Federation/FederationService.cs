@@ -160,4 +160,13 @@ public sealed class FederationService(
         });
         return reply;
     }
+
+    public override async Task<PeerInfo> LookupPeer(LookupPeerRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Admit(context);
+        var peer = Requests.ParsePeer(request.PeerId, "peer id");
+        return await DirectoryService.LocalAsync(grains, peer)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no peer {peer} has registered with this cluster"));
+    }
 }

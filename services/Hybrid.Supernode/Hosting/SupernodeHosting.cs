@@ -53,6 +53,8 @@ public static class SupernodeHosting
         builder.Services.AddSingleton<Relay.RelayPort>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Relay.RelayPort>());
         builder.Services.AddSingleton<Federation.FederationIdentity>();
+        builder.Services.AddSingleton<Federation.FederationPeers>();
+        builder.Services.AddSingleton<Federation.FederatedLookup>();
         builder.Services.AddSingleton<Federation.LocalListings>();
         builder.Services.AddSingleton<Federation.LocalReviews>();
         builder.Services.AddSingleton<ReviewIntake>();

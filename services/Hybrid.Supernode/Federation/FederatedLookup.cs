@@ -1,0 +1,118 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Hybrid.Protocol.Envelopes;
+using Hybrid.Protocol.Identity;
+using Hybrid.Protocol.V1;
+
+namespace Hybrid.Supernode.Federation;
+
+/// <summary>
+/// Look-ups of peers homed in federated clusters: each peer cluster's own directory is asked (never
+/// further), answers are checked and kept briefly. A peer's key must hash to its id and its profile
+/// must carry its signature; its presence and addresses are the answering cluster's word, as they
+/// are this cluster's for its own peers (a supernode is trusted for availability only: a wrong
+/// address fails the peer link's TLS pinned to the peer's key).
+/// </summary>
+public sealed partial class FederatedLookup(FederationPeers peers, TimeProvider time, ILogger<FederatedLookup> logger)
+{
+    /// <summary>How long an answer (or the lack of one) is reused.</summary>
+    public static readonly TimeSpan Fresh = TimeSpan.FromSeconds(10);
+
+    private static readonly TimeSpan AskDeadline = TimeSpan.FromSeconds(3);
+    private const int MaxCached = 10_000;
+    private const int MaxEndpoints = 16;
+    private const int MaxUrlLength = 256;
+    private readonly ConcurrentDictionary<string, (PeerInfo? Info, DateTimeOffset At)> _cache = new(StringComparer.Ordinal);
+
+    /// <summary>Whether there are peer clusters to ask.</summary>
+    public bool Enabled => peers.All.Count > 0;
+
+    /// <summary>
+    /// What the peer clusters' directories know of <paramref name="peer"/>: an online answer first,
+    /// then the most recently seen; null when none knows it.
+    /// </summary>
+    public async Task<PeerInfo?> AskAsync(PeerId peer, CancellationToken cancellationToken)
+    {
+        var key = peer.ToString();
+        var now = time.GetUtcNow();
+        if (_cache.TryGetValue(key, out var cached) && now - cached.At < Fresh)
+        {
+            return cached.Info?.Clone();
+        }
+
+        var answers = await Task.WhenAll(peers.All.Where(p => p.DroppedBecause is null).Select(p => AskOneAsync(p, peer, cancellationToken)));
+        var best = answers.OfType<PeerInfo>().OrderByDescending(a => a.Online).ThenByDescending(a => a.LastSeenMs).FirstOrDefault();
+        if (_cache.Count >= MaxCached)
+        {
+            // Bounded: a flood of look-ups of made-up ids costs a fresh start, never memory.
+            _cache.Clear();
+        }
+
+        _cache[key] = (best, now);
+        return best?.Clone();
+    }
+
+    private async Task<PeerInfo?> AskOneAsync(PeerCluster cluster, PeerId peer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var info = await peers.Client(cluster).LookupPeerAsync(
+                new LookupPeerRequest { PeerId = peer.ToString() },
+                deadline: time.GetUtcNow().UtcDateTime + AskDeadline,
+                cancellationToken: cancellationToken);
+            return Checked(info, peer, cluster);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            return null;
+        }
+        catch (Exception ex) when (ex is RpcException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            LogUnanswered(logger, cluster.Url, ex is RpcException rpc ? rpc.StatusCode.ToString() : ex.GetType().Name);
+            return null;
+        }
+    }
+
+    /// <summary>The answer as this cluster passes it on, or null when it does not check out.</summary>
+    private PeerInfo? Checked(PeerInfo info, PeerId peer, PeerCluster cluster)
+    {
+        if (info.PeerId != peer.ToString() || !PublicKeys.IsValidP256(info.PublicKey.Span) || !PeerId.FromPublicKey(info.PublicKey.Span).Equals(peer))
+        {
+            LogRefused(logger, cluster.Url, peer, "its key is not the peer's");
+            return null;
+        }
+
+        if (info.Profile is not null)
+        {
+            try
+            {
+                info.DisplayName = SignedEnvelopes.Verify(info.Profile, EnvelopeKinds.Profile, time.GetUtcNow(), peer).Body(PeerProfile.Parser).DisplayName;
+            }
+            catch (EnvelopeRejectedException ex)
+            {
+                LogRefused(logger, cluster.Url, peer, $"its profile does not verify: {ex.Message}");
+                return null;
+            }
+        }
+        else
+        {
+            info.DisplayName = string.Empty;
+        }
+
+        if (info.Endpoints.Count > MaxEndpoints || info.Candidates.Count > MaxEndpoints
+            || info.Endpoints.Concat(info.Candidates).Any(e => e.Url.Length > MaxUrlLength) || info.SupernodeUrl.Length > MaxUrlLength)
+        {
+            LogRefused(logger, cluster.Url, peer, $"it lists more than {MaxEndpoints} addresses or one longer than {MaxUrlLength} characters");
+            return null;
+        }
+
+        info.HomeCluster = (cluster.ClusterId ?? cluster.PresentedKey ?? cluster.Pin)?.ToString() ?? string.Empty;
+        return info;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Federation: peer cluster at {Url} did not answer a look-up ({Reason})")]
+    private static partial void LogUnanswered(ILogger logger, string url, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} answered a look-up of {Peer} that was not used: {Reason}")]
+    private static partial void LogRefused(ILogger logger, string url, PeerId peer, string reason);
+}

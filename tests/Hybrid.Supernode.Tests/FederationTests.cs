@@ -245,6 +245,54 @@ public sealed class FederationTests
     }
 
     [Fact]
+    public async Task MailForAnOfflinePeerOfAnotherFederatedClusterIsForwardedToItsHomeAndReportedDelivered()
+    {
+        using var temp = new TempDir();
+        var (a, b) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"));
+        var (aFederation, bFederation) = (Ports.Free(), Ports.Free());
+        string[] FastSessions = ["--Supernode:HeartbeatInterval=00:00:00.500", "--Supernode:SessionTimeout=00:00:03"];
+        try
+        {
+            // Mail crosses only between clusters that know each other by key: both listen for federation over mutual TLS.
+            a.Node = SupernodeProcess.Launch(a.Port, a.DataDir, [Interval, $"--Supernode:Federation:Listen=127.0.0.1:{aFederation}", $"--Supernode:Federation:Peers={b.Key.Id}@https://127.0.0.1:{bFederation}", .. FastSessions]);
+            b.Node = SupernodeProcess.Launch(b.Port, b.DataDir, [Interval, $"--Supernode:Federation:Listen=127.0.0.1:{bFederation}", $"--Supernode:Federation:Peers={a.Key.Id}@https://127.0.0.1:{aFederation}", .. FastSessions]);
+            await Task.WhenAll(a.Running.WaitReadyAsync(failWhenExited: true), b.Running.WaitReadyAsync(failWhenExited: true));
+            var (sender, recipient) = (await Infrastructure.Cli.InitAsync(temp, "sender", "Sid"), await Infrastructure.Cli.InitAsync(temp, "recipient", "Ria"));
+            var recipientId = (await Infrastructure.Cli.Ok(recipient.RunAsync("id"))).Stdout.Trim();
+            await using (await DaemonProcess.StartAsync(recipient, "--supernode", a.Url, "--listen", "127.0.0.1:0"))
+            {
+                // Online once on cluster a, so a knows its key; then it goes away.
+            }
+
+            await using var senderDaemon = await DaemonProcess.StartAsync(sender, "--supernode", b.Url, "--listen", "127.0.0.1:0");
+            await Eventually.ReturnsAsync(
+                () => sender.RunAsync("peer", "lookup", recipientId, "--json"),
+                r => r.ExitCode == 0 && !Infrastructure.Cli.Json(r).GetProperty("online").GetBoolean(),
+                Deadline,
+                "the recipient (of cluster a) to show offline to the sender on cluster b");
+            var sent = Infrastructure.Cli.Json(await Infrastructure.Cli.Ok(sender.RunAsync("chat", "send", recipientId, "your parcel left today", "--json")));
+            Assert.Equal("stored", sent.GetProperty("status").GetString());
+            Assert.Equal(1, Infrastructure.Cli.Json(await Infrastructure.Cli.Ok(sender.RunAsync("status", "--json"))).GetProperty("mailboxPending").GetInt32());
+
+            await using var back = await DaemonProcess.StartAsync(recipient, "--supernode", a.Url, "--listen", "127.0.0.1:0");
+            await Eventually.ReturnsAsync(
+                () => recipient.RunAsync("chat", "read", "--json"),
+                r => r.ExitCode == 0 && Infrastructure.Cli.Json(r).EnumerateArray().Any(m => m.GetProperty("text").GetString() == "your parcel left today"),
+                Deadline,
+                "the recipient to take the message from its mailbox on cluster a");
+            await Eventually.ReturnsAsync(
+                () => sender.RunAsync("chat", "read", recipientId, "--json"),
+                r => r.ExitCode == 0 && Infrastructure.Cli.Json(r).EnumerateArray().Single().GetProperty("status").GetString() == "delivered",
+                Deadline,
+                "the sender on cluster b to see the forwarded message as delivered");
+        }
+        finally
+        {
+            await StopAllAsync(a, b);
+        }
+    }
+
+    [Fact]
     public async Task AFederatedClusterRestartedEmptyCatchesUpWithItsPeers()
     {
         using var temp = new TempDir();
@@ -585,6 +633,14 @@ public sealed class FederationTests
         var absent = new FetchReviewsRequest();
         absent.ReviewIds.Add(new string('a', 32));
         Assert.Empty((await federation.FetchReviewsAsync(absent)).Reviews);
+
+        // Mail is forwarded only by a cluster known by its key: never on the public port.
+        using var someSender = PeerIdentity.Generate();
+        using var someRecipient = PeerIdentity.Generate();
+        var forwarded = new ForwardedMail { Sender = someSender.Id.ToString(), Recipient = someRecipient.Id.ToString(), Item = new SealedItem() };
+        var notHere = await Assert.ThrowsAsync<RpcException>(() => federation.ForwardMailAsync(forwarded).ResponseAsync);
+        Assert.Equal(StatusCode.PermissionDenied, notHere.StatusCode);
+        Assert.Contains("federation listener", notHere.Status.Detail, StringComparison.Ordinal);
 
         // A well-formed question about an empty index is answered: nothing to list.
         var whole = new ReconcileRequest();

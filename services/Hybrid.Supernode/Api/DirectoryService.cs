@@ -37,13 +37,10 @@ public sealed class DirectoryService(
         metrics.Lookups.Inc();
         var local = await LocalAsync(grains, peer);
         // A peer this cluster does not know, or knows offline, may be online in a federated cluster.
-        if ((local is null || !local.Online) && federation.Enabled && limits.RemoteLookup(context))
+        if ((local is null || !local.Online) && await federation.AskAsync(peer, context) is { } remote
+            && (local is null || remote.Online || remote.LastSeenMs > local.LastSeenMs))
         {
-            var remote = await federation.AskAsync(peer, context.CancellationToken);
-            if (remote is not null && (local is null || remote.Online || remote.LastSeenMs > local.LastSeenMs))
-            {
-                return remote;
-            }
+            return remote;
         }
 
         return local ?? throw new RpcException(new Status(StatusCode.NotFound, $"no peer {peer} has registered on this network"));

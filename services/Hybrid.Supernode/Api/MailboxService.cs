@@ -1,8 +1,6 @@
-using Google.Protobuf;
 using Grpc.Core;
 using Hybrid.Index.Mailbox;
 using Hybrid.Protocol.V1;
-using Hybrid.Supernode.Configuration;
 using Hybrid.Supernode.Ops;
 using Hybrid.Supernode.Sessions;
 
@@ -16,7 +14,8 @@ public sealed class MailboxService(
     IdentityAdmission admission,
     SupernodeMetrics metrics,
     ReplyPages pages,
-    SupernodeOptions options) : MailboxApi.MailboxApiBase
+    MailIntake intake,
+    Federation.FederatedLookup federation) : MailboxApi.MailboxApiBase
 {
     public override async Task<DepositMailResponse> DepositMail(DepositMailRequest request, ServerCallContext context)
     {
@@ -25,47 +24,15 @@ public sealed class MailboxService(
         var session = hub.Require(context);
         limits.Call(session.Peer);
         var recipient = Requests.ParsePeer(request.Recipient, "recipient");
-
-        if (request.Item is not { Ciphertext.IsEmpty: false, Nonce.Length: 12, Tag.Length: 16, EphemeralPublicKey.Length: > 0 and <= 256 })
+        var sealedItem = intake.Sealed(request.Item);
+        if (!await admission.IsRegisteredAsync(recipient) && await federation.HomeOfAsync(recipient, context) is { } home)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "a mailbox item must be sealed (ephemeral key, 12-byte nonce, ciphertext, 16-byte tag)"));
+            // A peer of a federated cluster: its mailbox is there. The sender's budget is charged here too.
+            limits.MailDeposit(session.Peer, sealedItem.CalculateSize());
+            return await federation.ForwardMailAsync(home, session.Peer, recipient, sealedItem, context.CancellationToken);
         }
 
-        // Store the four sealed parts only: nothing a sender adds beside them reaches the recipient.
-        var sealedItem = new SealedItem { EphemeralPublicKey = request.Item.EphemeralPublicKey, Nonce = request.Item.Nonce, Ciphertext = request.Item.Ciphertext, Tag = request.Item.Tag };
-        if (sealedItem.CalculateSize() != request.Item.CalculateSize())
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "a mailbox item carries fields beside the ephemeral key, nonce, ciphertext and tag; send only those"));
-        }
-
-        if (sealedItem.CalculateSize() > options.MailboxMaxItemBytes)
-        {
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"a mailbox item is {sealedItem.CalculateSize()} bytes; at most {options.MailboxMaxItemBytes} (Supernode:MailboxMaxItemBytes)"));
-        }
-
-        // Mail goes only to identities the network knows (a sender sealed to a key it looked up), so
-        // nobody can make mailboxes for made-up peers; and each sender has an hourly byte budget.
-        if (!await admission.IsRegisteredAsync(recipient))
-        {
-            throw new RpcException(new Status(StatusCode.NotFound, $"no peer {recipient} has registered on this network"));
-        }
-
-        limits.MailDeposit(session.Peer, sealedItem.CalculateSize());
-        var result = await grains.GetGrain<IMailboxGrain>(recipient.ToString()).Deposit(new MailDeposit(
-            session.Peer.ToString(), sealedItem.ToByteArray(), options.MailboxTimeToLive, options.MailboxMaxItems, options.MailboxMaxBytes,
-            Math.Max(1, (int)(options.MailboxMaxItems * options.MailboxSenderShare)), Math.Max(options.MailboxMaxItemBytes, (long)(options.MailboxMaxBytes * options.MailboxSenderShare))));
-        if (!result.Stored)
-        {
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, result.Message));
-        }
-
-        metrics.MailDeposited.Inc();
-        if (hub.TryGetByPeer(recipient, out var online))
-        {
-            online.TrySend(new SessionServerMessage { Event = new SupernodeEvent { MailWaiting = new MailWaiting { Count = 1 } } });
-        }
-
-        return new DepositMailResponse { ItemId = result.ItemId, ExpiresMs = result.Expires.ToUnixTimeMilliseconds() };
+        return await intake.DepositAsync(session.Peer, recipient, sealedItem);
     }
 
     public override async Task<TakeMailResponse> TakeMail(TakeMailRequest request, ServerCallContext context)
@@ -107,10 +74,11 @@ public sealed class MailboxService(
         limits.Call(session.Peer);
         var recipient = Requests.ParsePeer(request.Recipient, "recipient");
 
-        var status = await grains.GetGrain<IMailboxGrain>(recipient.ToString()).Status(session.Peer.ToString(), [.. request.ItemIds.Take(500)]);
-        var response = new MailStatusResponse();
-        response.Delivered.AddRange(status.Delivered);
-        response.Pending.AddRange(status.Pending);
-        return response;
+        if (!await admission.IsRegisteredAsync(recipient) && await federation.HomeOfAsync(recipient, context) is { } home)
+        {
+            return await federation.ForwardMailStatusAsync(home, session.Peer, recipient, request.ItemIds, context.CancellationToken);
+        }
+
+        return await intake.StatusAsync(session.Peer, recipient, request.ItemIds);
     }
 }

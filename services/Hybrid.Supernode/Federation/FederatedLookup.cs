@@ -3,6 +3,7 @@ using Grpc.Core;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
+using Hybrid.Supernode.Api;
 
 namespace Hybrid.Supernode.Federation;
 
@@ -13,7 +14,7 @@ namespace Hybrid.Supernode.Federation;
 /// are this cluster's for its own peers (a supernode is trusted for availability only: a wrong
 /// address fails the peer link's TLS pinned to the peer's key).
 /// </summary>
-public sealed partial class FederatedLookup(FederationPeers peers, TimeProvider time, ILogger<FederatedLookup> logger)
+public sealed partial class FederatedLookup(FederationPeers peers, RequestLimits limits, TimeProvider time, ILogger<FederatedLookup> logger)
 {
     /// <summary>How long an answer (or the lack of one) is reused.</summary>
     public static readonly TimeSpan Fresh = TimeSpan.FromSeconds(10);
@@ -31,14 +32,26 @@ public sealed partial class FederatedLookup(FederationPeers peers, TimeProvider 
     /// What the peer clusters' directories know of <paramref name="peer"/>: an online answer first,
     /// then the most recently seen; null when none knows it.
     /// </summary>
-    public async Task<PeerInfo?> AskAsync(PeerId peer, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Asking costs a call to every peer cluster, charged to the caller's address
+    /// (<see cref="RequestLimits.RemoteLookup"/>); past its budget only a kept answer is given.
+    /// </remarks>
+    public async Task<PeerInfo?> AskAsync(PeerId peer, ServerCallContext context)
     {
+        ArgumentNullException.ThrowIfNull(context);
         var key = peer.ToString();
         var now = time.GetUtcNow();
         if (_cache.TryGetValue(key, out var cached) && now - cached.At < Fresh)
         {
             return cached.Info?.Clone();
         }
+
+        if (!Enabled || !limits.RemoteLookup(context))
+        {
+            return null;
+        }
+
+        var cancellationToken = context.CancellationToken;
 
         var answers = await Task.WhenAll(peers.All.Where(p => p.DroppedBecause is null).Select(p => AskOneAsync(p, peer, cancellationToken)));
         var best = answers.OfType<PeerInfo>().OrderByDescending(a => a.Online).ThenByDescending(a => a.LastSeenMs).FirstOrDefault();
@@ -50,6 +63,53 @@ public sealed partial class FederatedLookup(FederationPeers peers, TimeProvider 
 
         _cache[key] = (best, now);
         return best?.Clone();
+    }
+
+    /// <summary>The peer cluster <paramref name="peer"/> is registered with, when this cluster federates with it; else null.</summary>
+    public async Task<PeerCluster?> HomeOfAsync(PeerId peer, ServerCallContext context) =>
+        await AskAsync(peer, context) is { HomeCluster.Length: > 0 } info
+            ? peers.All.FirstOrDefault(p => p.DroppedBecause is null && (p.ClusterId ?? p.PresentedKey ?? p.Pin)?.ToString() == info.HomeCluster)
+            : null;
+
+    /// <summary>Hands a sealed item from <paramref name="sender"/> to the recipient's <paramref name="home"/> cluster.</summary>
+    public Task<DepositMailResponse> ForwardMailAsync(PeerCluster home, PeerId sender, PeerId recipient, SealedItem item, CancellationToken cancellationToken) =>
+        ForwardedAsync(home, () => peers.Client(home).ForwardMailAsync(
+            new ForwardedMail { Sender = sender.ToString(), Recipient = recipient.ToString(), Item = item },
+            deadline: time.GetUtcNow().UtcDateTime + AskDeadline,
+            cancellationToken: cancellationToken).ResponseAsync);
+
+    /// <summary>Asks the recipient's <paramref name="home"/> cluster about items <paramref name="sender"/> had forwarded there.</summary>
+    public Task<MailStatusResponse> ForwardMailStatusAsync(PeerCluster home, PeerId sender, PeerId recipient, IEnumerable<string> itemIds, CancellationToken cancellationToken)
+    {
+        var request = new MailStatusRequest { Recipient = recipient.ToString() };
+        request.ItemIds.AddRange(itemIds.Take(500));
+        return ForwardedAsync(home, () => peers.Client(home).ForwardMailStatusAsync(
+            new ForwardedMailStatus { Sender = sender.ToString(), Request = request },
+            deadline: time.GetUtcNow().UtcDateTime + AskDeadline,
+            cancellationToken: cancellationToken).ResponseAsync);
+    }
+
+    /// <summary>
+    /// Runs a forwarded call; the home cluster's refusals reach the sender as what they are (its
+    /// words cut short), anything else as Unavailable: the sender may retry later.
+    /// </summary>
+    private async Task<T> ForwardedAsync<T>(PeerCluster home, Func<Task<T>> call)
+    {
+        var cluster = (home.ClusterId ?? home.PresentedKey ?? home.Pin)?.ToString() ?? home.Url;
+        try
+        {
+            return await call();
+        }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.NotFound or StatusCode.ResourceExhausted or StatusCode.InvalidArgument)
+        {
+            var detail = ex.Status.Detail.Length > 200 ? ex.Status.Detail[..200] + "…" : ex.Status.Detail;
+            throw new RpcException(new Status(ex.StatusCode, $"the recipient's home cluster {cluster} refused: {detail}"));
+        }
+        catch (Exception ex) when (ex is RpcException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            LogUnanswered(logger, home.Url, ex is RpcException rpc ? rpc.StatusCode.ToString() : ex.GetType().Name);
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the recipient's home cluster {cluster} cannot be reached now; retry later"));
+        }
     }
 
     private async Task<PeerInfo?> AskOneAsync(PeerCluster cluster, PeerId peer, CancellationToken cancellationToken)

@@ -29,6 +29,7 @@ public sealed class FederationService(
     RequestLimits limits,
     ReplyPages pages,
     SupernodeOptions options,
+    MailIntake mail,
     TimeProvider time) : FederationApi.FederationApiBase
 {
     private static readonly TimeSpan HelloValidity = TimeSpan.FromMinutes(5);
@@ -168,5 +169,34 @@ public sealed class FederationService(
         var peer = Requests.ParsePeer(request.PeerId, "peer id");
         return await DirectoryService.LocalAsync(grains, peer)
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"no peer {peer} has registered with this cluster"));
+    }
+
+    public override Task<DepositMailResponse> ForwardMail(ForwardedMail request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ForwardingCluster(context);
+        var sender = Requests.ParsePeer(request.Sender, "sender");
+        var recipient = Requests.ParsePeer(request.Recipient, "recipient");
+        return mail.DepositAsync(sender, recipient, mail.Sealed(request.Item));
+    }
+
+    public override Task<MailStatusResponse> ForwardMailStatus(ForwardedMailStatus request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ForwardingCluster(context);
+        var sender = Requests.ParsePeer(request.Sender, "sender");
+        var asked = request.Request ?? throw Requests.Invalid("the forwarded status request is missing");
+        var recipient = Requests.ParsePeer(asked.Recipient, "recipient");
+        return mail.StatusAsync(sender, recipient, asked.ItemIds);
+    }
+
+    /// <summary>Admits a call that speaks for another cluster's sender: only a cluster known by its key (on the federation listener) may make it.</summary>
+    private void ForwardingCluster(ServerCallContext context)
+    {
+        Admit(context);
+        if (!Listeners.IsFederation(context.GetHttpContext()))
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "mail is forwarded only between clusters on the federation listener (Supernode:Federation:Listen), where the forwarding cluster is known by its key"));
+        }
     }
 }

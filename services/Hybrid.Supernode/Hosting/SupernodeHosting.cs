@@ -58,6 +58,7 @@ public static class SupernodeHosting
         builder.Services.AddSingleton<Federation.LocalListings>();
         builder.Services.AddSingleton<Federation.LocalReviews>();
         builder.Services.AddSingleton<ReviewIntake>();
+        builder.Services.AddSingleton<MailIntake>();
         builder.Services.AddSingleton<Federation.FederationPuller>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Federation.FederationPuller>());
         // Sessions are long-lived streams: give them time to hear "draining" and move before Kestrel cuts them.

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Hybrid.Index.Federation;
+using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Supernode.Federation;
 using Hybrid.Supernode.Storage;
@@ -113,6 +114,28 @@ internal static class FederationScenario
                 var published = clock.Elapsed;
                 await Eventually.TrueAsync(async () => await CountAsync(nodes[2]) >= count, Deadline, $"{count} listings in cluster C");
                 report.Fact($"{count:N0} new listings: published in A, then all searchable in C (through B)", $"{published.TotalSeconds:0.0} s to publish, then {(clock.Elapsed - published).TotalSeconds:0.0} s (pull interval 1 s)");
+
+                // As many reviews (each of a real, co-signed order) of ten sellers, written in A, until C counts them all.
+                var sellers = Enumerable.Range(0, 10).Select(_ => PeerIdentity.Generate()).ToArray();
+                var reviews = Enumerable.Range(0, count).Select(i =>
+                {
+                    using var buyer = PeerIdentity.Generate();
+                    var seller = sellers[i % sellers.Length];
+                    return Trades.Review(buyer, seller.Id, Trades.Complete(buyer, seller), (uint)(1 + (i % 5)));
+                }).ToList();
+                clock.Restart();
+                await Parallel.ForEachAsync(reviews, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (review, ct) =>
+                    await nodes[0].Client.Reputation.SubmitReviewAsync(review, cancellationToken: ct));
+                var submitted = clock.Elapsed;
+                await Eventually.TrueAsync(
+                    async () => (await Task.WhenAll(sellers.Select(s => nodes[2].Client.Reputation.GetReputationAsync(new GetReputationRequest { PeerId = s.Id.ToString() }).ResponseAsync))).Sum(r => r.Count) >= count,
+                    Deadline,
+                    $"{count} reviews counted in cluster C");
+                report.Fact($"{count:N0} new reviews: submitted in A, then all counted in C's reputation (through B)", $"{submitted.TotalSeconds:0.0} s to submit, then {(clock.Elapsed - submitted).TotalSeconds:0.0} s (pull interval 1 s)");
+                foreach (var seller in sellers)
+                {
+                    seller.Dispose();
+                }
             }
             finally
             {

@@ -29,9 +29,11 @@ public sealed class DeploymentTests
         }
 
         Assert.Equal(3, CountOf(result.Output, "redis:6379,password=test-password"));
-        // A second cluster, federated with the first.
+        // A second cluster, federated with the first over the federation listeners (mutual TLS).
         Assert.Contains("market-b:", result.Output, StringComparison.Ordinal);
-        Assert.Contains("http://market-b:5000", result.Output, StringComparison.Ordinal);
+        Assert.Contains("https://market-b:5003", result.Output, StringComparison.Ordinal);
+        Assert.Contains("https://supernode1:5003", result.Output, StringComparison.Ordinal);
+        Assert.Equal(4, CountOf(result.Output, "Supernode__Federation__Listen: 0.0.0.0:5003"));
         Assert.Contains("prometheus", result.Output, StringComparison.Ordinal);
     }
 

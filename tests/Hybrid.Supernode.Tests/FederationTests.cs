@@ -544,7 +544,17 @@ public sealed class FederationTests
             using (var other = PeerIdentity.Generate())
             using (var otherChannel = ClusterChannel($"https://127.0.0.1:{aFederation}", a.Key.Id, other))
             {
-                await new FederationApi.FederationApiClient(otherChannel).HelloAsync(Nonce());
+                var otherClient = new FederationApi.FederationApiClient(otherChannel);
+                await otherClient.HelloAsync(Nonce());
+
+                // Forwarded mail is checked as a deposit is: sealed parts only, for a peer registered here.
+                var unsealed = await Assert.ThrowsAsync<RpcException>(() => otherClient.ForwardMailAsync(new ForwardedMail { Sender = stranger.Id.ToString(), Recipient = blocked.Id.ToString(), Item = new SealedItem() }).ResponseAsync);
+                Assert.Equal(StatusCode.InvalidArgument, unsealed.StatusCode);
+                var item = new SealedItem { EphemeralPublicKey = ByteString.CopyFrom(stranger.PublicKey), Nonce = ByteString.CopyFrom(new byte[12]), Ciphertext = ByteString.CopyFromUtf8("sealed"), Tag = ByteString.CopyFrom(new byte[16]) };
+                var nobodyHere = await Assert.ThrowsAsync<RpcException>(() => otherClient.ForwardMailAsync(new ForwardedMail { Sender = stranger.Id.ToString(), Recipient = blocked.Id.ToString(), Item = item }).ResponseAsync);
+                Assert.Equal(StatusCode.NotFound, nobodyHere.StatusCode);
+                var badSender = await Assert.ThrowsAsync<RpcException>(() => otherClient.ForwardMailAsync(new ForwardedMail { Sender = "someone", Recipient = blocked.Id.ToString(), Item = item }).ResponseAsync);
+                Assert.Equal(StatusCode.InvalidArgument, badSender.StatusCode);
             }
 
             // The public port no longer answers federation calls.
@@ -641,6 +651,12 @@ public sealed class FederationTests
         var notHere = await Assert.ThrowsAsync<RpcException>(() => federation.ForwardMailAsync(forwarded).ResponseAsync);
         Assert.Equal(StatusCode.PermissionDenied, notHere.StatusCode);
         Assert.Contains("federation listener", notHere.Status.Detail, StringComparison.Ordinal);
+
+        var status = await Assert.ThrowsAsync<RpcException>(() => federation.ForwardMailStatusAsync(new ForwardedMailStatus { Sender = someSender.Id.ToString(), Request = new MailStatusRequest { Recipient = someRecipient.Id.ToString() } }).ResponseAsync);
+        Assert.Equal(StatusCode.PermissionDenied, status.StatusCode);
+        var badPeer = await Assert.ThrowsAsync<RpcException>(() => federation.LookupPeerAsync(new LookupPeerRequest { PeerId = "not a peer" }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, badPeer.StatusCode);
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() => federation.LookupPeerAsync(new LookupPeerRequest { PeerId = someRecipient.Id.ToString() }).ResponseAsync)).StatusCode);
 
         // A well-formed question about an empty index is answered: nothing to list.
         var whole = new ReconcileRequest();

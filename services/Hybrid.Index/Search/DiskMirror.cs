@@ -89,7 +89,7 @@ internal sealed class DiskMirror : IDisposable
                 origin = IndexOrigin.Disk;
             }
         }
-        catch (Exception e) when (e is IOException or CorruptIndexException or IndexFormatTooOldException or IndexFormatTooNewException or FormatException or InvalidOperationException)
+        catch (Exception e) when (IsUnreadable(e))
         {
             // A commit that cannot be read (a disk fault, a format of another version) is thrown
             // away: the store holds every listing, and the shard indexes them again.
@@ -170,4 +170,11 @@ internal sealed class DiskMirror : IDisposable
         _lock.Dispose();
         _disk.Dispose();
     }
+
+    /// <summary>
+    /// Whether <paramref name="exception"/> says a commit on disk cannot be read (a disk fault, a
+    /// format of another version, a damaged file): such a copy is thrown away, never trusted.
+    /// </summary>
+    public static bool IsUnreadable(Exception exception) =>
+        exception is IOException or CorruptIndexException or IndexFormatTooOldException or IndexFormatTooNewException or FormatException or InvalidOperationException;
 }

@@ -112,7 +112,7 @@ public sealed partial class ListingIndex : IDisposable
             {
                 return (loaded, NewWriter(loaded, OpenMode.APPEND), origin);
             }
-            catch (Exception e) when (e is IOException or CorruptIndexException or IndexFormatTooOldException or IndexFormatTooNewException)
+            catch (Exception e) when (DiskMirror.IsUnreadable(e))
             {
                 loaded.Dispose();
                 _mirror!.Forget();

@@ -336,22 +336,23 @@ public sealed partial class FederationPuller(
             accepted.Add((review, answer));
         }
 
-        // Every review of the batch checked out: each is stored as if its author had submitted it here.
-        var stored = 0;
-        foreach (var (review, answer) in accepted)
+        // Every review of the batch checked out: each is stored as if its author had submitted it
+        // here, side by side (one grain each); a reply after its review.
+        var stored = await Task.WhenAll(accepted.Select(async pair =>
         {
-            var result = await intake.StoreAsync(review);
+            var result = await intake.StoreAsync(pair.Review);
             metrics.FederationReviews.WithLabels(result.Outcome.ToString().ToLowerInvariant()).Inc();
-            stored += result.Outcome == ReviewOutcome.Applied ? 1 : 0;
-            if (answer is not null)
+            var applied = result.Outcome == ReviewOutcome.Applied ? 1 : 0;
+            if (pair.Reply is not null)
             {
-                var replied = await intake.StoreAsync(answer);
+                var replied = await intake.StoreAsync(pair.Reply);
                 metrics.FederationReviews.WithLabels($"reply_{replied.Outcome.ToString().ToLowerInvariant()}").Inc();
-                stored += replied.Outcome == ReviewOutcome.Applied ? 1 : 0;
+                applied += replied.Outcome == ReviewOutcome.Applied ? 1 : 0;
             }
-        }
 
-        return stored;
+            return applied;
+        }));
+        return stored.Sum();
     }
 
     private void BackOff(PeerCluster peer, string outcome)

@@ -244,19 +244,62 @@ public sealed class FederationTests
         }
     }
 
+    /// <summary>Two clusters that listen for federation over mutual TLS and pull from each other, pinned; sessions time out fast.</summary>
+    private static async Task StartListeningPairAsync(Cluster a, Cluster b)
+    {
+        var (aFederation, bFederation) = (Ports.Free(), Ports.Free());
+        string[] fastSessions = ["--Supernode:HeartbeatInterval=00:00:00.500", "--Supernode:SessionTimeout=00:00:03"];
+        a.Node = SupernodeProcess.Launch(a.Port, a.DataDir, [Interval, $"--Supernode:Federation:Listen=127.0.0.1:{aFederation}", $"--Supernode:Federation:Peers={b.Key.Id}@https://127.0.0.1:{bFederation}", .. fastSessions]);
+        b.Node = SupernodeProcess.Launch(b.Port, b.DataDir, [Interval, $"--Supernode:Federation:Listen=127.0.0.1:{bFederation}", $"--Supernode:Federation:Peers={a.Key.Id}@https://127.0.0.1:{aFederation}", .. fastSessions]);
+        await Task.WhenAll(a.Running.WaitReadyAsync(failWhenExited: true), b.Running.WaitReadyAsync(failWhenExited: true));
+    }
+
+    [Fact]
+    public async Task APrivatePeerOfOneFederatedClusterIsReachedFromAnotherThroughBothClustersRelays()
+    {
+        using var temp = new TempDir();
+        var (a, b) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"));
+        try
+        {
+            await StartListeningPairAsync(a, b);
+            var (seller, buyer) = (await Infrastructure.Cli.InitAsync(temp, "seller", "Sam"), await Infrastructure.Cli.InitAsync(temp, "buyer", "Bea"));
+            // The seller advertises no address: only a relay reaches it.
+            await using var sellerDaemon = await DaemonProcess.StartAsync(seller, "--supernode", a.Url, "--private");
+            await using var buyerDaemon = await DaemonProcess.StartAsync(buyer, "--supernode", b.Url, "--listen", "127.0.0.1:0");
+            var sellerId = (await Infrastructure.Cli.Ok(seller.RunAsync("id"))).Stdout.Trim();
+            var buyerId = (await Infrastructure.Cli.Ok(buyer.RunAsync("id"))).Stdout.Trim();
+            await Eventually.ReturnsAsync(
+                () => buyer.RunAsync("peer", "lookup", sellerId, "--json"),
+                r => r.ExitCode == 0 && Infrastructure.Cli.Json(r).GetProperty("online").GetBoolean(),
+                Deadline,
+                "the seller (of cluster a) to show online to the buyer on cluster b");
+
+            var sent = Infrastructure.Cli.Json(await Infrastructure.Cli.Ok(buyer.RunAsync("chat", "send", sellerId, "hello from the other cluster", "--json")));
+            Assert.Equal("relayed", sent.GetProperty("status").GetString());
+            await Eventually.ReturnsAsync(
+                () => seller.RunAsync("chat", "read", "--json"),
+                r => r.ExitCode == 0 && Infrastructure.Cli.Json(r).EnumerateArray().Any(m => m.GetProperty("text").GetString() == "hello from the other cluster"),
+                Deadline,
+                "the private seller on cluster a to read the relayed message");
+            // The private side dials back through the relays too.
+            Assert.Equal("relayed", Infrastructure.Cli.Json(await Infrastructure.Cli.Ok(seller.RunAsync("chat", "send", buyerId, "hello back", "--json"))).GetProperty("status").GetString());
+            Assert.True(await b.Running.MetricAsync("hybrid_relay_links_total{outcome=\"federated\"}") >= 1);
+        }
+        finally
+        {
+            await StopAllAsync(a, b);
+        }
+    }
+
     [Fact]
     public async Task MailForAnOfflinePeerOfAnotherFederatedClusterIsForwardedToItsHomeAndReportedDelivered()
     {
         using var temp = new TempDir();
         var (a, b) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"));
-        var (aFederation, bFederation) = (Ports.Free(), Ports.Free());
-        string[] FastSessions = ["--Supernode:HeartbeatInterval=00:00:00.500", "--Supernode:SessionTimeout=00:00:03"];
         try
         {
             // Mail crosses only between clusters that know each other by key: both listen for federation over mutual TLS.
-            a.Node = SupernodeProcess.Launch(a.Port, a.DataDir, [Interval, $"--Supernode:Federation:Listen=127.0.0.1:{aFederation}", $"--Supernode:Federation:Peers={b.Key.Id}@https://127.0.0.1:{bFederation}", .. FastSessions]);
-            b.Node = SupernodeProcess.Launch(b.Port, b.DataDir, [Interval, $"--Supernode:Federation:Listen=127.0.0.1:{bFederation}", $"--Supernode:Federation:Peers={a.Key.Id}@https://127.0.0.1:{aFederation}", .. FastSessions]);
-            await Task.WhenAll(a.Running.WaitReadyAsync(failWhenExited: true), b.Running.WaitReadyAsync(failWhenExited: true));
+            await StartListeningPairAsync(a, b);
             var (sender, recipient) = (await Infrastructure.Cli.InitAsync(temp, "sender", "Sid"), await Infrastructure.Cli.InitAsync(temp, "recipient", "Ria"));
             var recipientId = (await Infrastructure.Cli.Ok(recipient.RunAsync("id"))).Stdout.Trim();
             await using (await DaemonProcess.StartAsync(recipient, "--supernode", a.Url, "--listen", "127.0.0.1:0"))

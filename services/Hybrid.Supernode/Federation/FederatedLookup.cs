@@ -112,6 +112,13 @@ public sealed partial class FederatedLookup(FederationPeers peers, RequestLimits
         }
     }
 
+    /// <summary>Opens a relay call on the <paramref name="home"/> cluster's federation service, for a link to one of its peers.</summary>
+    public AsyncDuplexStreamingCall<RelayFrame, RelayFrame> OpenRelay(PeerCluster home, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(home);
+        return peers.Client(home).Relay(cancellationToken: cancellationToken);
+    }
+
     private async Task<PeerInfo?> AskOneAsync(PeerCluster cluster, PeerId peer, CancellationToken cancellationToken)
     {
         try

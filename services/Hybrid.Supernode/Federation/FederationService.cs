@@ -30,6 +30,7 @@ public sealed class FederationService(
     ReplyPages pages,
     SupernodeOptions options,
     MailIntake mail,
+    Relay.RelayDialer dialer,
     TimeProvider time) : FederationApi.FederationApiBase
 {
     private static readonly TimeSpan HelloValidity = TimeSpan.FromMinutes(5);
@@ -174,6 +175,7 @@ public sealed class FederationService(
     public override Task<DepositMailResponse> ForwardMail(ForwardedMail request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
+        Admit(context);
         ForwardingCluster(context);
         var sender = Requests.ParsePeer(request.Sender, "sender");
         var recipient = Requests.ParsePeer(request.Recipient, "recipient");
@@ -183,6 +185,7 @@ public sealed class FederationService(
     public override Task<MailStatusResponse> ForwardMailStatus(ForwardedMailStatus request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
+        Admit(context);
         ForwardingCluster(context);
         var sender = Requests.ParsePeer(request.Sender, "sender");
         var asked = request.Request ?? throw Requests.Invalid("the forwarded status request is missing");
@@ -190,13 +193,41 @@ public sealed class FederationService(
         return mail.StatusAsync(sender, recipient, asked.ItemIds);
     }
 
-    /// <summary>Admits a call that speaks for another cluster's sender: only a cluster known by its key (on the federation listener) may make it.</summary>
-    private void ForwardingCluster(ServerCallContext context)
+    /// <summary>
+    /// Admits a call that speaks for a peer of the calling cluster (forwarded mail, a relayed link):
+    /// only a cluster known by its key, on the federation listener, may make it (charged by
+    /// <see cref="Admit"/> first). Returns that cluster.
+    /// </summary>
+    private static PeerId ForwardingCluster(ServerCallContext context)
     {
-        Admit(context);
-        if (!Listeners.IsFederation(context.GetHttpContext()))
+        var http = context.GetHttpContext();
+        if (!Listeners.IsFederation(http) || !PeerCertificates.TryGetPeerId(http.Connection.ClientCertificate, out var cluster))
         {
-            throw new RpcException(new Status(StatusCode.PermissionDenied, "mail is forwarded only between clusters on the federation listener (Supernode:Federation:Listen), where the forwarding cluster is known by its key"));
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "mail and relayed links are forwarded only between clusters on the federation listener (Supernode:Federation:Listen), where the forwarding cluster is known by its key"));
         }
+
+        return cluster;
+    }
+
+    public override async Task Relay(IAsyncStreamReader<RelayFrame> requestStream, IServerStreamWriter<RelayFrame> responseStream, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(requestStream);
+        ArgumentNullException.ThrowIfNull(context);
+        Admit(context);
+        using var firstFrame = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        firstFrame.CancelAfter(options.HelloTimeout);
+        if (!await requestStream.MoveNext(firstFrame.Token))
+        {
+            return;
+        }
+
+        if (requestStream.Current.KindCase != RelayFrame.KindOneofCase.Open)
+        {
+            throw Requests.Invalid("the first frame of a federated relay carries the dialer's signed request");
+        }
+
+        var cluster = ForwardingCluster(context);
+
+        await dialer.DialAsync(requestStream.Current.Open, requestStream, responseStream, context, federatedBy: cluster);
     }
 }

@@ -50,6 +50,7 @@ public static class SupernodeHosting
         builder.Services.AddSingleton<DialBack>();
         builder.Services.AddSingleton<Relay.RelayHub>();
         builder.Services.AddSingleton<Relay.RelayForwarding>();
+        builder.Services.AddSingleton<Relay.RelayDialer>();
         builder.Services.AddSingleton<Relay.RelayPort>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Relay.RelayPort>());
         builder.Services.AddSingleton<Federation.FederationIdentity>();

@@ -49,21 +49,32 @@ public sealed class RelayForwarding(IGrainFactory grains, SupernodeRegistration 
         var ticket = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
         await grains.GetGrain<Index.Relay.IRelayTicketGrain>(ticket).Issue(link.Dialer.ToString(), link.Target.ToString(), DateTimeOffset.UtcNow + TicketLifetime);
         using var call = client.Relay(new Metadata { { ForwardedHeader, ticket } }, cancellationToken: aborted);
+        await PipeThroughAsync(call, "forwarded", "the supernode holding the peer's session did not open the link", open, link, dialerRequests, dialerResponses, aborted);
+    }
+
+    /// <summary>
+    /// Sends the dialer's signed request on <paramref name="call"/> (to the supernode or cluster that
+    /// holds the target's session), waits for it to accept, then pipes frames both ways until either
+    /// side ends. Its refusals (offline meanwhile, over its limits, no answer) are the dialer's answer.
+    /// </summary>
+    public async Task PipeThroughAsync(AsyncDuplexStreamingCall<RelayFrame, RelayFrame> call, string outcome, string notOpened, SignedEnvelope open, RelayLink link, IAsyncStreamReader<RelayFrame> dialerRequests, IServerStreamWriter<RelayFrame> dialerResponses, CancellationToken aborted)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        ArgumentNullException.ThrowIfNull(dialerResponses);
         try
         {
             await call.RequestStream.WriteAsync(new RelayFrame { Open = open }, aborted);
             if (!await call.ResponseStream.MoveNext(aborted) || call.ResponseStream.Current.KindCase != RelayFrame.KindOneofCase.Accept)
             {
-                throw new RpcException(new Status(StatusCode.Unavailable, "the supernode holding the peer's session did not open the link"));
+                throw new RpcException(new Status(StatusCode.Unavailable, notOpened));
             }
         }
         catch (RpcException ex) when (ex.StatusCode is not StatusCode.Unavailable)
         {
-            // Its answer (offline meanwhile, over its limits, no answer from the peer) is the dialer's answer.
             throw new RpcException(new Status(ex.StatusCode, ex.Status.Detail));
         }
 
-        metrics.RelayLinks.WithLabels("forwarded").Inc();
+        metrics.RelayLinks.WithLabels(outcome).Inc();
         await dialerResponses.WriteAsync(new RelayFrame { Accept = link.Id }, aborted);
         await relays.PipeAsync(link, dialerRequests, dialerResponses, new RelayAnswer(call.ResponseStream, call.RequestStream, aborted), aborted);
     }

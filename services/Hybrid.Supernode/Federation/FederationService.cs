@@ -106,22 +106,28 @@ public sealed class FederationService(
         return reply;
     }
 
+    /// <summary>Checks the ids of a fetch: 1 to <see cref="FederationWire.MaxFetch"/>, each well formed (<paramref name="problem"/> says why not).</summary>
+    private static void CheckAsked(Google.Protobuf.Collections.RepeatedField<string> ids, string what, Func<string, string?> problem)
+    {
+        if (ids.Count is 0 or > FederationWire.MaxFetch)
+        {
+            throw Requests.Invalid($"ask for 1 to {FederationWire.MaxFetch} {what} at a time ({ids.Count} were sent)");
+        }
+
+        foreach (var id in ids)
+        {
+            if (problem(id) is { } why)
+            {
+                throw Requests.Invalid(why);
+            }
+        }
+    }
+
     public override async Task<FetchListingsReply> FetchListings(FetchListingsRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         Admit(context);
-        if (request.ListingIds.Count is 0 or > FederationWire.MaxFetch)
-        {
-            throw Requests.Invalid($"ask for 1 to {FederationWire.MaxFetch} listings at a time ({request.ListingIds.Count} were sent)");
-        }
-
-        foreach (var id in request.ListingIds)
-        {
-            if (!ListingRules.IsListingId(id, out var error))
-            {
-                throw Requests.Invalid(error);
-            }
-        }
+        CheckAsked(request.ListingIds, "listings", id => ListingRules.IsListingId(id, out var error) ? null : error);
 
         var found = await Task.WhenAll(request.ListingIds.Distinct(StringComparer.Ordinal)
             .GroupBy(id => ListingShards.Of(id, search.ShardCount))
@@ -140,18 +146,7 @@ public sealed class FederationService(
     {
         ArgumentNullException.ThrowIfNull(request);
         Admit(context);
-        if (request.ReviewIds.Count is 0 or > FederationWire.MaxFetch)
-        {
-            throw Requests.Invalid($"ask for 1 to {FederationWire.MaxFetch} reviews at a time ({request.ReviewIds.Count} were sent)");
-        }
-
-        foreach (var id in request.ReviewIds)
-        {
-            if (!Reviews.IsReviewId(id))
-            {
-                throw Requests.Invalid($"'{(id.Length > 40 ? id[..40] + "…" : id)}' is not a review id (32 lowercase hex characters)");
-            }
-        }
+        CheckAsked(request.ReviewIds, "reviews", id => Reviews.IsReviewId(id) ? null : $"'{(id.Length > 40 ? id[..40] + "…" : id)}' is not a review id (32 lowercase hex characters)");
 
         var found = await Task.WhenAll(request.ReviewIds.Distinct(StringComparer.Ordinal).Select(id => grains.GetGrain<IReviewGrain>(id).Describe()));
         var reply = new FetchReviewsReply();

@@ -44,14 +44,11 @@ public sealed class RelayDialer(
             throw Requests.Invalid("a peer cannot relay to itself");
         }
 
-        // The dialer spends relay capacity, so it must be someone: its own session here, or a ticket
-        // from the supernode of this cluster that checked its session there.
+        // The dialer spends relay capacity, so it must be someone: its own session here, a ticket
+        // from the supernode of this cluster that checked its session there, or a federated cluster
+        // (known by its key) that checked it there and pays for the call.
         var ticket = federatedBy is null ? context.RequestHeaders.GetValue(RelayForwarding.ForwardedHeader) : null;
-        if (federatedBy is not null)
-        {
-            // The calling cluster vouches for its peer's session, and pays for the call.
-        }
-        else if (ticket is null)
+        if (federatedBy is null && ticket is null)
         {
             var session = hub.Require(context);
             if (!session.Peer.Equals(request.Signer))
@@ -59,7 +56,7 @@ public sealed class RelayDialer(
                 throw new RpcException(new Status(StatusCode.PermissionDenied, "the relay request is signed by another peer than this session's"));
             }
         }
-        else if (ticket.Length > 64 || !await grains.GetGrain<Index.Relay.IRelayTicketGrain>(ticket).Redeem(request.Signer.ToString(), target.ToString()))
+        else if (ticket is not null && (ticket.Length > 64 || !await grains.GetGrain<Index.Relay.IRelayTicketGrain>(ticket).Redeem(request.Signer.ToString(), target.ToString())))
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, "the forwarded relay request has no valid ticket from a supernode of this cluster"));
         }

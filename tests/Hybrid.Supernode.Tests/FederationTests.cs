@@ -697,6 +697,23 @@ public sealed class FederationTests
 
         var status = await Assert.ThrowsAsync<RpcException>(() => federation.ForwardMailStatusAsync(new ForwardedMailStatus { Sender = someSender.Id.ToString(), Request = new MailStatusRequest { Recipient = someRecipient.Id.ToString() } }).ResponseAsync);
         Assert.Equal(StatusCode.PermissionDenied, status.StatusCode);
+        // A relayed link is carried only for a cluster known by its key, and its first frame must open one.
+        using (var relay = federation.Relay())
+        {
+            var now = DateTimeOffset.UtcNow;
+            await relay.RequestStream.WriteAsync(new RelayFrame { Open = SignedEnvelopes.Sign(someSender, EnvelopeKinds.RelayRequest, 1, new RelayRequest { Target = someRecipient.Id.ToString() }, now, now.AddMinutes(1)) });
+            var carried = await Assert.ThrowsAsync<RpcException>(() => relay.ResponseStream.MoveNext());
+            Assert.Equal(StatusCode.PermissionDenied, carried.StatusCode);
+        }
+
+        using (var relay = federation.Relay())
+        {
+            await relay.RequestStream.WriteAsync(new RelayFrame { Accept = "some-link" });
+            var notOpened = await Assert.ThrowsAsync<RpcException>(() => relay.ResponseStream.MoveNext());
+            Assert.Equal(StatusCode.InvalidArgument, notOpened.StatusCode);
+            Assert.Contains("signed request", notOpened.Status.Detail, StringComparison.Ordinal);
+        }
+
         var badPeer = await Assert.ThrowsAsync<RpcException>(() => federation.LookupPeerAsync(new LookupPeerRequest { PeerId = "not a peer" }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, badPeer.StatusCode);
         Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() => federation.LookupPeerAsync(new LookupPeerRequest { PeerId = someRecipient.Id.ToString() }).ResponseAsync)).StatusCode);

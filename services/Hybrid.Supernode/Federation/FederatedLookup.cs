@@ -68,7 +68,7 @@ public sealed partial class FederatedLookup(FederationPeers peers, RequestLimits
     /// <summary>The peer cluster <paramref name="peer"/> is registered with, when this cluster federates with it; else null.</summary>
     public async Task<PeerCluster?> HomeOfAsync(PeerId peer, ServerCallContext context) =>
         await AskAsync(peer, context) is { HomeCluster.Length: > 0 } info
-            ? peers.All.FirstOrDefault(p => p.DroppedBecause is null && (p.ClusterId ?? p.PresentedKey ?? p.Pin)?.ToString() == info.HomeCluster)
+            ? peers.All.FirstOrDefault(p => p.DroppedBecause is null && p.KnownId?.ToString() == info.HomeCluster)
             : null;
 
     /// <summary>Hands a sealed item from <paramref name="sender"/> to the recipient's <paramref name="home"/> cluster.</summary>
@@ -95,7 +95,7 @@ public sealed partial class FederatedLookup(FederationPeers peers, RequestLimits
     /// </summary>
     private async Task<T> ForwardedAsync<T>(PeerCluster home, Func<Task<T>> call)
     {
-        var cluster = (home.ClusterId ?? home.PresentedKey ?? home.Pin)?.ToString() ?? home.Url;
+        var cluster = home.KnownId?.ToString() ?? home.Url;
         try
         {
             return await call();
@@ -173,7 +173,7 @@ public sealed partial class FederatedLookup(FederationPeers peers, RequestLimits
             return null;
         }
 
-        info.HomeCluster = (cluster.ClusterId ?? cluster.PresentedKey ?? cluster.Pin)?.ToString() ?? string.Empty;
+        info.HomeCluster = cluster.KnownId?.ToString() ?? string.Empty;
         return info;
     }
 

@@ -21,6 +21,9 @@ public sealed class PeerCluster(string url, PeerId? pin = null)
     /// <summary>The cluster id its hello answer was signed with, once heard.</summary>
     public PeerId? ClusterId { get; set; }
 
+    /// <summary>Who this peer is as far as known: the id its hello was signed with, else the key its TLS presented, else its pin.</summary>
+    public PeerId? KnownId => ClusterId ?? PresentedKey ?? Pin;
+
     /// <summary>Objects it sent that failed verification, or answers that broke the protocol.</summary>
     public int Strikes { get; set; }
 
@@ -41,6 +44,10 @@ public sealed class PeerCluster(string url, PeerId? pin = null)
 public sealed partial class FederationPeers(SupernodeOptions options, FederationIdentity identity, ILogger<FederationPeers> logger) : IDisposable
 {
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _blocked = [.. options.Federation.BlockedIds];
+
+    /// <summary>Whether the operators blocked <paramref name="cluster"/> (<c>Supernode:Federation:Blocked</c>): never pulled from, never answered.</summary>
+    public bool IsBlocked(PeerId cluster) => _blocked.Contains(cluster.ToString());
 
     /// <summary>Every configured peer cluster and where this cluster stands with it.</summary>
     public IReadOnlyList<PeerCluster> All { get; } = [.. options.Federation.PeerEntries.Select(peer => new PeerCluster(peer.Url, peer.Pin))];

@@ -48,7 +48,6 @@ public sealed partial class FederationPuller(
     private const int MaxRangesPerLevel = 1024 * FederationWire.MaxRanges;
     private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(30);
     private readonly FederationOptions _federation = options.Federation;
-    private readonly HashSet<string> _blocked = [.. options.Federation.BlockedIds];
     private readonly string _holder = Guid.NewGuid().ToString("N");
 
     /// <summary>The peer clusters and where each stands.</summary>
@@ -160,7 +159,7 @@ public sealed partial class FederationPuller(
         }
 
         peer.ClusterId = clusterId;
-        if (_blocked.Contains(clusterId.ToString()))
+        if (peers.IsBlocked(clusterId))
         {
             peer.DroppedBecause = "its id is blocked by Supernode:Federation:Blocked";
             metrics.FederationRounds.WithLabels("blocked").Inc();

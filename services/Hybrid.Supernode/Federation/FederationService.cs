@@ -24,6 +24,7 @@ public sealed class FederationService(
     FederationIdentity identity,
     LocalListings local,
     LocalReviews reviews,
+    FederationPeers peers,
     IGrainFactory grains,
     ShardedSearch search,
     RequestLimits limits,
@@ -34,7 +35,6 @@ public sealed class FederationService(
     TimeProvider time) : FederationApi.FederationApiBase
 {
     private static readonly TimeSpan HelloValidity = TimeSpan.FromMinutes(5);
-    private readonly HashSet<string> _blocked = [.. options.Federation.BlockedIds];
 
     /// <summary>
     /// Charges the call to the caller's address, and on the federation listener to the cluster whose
@@ -54,7 +54,7 @@ public sealed class FederationService(
             throw new RpcException(new Status(StatusCode.Unauthenticated, "present the certificate of your cluster's federation key (a P-256 key) to call this listener"));
         }
 
-        if (_blocked.Contains(cluster.ToString()))
+        if (peers.IsBlocked(cluster))
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"cluster {cluster} is blocked by this cluster's operators"));
         }

@@ -1,11 +1,18 @@
+using Orleans.Storage;
+
 namespace Hybrid.Index.Federation;
 
 /// <summary>
 /// Which supernode of a cluster pulls from the peer clusters (one per cluster, key 0): every
 /// supernode asks at each interval, the holder keeps the lease by asking, and another takes it
-/// once the holder has not asked for the lease's length (it died, or left). Held in memory: a
-/// lease lost with its silo is simply taken by the next supernode that asks.
+/// once the holder has not asked for the lease's length (it died, or left).
 /// </summary>
+/// <remarks>
+/// The lease is durable and every grant is a conditional write (read, decide, write with the read
+/// ETag). While membership converges a grain may briefly have two activations (a silo joining moves
+/// the directory); each then reads the holder the other wrote, and of two grants at the same moment
+/// only one write lands, so two supernodes never both believe they hold it.
+/// </remarks>
 [Alias("hybrid.IFederationLeaseGrain")]
 public interface IFederationLeaseGrain : IGrainWithIntegerKey
 {
@@ -14,22 +21,42 @@ public interface IFederationLeaseGrain : IGrainWithIntegerKey
     Task<bool> Hold(string holder, TimeSpan length);
 }
 
-/// <inheritdoc cref="IFederationLeaseGrain"/>
-public sealed class FederationLeaseGrain(TimeProvider time) : Grain, IFederationLeaseGrain
+/// <summary>Who holds the federation lease, and until when.</summary>
+[GenerateSerializer, Alias("hybrid.FederationLeaseState")]
+public sealed class FederationLeaseState
 {
-    private string? _holder;
-    private DateTimeOffset _until;
+    [Id(0)] public string? Holder { get; set; }
 
-    public Task<bool> Hold(string holder, TimeSpan length)
+    [Id(1)] public DateTimeOffset Until { get; set; }
+}
+
+/// <inheritdoc cref="IFederationLeaseGrain"/>
+public sealed class FederationLeaseGrain(
+    [PersistentState("federation-lease", IndexStorage.ProviderName)] IPersistentState<FederationLeaseState> state,
+    TimeProvider time) : Grain, IFederationLeaseGrain
+{
+    public async Task<bool> Hold(string holder, TimeSpan length)
     {
+        // Read first: another activation of this grain may have granted it since this one last looked.
+        await state.ReadStateAsync();
         var now = time.GetUtcNow();
-        if (_holder is null || _holder == holder || now >= _until)
+        var lease = state.State;
+        if (lease.Holder is not null && lease.Holder != holder && now < lease.Until)
         {
-            _holder = holder;
-            _until = now + length;
-            return Task.FromResult(true);
+            return false;
         }
 
-        return Task.FromResult(false);
+        lease.Holder = holder;
+        lease.Until = now + length;
+        try
+        {
+            await state.WriteStateAsync();
+            return true;
+        }
+        catch (InconsistentStateException)
+        {
+            // Another activation granted it between the read and this write: that grant stands.
+            return false;
+        }
     }
 }

@@ -19,11 +19,11 @@ public static class ReviewCatalog
     /// <summary>The item id of a review's reply.</summary>
     public static string ReplyId(string reviewId) => reviewId + ReplySuffix;
 
-    /// <summary>The review id an item id stands for, and whether the item is its reply.</summary>
-    public static (string ReviewId, bool Reply) Parse(string itemId)
+    /// <summary>The review id an item id stands for (the review's own item, or its reply's).</summary>
+    public static string ReviewIdOf(string itemId)
     {
         ArgumentNullException.ThrowIfNull(itemId);
-        return itemId.EndsWith(ReplySuffix, StringComparison.Ordinal) ? (itemId[..^ReplySuffix.Length], true) : (itemId, false);
+        return itemId.EndsWith(ReplySuffix, StringComparison.Ordinal) ? itemId[..^ReplySuffix.Length] : itemId;
     }
 
     /// <summary>Records the versions held of one review (idempotent).</summary>

@@ -178,7 +178,7 @@ public sealed partial class FederationPuller(
         // Reviews and replies: an item of either names the review to fetch (with its reply).
         var held = await reviews.SnapshotAsync(fresh: true);
         var wantedReviews = (await DifferencesAsync(client, ObjectSet.Reviews, held, _federation.MaxReviewsPerRound, cancellationToken))
-            .Select(id => ReviewCatalog.Parse(id).ReviewId).Distinct(StringComparer.Ordinal);
+            .Select(id => ReviewCatalog.ReviewIdOf(id)).Distinct(StringComparer.Ordinal);
         foreach (var batch in wantedReviews.Take(_federation.MaxReviewsPerRound).Chunk(FederationWire.MaxFetch))
         {
             taken += await FetchReviewsAsync(client, batch, cancellationToken);

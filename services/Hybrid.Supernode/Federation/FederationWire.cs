@@ -136,7 +136,7 @@ public static class FederationWire
     public static bool IsItemId(ObjectSet set, string id) => set switch
     {
         ObjectSet.Listings => ListingRules.IsListingId(id, out _),
-        ObjectSet.Reviews => Reviews.IsReviewId(ReviewCatalog.Parse(id).ReviewId),
+        ObjectSet.Reviews => Reviews.IsReviewId(ReviewCatalog.ReviewIdOf(id)),
         _ => false,
     };
 

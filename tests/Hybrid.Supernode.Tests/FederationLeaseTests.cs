@@ -1,0 +1,75 @@
+using Hybrid.Index.Federation;
+using Hybrid.Supernode.Storage;
+using Hybrid.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Orleans.Serialization;
+using Orleans.Storage;
+
+namespace Hybrid.Supernode.Tests;
+
+/// <summary>
+/// Only one supernode of a cluster pulls from the peer clusters. While membership converges
+/// (a silo joining moves the grain directory) the lease grain can briefly have two activations;
+/// two activations over one store must still grant the lease to one supernode only.
+/// </summary>
+public sealed class FederationLeaseTests
+{
+    private static readonly TimeSpan Length = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task TwoActivationsOfTheFederationLeaseNeverGrantItToTwoSupernodes()
+    {
+        using var temp = new TempDir();
+        await using var database = new SqliteDatabase(temp.Sub("index.db"));
+        await using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+        var storage = new SqliteGrainStorage(database, new OrleansGrainStorageSerializer(services.GetRequiredService<Serializer>()));
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch.AddYears(56));
+        var first = new FederationLeaseGrain(new StoredState<FederationLeaseState>(storage), time);
+        var second = new FederationLeaseGrain(new StoredState<FederationLeaseState>(storage), time);
+
+        Assert.True(await first.Hold("node-0", Length));
+        Assert.False(await second.Hold("node-1", Length));
+        Assert.True(await second.Hold("node-0", Length)); // the holder renews through either activation
+        Assert.False(await first.Hold("node-1", Length));
+
+        // Once the holder stops asking, the lease passes to the next that asks, whichever activation it asks.
+        time.Advance(Length);
+        Assert.True(await first.Hold("node-1", Length));
+        Assert.False(await second.Hold("node-0", Length));
+
+        // Asked of both activations at the same moment after it lapsed: granted once.
+        for (var round = 0; round < 50; round++)
+        {
+            time.Advance(Length);
+            var grants = await Task.WhenAll(
+                Task.Run(() => first.Hold("node-0", Length)),
+                Task.Run(() => second.Hold("node-1", Length)));
+            Assert.True(grants.Count(g => g) <= 1, $"round {round}: the lease was granted to both supernodes");
+        }
+    }
+
+    /// <summary>A grain's durable state read and written through a real grain storage, as the runtime does.</summary>
+    private sealed class StoredState<T>(IGrainStorage storage) : IPersistentState<T>, IGrainState<T>
+        where T : new()
+    {
+        private static readonly GrainId Id = GrainId.Create("federation-lease", "0");
+
+        public T State { get; set; } = new();
+
+        [System.Diagnostics.CodeAnalysis.AllowNull]
+        T IGrainState<T>.State { get => State; set => State = value ?? new T(); }
+
+        public string? Etag { get; private set; }
+
+        string? IGrainState<T>.ETag { get => Etag; set => Etag = value; }
+
+        public bool RecordExists { get; set; }
+
+        public Task ReadStateAsync() => storage.ReadStateAsync("federation-lease", Id, this);
+
+        public Task WriteStateAsync() => storage.WriteStateAsync("federation-lease", Id, this);
+
+        public Task ClearStateAsync() => storage.ClearStateAsync("federation-lease", Id, this);
+    }
+}

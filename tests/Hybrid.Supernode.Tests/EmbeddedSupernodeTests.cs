@@ -106,4 +106,73 @@ public sealed class EmbeddedSupernodeTests
             "silent Dave to show offline after the session timeout");
         Assert.Contains("no heartbeat", await raw.ExpectStatusAsync(Grpc.Core.StatusCode.DeadlineExceeded), StringComparison.Ordinal);
     }
+    [Fact]
+    public async Task PeersLeavingCleanlyOrByDroppingTheirConnectionLeaveNoErrorInTheSupernodeLog()
+    {
+        using var temp = new TempDir();
+        await using var node = await SupernodeProcess.StartAsync(temp.Sub("data"), FastSessions);
+        var identities = Enumerable.Range(0, 6).Select(_ => PeerIdentity.Generate()).ToList();
+        var clean = identities.Take(2).Select(id => new SupernodeConnection(id, new SupernodeConnectionOptions { Seeds = [node.GrpcUrl], DisplayName = "leaving peer" })).ToList();
+        // The others speak through connections this test can cut: their sockets are reset under them
+        // (a laptop lid closing), or their call is cancelled (the stream reset).
+        var sockets = new System.Collections.Concurrent.ConcurrentBag<System.Net.Sockets.Socket>();
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                sockets.Add(socket);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        using var cut = Grpc.Net.Client.GrpcChannel.ForAddress(node.GrpcUrl, new Grpc.Net.Client.GrpcChannelOptions { HttpHandler = handler });
+        using var ownChannel = Grpc.Net.Client.GrpcChannel.ForAddress(node.GrpcUrl);
+        var raw = new List<RawSession>();
+        try
+        {
+            clean.ForEach(c => c.Start());
+            await Task.WhenAll(clean.Select(c => c.WaitForSessionAsync().WaitAsync(Deadline)));
+            foreach (var (identity, i) in identities.Skip(2).Select((id, i) => (id, i)))
+            {
+                var session = await RawSession.OpenAsync(new Protocol.Api.SupernodeClients(i < 2 ? cut : ownChannel));
+                await session.SendHelloAsync(RawSession.Proof(identity, session.Challenge), RawSession.Profile(identity, "leaving peer", 1));
+                Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await session.ReadAsync()).KindCase);
+                raw.Add(session);
+            }
+
+            Assert.Equal(6, await node.MetricAsync("hybrid_sessions_active"));
+
+            foreach (var connection in clean)
+            {
+                await connection.DisposeAsync();
+            }
+
+            foreach (var socket in sockets)
+            {
+                socket.Close(0);
+            }
+
+            raw.Skip(2).ToList().ForEach(r => r.Dispose());
+            // Each session ends as the peer ending it ("closed") or its stream or connection cut ("dropped"), never as an error.
+            await Eventually.TrueAsync(
+                async () => await node.MetricAsync("hybrid_sessions_ended_total{how=\"closed\"}") + await node.MetricAsync("hybrid_sessions_ended_total{how=\"dropped\"}") == 6,
+                Deadline,
+                "all six sessions to end as closed or dropped once their peers left");
+            Assert.Equal(0, await node.MetricAsync("hybrid_sessions_active"));
+            Assert.Equal(0, await node.MetricAsync("hybrid_sessions_ended_total{how=\"error\"}"));
+            Assert.DoesNotContain("fail:", node.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain("failed unexpectedly", node.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            raw.ForEach(r => r.Dispose());
+            foreach (var connection in clean)
+            {
+                await connection.DisposeAsync();
+            }
+
+            identities.ForEach(i => i.Dispose());
+        }
+    }
 }

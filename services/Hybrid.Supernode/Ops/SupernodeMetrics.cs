@@ -9,6 +9,8 @@ public sealed class SupernodeMetrics
 
     public Counter SessionsOpened { get; } = Metrics.CreateCounter("hybrid_sessions_opened_total", "Peer sessions authenticated on this supernode since start.");
 
+    public Counter SessionsEnded { get; } = Metrics.CreateCounter("hybrid_sessions_ended_total", "Authenticated sessions ended, by how: closed (the peer ended it), dropped (its stream or connection was cut), timeout (no heartbeat), superseded (a newer session of the peer), stuck (it read too slowly), draining (this supernode is leaving), error.", "how");
+
     public Counter SessionsRefused { get; } = Metrics.CreateCounter("hybrid_sessions_refused_total", "Session attempts refused, by reason.", "reason");
 
     public Counter FederationRounds { get; } = Metrics.CreateCounter("hybrid_federation_rounds_total", "Reconciliation rounds with peer clusters, by outcome (completed, unreachable, struck, blocked).", "outcome");

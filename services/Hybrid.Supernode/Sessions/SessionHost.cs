@@ -85,6 +85,7 @@ public sealed partial class SessionHost(
         hub.Add(session);
         LogOpened(logger, peer, registration.AdvertisedUrl);
         var writer = PumpAsync(session, responses);
+        var ended = "error";
         try
         {
             session.TrySend(new SessionServerMessage
@@ -100,10 +101,16 @@ public sealed partial class SessionHost(
                 },
             });
             _ = CheckReachabilityAsync(session, grain, endpoints);
-            await ReadLoopAsync(requests, session, grain);
+            ended = await ReadLoopAsync(requests, session, grain);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.DeadlineExceeded)
+        {
+            ended = "timeout";
+            throw;
         }
         finally
         {
+            metrics.SessionsEnded.WithLabels(ended).Inc();
             hub.Remove(session);
             session.CompleteOutbox();
             // Let a last notice (superseded, draining) reach the peer, but never wait on a stuck client.
@@ -195,7 +202,8 @@ public sealed partial class SessionHost(
         return (proof.Signer, proof.Envelope.SignerPublicKey.ToByteArray(), endpoints, profile);
     }
 
-    private async Task ReadLoopAsync(IAsyncStreamReader<SessionClientMessage> requests, OpenSession session, IPeerGrain grain)
+    /// <summary>Reads heartbeats and announcements until the session ends; returns how it ended (a <c>hybrid_sessions_ended_total</c> label).</summary>
+    private async Task<string> ReadLoopAsync(IAsyncStreamReader<SessionClientMessage> requests, OpenSession session, IPeerGrain grain)
     {
         using var watchdog = CancellationTokenSource.CreateLinkedTokenSource(session.Ending.Token);
         while (true)
@@ -205,13 +213,18 @@ public sealed partial class SessionHost(
             {
                 if (!await requests.MoveNext(watchdog.Token))
                 {
-                    return;
+                    return "closed";
                 }
             }
             catch (OperationCanceledException) when (session.Ending.IsCancellationRequested)
             {
                 // The client left, or the supernode is draining and the writer has delivered the notice.
-                return;
+                return session.CallAborted ? "dropped" : "draining";
+            }
+            catch (IOException)
+            {
+                // The client reset its stream or its connection went away: how most sessions end.
+                return "dropped";
             }
             catch (OperationCanceledException)
             {
@@ -227,12 +240,13 @@ public sealed partial class SessionHost(
                     if (!renewed.Succeeded)
                     {
                         session.TrySend(new SessionServerMessage { Event = new SupernodeEvent { Superseded = new SessionSuperseded() } });
-                        return;
+                        return "superseded";
                     }
 
                     if (!session.TrySend(new SessionServerMessage { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } }))
                     {
-                        return;
+                        // The outbox is closed (draining) or full (the peer does not read what it is sent).
+                        return session.Closing ? "draining" : "stuck";
                     }
 
                     break;

@@ -12,13 +12,19 @@ public sealed class OpenSession
     private readonly Channel<SessionServerMessage> _outbox = Channel.CreateBounded<SessionServerMessage>(
         new BoundedChannelOptions(256) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
+    private readonly CancellationToken _callAborted;
+
     public OpenSession(PeerId peer, Guid sessionId, string token, CancellationToken callAborted)
     {
         Peer = peer;
         SessionId = sessionId;
         Token = token;
+        _callAborted = callAborted;
         Ending = CancellationTokenSource.CreateLinkedTokenSource(callAborted);
     }
+
+    /// <summary>Whether the call carrying the session was aborted (the client reset it, or its connection went away).</summary>
+    public bool CallAborted => _callAborted.IsCancellationRequested;
 
     public PeerId Peer { get; }
 
@@ -45,7 +51,14 @@ public sealed class OpenSession
     /// <summary>Queues a message for the peer; false once the session is ending.</summary>
     public bool TrySend(SessionServerMessage message) => _outbox.Writer.TryWrite(message);
 
-    public void CompleteOutbox() => _outbox.Writer.TryComplete();
+    public void CompleteOutbox()
+    {
+        Closing = true;
+        _outbox.Writer.TryComplete();
+    }
+
+    /// <summary>Whether the outbox was completed: the session is being ended by this supernode.</summary>
+    public bool Closing { get; private set; }
 }
 
 /// <summary>The sessions open on this supernode, by token.</summary>

@@ -40,21 +40,29 @@ public sealed class PeerGrain(
             return NewIdentity();
         }
 
-        if (claim.Profile is { } profile && Accept(profile) is { Succeeded: false } refused)
+        var accepted = claim.Profile is { } profile ? Accept(profile) : null;
+        if (accepted is { Succeeded: false })
         {
-            return refused;
+            return accepted;
         }
 
         var now = time.GetUtcNow();
+        // A returning peer with nothing new (a reconnect, or every peer of a restarted supernode at
+        // once) writes nothing: presence is soft state, and last-seen is written once a minute.
+        var changed = state.State.PublicKey is null || accepted?.Outcome == IndexOutcome.Applied || now - state.State.LastSeen >= LastSeenWriteInterval;
         state.State.PublicKey ??= claim.PublicKey;
         if (state.State.FirstSeen == default)
         {
             state.State.FirstSeen = now;
         }
 
-        state.State.LastSeen = now;
-        _presence = new Presence(claim.SessionId, [], claim.Endpoints, claim.SupernodeUrl, now + claim.Lease, now);
-        await state.WriteStateAsync();
+        if (changed)
+        {
+            state.State.LastSeen = now;
+            await WriteAsync();
+        }
+
+        _presence = new Presence(claim.SessionId, [], claim.Endpoints, claim.SupernodeUrl, now + claim.Lease, state.State.LastSeen);
         return new IndexResult(IndexOutcome.Applied, "session opened");
     }
 
@@ -69,9 +77,19 @@ public sealed class PeerGrain(
         _presence = presence with { LeaseExpires = now + lease };
         if (now - presence.LastSeenWritten >= LastSeenWriteInterval)
         {
+            // Best effort: the lease is renewed whether or not the store takes last-seen now; a
+            // failed write is tried again at the next heartbeat, and the session goes on.
+            var previous = state.State.LastSeen;
             state.State.LastSeen = now;
-            _presence = _presence with { LastSeenWritten = now };
-            await state.WriteStateAsync();
+            try
+            {
+                await state.WriteStateAsync();
+                _presence = _presence with { LastSeenWritten = now };
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                state.State.LastSeen = previous;
+            }
         }
 
         return new IndexResult(IndexOutcome.Applied, "lease renewed");
@@ -112,7 +130,7 @@ public sealed class PeerGrain(
 
         _presence = null;
         state.State.LastSeen = time.GetUtcNow();
-        await state.WriteStateAsync();
+        await WriteAsync();
     }
 
     public async Task<IndexResult> PublishProfile(byte[] publicKey, SignedProfile profile)
@@ -127,7 +145,7 @@ public sealed class PeerGrain(
         if (accepted.Outcome == IndexOutcome.Applied)
         {
             state.State.PublicKey ??= publicKey;
-            await state.WriteStateAsync();
+            await WriteAsync();
         }
 
         return accepted;
@@ -173,8 +191,27 @@ public sealed class PeerGrain(
         state.State.PublicKey = publicKey;
         state.State.FirstSeen = now;
         state.State.LastSeen = now;
-        await state.WriteStateAsync();
+        await WriteAsync();
         return new IndexResult(IndexOutcome.Applied, "identity admitted");
+    }
+
+    /// <summary>
+    /// Writes the peer's record. If the write fails, this activation's copy is ahead of the store:
+    /// it is dropped, so the next call reads what is stored and a retry writes again rather than
+    /// finding its change "unchanged".
+    /// </summary>
+    private async Task WriteAsync()
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            _presence = null;
+            this.DeactivateOnIdle();
+            throw;
+        }
     }
 
     private static IndexResult NewIdentity() =>

@@ -34,10 +34,10 @@ public static class PublicKeys
     public static SignatureCheck Verify(ReadOnlySpan<byte> subjectPublicKeyInfo, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
     {
         var cacheKey = Convert.ToBase64String(subjectPublicKeyInfo);
-        if (!KeyCache.TryGetValue(cacheKey, out var key))
+        if (!KeyCache.TryGetValue(cacheKey, out var cached))
         {
-            key = TryImport(subjectPublicKeyInfo);
-            if (key is null)
+            var imported = TryImport(subjectPublicKeyInfo);
+            if (imported is null)
             {
                 return SignatureCheck.NotAKey;
             }
@@ -48,20 +48,29 @@ public static class PublicKeys
                 KeyCache.Clear();
             }
 
-            key = KeyCache.GetOrAdd(cacheKey, key);
+            cached = KeyCache.GetOrAdd(cacheKey, new CachedKey(imported));
         }
 
-        // One key object is not documented as safe for concurrent use: verifications with the same key take turns.
-        lock (key)
+        // One key object is not documented as safe for concurrent use: verifications with the same
+        // key take turns (on a lock of their own: locking the key object itself would give every
+        // cached key a sync block).
+        lock (cached.Gate)
         {
-            return key.VerifyData(data, signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)
+            return cached.Key.VerifyData(data, signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)
                 ? SignatureCheck.Valid
                 : SignatureCheck.Invalid;
         }
     }
 
     private const int MaxCachedKeys = 16_384;
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ECDsa> KeyCache = new(StringComparer.Ordinal);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, CachedKey> KeyCache = new(StringComparer.Ordinal);
+
+    private sealed class CachedKey(ECDsa key)
+    {
+        public ECDsa Key { get; } = key;
+
+        public System.Threading.Lock Gate { get; } = new();
+    }
 
     /// <summary>Whether the bytes are exactly one P-256 SubjectPublicKeyInfo.</summary>
     public static bool IsValidP256(ReadOnlySpan<byte> subjectPublicKeyInfo)

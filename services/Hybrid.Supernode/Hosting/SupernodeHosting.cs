@@ -16,6 +16,10 @@ public static class SupernodeHosting
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
+        // Built-in meters are exported, except those recorded on every grain call by machinery
+        // operators do not tune (Orleans' retry pipeline) and QUIC, which no listener uses: each
+        // measurement costs a label look-up, and a session opens several of them.
+        Prometheus.Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate = instrument => !IsUnexportedMeter(instrument.Meter.Name));
         builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = options.MaxMessageBytes;
@@ -66,6 +70,9 @@ public static class SupernodeHosting
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         return builder;
     }
+
+    private static bool IsUnexportedMeter(string meter) =>
+        meter.StartsWith("Polly", StringComparison.Ordinal) || meter.Contains("System.Net.Quic", StringComparison.Ordinal);
 
     public static WebApplication MapSupernodeEndpoints(this WebApplication app)
     {

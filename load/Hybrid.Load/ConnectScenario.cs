@@ -106,6 +106,32 @@ internal static class ConnectScenario
             report.Fact("supernode CPU while holding", $"{heldCpu.TotalSeconds / hold.TotalSeconds:P1} of one core ({heldCpu.TotalMilliseconds * 1000 / hold.TotalSeconds / peers:0.0} µs a second for each session)");
         }
 
+        // The same peers leave and come back at once, as every peer of a supernode that restarts
+        // does: known identities with unchanged profiles, which a supernode admits without a write.
+        var identities = fleet.Identities;
+        await fleet.CloseAsync();
+        if (node is not null)
+        {
+            await Eventually.TrueAsync(
+                async () => (await Http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics"), cancellationToken)).Contains("hybrid_sessions_active 0", StringComparison.Ordinal),
+                TimeSpan.FromSeconds(60),
+                "the supernode to see every session of the first round end");
+        }
+
+        await using (var returning = new Fleet(identities, peersPerConnection, url))
+        {
+            var returningCpu = node?.CpuTime() ?? TimeSpan.Zero;
+            var again = Stopwatch.StartNew();
+            await returning.OpenAsync(concurrency, report.Series("reopen a returning peer's session"), cancellationToken);
+            var returnRate = peers / again.Elapsed.TotalSeconds;
+            report.Fact("returning peers' sessions opened", $"{returnRate:N0} /s ({peers:N0} peers back at once, {concurrency} opening at a time)");
+            if (node is not null)
+            {
+                returningCpu = node.CpuTime() - returningCpu;
+                report.Fact("supernode CPU for each returning session", $"{returningCpu.TotalMilliseconds / peers:0.00} ms");
+            }
+        }
+
         await report.WriteAsync(reportFolder, new Dictionary<string, string>
         {
             ["peers"] = peers.ToString(CultureInfo.InvariantCulture),
@@ -166,8 +192,15 @@ internal static class ConnectScenario
         private readonly List<SupernodeConnection> _connections;
 
         public Fleet(int peers, int peersPerConnection, string url)
+            : this([.. Enumerable.Range(0, peers).Select(_ => PeerIdentity.Generate())], peersPerConnection, url)
         {
-            _identities = [.. Enumerable.Range(0, peers).Select(_ => PeerIdentity.Generate())];
+        }
+
+        /// <summary>A fleet of the given peers, which it disposes with itself.</summary>
+        public Fleet(List<PeerIdentity> identities, int peersPerConnection, string url)
+        {
+            _identities = identities;
+            var peers = identities.Count;
             if (peersPerConnection > 1)
             {
                 for (var i = 0; i < (peers + peersPerConnection - 1) / peersPerConnection; i++)
@@ -192,6 +225,29 @@ internal static class ConnectScenario
         }
 
         public int InSession => _connections.Count(c => c.InSession);
+
+        /// <summary>The fleet's peers, handed over to whoever disposes them next (another fleet): this one no longer does.</summary>
+        public List<PeerIdentity> Identities
+        {
+            get
+            {
+                _handsOverIdentities = true;
+                return _identities;
+            }
+        }
+
+        private bool _handsOverIdentities;
+
+        /// <summary>Ends every session and closes the connections.</summary>
+        public async Task CloseAsync()
+        {
+            foreach (var connection in _connections)
+            {
+                await connection.DisposeAsync();
+            }
+
+            _handlers.ForEach(h => h.Dispose());
+        }
 
         public Task OpenAsync(int concurrency, HdrHistogram.LongHistogram opened, CancellationToken cancellationToken) =>
             OpenAsync(concurrency, opened, 0, _connections.Count, cancellationToken);
@@ -225,7 +281,10 @@ internal static class ConnectScenario
             }
 
             _handlers.ForEach(h => h.Dispose());
-            _identities.ForEach(i => i.Dispose());
+            if (!_handsOverIdentities)
+            {
+                _identities.ForEach(i => i.Dispose());
+            }
         }
     }
 }

@@ -97,7 +97,10 @@ public sealed class EmbeddedSupernodeTests
         // Dave authenticates, then goes silent without closing the stream: the session timeout (2 s) ends it.
         using var raw = await RawSession.OpenAsync(node.Client);
         await raw.SendHelloAsync(RawSession.Proof(dave, raw.Challenge), RawSession.Profile(dave, "Dave", 1));
-        Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await raw.ReadAsync()).KindCase);
+        var welcome = await raw.ReadAsync();
+        Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, welcome.KindCase);
+        // The welcome names the cluster's supernodes: a client needs no call of its own to learn them.
+        Assert.Equal([node.GrpcUrl], welcome.Welcome.Supernodes.Select(s => s.Url));
         Assert.True((await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = dave.Id.ToString() })).Online);
 
         await Eventually.TrueAsync(

@@ -399,8 +399,6 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     {
         var channel = Channel(url);
         var client = new Protocol.Api.SupernodeClients(channel);
-        await RefreshSupernodesAsync(client, stopping);
-
         var callEnded = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var call = client.Directory.Session(cancellationToken: callEnded.Token);
         try
@@ -443,6 +441,16 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             if (welcome.KindCase != SessionServerMessage.KindOneofCase.Welcome)
             {
                 throw new InvalidOperationException($"supernode sent {welcome.KindCase} instead of a welcome");
+            }
+
+            // The welcome names the cluster's supernodes; a supernode that does not is asked.
+            if (welcome.Welcome.Supernodes.Count > 0)
+            {
+                Adopt([.. welcome.Welcome.Supernodes.Select(s => s.Url)]);
+            }
+            else
+            {
+                await RefreshSupernodesAsync(client, stopping);
             }
 
             ObservedAddress = string.IsNullOrEmpty(welcome.Welcome.ObservedAddress) ? null : welcome.Welcome.ObservedAddress;

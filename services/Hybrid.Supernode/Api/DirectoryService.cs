@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Hybrid.Index.Directory;
+using Hybrid.Index.Supernodes;
 using Hybrid.Protocol.Envelopes;
 using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
@@ -80,13 +81,13 @@ public sealed class DirectoryService(
         ArgumentNullException.ThrowIfNull(context);
         limits.Call(context);
         var response = new ListSupernodesResponse();
-        response.Supernodes.AddRange((await registration.LiveSupernodesAsync()).Select(s => new SupernodeInfo
-        {
-            Url = s.Url,
-            StartedMs = s.StartedAt.ToUnixTimeMilliseconds(),
-        }));
+        response.Supernodes.AddRange(Describe(await registration.LiveSupernodesAsync()));
         return response;
     }
+
+    /// <summary>Supernodes as clients see them: their URL and when they started, nothing of the cluster's internals.</summary>
+    public static IEnumerable<SupernodeInfo> Describe(IEnumerable<SupernodeRecord> supernodes) =>
+        supernodes.Select(s => new SupernodeInfo { Url = s.Url, StartedMs = s.StartedAt.ToUnixTimeMilliseconds() });
 
     public override async Task<PublishProfileResponse> PublishProfile(SignedEnvelope request, ServerCallContext context)
     {

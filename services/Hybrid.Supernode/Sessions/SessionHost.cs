@@ -82,24 +82,23 @@ public sealed partial class SessionHost(
         {
             Observed = Observed(context),
         };
+        var welcome = new SessionWelcome
+        {
+            PeerId = peer.ToString(),
+            SessionToken = session.Token,
+            HeartbeatIntervalMs = (int)options.HeartbeatInterval.TotalMilliseconds,
+            SessionTimeoutMs = (int)options.SessionTimeout.TotalMilliseconds,
+            SupernodeUrl = registration.AdvertisedUrl,
+            ObservedAddress = session.Observed?.ToString() ?? string.Empty,
+        };
+        welcome.Supernodes.AddRange(await SupernodeListAsync());
         hub.Add(session);
         LogOpened(logger, peer, registration.AdvertisedUrl);
         var writer = PumpAsync(session, responses);
         var ended = "error";
         try
         {
-            session.TrySend(new SessionServerMessage
-            {
-                Welcome = new SessionWelcome
-                {
-                    PeerId = peer.ToString(),
-                    SessionToken = session.Token,
-                    HeartbeatIntervalMs = (int)options.HeartbeatInterval.TotalMilliseconds,
-                    SessionTimeoutMs = (int)options.SessionTimeout.TotalMilliseconds,
-                    SupernodeUrl = registration.AdvertisedUrl,
-                    ObservedAddress = session.Observed?.ToString() ?? string.Empty,
-                },
-            });
+            session.TrySend(new SessionServerMessage { Welcome = welcome });
             _ = CheckReachabilityAsync(session, grain, endpoints);
             ended = await ReadLoopAsync(requests, session, grain);
         }
@@ -119,6 +118,19 @@ public sealed partial class SessionHost(
             await writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await CloseQuietlyAsync(grain, sessionId, peer);
             session.Ending.Dispose();
+        }
+    }
+
+    /// <summary>The cluster's live supernodes for the welcome; empty when the registry cannot say now (the client asks later).</summary>
+    private async Task<IEnumerable<SupernodeInfo>> SupernodeListAsync()
+    {
+        try
+        {
+            return DirectoryService.Describe(await registration.LiveSupernodesAsync());
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            return [];
         }
     }
 

@@ -20,19 +20,20 @@ internal static class FederationScenario
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(20);
     private const string Baseline = "reconciling two sets in-process, whole pull (baseline)";
 
-    public static async Task<int> RunAsync(int setSize, int catchUp, string reportFolder, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(int setSize, int catchUp, int[] convergence, bool reviews, string reportFolder, CancellationToken cancellationToken)
     {
         var report = new Report("federation", Baseline);
         ReconciliationBytes(report, setSize);
         if (catchUp > 0)
         {
-            await ConvergenceAsync(report, [1, 1_000], cancellationToken);
+            await ConvergenceAsync(report, convergence, reviews, cancellationToken);
             await CatchUpAsync(report, catchUp, cancellationToken);
         }
         await report.WriteAsync(reportFolder, new Dictionary<string, string>
         {
             ["set"] = setSize.ToString(CultureInfo.InvariantCulture),
             ["catch-up listings"] = catchUp.ToString(CultureInfo.InvariantCulture),
+            ["convergence"] = string.Join(",", convergence),
         });
         return 0;
     }
@@ -91,7 +92,7 @@ internal static class FederationScenario
     }
 
     /// <summary>Three clusters in a line, A - B - C: listings published in A, timed until every one is searchable in C.</summary>
-    private static async Task ConvergenceAsync(Report report, int[] counts, CancellationToken cancellationToken)
+    private static async Task ConvergenceAsync(Report report, int[] counts, bool withReviews, CancellationToken cancellationToken)
     {
         foreach (var count in counts)
         {
@@ -114,6 +115,15 @@ internal static class FederationScenario
                 var published = clock.Elapsed;
                 await Eventually.TrueAsync(async () => await CountAsync(nodes[2]) >= count, Deadline, $"{count} listings in cluster C");
                 report.Fact($"{count:N0} new listings: published in A, then all searchable in C (through B)", $"{published.TotalSeconds:0.0} s to publish, then {(clock.Elapsed - published).TotalSeconds:0.0} s (pull interval 1 s)");
+                if (count >= SearchComparisonAt)
+                {
+                    await SearchRatesAsync(report, corpus, nodes[2], temp, cancellationToken);
+                }
+
+                if (!withReviews)
+                {
+                    continue;
+                }
 
                 // As many reviews (each of a real, co-signed order) of ten sellers, written in A, until C counts them all.
                 var sellers = Enumerable.Range(0, 10).Select(_ => PeerIdentity.Generate()).ToArray();
@@ -145,6 +155,35 @@ internal static class FederationScenario
                 }
             }
         }
+    }
+
+    /// <summary>Below this many listings a search comparison says little: it runs at the larger convergence counts only.</summary>
+    private const int SearchComparisonAt = 10_000;
+
+    /// <summary>
+    /// Searches a second: cluster C (which federates, pulling from B every second) against a lone
+    /// supernode holding the same listings (published to it directly), the same query mix, one after
+    /// the other in the same run.
+    /// </summary>
+    private static async Task SearchRatesAsync(Report report, Corpus corpus, SupernodeProcess federated, TempDir temp, CancellationToken cancellationToken)
+    {
+        await using var lone = SupernodeProcess.Launch(Ports.Free(), temp.Sub("lone"), Open, OpenBurst);
+        await lone.WaitReadyAsync(failWhenExited: true);
+        await Parallel.ForEachAsync(corpus.Items, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (item, ct) =>
+            await lone.Client.Listings.PublishListingAsync(item.Envelope, cancellationToken: ct));
+        await Eventually.TrueAsync(async () => await CountAsync(lone) >= corpus.Items.Count, Deadline, "every listing searchable in the lone supernode");
+        var queries = corpus.Queries(2_000);
+        var rates = new List<double>();
+        foreach (var (node, name) in new[] { (lone, "lone supernode"), (federated, "federating cluster C"), (lone, "lone supernode, again"), (federated, "federating cluster C, again") })
+        {
+            var client = node.Client.Listings;
+            await Drivers.ClosedAsync(16, TimeSpan.FromSeconds(2), report.Series($"search warm-up, {name} (ignored)"), async i => await client.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken));
+            rates.Add(await Drivers.ClosedAsync(16, TimeSpan.FromSeconds(10), report.Series($"search, {name}"), async i => await client.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken)));
+        }
+
+        report.Fact(
+            $"searches a second at {corpus.Items.Count:N0} listings, 16 in flight: federating cluster C / lone supernode",
+            $"{rates[1]:N0} / {rates[0]:N0} and {rates[3]:N0} / {rates[2]:N0} (ratio {(rates[1] + rates[3]) / (rates[0] + rates[2]):0.00})");
     }
 
     /// <summary>A cluster holding <paramref name="count"/> listings, and an empty one that starts pulling from it.</summary>

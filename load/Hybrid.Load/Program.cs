@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Hybrid.Load;
 
 var runs = new Option<int>("--runs") { Description = "Repetitions (each kills and replaces one supernode, or starts one).", DefaultValueFactory = _ => 5 };
@@ -136,11 +137,19 @@ quality.SetAction((parse, ct) => QualityScenario.RunAsync(parse.GetValue(quality
 
 var federationSet = new Option<int>("--set-size") { Description = "Listings in each set when measuring reconciliation bytes (in-process).", DefaultValueFactory = _ => 100_000 };
 var federationCatchUp = new Option<int>("--catch-up") { Description = "Listings a cluster holds when an empty one starts pulling from it.", DefaultValueFactory = _ => 100_000 };
+var federationConvergence = new Option<string>("--convergence") { Description = "Counts of new listings (and reviews) timed across three clusters, comma-separated; at 10,000 and more the search rate of a federating cluster is compared with a lone supernode's.", DefaultValueFactory = _ => "1,1000" };
+var federationReviews = new Option<bool>("--convergence-reviews") { Description = "Time as many new reviews across the three clusters as listings (false: listings only).", DefaultValueFactory = _ => true };
 var federation = new Command("federation", "Reconciliation bytes against listing the whole set; time for new listings to cross three clusters; catch-up of an empty cluster.")
 {
-    federationSet, federationCatchUp, report,
+    federationSet, federationCatchUp, federationConvergence, federationReviews, report,
 };
-federation.SetAction((parse, ct) => FederationScenario.RunAsync(parse.GetValue(federationSet), parse.GetValue(federationCatchUp), parse.GetValue(report)!, ct));
+federation.SetAction((parse, ct) => FederationScenario.RunAsync(
+    parse.GetValue(federationSet),
+    parse.GetValue(federationCatchUp),
+    [.. parse.GetValue(federationConvergence)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => int.Parse(c, CultureInfo.InvariantCulture))],
+    parse.GetValue(federationReviews),
+    parse.GetValue(report)!,
+    ct));
 
 var root = new RootCommand("Hybrid load runner: real supernode processes on loopback (or in a NAT lab of network namespaces) only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse, chaos, nat, quality, federation };
 return await root.Parse(args).InvokeAsync();

@@ -398,6 +398,63 @@ public sealed class FederationTests
     }
 
     [Fact]
+    public async Task AFederatedClusterLearnsThePeersOfItsPeerAndPullsFromThemWhenThePeerIsGone()
+    {
+        using var temp = new TempDir();
+        var (a, b, c) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"), Cluster.Create(temp, "c"));
+        try
+        {
+            // A is configured with B only; B pulls from C, and names C in its hello. (Loopback and
+            // plain http are allowed here; by default a learned peer must be https at a public address.)
+            c.Launch([]);
+            b.Launch([c]);
+            await Task.WhenAll(new[] { b, c }.Select(x => x.Running.WaitReadyAsync(failWhenExited: true)));
+            using var seller = PeerIdentity.Generate();
+            await PublishAsync(c, seller, "Brass doorknob");
+            await FoundAsync(b, "doorknob", "Brass doorknob");
+            a.Launch([b], "--Supernode:Federation:LearnPrivateAddresses=true");
+            await a.Running.WaitReadyAsync(failWhenExited: true);
+            await Eventually.TrueAsync(async () => await a.Running.MetricAsync("hybrid_federation_peers_learned_total{outcome=\"learned\"}") == 1, Deadline, "cluster a to learn cluster c from b");
+
+            // With B gone, what C publishes still reaches A, pulled from C directly.
+            b.Running.KillHard();
+            await PublishAsync(c, seller, "Brass hinge");
+            await FoundAsync(a, "hinge", "Brass hinge");
+        }
+        finally
+        {
+            await StopAllAsync(a, b, c);
+        }
+    }
+
+    [Fact]
+    public async Task AClusterNeverLearnsAPeerAtAPrivateAddressOrOverPlainHttpByDefault()
+    {
+        using var temp = new TempDir();
+        var (a, b, c) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"), Cluster.Create(temp, "c"));
+        try
+        {
+            c.Launch([]);
+            b.Launch([c]);
+            await Task.WhenAll(new[] { b, c }.Select(x => x.Running.WaitReadyAsync(failWhenExited: true)));
+            using var seller = PeerIdentity.Generate();
+            await PublishAsync(c, seller, "Pewter tankard");
+            await FoundAsync(b, "tankard", "Pewter tankard");
+            a.Launch([b]);
+            await a.Running.WaitReadyAsync(failWhenExited: true);
+
+            // B introduces C at http://127.0.0.1:…: refused by the address policy, never dialed.
+            await Eventually.TrueAsync(async () => await a.Running.MetricAsync("hybrid_federation_peers_learned_total{outcome=\"refused_address\"}") >= 1, Deadline, "cluster a to refuse b's introduction of c");
+            Assert.Equal(0, await a.Running.MetricAsync("hybrid_federation_peers_learned_total{outcome=\"learned\"}"));
+            await FoundAsync(a, "tankard", "Pewter tankard"); // still through B
+        }
+        finally
+        {
+            await StopAllAsync(a, b, c);
+        }
+    }
+
+    [Fact]
     public async Task InAFederatedClusterOfSeveralSupernodesOnePullsAndAnotherTakesOverWhenItDies()
     {
         using var temp = new TempDir();

@@ -221,3 +221,9 @@ public readonly record struct HeldVersion(
     [property: Id(1)] ulong Version,
     [property: Id(2)] bool Live,
     [property: Id(3)] bool Withdrawn);
+
+/// <summary>Which state of a shard's listing versions: its activation, and how many changes it has applied since.</summary>
+[GenerateSerializer, Immutable, Alias("hybrid.ShardGeneration")]
+public readonly record struct ShardGeneration(
+    [property: Id(0)] Guid Activation,
+    [property: Id(1)] long Changes);

@@ -58,6 +58,13 @@ public interface ISearchShardGrain : IGrainWithIntegerKey
     [AlwaysInterleave]
     Task<ImmutableArray<HeldVersion>> Versions();
 
+    /// <summary>
+    /// Which state of the shard's versions <see cref="Versions"/> would now describe: equal answers
+    /// mean nothing was added, replaced or expired in between (a new activation answers anew).
+    /// </summary>
+    [AlwaysInterleave]
+    Task<ShardGeneration> Generation();
+
     /// <summary>Corrections for the words of <paramref name="text"/> this shard's listings do not contain.</summary>
     [AlwaysInterleave]
     Task<ImmutableArray<WordSuggestion>> Suggest(string text);
@@ -91,6 +98,8 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
 
     private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(30);
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly Guid _activation = Guid.NewGuid();
+    private long _changes;
     private readonly Dictionary<string, string> _sellers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Task> _writing = new(StringComparer.Ordinal);
     private ListingIndex _index = null!;
@@ -378,6 +387,12 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return [.. _entries.Select(kv => new HeldVersion(kv.Key, kv.Value.Version, kv.Value.Live, kv.Value.Withdrawn && kv.Value.ExpiresMs > now))];
     }
 
+    public async Task<ShardGeneration> Generation()
+    {
+        await RebuiltAsync();
+        return new ShardGeneration(_activation, _changes);
+    }
+
     public async Task<int> Count()
     {
         await RebuiltAsync();
@@ -436,6 +451,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         }
 
         _entries[listingId] = entry;
+        _changes++;
         if (entry.Live)
         {
             Count(entry.Seller, 1, entry.Bytes);

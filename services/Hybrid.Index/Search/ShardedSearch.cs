@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Hybrid.Index.Listings;
 using Microsoft.Extensions.Options;
 
@@ -118,6 +119,10 @@ public sealed partial class ShardedSearch(IGrainFactory grains, IOptions<SearchO
         var shards = await Task.WhenAll(_shards.Select(s => s.Versions()));
         return [.. shards.SelectMany(s => s)];
     }
+
+    /// <summary>Each shard's generation, in shard order: equal lists mean <see cref="VersionsAsync"/> would answer as before.</summary>
+    public async Task<ImmutableArray<ShardGeneration>> GenerationsAsync() =>
+        [.. await Task.WhenAll(_shards.Select(s => s.Generation()))];
 
     /// <summary>Activates every shard (rebuilding each from storage); returns the listings they hold.</summary>
     public async Task<int> WarmUpAsync()

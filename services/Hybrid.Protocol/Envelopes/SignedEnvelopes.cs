@@ -65,7 +65,8 @@ public static class SignedEnvelopes
         [EnvelopeKinds.RelayRequest] = 512,
         [EnvelopeKinds.Review] = 16 * 1024,
         [EnvelopeKinds.ReviewReply] = 8 * 1024,
-        [EnvelopeKinds.FederationHello] = 256,
+        // A nonce, and up to 16 introduced clusters (an id and a URL of at most 256 characters each).
+        [EnvelopeKinds.FederationHello] = 8 * 1024,
     };
 
     /// <summary>

@@ -49,6 +49,24 @@ public sealed class FederationOptions
     /// <summary>Objects that fail verification a peer cluster may send before it is dropped (each one also throttles it).</summary>
     public int MaxStrikes { get; set; } = 3;
 
+    /// <summary>
+    /// Peer clusters this cluster may learn from the peers it pulls from (each hello names the
+    /// clusters its sender pulls from), at most <see cref="MaxLearnedPerIntroducer"/> from any one of
+    /// them. A learned peer is pinned to the id its introducer gave, and is dialed only at public
+    /// addresses (<see cref="LearnPrivateAddresses"/>). 0: learn none.
+    /// </summary>
+    public int MaxLearnedPeers { get; set; } = 16;
+
+    /// <summary>Peer clusters learned from any one introducer at most.</summary>
+    public int MaxLearnedPerIntroducer { get; set; } = 4;
+
+    /// <summary>
+    /// Whether learned peers may be dialed at loopback, private, link-local or unique-local addresses,
+    /// and over http. Off: a stranger's introduction cannot make this cluster call into its own
+    /// network. On only for a lab or a private federation.
+    /// </summary>
+    public bool LearnPrivateAddresses { get; set; }
+
     /// <summary>The peers as given: URL, and the cluster id it is pinned to (or null).</summary>
     public IReadOnlyList<(string Url, PeerId? Pin)> PeerEntries =>
         [.. Peers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ParsePeer)];
@@ -118,6 +136,11 @@ public sealed class FederationOptions
         if (MaxStrikes < 1)
         {
             yield return $"Supernode:Federation:MaxStrikes is {MaxStrikes}; give at least 1";
+        }
+
+        if (MaxLearnedPeers is < 0 or > 256 || MaxLearnedPerIntroducer is < 1 or > 256)
+        {
+            yield return $"Supernode:Federation:MaxLearnedPeers is {MaxLearnedPeers} and MaxLearnedPerIntroducer {MaxLearnedPerIntroducer}; give 0-256 and 1-256";
         }
     }
 }

@@ -7,8 +7,11 @@ using Hybrid.Supernode.Configuration;
 namespace Hybrid.Supernode.Federation;
 
 /// <summary>Where this cluster stands with one peer cluster.</summary>
-public sealed class PeerCluster(string url, PeerId? pin = null)
+public sealed class PeerCluster(string url, PeerId? pin = null, PeerId? learnedFrom = null)
 {
+    /// <summary>The cluster that introduced this peer, or null for one the operator configured.</summary>
+    public PeerId? LearnedFrom { get; } = learnedFrom;
+
     /// <summary>The peer's URL, as configured.</summary>
     public string Url { get; } = url;
 
@@ -41,16 +44,141 @@ public sealed class PeerCluster(string url, PeerId? pin = null)
 /// The configured peer clusters and one channel to each, shared by the puller and by look-ups of
 /// peers homed in other clusters.
 /// </summary>
-public sealed partial class FederationPeers(SupernodeOptions options, FederationIdentity identity, ILogger<FederationPeers> logger) : IDisposable
+public sealed partial class FederationPeers(SupernodeOptions options, FederationIdentity identity, Ops.SupernodeMetrics metrics, ILogger<FederationPeers> logger) : IDisposable
 {
+    /// <summary>Peer clusters a hello answer names at most.</summary>
+    public const int MaxIntroduced = 16;
+
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly HashSet<string> _blocked = [.. options.Federation.BlockedIds];
+    private readonly System.Threading.Lock _learning = new();
+    private System.Collections.Immutable.ImmutableArray<PeerCluster> _all = [.. options.Federation.PeerEntries.Select(peer => new PeerCluster(peer.Url, peer.Pin))];
 
     /// <summary>Whether the operators blocked <paramref name="cluster"/> (<c>Supernode:Federation:Blocked</c>): never pulled from, never answered.</summary>
     public bool IsBlocked(PeerId cluster) => _blocked.Contains(cluster.ToString());
 
-    /// <summary>Every configured peer cluster and where this cluster stands with it.</summary>
-    public IReadOnlyList<PeerCluster> All { get; } = [.. options.Federation.PeerEntries.Select(peer => new PeerCluster(peer.Url, peer.Pin))];
+    /// <summary>Every peer cluster, configured then learned, and where this cluster stands with it.</summary>
+    public IReadOnlyList<PeerCluster> All => _all;
+
+    /// <summary>The peers to name in a hello answer: those this cluster has heard from and still pulls from.</summary>
+    public IEnumerable<KnownCluster> Introductions() =>
+        _all.Where(p => p.DroppedBecause is null && p.ClusterId is not null)
+            .Take(MaxIntroduced)
+            .Select(p => new KnownCluster { ClusterId = p.ClusterId!.Value.ToString(), Url = p.Url });
+
+    /// <summary>
+    /// Takes the peer clusters <paramref name="introducer"/> named in its (verified) hello answer:
+    /// each new one, within the limits and the address policy, is pulled from from now on, pinned to
+    /// the id the introducer gave. Returns how many were learned.
+    /// </summary>
+    public int Learn(PeerCluster introducer, IEnumerable<KnownCluster> introduced)
+    {
+        ArgumentNullException.ThrowIfNull(introducer);
+        ArgumentNullException.ThrowIfNull(introduced);
+        var federation = options.Federation;
+        if (federation.MaxLearnedPeers == 0 || introducer.ClusterId is not { } introducerId)
+        {
+            return 0;
+        }
+
+        var learned = 0;
+        lock (_learning)
+        {
+            foreach (var known in introduced.Take(MaxIntroduced))
+            {
+                var outcome = Consider(known, introducerId, federation, out var peer);
+                metrics.FederationPeersLearned.WithLabels(outcome).Inc();
+                if (peer is not null)
+                {
+                    _all = _all.Add(peer);
+                    learned++;
+                    LogLearned(logger, peer.Url, peer.Pin!.Value, introducerId);
+                }
+            }
+        }
+
+        return learned;
+    }
+
+    private string Consider(KnownCluster known, PeerId introducerId, FederationOptions federation, out PeerCluster? peer)
+    {
+        peer = null;
+        if (!PeerId.TryParse(known.ClusterId, out var id, out _) || known.Url.Length > 256 || !Uri.TryCreate(known.Url, UriKind.Absolute, out var uri)
+            || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp) || uri.UserInfo.Length > 0)
+        {
+            return "invalid";
+        }
+
+        if (id == identity.ClusterId || IsBlocked(id) || _all.Any(p => p.KnownId == id || string.Equals(p.Url, known.Url, StringComparison.OrdinalIgnoreCase)))
+        {
+            return "known";
+        }
+
+        // Plain http to a stranger's address, or an address inside a network: only in a lab.
+        if (!federation.LearnPrivateAddresses
+            && (uri.Scheme != Uri.UriSchemeHttps || (System.Net.IPAddress.TryParse(uri.IdnHost, out var literal) && !IsPublic(literal))))
+        {
+            return "refused_address";
+        }
+
+        if (_all.Count(p => p.LearnedFrom is not null) >= federation.MaxLearnedPeers || _all.Count(p => p.LearnedFrom == introducerId) >= federation.MaxLearnedPerIntroducer)
+        {
+            return "over_limit";
+        }
+
+        peer = new PeerCluster(known.Url, id, introducerId);
+        return "learned";
+    }
+
+    /// <summary>
+    /// Whether <paramref name="address"/> is a public unicast address: not loopback, private,
+    /// shared (CGNAT), link-local, unique-local, multicast or unspecified. Learned peers are dialed
+    /// only there, so an introduction cannot make this cluster call into its own network.
+    /// </summary>
+    public static bool IsPublic(System.Net.IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        if (System.Net.IPAddress.IsLoopback(address) || address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any) || address.Equals(System.Net.IPAddress.Broadcast))
+        {
+            return false;
+        }
+
+        if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            var b = address.GetAddressBytes();
+            return !(b[0] == 0 || b[0] == 10 || (b[0] == 100 && (b[1] & 0xC0) == 64) || (b[0] == 169 && b[1] == 254)
+                || (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) || b[0] >= 224);
+        }
+
+        var v6 = address.GetAddressBytes();
+        return !(address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6Multicast || (v6[0] & 0xFE) == 0xFC);
+    }
+
+    /// <summary>Connects to a learned peer at one of its public addresses only (names are resolved here, so a name cannot point inside either).</summary>
+    private static async ValueTask<Stream> ConnectPublicAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var addresses = System.Net.IPAddress.TryParse(context.DnsEndPoint.Host, out var literal)
+            ? [literal]
+            : await System.Net.Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, cancellationToken);
+        var target = addresses.FirstOrDefault(IsPublic)
+            ?? throw new HttpRequestException($"{context.DnsEndPoint.Host} has no public address; a learned peer cluster is dialed only at public addresses");
+        var socket = new System.Net.Sockets.Socket(target.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(new System.Net.IPEndPoint(target, context.DnsEndPoint.Port), cancellationToken);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>A client of <paramref name="peer"/>'s federation service.</summary>
     public FederationApi.FederationApiClient Client(PeerCluster peer)
@@ -69,6 +197,7 @@ public sealed partial class FederationPeers(SupernodeOptions options, Federation
     {
         var handler = new SocketsHttpHandler
         {
+            ConnectCallback = peer.LearnedFrom is not null && !options.Federation.LearnPrivateAddresses ? ConnectPublicAsync : null,
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
             SslOptions = new System.Net.Security.SslClientAuthenticationOptions
@@ -117,6 +246,9 @@ public sealed partial class FederationPeers(SupernodeOptions options, Federation
             channel.Dispose();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Federation: learned peer cluster {Cluster} at {Url}, introduced by cluster {Introducer}")]
+    private static partial void LogLearned(ILogger logger, string url, PeerId cluster, PeerId introducer);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} is pinned to cluster {Pin} but its TLS certificate is {Presented}'s; refused")]
     private static partial void LogPinMismatch(ILogger logger, string url, PeerId pin, string presented);

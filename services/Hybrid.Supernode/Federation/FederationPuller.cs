@@ -134,7 +134,7 @@ public sealed partial class FederationPuller(
     private async Task<int> RoundAsync(PeerCluster peer, CancellationToken cancellationToken)
     {
         var client = peers.Client(peer);
-        var clusterId = await HelloAsync(client, cancellationToken);
+        var (clusterId, hello) = await HelloAsync(client, cancellationToken);
         if (peer.Pin is { } pin && pin != clusterId)
         {
             throw new PeerMisbehavedException($"it answers as cluster {clusterId}, and Supernode:Federation:Peers pins it to {pin}");
@@ -167,6 +167,8 @@ public sealed partial class FederationPuller(
             return 0;
         }
 
+        // The clusters it pulls from: more of the federation, within this cluster's limits.
+        peers.Learn(peer, hello.Peers);
         var listings = await local.SnapshotAsync(fresh: true);
         var wanted = await DifferencesAsync(client, ObjectSet.Listings, listings, _federation.MaxListingsPerRound, cancellationToken);
         var taken = 0;
@@ -188,11 +190,11 @@ public sealed partial class FederationPuller(
         return taken;
     }
 
-    /// <summary>Who answers: the peer signs our nonce with its federation key.</summary>
-    private async Task<PeerId> HelloAsync(FederationApi.FederationApiClient client, CancellationToken cancellationToken)
+    /// <summary>Who answers: the peer signs our nonce with its federation key (and names the clusters it pulls from).</summary>
+    private async Task<(PeerId Cluster, FederationHelloAnswer Answer)> HelloAsync(FederationApi.FederationApiClient client, CancellationToken cancellationToken)
     {
         var nonce = RandomNumberGenerator.GetBytes(32);
-        var answer = await client.HelloAsync(new FederationHello { Nonce = ByteString.CopyFrom(nonce) }, deadline: Deadline(), cancellationToken: cancellationToken);
+        var answer = await client.HelloAsync(new FederationHello { Nonce = ByteString.CopyFrom(nonce), WantPeers = _federation.MaxLearnedPeers > 0 }, deadline: Deadline(), cancellationToken: cancellationToken);
         VerifiedEnvelope verified;
         try
         {
@@ -203,12 +205,13 @@ public sealed partial class FederationPuller(
             throw new PeerMisbehavedException($"its hello answer does not verify: {ex.Message}");
         }
 
-        if (!verified.Body(FederationHelloAnswer.Parser).Nonce.Span.SequenceEqual(nonce))
+        var body = verified.Body(FederationHelloAnswer.Parser);
+        if (!body.Nonce.Span.SequenceEqual(nonce))
         {
             throw new PeerMisbehavedException("its hello answer signs another nonce than ours");
         }
 
-        return verified.Signer;
+        return (verified.Signer, body);
     }
 
     /// <summary>The ids the peer holds at a newer version than this cluster (or that this cluster lacks).</summary>

@@ -72,7 +72,13 @@ public sealed class FederationService(
         }
 
         var now = time.GetUtcNow();
-        return Task.FromResult(SignedEnvelopes.Sign(identity.Key, EnvelopeKinds.FederationHello, 1, new FederationHelloAnswer { Nonce = request.Nonce }, now, now + HelloValidity));
+        var answer = new FederationHelloAnswer { Nonce = request.Nonce };
+        if (request.WantPeers)
+        {
+            answer.Peers.AddRange(peers.Introductions());
+        }
+
+        return Task.FromResult(SignedEnvelopes.Sign(identity.Key, EnvelopeKinds.FederationHello, 1, answer, now, now + HelloValidity));
     }
 
     public override async Task<ReconcileReply> Reconcile(ReconcileRequest request, ServerCallContext context)

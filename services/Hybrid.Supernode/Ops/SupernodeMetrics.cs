@@ -13,6 +13,8 @@ public sealed class SupernodeMetrics
 
     public Counter SessionsRefused { get; } = Metrics.CreateCounter("hybrid_sessions_refused_total", "Session attempts refused, by reason.", "reason");
 
+    public Counter FederationPeersLearned { get; } = Metrics.CreateCounter("hybrid_federation_peers_learned_total", "Peer clusters introduced by the peers this cluster pulls from, by outcome (learned, known, refused_address, over_limit, invalid).", "outcome");
+
     public Counter FederationRounds { get; } = Metrics.CreateCounter("hybrid_federation_rounds_total", "Reconciliation rounds with peer clusters, by outcome (completed, unreachable, struck, blocked).", "outcome");
 
     public Counter FederationListings { get; } = Metrics.CreateCounter("hybrid_federation_listings_total", "Listings fetched from peer clusters, by what became of them (applied, unchanged, replayed, over_quota, refused, ...).", "outcome");

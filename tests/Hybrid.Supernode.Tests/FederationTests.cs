@@ -397,6 +397,16 @@ public sealed class FederationTests
         }
     }
 
+    /// <summary>Starts C, and B pulling from C (so B's hello names C); a listing published in C is already in B.</summary>
+    private static async Task StartIntroducerAsync(Cluster b, Cluster c, PeerIdentity seller, string text, string title)
+    {
+        c.Launch([]);
+        b.Launch([c]);
+        await Task.WhenAll(new[] { b, c }.Select(x => x.Running.WaitReadyAsync(failWhenExited: true)));
+        await PublishAsync(c, seller, title);
+        await FoundAsync(b, text, title);
+    }
+
     [Fact]
     public async Task AFederatedClusterLearnsThePeersOfItsPeerAndPullsFromThemWhenThePeerIsGone()
     {
@@ -406,12 +416,8 @@ public sealed class FederationTests
         {
             // A is configured with B only; B pulls from C, and names C in its hello. (Loopback and
             // plain http are allowed here; by default a learned peer must be https at a public address.)
-            c.Launch([]);
-            b.Launch([c]);
-            await Task.WhenAll(new[] { b, c }.Select(x => x.Running.WaitReadyAsync(failWhenExited: true)));
             using var seller = PeerIdentity.Generate();
-            await PublishAsync(c, seller, "Brass doorknob");
-            await FoundAsync(b, "doorknob", "Brass doorknob");
+            await StartIntroducerAsync(b, c, seller, "doorknob", "Brass doorknob");
             a.Launch([b], "--Supernode:Federation:LearnPrivateAddresses=true");
             await a.Running.WaitReadyAsync(failWhenExited: true);
             await Eventually.TrueAsync(async () => await a.Running.MetricAsync("hybrid_federation_peers_learned_total{outcome=\"learned\"}") == 1, Deadline, "cluster a to learn cluster c from b");
@@ -434,12 +440,8 @@ public sealed class FederationTests
         var (a, b, c) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"), Cluster.Create(temp, "c"));
         try
         {
-            c.Launch([]);
-            b.Launch([c]);
-            await Task.WhenAll(new[] { b, c }.Select(x => x.Running.WaitReadyAsync(failWhenExited: true)));
             using var seller = PeerIdentity.Generate();
-            await PublishAsync(c, seller, "Pewter tankard");
-            await FoundAsync(b, "tankard", "Pewter tankard");
+            await StartIntroducerAsync(b, c, seller, "tankard", "Pewter tankard");
             a.Launch([b]);
             await a.Running.WaitReadyAsync(failWhenExited: true);
 

@@ -698,6 +698,35 @@ public sealed class FederationTests
     }
 
     [Fact]
+    public async Task AClusterIntroducingGarbageOrAddressesInsideANetworkGetsNothingLearnedOrDialed()
+    {
+        using var temp = new TempDir();
+        using var liar = new LyingCluster(liesAbout: null);
+        await using var server = await LoopbackGrpcServer.StartAsync<LyingFederationService>(s => s.AddSingleton(liar));
+        var a = Cluster.Create(temp, "a");
+        try
+        {
+            a.Node = SupernodeProcess.Launch(a.Port, a.DataDir, Interval, $"--Supernode:Federation:Peers={server.Url}");
+            await a.Running.WaitReadyAsync(failWhenExited: true);
+            const string Learned = "hybrid_federation_peers_learned_total";
+            await Eventually.TrueAsync(async () => await a.Running.MetricAsync($"{Learned}{{outcome=\"refused_address\"}}") >= 14, Deadline, "cluster a to weigh the liar's introductions");
+
+            // Of each hello, 16 entries are weighed and the rest ignored: per hello, 2 are not a
+            // cluster and a URL and 14 are inside a network; none is learned, so none is dialed.
+            var invalid = await a.Running.MetricAsync($"{Learned}{{outcome=\"invalid\"}}");
+            var refused = await a.Running.MetricAsync($"{Learned}{{outcome=\"refused_address\"}}");
+            Assert.Equal(0, await a.Running.MetricAsync($"{Learned}{{outcome=\"learned\"}}"));
+            // (Read one after the other while hellos go on: one hello's worth may fall between the reads.)
+            Assert.True(invalid >= 2 && refused <= 7 * (invalid + 2), $"invalid {invalid}, refused {refused}: more than 16 entries of a hello were weighed");
+            Assert.Equal(0, await a.Running.MetricAsync($"{Learned}{{outcome=\"over_limit\"}}"));
+        }
+        finally
+        {
+            await StopAllAsync(a);
+        }
+    }
+
+    [Fact]
     public async Task TheFederationServiceRefusesMalformedRequestsWithReadableErrors()
     {
         using var temp = new TempDir();
@@ -819,6 +848,21 @@ public sealed class FederationTests
 
         public int Helloes => Volatile.Read(ref _helloes);
 
+        /// <summary>
+        /// What it introduces in every hello: two entries that are not a cluster and a URL (a bad id,
+        /// a file URL), three inside a network (the cloud metadata address, a private one, loopback
+        /// over http), then more than a hello may name, all at loopback.
+        /// </summary>
+        public static IEnumerable<KnownCluster> Introductions(PeerId someone) =>
+        [
+            new() { ClusterId = "not-a-cluster-id", Url = "https://example.org" },
+            new() { ClusterId = someone.ToString(), Url = "file:///etc/passwd" },
+            new() { ClusterId = someone.ToString(), Url = "https://169.254.169.254/latest/meta-data" },
+            new() { ClusterId = someone.ToString(), Url = "https://10.0.0.1:7443" },
+            new() { ClusterId = someone.ToString(), Url = "http://127.0.0.1:1" },
+            .. Enumerable.Range(0, 40).Select(i => new KnownCluster { ClusterId = someone.ToString(), Url = $"https://[::1]:{1000 + i}" }),
+        ];
+
         public void Heard() => Interlocked.Increment(ref _helloes);
 
         public void Dispose()
@@ -837,7 +881,13 @@ public sealed class FederationTests
         {
             liar.Heard();
             var now = DateTimeOffset.UtcNow;
-            return Task.FromResult(SignedEnvelopes.Sign(liar.Key, EnvelopeKinds.FederationHello, 1, new FederationHelloAnswer { Nonce = request.Nonce }, now, now.AddMinutes(5)));
+            var answer = new FederationHelloAnswer { Nonce = request.Nonce };
+            if (request.WantPeers)
+            {
+                answer.Peers.AddRange(LyingCluster.Introductions(liar.Stranger.Id));
+            }
+
+            return Task.FromResult(SignedEnvelopes.Sign(liar.Key, EnvelopeKinds.FederationHello, 1, answer, now, now.AddMinutes(5)));
         }
 
         public override Task<ReconcileReply> Reconcile(ReconcileRequest request, ServerCallContext context)

@@ -116,7 +116,7 @@ public sealed partial class FederationPeers(SupernodeOptions options, Federation
 
         // Plain http to a stranger's address, or an address inside a network: only in a lab.
         if (!federation.LearnPrivateAddresses
-            && (uri.Scheme != Uri.UriSchemeHttps || (System.Net.IPAddress.TryParse(uri.IdnHost, out var literal) && !IsPublic(literal))))
+            && (uri.Scheme != Uri.UriSchemeHttps || (System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out var literal) && !IsPublic(literal))))
         {
             return "refused_address";
         }

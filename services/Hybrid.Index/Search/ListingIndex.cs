@@ -95,6 +95,10 @@ public sealed partial class ListingIndex : IDisposable
             RAMBufferSizeMB = 64,
             // A commit being copied to disk keeps its files until the copy is done.
             IndexDeletionPolicy = _snapshots,
+            // Each file of a segment on its own: a compound file is read through a copying buffer
+            // (every doc-value look-up a seek and a refill), and in memory it saves nothing.
+            UseCompoundFile = false,
+            MergePolicy = new TieredMergePolicy { NoCFSRatio = 0.0 },
         });
 
     private (Lucene.Net.Store.Directory, IndexWriter, IndexOrigin) Open(string? path)
@@ -774,7 +778,7 @@ public sealed partial class ListingIndex : IDisposable
         // "fold", one edit from "foldng" only unstemmed).
         if (TypoEdits(reader, word, plain) is { } edits)
         {
-            clause.Add(new FuzzyQuery(new Term(WordsField, plain[0]), edits, prefixLength: 1, maxExpansions: 32, transpositions: true) { Boost = FuzzyBoost }, Occur.SHOULD);
+            clause.Add(new TypoQuery(new Term(WordsField, plain[0]), edits) { Boost = FuzzyBoost }, Occur.SHOULD);
         }
 
         return clause;

@@ -43,6 +43,7 @@ public interface ISearchShardGrain : IGrainWithIntegerKey
     Task<ShardHits> Search(SearchQuery query, int take);
 
     /// <summary>The stored, still-searchable listings among <paramref name="listingIds"/>.</summary>
+    /// <remarks>Search now reads its pages from the store itself; kept for silos of the previous version during a rolling upgrade.</remarks>
     [AlwaysInterleave]
     Task<ImmutableArray<StoredListing>> Fetch(ImmutableArray<string> listingIds);
 

@@ -16,10 +16,11 @@ public static class SupernodeHosting
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
-        // Built-in meters are exported, except those recorded on every grain call by machinery
-        // operators do not tune (Orleans' retry pipeline) and QUIC, which no listener uses: each
-        // measurement costs a label look-up, and a session opens several of them.
-        Prometheus.Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate = instrument => !IsUnexportedMeter(instrument.Meter.Name));
+        // Built-in meters are exported, except those recorded on every grain call or buffer by
+        // machinery operators do not tune (Orleans' retry pipeline, its directory look-ups and
+        // message dispatch counts, Kestrel's memory pool) and QUIC, which no listener uses: each
+        // measurement costs a label look-up, and a session or a search records several of them.
+        Prometheus.Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate = instrument => !IsUnexported(instrument.Meter.Name, instrument.Name));
         builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = options.MaxMessageBytes;
@@ -71,8 +72,13 @@ public static class SupernodeHosting
         return builder;
     }
 
-    private static bool IsUnexportedMeter(string meter) =>
-        meter.StartsWith("Polly", StringComparison.Ordinal) || meter.Contains("System.Net.Quic", StringComparison.Ordinal);
+    internal static bool IsUnexported(string meter, string instrument) =>
+        meter.StartsWith("Polly", StringComparison.Ordinal)
+        || meter.Contains("System.Net.Quic", StringComparison.Ordinal)
+        || meter == "Microsoft.AspNetCore.MemoryPool"
+        || instrument.StartsWith("orleans-directory-lookups-", StringComparison.Ordinal)
+        || instrument.StartsWith("orleans-messaging-processing-", StringComparison.Ordinal)
+        || instrument == "orleans-messaging-sent-local";
 
     public static WebApplication MapSupernodeEndpoints(this WebApplication app)
     {

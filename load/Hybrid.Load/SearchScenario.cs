@@ -106,7 +106,7 @@ internal static class SearchScenario
         report.Fact("memory per indexed listing (RSS growth / listings)", $"{(fullRss - emptyRss) / (double)listings:0} bytes");
         report.Fact("memory per indexed listing (live managed heap growth after a full GC / listings)", $"{(fullHeap - emptyHeap) / (double)listings:0} bytes");
 
-        var (exactRate, localRate) = await InProcessAsync(corpus, queries, onDisk ? temp.Sub("in-process-index") : null, workers, duration, report);
+        var (exactRate, localRate, localCpu) = await InProcessAsync(corpus, queries, onDisk ? temp.Sub("in-process-index") : null, workers, duration, report);
         // The runner lets go of the listings and the in-process index before the supernode's phases: a
         // collection of a heap that size paused the open model's sender for over a second.
         corpus = null!;
@@ -123,7 +123,10 @@ internal static class SearchScenario
         var noopRate = await Drivers.ClosedAsync(workers, duration, report.Series($"no-op gRPC call, closed model, {workers} workers"), NoOp);
 
         await Drivers.ClosedAsync(workers, SupernodeWarmup, report.Series("warm-up (ignored) "), Remote);
+        var (nodeCpu, runnerCpu) = (node.CpuTime(), Process.GetCurrentProcess().TotalProcessorTime);
         var remoteRate = await Drivers.ClosedAsync(workers, duration, report.Series($"supernode gRPC, closed model, {workers} workers"), Remote);
+        var remoteSearches = remoteRate * duration.TotalSeconds;
+        (nodeCpu, runnerCpu) = ((node.CpuTime() - nodeCpu) / remoteSearches, (Process.GetCurrentProcess().TotalProcessorTime - runnerCpu) / remoteSearches);
         var openRate = Math.Max(1, Math.Round(remoteRate / 2));
         var (_, dropped) = await Drivers.OpenAsync(openRate, duration, report.Series($"supernode gRPC, open model at {openRate:0}/s"), Remote);
 
@@ -131,6 +134,9 @@ internal static class SearchScenario
         report.Fact("no-op gRPC call throughput (transport ceiling)", $"{noopRate:N0} calls/s");
         report.Fact("supernode throughput", $"{remoteRate:N0} searches/s");
         report.Fact("supernode / in-process throughput", $"{remoteRate / localRate:0.00}");
+        // The same comparison without the load generator's share of the two cores: CPU per search.
+        report.Fact("CPU per search: in-process / supernode (runner's gRPC client besides)", $"{localCpu.TotalMilliseconds:0.00} ms / {nodeCpu.TotalMilliseconds:0.00} ms ({runnerCpu.TotalMilliseconds:0.00} ms)");
+        report.Fact("supernode efficiency: in-process CPU per search / supernode CPU per search", $"{localCpu / nodeCpu:0.00}");
         report.Fact("open model requests dropped (over 2000 in flight)", dropped.ToString(CultureInfo.InvariantCulture));
         await report.WriteAsync(reportFolder, new Dictionary<string, string>
         {
@@ -145,7 +151,7 @@ internal static class SearchScenario
     }
 
     /// <summary>The baseline: the same queries in this process, on one index holding every listing, kept as the shards keep theirs.</summary>
-    private static async Task<(double Exact, double Forgiving)> InProcessAsync(Corpus corpus, IReadOnlyList<SearchRequest> queries, string? path, int workers, TimeSpan duration, Report report)
+    private static async Task<(double Exact, double Forgiving, TimeSpan CpuPerSearch)> InProcessAsync(Corpus corpus, IReadOnlyList<SearchRequest> queries, string? path, int workers, TimeSpan duration, Report report)
     {
         var clock = Stopwatch.StartNew();
         var before = GC.GetTotalMemory(true);
@@ -173,10 +179,12 @@ internal static class SearchScenario
         await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)"), Local);
         var exactRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, exact words only"), Local);
         local.Forgiving = true;
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var localRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, one Lucene index"), Local);
+        var cpuPerSearch = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / (localRate * duration.TotalSeconds);
         report.Fact("in-process, forgiving (typos, synonyms, word parts) / exact words only", $"{localRate / exactRate:0.00} ({localRate:N0} vs {exactRate:N0} searches/s)");
 
-        return (exactRate, localRate);
+        return (exactRate, localRate, cpuPerSearch);
     }
 
     private static SearchQuery ToQuery(SearchRequest request) => new(

@@ -49,6 +49,9 @@ public sealed partial class FederationPeers(SupernodeOptions options, Federation
     /// <summary>Peer clusters a hello answer names at most.</summary>
     public const int MaxIntroduced = 16;
 
+    /// <summary>Learned peers remembered (pulled from or dropped) per place among those pulled from.</summary>
+    public const int RememberedPerPlace = 4;
+
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly HashSet<string> _blocked = [.. options.Federation.BlockedIds];
     private readonly System.Threading.Lock _learning = new();
@@ -121,7 +124,14 @@ public sealed partial class FederationPeers(SupernodeOptions options, Federation
             return "refused_address";
         }
 
-        if (_all.Count(p => p.LearnedFrom is not null) >= federation.MaxLearnedPeers || _all.Count(p => p.LearnedFrom == introducerId) >= federation.MaxLearnedPerIntroducer)
+        // A learned peer later dropped (struck out, blocked) frees its place among those pulled from,
+        // but stays known, so it is never learned again, and keeps counting against its introducer:
+        // an introducer whose peers had to be dropped gets no new places. All the learned peers ever
+        // remembered are bounded too.
+        var learned = _all.Where(p => p.LearnedFrom is not null).ToList();
+        if (learned.Count(p => p.DroppedBecause is null) >= federation.MaxLearnedPeers
+            || learned.Count >= federation.MaxLearnedPeers * RememberedPerPlace
+            || learned.Count(p => p.LearnedFrom == introducerId) >= federation.MaxLearnedPerIntroducer)
         {
             return "over_limit";
         }

@@ -10,6 +10,9 @@ public static class IndexMeters
 
     private static readonly Meter Meter = new(Name);
 
+    /// <summary>Segments of the search indexes open on this silo: each query visits every one, so many small ones slow search.</summary>
+    public static ObservableGauge<int> SearchSegments { get; } = Meter.CreateObservableGauge("search.index.segments", Search.ListingIndex.SegmentsOpenHere, description: "Lucene segments of the search shards open on this supernode.");
+
     /// <summary>Sealed items held by the mailboxes active on this silo.</summary>
     public static UpDownCounter<long> MailboxItems { get; } = Meter.CreateUpDownCounter<long>("mailbox.items", description: "Sealed items held by the mailboxes active on this supernode.");
 }

@@ -47,6 +47,8 @@ public sealed class MetricsTests : IDisposable
         Assert.True(Value(after, "hybrid_search_duration_seconds_sum") > 0);
         Assert.Equal(1, Value(after, "hybrid_mail_deposited_total"));
         Assert.Equal(1, Value(after, "hybrid_mailbox_items"));
+        // One listing, searched since it was published: one shard's index holds it in one segment, the other is empty.
+        Assert.Equal(1, Value(after, "hybrid_search_index_segments"));
         Assert.True(Value(after, "microsoft_orleans_orleans_catalog_activations{grain_type=\"peer\"}") >= 1);
         Assert.True(Value(after, "microsoft_orleans_orleans_catalog_activations{grain_type=\"mailbox\"}") >= 1);
         Assert.Contains("hybrid_relay_bytes_total", after, StringComparison.Ordinal);

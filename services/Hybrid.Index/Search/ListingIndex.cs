@@ -79,6 +79,33 @@ public sealed partial class ListingIndex : IDisposable
         _synonyms = synonyms ?? Synonyms.Default;
         (_directory, _writer, OpenedFrom) = Open(path);
         _searchers = new SearcherManager(_writer, applyAllDeletes: true, new Bm25SearcherFactory());
+        OpenIndexes.TryAdd(this, 0);
+        _ = IndexMeters.SearchSegments;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ListingIndex, byte> OpenIndexes = new();
+
+    /// <summary>Segments of every index open in this process, as searches now see them.</summary>
+    internal static int SegmentsOpenHere() => OpenIndexes.Keys.Sum(index => index.Segments());
+
+    private int Segments()
+    {
+        try
+        {
+            var searcher = _searchers.Acquire();
+            try
+            {
+                return searcher.IndexReader.Leaves.Count;
+            }
+            finally
+            {
+                _searchers.Release(searcher);
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>What the index was opened from: nothing (empty), or a commit on disk it holds again.</summary>
@@ -581,6 +608,7 @@ public sealed partial class ListingIndex : IDisposable
 
     public void Dispose()
     {
+        OpenIndexes.TryRemove(this, out _);
         try
         {
             Commit();

@@ -92,19 +92,25 @@ public sealed partial class ListingIndex : IDisposable
     {
         try
         {
-            var searcher = _searchers.Acquire();
-            try
-            {
-                return searcher.IndexReader.Leaves.Count;
-            }
-            finally
-            {
-                _searchers.Release(searcher);
-            }
+            return WithSearcher(searcher => searcher.IndexReader.Leaves.Count);
         }
         catch (ObjectDisposedException)
         {
             return 0;
+        }
+    }
+
+    /// <summary><paramref name="read"/> on the searcher searches now use, held for its duration.</summary>
+    private T WithSearcher<T>(Func<IndexSearcher, T> read)
+    {
+        var searcher = _searchers.Acquire();
+        try
+        {
+            return read(searcher);
+        }
+        finally
+        {
+            _searchers.Release(searcher);
         }
     }
 
@@ -240,15 +246,7 @@ public sealed partial class ListingIndex : IDisposable
         get
         {
             Refresh();
-            var searcher = _searchers.Acquire();
-            try
-            {
-                return searcher.IndexReader.NumDocs;
-            }
-            finally
-            {
-                _searchers.Release(searcher);
-            }
+            return WithSearcher(searcher => searcher.IndexReader.NumDocs);
         }
     }
 
@@ -367,15 +365,7 @@ public sealed partial class ListingIndex : IDisposable
     {
         ArgumentNullException.ThrowIfNull(query);
         Refresh();
-        var searcher = _searchers.Acquire();
-        try
-        {
-            return Search(searcher, query, take, nowMs, sellerWeight, trustScore);
-        }
-        finally
-        {
-            _searchers.Release(searcher);
-        }
+        return WithSearcher(searcher => Search(searcher, query, take, nowMs, sellerWeight, trustScore));
     }
 
     private ShardHits Search(IndexSearcher searcher, SearchQuery query, int take, long nowMs, Func<string, double>? sellerWeight, Func<string, int>? trustScore)

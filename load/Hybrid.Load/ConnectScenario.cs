@@ -44,6 +44,12 @@ internal static class ConnectScenario
         }
 
         var idle = await SettledMemoryAsync(node);
+        if (node is not null)
+        {
+            var perConnection = await IdleConnectionBytesAsync(node, Math.Min(peers, IdleConnections), concurrency, cancellationToken);
+            report.Fact("supernode memory per idle HTTP/2 connection (baseline)", $"{perConnection / 1024:0.0} KiB of live managed heap ({Math.Min(peers, IdleConnections):N0} connections, each after one no-op call)");
+        }
+
         // Sessions of other peers first, opened and closed, so the supernode's code is compiled and
         // tiered before the measured ones (a supernode serves for days).
         await using (var warm = new Fleet(WarmUpSessions, peersPerConnection, url))
@@ -153,6 +159,48 @@ internal static class ConnectScenario
         await node.CollectGarbageAsync();
         return (await node.ManagedHeapBytesAsync(), node.ResidentBytes());
     }
+
+    /// <summary>
+    /// What the supernode keeps for an HTTP/2 connection that carries nothing (the server's own
+    /// buffers and tables, before any session): connections opened with one no-op call each and held,
+    /// measured as the live heap's growth. A session on its own connection costs this plus its own.
+    /// </summary>
+    private static async Task<double> IdleConnectionBytesAsync(SupernodeProcess node, int connections, int concurrency, CancellationToken cancellationToken)
+    {
+        var before = await SettledMemoryAsync(node);
+        var channels = new List<GrpcChannel>(connections);
+        try
+        {
+            using var gate = new SemaphoreSlim(concurrency);
+            var opened = Enumerable.Range(0, connections).Select(_ => GrpcChannel.ForAddress(node.GrpcUrl, new GrpcChannelOptions
+            {
+                HttpHandler = new SocketsHttpHandler { PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan },
+                DisposeHttpClient = true,
+            })).ToList();
+            channels.AddRange(opened);
+            await Task.WhenAll(opened.Select(async channel =>
+            {
+                await gate.WaitAsync(cancellationToken);
+                try
+                {
+                    await new Protocol.Api.SupernodeClients(channel).Listings.ListCategoriesAsync(new ListCategoriesRequest(), cancellationToken: cancellationToken);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }));
+            var holding = await SettledMemoryAsync(node);
+            return (holding.Heap - before.Heap) / (double)connections;
+        }
+        finally
+        {
+            channels.ForEach(c => c.Dispose());
+        }
+    }
+
+    /// <summary>Idle connections opened for the per-connection baseline (fewer when fewer peers are measured).</summary>
+    private const int IdleConnections = 2000;
 
     /// <summary>P-256 verifications of session proofs per second on every core of this machine.</summary>
     /// <remarks>

@@ -38,7 +38,7 @@ public sealed class GrainHost : IAsyncLifetime
         await Cluster.DisposeAsync();
     }
 
-    private sealed class Configurator : ISiloConfigurator
+    internal sealed class Configurator : ISiloConfigurator
     {
         public void Configure(ISiloBuilder siloBuilder)
         {

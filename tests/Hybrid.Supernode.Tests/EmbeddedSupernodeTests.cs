@@ -110,6 +110,35 @@ public sealed class EmbeddedSupernodeTests
         Assert.Contains("no heartbeat", await raw.ExpectStatusAsync(Grpc.Core.StatusCode.DeadlineExceeded), StringComparison.Ordinal);
     }
     [Fact]
+    public async Task ASecondSessionOfOnePeerOnTheSameSupernodeSupersedesTheFirstAtOnce()
+    {
+        using var temp = new TempDir();
+        await using var node = await SupernodeProcess.StartAsync(temp.Sub("data"), FastSessions);
+        using var erin = PeerIdentity.Generate();
+        using var first = await RawSession.OpenAsync(node.Client);
+        await first.SendHelloAsync(RawSession.Proof(erin, first.Challenge), RawSession.Profile(erin, "Erin", 1));
+        Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await first.ReadAsync()).KindCase);
+
+        using var second = await RawSession.OpenAsync(node.Client);
+        await second.SendHelloAsync(RawSession.Proof(erin, second.Challenge));
+        Assert.Equal(SessionServerMessage.KindOneofCase.Welcome, (await second.ReadAsync()).KindCase);
+
+        // The first session hears at once that it was taken over (not at its next presence renewal,
+        // a minute away), and ends without an error; the second goes on.
+        var notice = await first.ReadAsync().WaitAsync(Deadline);
+        Assert.Equal(SupernodeEvent.KindOneofCase.Superseded, notice.Event?.KindCase);
+        await second.SendAsync(new SessionClientMessage { Heartbeat = new Heartbeat { Sequence = 1 } });
+        Assert.Equal(SessionServerMessage.KindOneofCase.HeartbeatAck, (await second.ReadAsync()).KindCase);
+        Assert.True((await node.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = erin.Id.ToString() })).Online);
+        await Eventually.TrueAsync(
+            async () => await node.MetricAsync("hybrid_sessions_ended_total{how=\"superseded\"}") == 1,
+            Deadline,
+            "the first session to end as superseded");
+        Assert.Equal(1, await node.MetricAsync("hybrid_sessions_active"));
+        Assert.Equal(0, await node.MetricAsync("hybrid_sessions_ended_total{how=\"error\"}"));
+    }
+
+    [Fact]
     public async Task PeersLeavingCleanlyOrByDroppingTheirConnectionLeaveNoErrorInTheSupernodeLog()
     {
         using var temp = new TempDir();

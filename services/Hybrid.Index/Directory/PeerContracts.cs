@@ -14,7 +14,9 @@ public sealed record SignedProfile(
 
 /// <summary>
 /// What a supernode tells a peer's grain when the peer authenticates a session. <paramref name="Endpoints"/>
-/// are what the peer announced: candidates until a dial-back verifies them.
+/// are what the peer announced: candidates until a dial-back verifies them. <paramref name="Holder"/> is
+/// the silo of the supernode holding the session: the presence lasts while that silo lives (and the
+/// lease runs), so a crashed supernode's peers show offline once membership declares it dead.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("hybrid.SessionClaim")]
 public sealed record SessionClaim(
@@ -24,7 +26,8 @@ public sealed record SessionClaim(
     [property: Id(3)] ImmutableArray<string> Endpoints,
     [property: Id(4)] string SupernodeUrl,
     [property: Id(5)] TimeSpan Lease,
-    [property: Id(6)] bool MayCreate = true);
+    [property: Id(6)] bool MayCreate = true,
+    [property: Id(7)] SiloAddress? Holder = null);
 
 /// <summary>How an index write went.</summary>
 [GenerateSerializer, Alias("hybrid.IndexOutcome")]

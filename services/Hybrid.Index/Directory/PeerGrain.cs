@@ -20,10 +20,12 @@ public sealed class PeerState
 /// <inheritdoc cref="IPeerGrain"/>
 public sealed class PeerGrain(
     [PersistentState("peer", IndexStorage.ProviderName)] IPersistentState<PeerState> state,
+    IClusterMembershipService membership,
     TimeProvider time) : Grain, IPeerGrain
 {
-    // Writing last-seen on every heartbeat would turn presence into a write load; once a minute is enough.
-    private static readonly TimeSpan LastSeenWriteInterval = TimeSpan.FromMinutes(1);
+    // Last-seen while online is written at most this often (a session's close writes it exactly):
+    // written on every renewal, held sessions would be a steady write load.
+    private static readonly TimeSpan LastSeenWriteInterval = TimeSpan.FromMinutes(5);
 
     private Presence? _presence;
 
@@ -62,7 +64,7 @@ public sealed class PeerGrain(
             await WriteAsync();
         }
 
-        _presence = new Presence(claim.SessionId, [], claim.Endpoints, claim.SupernodeUrl, now + claim.Lease, state.State.LastSeen);
+        _presence = new Presence(claim.SessionId, [], claim.Endpoints, claim.SupernodeUrl, claim.Holder, now + claim.Lease, state.State.LastSeen);
         return new IndexResult(IndexOutcome.Applied, "session opened");
     }
 
@@ -159,7 +161,7 @@ public sealed class PeerGrain(
         }
 
         var now = time.GetUtcNow();
-        var online = _presence is { } p && p.LeaseExpires > now;
+        var online = _presence is { } p && p.LeaseExpires > now && HolderLives(p);
         return Task.FromResult<PeerSnapshot?>(new PeerSnapshot(
             key,
             state.State.Profile?.Envelope,
@@ -242,5 +244,13 @@ public sealed class PeerGrain(
     private static IndexResult NotCurrent() =>
         new(IndexOutcome.NotCurrentSession, "this session is no longer the peer's current session");
 
-    private sealed record Presence(Guid SessionId, ImmutableArray<string> Endpoints, ImmutableArray<string> Candidates, string SupernodeUrl, DateTimeOffset LeaseExpires, DateTimeOffset LastSeenWritten);
+    /// <summary>
+    /// Whether the silo holding the session is not known dead: a supernode killed outright cannot
+    /// close its sessions, and its peers show offline once membership declares it dead, long before
+    /// their leases run out. (A holder this silo has not heard of yet counts as alive.)
+    /// </summary>
+    private bool HolderLives(Presence presence) =>
+        presence.Holder is not { } holder || membership.CurrentSnapshot.GetSiloStatus(holder) != SiloStatus.Dead;
+
+    private sealed record Presence(Guid SessionId, ImmutableArray<string> Endpoints, ImmutableArray<string> Candidates, string SupernodeUrl, SiloAddress? Holder, DateTimeOffset LeaseExpires, DateTimeOffset LastSeenWritten);
 }

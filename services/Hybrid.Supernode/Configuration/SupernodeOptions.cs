@@ -51,8 +51,16 @@ public sealed class SupernodeOptions
     /// </summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>No heartbeat for this long and the session ends: the peer is offline. Also the presence lease.</summary>
+    /// <summary>No heartbeat for this long and the session ends: the peer is offline.</summary>
     public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(45);
+
+    /// <summary>
+    /// How long a peer's presence in the directory lasts unless the supernode holding its session
+    /// renews it, which it does on a heartbeat once a third of the lease has passed: a held session
+    /// costs a directory call that often, not one per heartbeat. A supernode killed outright is found
+    /// sooner, by cluster membership: its peers show offline once its silo is declared dead.
+    /// </summary>
+    public TimeSpan PresenceLease { get; set; } = TimeSpan.FromMinutes(3);
 
     /// <summary>How long one dial-back (TCP connect and TLS handshake to an announced endpoint) may take.</summary>
     public TimeSpan DialBackTimeout { get; set; } = TimeSpan.FromSeconds(2);
@@ -367,6 +375,12 @@ public sealed class SupernodeOptions
         if (SessionTimeout <= HeartbeatInterval)
         {
             errors.Add($"Supernode:SessionTimeout ({SessionTimeout}) must be longer than Supernode:HeartbeatInterval ({HeartbeatInterval})");
+        }
+
+        if (PresenceLease < SessionTimeout || PresenceLease < 2 * HeartbeatInterval)
+        {
+            // Renewed on the first heartbeat after a third of the lease: that heartbeat must come before the lease ends.
+            errors.Add($"Supernode:PresenceLease ({PresenceLease}) must be at least Supernode:SessionTimeout ({SessionTimeout}) and twice Supernode:HeartbeatInterval ({HeartbeatInterval})");
         }
 
         if (MissedProbesLimit < 1)

@@ -27,6 +27,8 @@ public sealed partial class SessionHost(
     IdentityAdmission admission,
     SupernodeMetrics metrics,
     DialBack dialBack,
+    ILocalSiloDetails silo,
+    MembershipChurn churn,
     TimeProvider time,
     ILogger<SessionHost> logger)
 {
@@ -61,7 +63,7 @@ public sealed partial class SessionHost(
 
         var grain = grains.GetGrain<IPeerGrain>(peer.ToString());
         var sessionId = Guid.NewGuid();
-        var claim = new SessionClaim(sessionId, publicKey, profile, endpoints, registration.AdvertisedUrl, options.SessionTimeout, MayCreate: admission.IsKnown(peer));
+        var claim = new SessionClaim(sessionId, publicKey, profile, endpoints, registration.AdvertisedUrl, options.PresenceLease, MayCreate: admission.IsKnown(peer), Holder: silo.SiloAddress);
         var opened = await grain.OpenSession(claim);
         if (opened.Outcome == IndexOutcome.NewIdentity)
         {
@@ -81,6 +83,7 @@ public sealed partial class SessionHost(
         var session = new OpenSession(peer, sessionId, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), aborted)
         {
             Observed = Observed(context),
+            RenewPresenceAt = time.GetUtcNow() + options.PresenceLease / 3,
         };
         var welcome = new SessionWelcome
         {
@@ -230,8 +233,8 @@ public sealed partial class SessionHost(
             }
             catch (OperationCanceledException) when (session.Ending.IsCancellationRequested)
             {
-                // The client left, or the supernode is draining and the writer has delivered the notice.
-                return session.CallAborted ? "dropped" : "draining";
+                // The client left, or the supernode ended the session (draining, superseded) and the writer has delivered the notice.
+                return session.CallAborted ? "dropped" : session.EndedBySupernode;
             }
             catch (IOException)
             {
@@ -248,17 +251,26 @@ public sealed partial class SessionHost(
             switch (message.KindCase)
             {
                 case SessionClientMessage.KindOneofCase.Heartbeat:
-                    var renewed = await grain.RenewSession(session.SessionId, options.SessionTimeout);
-                    if (!renewed.Succeeded)
+                    // A heartbeat keeps the session; the directory's presence is renewed only once a
+                    // third of its lease has passed (a held session's main cost was one grain call per
+                    // heartbeat), or on every heartbeat while the cluster settles after a membership change.
+                    if (time.GetUtcNow() >= session.RenewPresenceAt || churn.Unsettled)
                     {
-                        session.TrySend(new SessionServerMessage { Event = new SupernodeEvent { Superseded = new SessionSuperseded() } });
-                        return "superseded";
+                        var renewed = await grain.RenewSession(session.SessionId, options.PresenceLease);
+                        if (!renewed.Succeeded)
+                        {
+                            // A session of this peer opened on another supernode took over.
+                            session.Supersede();
+                            return "superseded";
+                        }
+
+                        session.RenewPresenceAt = time.GetUtcNow() + options.PresenceLease / 3;
                     }
 
                     if (!session.TrySend(new SessionServerMessage { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } }))
                     {
-                        // The outbox is closed (draining) or full (the peer does not read what it is sent).
-                        return session.Closing ? "draining" : "stuck";
+                        // The outbox is closed (draining, superseded) or full (the peer does not read what it is sent).
+                        return session.Closing ? session.EndedBySupernode : "stuck";
                     }
 
                     break;
@@ -350,14 +362,40 @@ public sealed partial class SessionHost(
     {
         try
         {
-            await grain.CloseSession(sessionId).WaitAsync(TimeSpan.FromSeconds(5));
+            await grain.CloseSession(sessionId).WaitAsync(CloseAttemptTimeout);
             LogClosed(logger, peer);
         }
         catch (Exception ex) when (ex is OrleansException or TimeoutException or InvalidOperationException)
         {
-            // The presence lease runs out by itself; nothing is lost.
-            LogCloseFailed(logger, peer, ex.Message);
+            // Tried again beside (the call is over): the presence would otherwise show the peer online
+            // until its lease ran out, which is longer than a session's timeout.
+            _ = RetryCloseAsync(grain, sessionId, peer, ex.Message);
         }
+    }
+
+    private static readonly TimeSpan CloseAttemptTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Closes the presence again every few seconds until a session timeout has passed; then the lease is left to run out.</summary>
+    private async Task RetryCloseAsync(IPeerGrain grain, Guid sessionId, PeerId peer, string firstFailure)
+    {
+        var giveUp = time.GetUtcNow() + options.SessionTimeout;
+        var reason = firstFailure;
+        while (time.GetUtcNow() + CloseAttemptTimeout < giveUp)
+        {
+            await Task.Delay(CloseAttemptTimeout, time);
+            try
+            {
+                await grain.CloseSession(sessionId).WaitAsync(CloseAttemptTimeout);
+                LogClosed(logger, peer);
+                return;
+            }
+            catch (Exception ex) when (ex is OrleansException or TimeoutException or InvalidOperationException)
+            {
+                reason = ex.Message;
+            }
+        }
+
+        LogCloseFailed(logger, peer, reason);
     }
 
     /// <summary>Checks endpoint URLs the peer announces; they are shown to anyone who looks the peer up.</summary>
@@ -412,6 +450,6 @@ public sealed partial class SessionHost(
     [LoggerMessage(Level = LogLevel.Debug, Message = "Session closed for {Peer}")]
     private static partial void LogClosed(ILogger logger, PeerId peer);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Could not mark {Peer} offline at once ({Reason}); its lease will expire")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Could not mark {Peer} offline ({Reason}); its presence lease will expire")]
     private static partial void LogCloseFailed(ILogger logger, PeerId peer, string reason);
 }

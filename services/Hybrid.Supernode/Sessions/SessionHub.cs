@@ -59,6 +59,23 @@ public sealed class OpenSession
 
     /// <summary>Whether the outbox was completed: the session is being ended by this supernode.</summary>
     public bool Closing { get; private set; }
+
+    /// <summary>Whether a newer session of the same peer took over.</summary>
+    public bool Superseded { get; private set; }
+
+    /// <summary>When this session next renews the peer's presence (on the first heartbeat after it).</summary>
+    public DateTimeOffset RenewPresenceAt { get; set; }
+
+    /// <summary>Tells the peer another session of its took over, and ends this one.</summary>
+    public void Supersede()
+    {
+        Superseded = true;
+        TrySend(new SessionServerMessage { Event = new SupernodeEvent { Superseded = new SessionSuperseded() } });
+        CompleteOutbox();
+    }
+
+    /// <summary>How a session this supernode ended was ended (a <c>hybrid_sessions_ended_total</c> label).</summary>
+    public string EndedBySupernode => Superseded ? "superseded" : "draining";
 }
 
 /// <summary>The sessions open on this supernode, by token.</summary>
@@ -69,13 +86,23 @@ public sealed class SessionHub(SupernodeMetrics metrics)
 
     public int Count => _byToken.Count;
 
+    /// <summary>Adds a session; an older session of the same peer on this supernode is told it was superseded and ends.</summary>
     public void Add(OpenSession session)
     {
         ArgumentNullException.ThrowIfNull(session);
         _byToken[session.Token] = session;
-        _byPeer[session.Peer] = session;
+        OpenSession? replaced = null;
+        _byPeer.AddOrUpdate(session.Peer, session, (_, old) =>
+        {
+            replaced = old;
+            return session;
+        });
         metrics.SessionsOpened.Inc();
         metrics.SessionsActive.Set(_byToken.Count);
+        if (replaced is not null && !ReferenceEquals(replaced, session))
+        {
+            replaced.Supersede();
+        }
     }
 
     public void Remove(OpenSession session)

@@ -10,29 +10,39 @@ using Hybrid.Testing;
 namespace Hybrid.Load;
 
 /// <summary>
-/// Connection throughput on one embedded supernode: peers open authenticated sessions (connect,
-/// challenge, signed proof, profile stored, presence set) with bounded concurrency, then hold them
-/// while heartbeating. Each peer dials its own HTTP/2 connection, as thin clients do, or (with
-/// <c>--peers-per-connection</c>) many peers share one, which shows a session's cost without its
-/// connection's. Baselines, same run: a no-op gRPC call, and P-256 verifications on every core.
+/// Connection throughput on one embedded supernode, or (<c>--supernodes</c>) a cluster of them on
+/// Redis with each peer's seed list starting at a different one: peers open authenticated sessions
+/// (connect, challenge, signed proof, profile stored, presence set) with bounded concurrency, then
+/// hold them while heartbeating. Each peer dials its own HTTP/2 connection, as thin clients do, or
+/// (with <c>--peers-per-connection</c>) many peers share one, which shows a session's cost without
+/// its connection's. Baselines, same run: a no-op gRPC call, and P-256 verifications on every core.
+/// CPU and memory are the sums over the supernodes.
 /// </summary>
 internal static class ConnectScenario
 {
-    private static readonly HttpClient Http = new();
-
     /// <summary>Sessions opened and closed before the measured ones: enough for the runtime to finish tiering the session path.</summary>
     private const int WarmUpSessions = 3000;
 
-    public static async Task<int> RunAsync(int peers, int concurrency, int peersPerConnection, TimeSpan hold, string? target, string reportFolder, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(int peers, int concurrency, int peersPerConnection, int supernodes, TimeSpan hold, string? target, string reportFolder, CancellationToken cancellationToken)
     {
         var report = new Report("connect", "no-op gRPC call");
         var verifyRate = VerifyRate(report);
         report.Fact("ECDSA P-256 verify, both cores, in-process (baseline)", $"{verifyRate:N0} /s");
 
         using var temp = new TempDir();
-        // Against a running network (--target) memory cannot be read; otherwise the runner starts its own supernode.
-        await using var node = target is null ? await SupernodeProcess.StartAsync(temp.Sub("data"), "--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000", "--Supernode:SessionsPerMinute=1000000") : null;
-        var url = target ?? node!.GrpcUrl;
+        // Against a running network (--target) memory cannot be read; otherwise the runner starts its own supernodes.
+        string[] unlimited = ["--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000", "--Supernode:SessionsPerMinute=1000000"];
+        await using var embedded = target is null && supernodes == 1 ? await SupernodeProcess.StartAsync(temp.Sub("data"), unlimited) : null;
+        await using var cluster = target is null && supernodes > 1 ? await TestCluster.StartAsync(supernodes, unlimited) : null;
+        List<SupernodeProcess> nodes = embedded is not null ? [embedded] : cluster?.Nodes ?? [];
+        var node = nodes.FirstOrDefault();
+        IReadOnlyList<string> urls = target is not null ? [target] : [.. nodes.Select(n => n.GrpcUrl)];
+        var url = urls[0];
+        var ready = Stopwatch.StartNew();
+        if (cluster is not null)
+        {
+            report.Fact("supernodes", $"{supernodes}, one Redis, each peer's seed list starting at a different one");
+        }
 
         using (var channel = GrpcChannel.ForAddress(url))
         {
@@ -43,7 +53,14 @@ internal static class ConnectScenario
             report.Fact("no-op gRPC calls (baseline)", $"{noopRate:N0} /s with {concurrency} in flight");
         }
 
-        var idle = await SettledMemoryAsync(node);
+        var idle = await SettledMemoryAsync(nodes);
+        var idleCpu = CpuTime(nodes);
+        await Task.Delay(IdleSample, cancellationToken);
+        idleCpu = CpuTime(nodes) - idleCpu;
+        if (node is not null)
+        {
+            report.Fact("supernodes' CPU while idle (baseline)", $"{idleCpu.TotalSeconds / IdleSample.TotalSeconds:P1} of one core");
+        }
         if (node is not null)
         {
             var perConnection = await IdleConnectionBytesAsync(node, Math.Min(peers, IdleConnections), concurrency, cancellationToken);
@@ -52,14 +69,14 @@ internal static class ConnectScenario
 
         // Sessions of other peers first, opened and closed, so the supernode's code is compiled and
         // tiered before the measured ones (a supernode serves for days).
-        await using (var warm = new Fleet(WarmUpSessions, peersPerConnection, url))
+        await using (var warm = new Fleet(WarmUpSessions, peersPerConnection, urls))
         {
             await warm.OpenAsync(concurrency, report.Series("warm-up sessions (ignored)"), cancellationToken);
         }
 
-        await using var fleet = new Fleet(peers, peersPerConnection, url);
+        await using var fleet = new Fleet(peers, peersPerConnection, urls);
         var runnerCpu = Process.GetCurrentProcess().TotalProcessorTime;
-        var supernodeCpu = node?.CpuTime() ?? TimeSpan.Zero;
+        var supernodeCpu = CpuTime(nodes);
         var opening = report.Series("open a session (connect, challenge, proof, welcome)");
         var half = peers / 2;
         var clock = Stopwatch.StartNew();
@@ -68,9 +85,9 @@ internal static class ConnectScenario
         // of what the process holds anyway and of what the warm-up left behind.
         // (Outside the timed window: the collection is the measurement's cost, not the sessions'.)
         clock.Stop();
-        var sampling = node?.CpuTime() ?? TimeSpan.Zero;
-        var halfway = await SettledMemoryAsync(node);
-        supernodeCpu += (node?.CpuTime() ?? TimeSpan.Zero) - sampling;
+        var sampling = CpuTime(nodes);
+        var halfway = await SettledMemoryAsync(nodes);
+        supernodeCpu += CpuTime(nodes) - sampling;
         clock.Start();
         await fleet.OpenAsync(concurrency, opening, half, peers, cancellationToken);
         var elapsed = clock.Elapsed;
@@ -81,27 +98,38 @@ internal static class ConnectScenario
         report.Fact("load runner's CPU while opening", $"{runnerCpu.TotalSeconds / elapsed.TotalSeconds / Environment.ProcessorCount:P0} of the machine");
         if (node is not null)
         {
-            supernodeCpu = node.CpuTime() - supernodeCpu;
+            supernodeCpu = CpuTime(nodes) - supernodeCpu;
             report.Fact("supernode CPU for each session opened", $"{supernodeCpu.TotalMilliseconds / peers:0.00} ms ({supernodeCpu.TotalSeconds / elapsed.TotalSeconds / Environment.ProcessorCount:P0} of the machine)");
         }
 
-        // Hold every session and check the supernode counts them all.
+        // Hold every session and check the supernodes count them all.
         if (node is not null)
         {
             await Eventually.TrueAsync(
-                async () => (await Http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics"), cancellationToken)).Contains($"hybrid_sessions_active {peers}", StringComparison.Ordinal),
+                async () => await ActiveSessionsAsync(nodes) == peers,
                 TimeSpan.FromSeconds(30),
-                $"the supernode to report {peers} active sessions");
+                $"the supernodes to report {peers} active sessions");
+            if (nodes.Count > 1)
+            {
+                report.Fact("sessions held by each supernode", string.Join(" / ", await Task.WhenAll(nodes.Select(n => n.MetricAsync("hybrid_sessions_active")))));
+            }
         }
 
-        var heldCpu = node?.CpuTime() ?? TimeSpan.Zero;
+        if (cluster is not null && ready.Elapsed < SettleTime)
+        {
+            // Sessions renew on every heartbeat for a minute after a silo joins (the directory settles):
+            // the hold is measured as a cluster that has run for a while holds.
+            await Task.Delay(SettleTime - ready.Elapsed, cancellationToken);
+        }
+
+        var heldCpu = CpuTime(nodes);
         await Task.Delay(hold, cancellationToken);
         var stillIn = fleet.InSession;
         report.Fact($"sessions still open after holding {hold.TotalSeconds:0} s", $"{stillIn:N0} of {peers:N0}");
         if (node is not null)
         {
-            heldCpu = node.CpuTime() - heldCpu;
-            var held = await SettledMemoryAsync(node);
+            heldCpu = CpuTime(nodes) - heldCpu;
+            var held = await SettledMemoryAsync(nodes);
             // Idle is measured before the warm-up: what the warm-up's closed sessions left behind counts
             // against the held ones, so this is an upper bound.
             // Resident memory hardly falls after a collection (the heap keeps what it committed), so the
@@ -119,21 +147,21 @@ internal static class ConnectScenario
         if (node is not null)
         {
             await Eventually.TrueAsync(
-                async () => (await Http.GetStringAsync(new Uri($"{node.OpsUrl}/metrics"), cancellationToken)).Contains("hybrid_sessions_active 0", StringComparison.Ordinal),
+                async () => await ActiveSessionsAsync(nodes) == 0,
                 TimeSpan.FromSeconds(60),
-                "the supernode to see every session of the first round end");
+                "the supernodes to see every session of the first round end");
         }
 
-        await using (var returning = new Fleet(identities, peersPerConnection, url))
+        await using (var returning = new Fleet(identities, peersPerConnection, urls))
         {
-            var returningCpu = node?.CpuTime() ?? TimeSpan.Zero;
+            var returningCpu = CpuTime(nodes);
             var again = Stopwatch.StartNew();
             await returning.OpenAsync(concurrency, report.Series("reopen a returning peer's session"), cancellationToken);
             var returnRate = peers / again.Elapsed.TotalSeconds;
             report.Fact("returning peers' sessions opened", $"{returnRate:N0} /s ({peers:N0} peers back at once, {concurrency} opening at a time)");
             if (node is not null)
             {
-                returningCpu = node.CpuTime() - returningCpu;
+                returningCpu = CpuTime(nodes) - returningCpu;
                 report.Fact("supernode CPU for each returning session", $"{returningCpu.TotalMilliseconds / peers:0.00} ms");
             }
         }
@@ -143,22 +171,31 @@ internal static class ConnectScenario
             ["peers"] = peers.ToString(CultureInfo.InvariantCulture),
             ["concurrency"] = concurrency.ToString(CultureInfo.InvariantCulture),
             ["peers_per_connection"] = peersPerConnection.ToString(CultureInfo.InvariantCulture),
+            ["supernodes"] = supernodes.ToString(CultureInfo.InvariantCulture),
             ["hold_seconds"] = hold.TotalSeconds.ToString(CultureInfo.InvariantCulture),
         });
         return stillIn == peers ? 0 : 1;
     }
 
-    /// <summary>The supernode's live managed heap and its resident memory, right after a full garbage collection (zeros against a --target).</summary>
-    private static async Task<(long Heap, long Resident)> SettledMemoryAsync(SupernodeProcess? node)
+    /// <summary>The supernode's live managed heap and its resident memory, right after a full garbage collection.</summary>
+    private static async Task<(long Heap, long Resident)> SettledMemoryAsync(SupernodeProcess node)
     {
-        if (node is null)
-        {
-            return (0, 0);
-        }
-
         await node.CollectGarbageAsync();
         return (await node.ManagedHeapBytesAsync(), node.ResidentBytes());
     }
+
+    /// <summary>The supernodes' live managed heaps and resident memory, summed (zeros against a --target).</summary>
+    private static async Task<(long Heap, long Resident)> SettledMemoryAsync(IReadOnlyList<SupernodeProcess> nodes)
+    {
+        var each = await Task.WhenAll(nodes.Select(SettledMemoryAsync));
+        return (each.Sum(m => m.Heap), each.Sum(m => m.Resident));
+    }
+
+    private static TimeSpan CpuTime(IReadOnlyList<SupernodeProcess> nodes) =>
+        nodes.Aggregate(TimeSpan.Zero, (sum, n) => sum + n.CpuTime());
+
+    private static async Task<double> ActiveSessionsAsync(IReadOnlyList<SupernodeProcess> nodes) =>
+        (await Task.WhenAll(nodes.Select(n => n.MetricAsync("hybrid_sessions_active")))).Sum();
 
     /// <summary>
     /// What the supernode keeps for an HTTP/2 connection that carries nothing (the server's own
@@ -198,6 +235,12 @@ internal static class ConnectScenario
             channels.ForEach(c => c.Dispose());
         }
     }
+
+    /// <summary>How long the idle supernodes' CPU is sampled.</summary>
+    private static readonly TimeSpan IdleSample = TimeSpan.FromSeconds(5);
+
+    /// <summary>A little more than a cluster's settling after a silo joins (Supernode.Sessions.MembershipChurn.SettleTime).</summary>
+    private static readonly TimeSpan SettleTime = TimeSpan.FromSeconds(65);
 
     /// <summary>Idle connections opened for the per-connection baseline (fewer when fewer peers are measured).</summary>
     private const int IdleConnections = 2000;
@@ -239,13 +282,13 @@ internal static class ConnectScenario
         private readonly List<SocketsHttpHandler> _handlers = [];
         private readonly List<SupernodeConnection> _connections;
 
-        public Fleet(int peers, int peersPerConnection, string url)
-            : this([.. Enumerable.Range(0, peers).Select(_ => PeerIdentity.Generate())], peersPerConnection, url)
+        public Fleet(int peers, int peersPerConnection, IReadOnlyList<string> urls)
+            : this([.. Enumerable.Range(0, peers).Select(_ => PeerIdentity.Generate())], peersPerConnection, urls)
         {
         }
 
-        /// <summary>A fleet of the given peers, which it disposes with itself.</summary>
-        public Fleet(List<PeerIdentity> identities, int peersPerConnection, string url)
+        /// <summary>A fleet of the given peers, which it disposes with itself; peer i's seed list starts at supernode i (modulo their number).</summary>
+        public Fleet(List<PeerIdentity> identities, int peersPerConnection, IReadOnlyList<string> urls)
         {
             _identities = identities;
             var peers = identities.Count;
@@ -264,9 +307,10 @@ internal static class ConnectScenario
                 }
             }
 
+            // Peers sharing a connection share its supernode: the seed list rotates per connection.
             _connections = [.. _identities.Select((id, i) => new SupernodeConnection(id, new SupernodeConnectionOptions
             {
-                Seeds = [url],
+                Seeds = [.. urls.Skip(i / peersPerConnection % urls.Count), .. urls.Take(i / peersPerConnection % urls.Count)],
                 DisplayName = "load peer",
                 SharedHandler = _handlers.Count == 0 ? null : _handlers[i / peersPerConnection],
             }))];

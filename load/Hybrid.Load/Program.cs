@@ -49,10 +49,18 @@ restart.SetAction((parse, ct) => ClusterRestartScenario.RunAsync(parse.GetValue(
 var peersToConnect = new Option<int>("--peers") { Description = "Peers that open and hold a session.", DefaultValueFactory = _ => 1000 };
 var concurrency = new Option<int>("--concurrency") { Description = "Sessions being opened at once.", DefaultValueFactory = _ => 32 };
 var peersPerConnection = new Option<int>("--peers-per-connection") { Description = "Peers sharing one HTTP/2 connection (1: each dials its own, as thin clients do).", DefaultValueFactory = _ => 1 };
-var connect = new Command("connect", "Sessions opened per second and sessions held on one embedded supernode (or --target), against a no-op gRPC call and P-256 verifications.")
+var supernodeCount = new Option<int>("--supernodes") { Description = "Supernodes (more than one: a cluster on Redis, each peer's seed list starting at a different one).", DefaultValueFactory = _ => 1 };
+var connect = new Command("connect", "Sessions opened per second and sessions held on one embedded supernode, a cluster (--supernodes) or --target, against a no-op gRPC call and P-256 verifications.")
 {
-    peersToConnect, concurrency, peersPerConnection, seconds, report, target,
+    peersToConnect, concurrency, peersPerConnection, supernodeCount, seconds, report, target,
 };
+supernodeCount.Validators.Add(result =>
+{
+    if (result.GetValueOrDefault<int>() is < 1 or > 8)
+    {
+        result.AddError("--supernodes must be 1-8");
+    }
+});
 peersPerConnection.Validators.Add(result =>
 {
     if (result.GetValueOrDefault<int>() < 1)
@@ -60,7 +68,7 @@ peersPerConnection.Validators.Add(result =>
         result.AddError("--peers-per-connection must be at least 1");
     }
 });
-connect.SetAction((parse, ct) => ConnectScenario.RunAsync(parse.GetValue(peersToConnect), parse.GetValue(concurrency), parse.GetValue(peersPerConnection), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(target), parse.GetValue(report)!, ct));
+connect.SetAction((parse, ct) => ConnectScenario.RunAsync(parse.GetValue(peersToConnect), parse.GetValue(concurrency), parse.GetValue(peersPerConnection), parse.GetValue(supernodeCount), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(target), parse.GetValue(report)!, ct));
 
 var sizeMb = new Option<int>("--size-mb") { Description = "Size of the goods data fetched.", DefaultValueFactory = _ => 512 };
 var fetches = new Option<int>("--runs") { Description = "Fetches per path.", DefaultValueFactory = _ => 3 };

@@ -86,6 +86,9 @@ public sealed class SessionHub(SupernodeMetrics metrics)
 
     public int Count => _byToken.Count;
 
+    /// <summary>The sessions open now.</summary>
+    public IEnumerable<OpenSession> All => _byToken.Values;
+
     /// <summary>Adds a session; an older session of the same peer on this supernode is told it was superseded and ends.</summary>
     public void Add(OpenSession session)
     {

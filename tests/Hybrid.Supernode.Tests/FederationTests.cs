@@ -610,8 +610,12 @@ public sealed class FederationTests
             // The listener: answers with A's key, refuses a caller without a key, a blocked cluster, and a cluster over its budget.
             using (var anonymous = ClusterChannel($"https://127.0.0.1:{aFederation}", a.Key.Id, key: null))
             {
+                // With TLS 1.3 the client's side of the handshake is done before the listener checks for a
+                // client certificate, so the refusal reaches the caller either as a failed connection
+                // (Unavailable) or as its connection cut while the call is sent (Internal, made by the
+                // client library: the listener never answers).
                 var refused = await Assert.ThrowsAsync<RpcException>(() => new FederationApi.FederationApiClient(anonymous).HelloAsync(Nonce()).ResponseAsync);
-                Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+                Assert.Contains(refused.StatusCode, new[] { StatusCode.Unavailable, StatusCode.Internal });
             }
 
             using (var blockedChannel = ClusterChannel($"https://127.0.0.1:{aFederation}", a.Key.Id, blocked))

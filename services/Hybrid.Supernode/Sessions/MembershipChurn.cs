@@ -71,7 +71,7 @@ public sealed partial class MembershipChurn(
                     var renewed = await grains.GetGrain<Hybrid.Index.Directory.IPeerGrain>(session.Peer.ToString()).RenewSession(session.SessionId, options.PresenceLease);
                     if (renewed.Succeeded)
                     {
-                        session.RenewPresenceAt = time.GetUtcNow() + options.PresenceLease / 3;
+                        session.RenewPresenceAt(time.GetUtcNow() + options.PresenceLease / 3);
                     }
                     else
                     {

@@ -83,8 +83,8 @@ public sealed partial class SessionHost(
         var session = new OpenSession(peer, sessionId, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), aborted)
         {
             Observed = Observed(context),
-            RenewPresenceAt = time.GetUtcNow() + options.PresenceLease / 3,
         };
+        session.RenewPresenceAt(time.GetUtcNow() + options.PresenceLease / 3);
         var welcome = new SessionWelcome
         {
             PeerId = peer.ToString(),
@@ -254,7 +254,7 @@ public sealed partial class SessionHost(
                     // A heartbeat keeps the session; the directory's presence is renewed only once a
                     // third of its lease has passed (a held session's main cost was one grain call per
                     // heartbeat), or on every heartbeat while the cluster settles after a membership change.
-                    if (time.GetUtcNow() >= session.RenewPresenceAt || churn.Unsettled)
+                    if (session.PresenceDue(time.GetUtcNow()) || churn.Unsettled)
                     {
                         var renewed = await grain.RenewSession(session.SessionId, options.PresenceLease);
                         if (!renewed.Succeeded)
@@ -264,7 +264,7 @@ public sealed partial class SessionHost(
                             return "superseded";
                         }
 
-                        session.RenewPresenceAt = time.GetUtcNow() + options.PresenceLease / 3;
+                        session.RenewPresenceAt(time.GetUtcNow() + options.PresenceLease / 3);
                     }
 
                     if (!session.TrySend(new SessionServerMessage { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } }))

@@ -63,8 +63,13 @@ public sealed class OpenSession
     /// <summary>Whether a newer session of the same peer took over.</summary>
     public bool Superseded { get; private set; }
 
-    /// <summary>When this session next renews the peer's presence (on the first heartbeat after it).</summary>
-    public DateTimeOffset RenewPresenceAt { get; set; }
+    private long _renewPresenceAtTicks;
+
+    /// <summary>Whether the peer's presence is due for renewal (the first heartbeat after this time renews it).</summary>
+    public bool PresenceDue(DateTimeOffset now) => now.UtcTicks >= Interlocked.Read(ref _renewPresenceAtTicks);
+
+    /// <summary>Sets when the presence is next renewed (by the session's heartbeats or a sweep after a membership change).</summary>
+    public void RenewPresenceAt(DateTimeOffset next) => Interlocked.Exchange(ref _renewPresenceAtTicks, next.UtcTicks);
 
     /// <summary>Tells the peer another session of its took over, and ends this one.</summary>
     public void Supersede()

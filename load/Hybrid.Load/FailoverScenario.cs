@@ -90,9 +90,16 @@ internal static class FailoverScenario
             try
             {
                 await Eventually.TrueAsync(() => Task.FromResult(moved.Count == peers), Deadline, $"all {peers} peers back in session");
+                await lookups;
             }
             catch (TimeoutException)
             {
+                // A survivor that stopped (declared dead while busy, it stops itself) explains most failures: say so first.
+                foreach (var lost in nodes.Skip(1).Where(n => n.HasExited))
+                {
+                    Console.Error.WriteLine($"survivor {lost.GrpcUrl} exited with code {lost.ExitCode}; its last output:{Environment.NewLine}{string.Join(Environment.NewLine, lost.Output.Split('\n').Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(15))}");
+                }
+
                 foreach (var stuck in connections.Where(c => !moved.ContainsKey(c.PeerId)))
                 {
                     Console.Error.WriteLine($"{stuck.PeerId}: in session {stuck.InSession} via {stuck.CurrentSupernode}; last failure: {stuck.LastFailure}");
@@ -105,7 +112,6 @@ internal static class FailoverScenario
                 Report.Record(backInSession, time);
             }
 
-            await lookups;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run + 1}/{runs}: all {peers} peers back in session after {moved.Values.Max().TotalSeconds:0.00} s"));
             foreach (var c in connections)
             {

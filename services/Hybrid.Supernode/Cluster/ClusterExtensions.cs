@@ -91,8 +91,8 @@ public static class ClusterExtensions
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrustRanking>());
         builder.Services.AddSingleton<PauseFence>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PauseFence>());
-        builder.Services.AddSingleton<Sessions.MembershipChurn>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<Sessions.MembershipChurn>());
+        builder.Services.AddSingleton<Sessions.PresenceRenewal>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Sessions.PresenceRenewal>());
         return builder;
     }
 }

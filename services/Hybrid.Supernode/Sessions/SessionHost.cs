@@ -28,7 +28,7 @@ public sealed partial class SessionHost(
     SupernodeMetrics metrics,
     DialBack dialBack,
     ILocalSiloDetails silo,
-    MembershipChurn churn,
+    PresenceRenewal renewal,
     TimeProvider time,
     ILogger<SessionHost> logger)
 {
@@ -84,7 +84,7 @@ public sealed partial class SessionHost(
         {
             Observed = Observed(context),
         };
-        session.RenewPresenceAt(time.GetUtcNow() + options.PresenceLease / 3);
+        renewal.ScheduleRenewal(session);
         var welcome = new SessionWelcome
         {
             PeerId = peer.ToString(),
@@ -251,20 +251,12 @@ public sealed partial class SessionHost(
             switch (message.KindCase)
             {
                 case SessionClientMessage.KindOneofCase.Heartbeat:
-                    // A heartbeat keeps the session; the directory's presence is renewed only once a
-                    // third of its lease has passed (a held session's main cost was one grain call per
-                    // heartbeat), or on every heartbeat while the cluster settles after a membership change.
-                    if (session.PresenceDue(time.GetUtcNow()) || churn.Unsettled)
+                    // A heartbeat keeps the session; the directory's presence is renewed only when due
+                    // (a held session's main cost was one grain call per heartbeat).
+                    if (!await renewal.RenewIfDueAsync(session))
                     {
-                        var renewed = await grain.RenewSession(session.SessionId, options.PresenceLease);
-                        if (!renewed.Succeeded)
-                        {
-                            // A session of this peer opened on another supernode took over.
-                            session.Supersede();
-                            return "superseded";
-                        }
-
-                        session.RenewPresenceAt(time.GetUtcNow() + options.PresenceLease / 3);
+                        // A session of this peer opened elsewhere took over.
+                        return "superseded";
                     }
 
                     if (!session.TrySend(new SessionServerMessage { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } }))

@@ -1,23 +1,24 @@
 namespace Hybrid.Supernode.Sessions;
 
 /// <summary>
-/// Knows whether the cluster's membership changed lately. When a silo dies, the directory entries it
-/// kept are lost: a peer's grain is then activated afresh (or twice), and a presence kept in the lost
-/// activation is gone, so lookups show the peer offline while it is in session here. Sessions renew
-/// their presence rarely (see <see cref="Configuration.SupernodeOptions.PresenceLease"/>). So after a
-/// change this supernode renews every session it holds at once (after <see cref="SweepDelay"/>, once
-/// the directory has moved), and for <see cref="SettleTime"/> sessions renew on every heartbeat: a
-/// lost presence is found within seconds (the renewal is refused, the session is ended as superseded
-/// and its peer opens a new one, which every lookup then finds).
+/// Renews the directory presence of the sessions this supernode holds. A session renews on a
+/// heartbeat once a third of its lease (<see cref="Configuration.SupernodeOptions.PresenceLease"/>)
+/// has passed, not on every heartbeat. When a silo dies, the directory entries it kept are lost: a
+/// peer's grain is then activated afresh (or twice), and a presence kept in the lost activation is
+/// gone, so lookups show the peer offline while it is in session here. So after a membership change
+/// every session held here is renewed at once (after <see cref="SweepDelay"/>, once the directory has
+/// moved), and for <see cref="SettleTime"/> sessions renew on every heartbeat: a lost presence is found
+/// within seconds (the renewal is refused, the session is ended as superseded and its peer opens a
+/// new one, which every lookup then finds).
 /// </summary>
-public sealed partial class MembershipChurn(
+public sealed partial class PresenceRenewal(
     IClusterMembershipService membership,
     ILocalSiloDetails self,
     SessionHub hub,
     IGrainFactory grains,
     Configuration.SupernodeOptions options,
     TimeProvider time,
-    ILogger<MembershipChurn> logger) : BackgroundService
+    ILogger<PresenceRenewal> logger) : BackgroundService
 {
     /// <summary>How long after a membership change the sessions held here are renewed all at once.</summary>
     public static readonly TimeSpan SweepDelay = TimeSpan.FromSeconds(1);
@@ -31,7 +32,38 @@ public sealed partial class MembershipChurn(
     private long _unsettledUntilTicks;
 
     /// <summary>Whether another silo joined, left or died within <see cref="SettleTime"/>.</summary>
-    public bool Unsettled => time.GetUtcNow().UtcTicks < Interlocked.Read(ref _unsettledUntilTicks);
+    private bool Unsettled => time.GetUtcNow().UtcTicks < Interlocked.Read(ref _unsettledUntilTicks);
+
+    /// <summary>Sets when <paramref name="session"/>, whose presence was just set or renewed, next renews it.</summary>
+    public void ScheduleRenewal(OpenSession session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        session.RenewPresenceAt(time.GetUtcNow() + options.PresenceLease / 3);
+    }
+
+    /// <summary>
+    /// On a heartbeat: renews the session's presence if it is due (or the cluster is settling).
+    /// False when the presence is no longer this session's (another session of the peer took over,
+    /// or it was lost): the session is then told it was superseded and ends.
+    /// </summary>
+    public Task<bool> RenewIfDueAsync(OpenSession session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        return session.PresenceDue(time.GetUtcNow()) || Unsettled ? RenewAsync(session) : Task.FromResult(true);
+    }
+
+    private async Task<bool> RenewAsync(OpenSession session)
+    {
+        var renewed = await grains.GetGrain<Hybrid.Index.Directory.IPeerGrain>(session.Peer.ToString()).RenewSession(session.SessionId, options.PresenceLease);
+        if (!renewed.Succeeded)
+        {
+            session.Supersede();
+            return false;
+        }
+
+        ScheduleRenewal(session);
+        return true;
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -68,14 +100,8 @@ public sealed partial class MembershipChurn(
             {
                 try
                 {
-                    var renewed = await grains.GetGrain<Hybrid.Index.Directory.IPeerGrain>(session.Peer.ToString()).RenewSession(session.SessionId, options.PresenceLease);
-                    if (renewed.Succeeded)
+                    if (!await RenewAsync(session))
                     {
-                        session.RenewPresenceAt(time.GetUtcNow() + options.PresenceLease / 3);
-                    }
-                    else
-                    {
-                        session.Supersede();
                         Interlocked.Increment(ref lost);
                     }
                 }

@@ -208,25 +208,14 @@ internal static class ConnectScenario
         var channels = new List<GrpcChannel>(connections);
         try
         {
-            using var gate = new SemaphoreSlim(concurrency);
             var opened = Enumerable.Range(0, connections).Select(_ => GrpcChannel.ForAddress(node.GrpcUrl, new GrpcChannelOptions
             {
                 HttpHandler = new SocketsHttpHandler { PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan },
                 DisposeHttpClient = true,
             })).ToList();
             channels.AddRange(opened);
-            await Task.WhenAll(opened.Select(async channel =>
-            {
-                await gate.WaitAsync(cancellationToken);
-                try
-                {
-                    await new Protocol.Api.SupernodeClients(channel).Listings.ListCategoriesAsync(new ListCategoriesRequest(), cancellationToken: cancellationToken);
-                }
-                finally
-                {
-                    gate.Release();
-                }
-            }));
+            await Parallel.ForEachAsync(opened, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancellationToken }, async (channel, ct) =>
+                await new Protocol.Api.SupernodeClients(channel).Listings.ListCategoriesAsync(new ListCategoriesRequest(), cancellationToken: ct));
             var holding = await SettledMemoryAsync(node);
             return (holding.Heap - before.Heap) / (double)connections;
         }
@@ -239,7 +228,7 @@ internal static class ConnectScenario
     /// <summary>How long the idle supernodes' CPU is sampled.</summary>
     private static readonly TimeSpan IdleSample = TimeSpan.FromSeconds(5);
 
-    /// <summary>A little more than a cluster's settling after a silo joins (Supernode.Sessions.MembershipChurn.SettleTime).</summary>
+    /// <summary>A little more than a cluster's settling after a silo joins (Supernode.Sessions.PresenceRenewal.SettleTime).</summary>
     private static readonly TimeSpan SettleTime = TimeSpan.FromSeconds(65);
 
     /// <summary>Idle connections opened for the per-connection baseline (fewer when fewer peers are measured).</summary>
@@ -347,22 +336,13 @@ internal static class ConnectScenario
         /// <summary>Opens the sessions of peers <paramref name="from"/> (inclusive) to <paramref name="to"/> (exclusive).</summary>
         public async Task OpenAsync(int concurrency, HdrHistogram.LongHistogram opened, int from, int to, CancellationToken cancellationToken)
         {
-            using var gate = new SemaphoreSlim(concurrency);
-            await Task.WhenAll(_connections.Skip(from).Take(to - from).Select(async connection =>
+            await Parallel.ForEachAsync(_connections.Skip(from).Take(to - from), new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancellationToken }, async (connection, ct) =>
             {
-                await gate.WaitAsync(cancellationToken);
-                try
-                {
-                    var started = Stopwatch.GetTimestamp();
-                    connection.Start();
-                    await connection.WaitForSessionAsync(cancellationToken).WaitAsync(TimeSpan.FromMinutes(2), cancellationToken);
-                    Report.Record(opened, Stopwatch.GetElapsedTime(started));
-                }
-                finally
-                {
-                    gate.Release();
-                }
-            }));
+                var started = Stopwatch.GetTimestamp();
+                connection.Start();
+                await connection.WaitForSessionAsync(ct).WaitAsync(TimeSpan.FromMinutes(2), ct);
+                Report.Record(opened, Stopwatch.GetElapsedTime(started));
+            });
         }
 
         public async ValueTask DisposeAsync()

@@ -50,24 +50,13 @@ internal static class FailoverScenario
                 return c;
             }).ToList();
 
-            using (var gate = new SemaphoreSlim(OpeningConcurrency))
+            await Parallel.ForEachAsync(connections, new ParallelOptions { MaxDegreeOfParallelism = OpeningConcurrency, CancellationToken = cancellationToken }, async (c, ct) =>
             {
-                await Task.WhenAll(connections.Select(async c =>
-                {
-                    await gate.WaitAsync(cancellationToken);
-                    try
-                    {
-                        var opening = Stopwatch.StartNew();
-                        c.Start();
-                        await c.WaitForSessionAsync(cancellationToken).WaitAsync(Deadline, cancellationToken);
-                        Report.Record(baseline, opening.Elapsed);
-                    }
-                    finally
-                    {
-                        gate.Release();
-                    }
-                }));
-            }
+                var opening = Stopwatch.StartNew();
+                c.Start();
+                await c.WaitForSessionAsync(ct).WaitAsync(Deadline, ct);
+                Report.Record(baseline, opening.Elapsed);
+            });
 
             var elsewhere = connections.Where(c => c.CurrentSupernode != victim.GrpcUrl).ToList();
             if (elsewhere.Count > 0)

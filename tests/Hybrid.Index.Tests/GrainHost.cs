@@ -76,13 +76,29 @@ public static class FaultyStores
     /// <summary>Makes the next <paramref name="count"/> writes of state <paramref name="stateName"/> (or item set) fail.</summary>
     public static void FailNextWrites(string stateName, int count = 1) => Failures[stateName] = count;
 
+    /// <summary>Makes the next <paramref name="count"/> writes of <paramref name="name"/> land and then fail as if their answer was lost.</summary>
+    public static void LoseNextAnswers(string name, int count = 1) => LostAnswers[name] = count;
+
     internal static void ThrowIfFailing(string name)
     {
-        if (Failures.TryGetValue(name, out var left) && left > 0 && Failures.TryUpdate(name, left - 1, left))
+        if (Take(Failures, name))
         {
             throw new IOException($"injected storage failure writing {name}");
         }
     }
+
+    internal static void ThrowIfAnswerLost(string name)
+    {
+        if (Take(LostAnswers, name))
+        {
+            throw new IOException($"injected loss of the answer to a write of {name} that landed");
+        }
+    }
+
+    private static readonly ConcurrentDictionary<string, int> LostAnswers = new(StringComparer.Ordinal);
+
+    private static bool Take(ConcurrentDictionary<string, int> faults, string name) =>
+        faults.TryGetValue(name, out var left) && left > 0 && faults.TryUpdate(name, left - 1, left);
 }
 
 /// <summary>Item sets in memory, shared by every silo of the host.</summary>
@@ -135,12 +151,18 @@ public sealed class MemoryListingStore : IListingStore
 {
     private readonly ConcurrentDictionary<(int Shard, string Id), StoredListing> _listings = new();
 
-    public Task SaveAsync(int shard, StoredListing listing)
+    public Task<bool> SaveAsync(int shard, StoredListing listing)
     {
         ArgumentNullException.ThrowIfNull(listing);
         FaultyStores.ThrowIfFailing("listings");
-        _listings[(shard, listing.ListingId)] = listing;
-        return Task.CompletedTask;
+        // As the real stores do: never back to an older version, atomically.
+        var stored = false;
+        _listings.AddOrUpdate(
+            (shard, listing.ListingId),
+            _ => { stored = true; return listing; },
+            (_, held) => { stored = listing.Version > held.Version; return stored ? listing : held; });
+        FaultyStores.ThrowIfAnswerLost("listings");
+        return Task.FromResult(stored);
     }
 
     public Task<StoredListing?> GetAsync(int shard, string listingId) =>

@@ -29,9 +29,63 @@ public sealed class SearchShardGrainTests(GrainHost host) : IClassFixture<GrainH
         Assert.Equal(1, await shard.Count());
     }
 
-    private static StoredListing Stored(PeerIdentity seller, Protocol.V1.Listing listing)
+    [Fact]
+    public async Task AWithdrawalThatLandedThoughItsAnswerWasLostIsNotUndoneByAPublishOfTheSameVersion()
     {
-        var envelope = ListingFactory.Sign(seller, listing);
-        return new StoredListing(listing.ListingId, seller.Id.ToString(), 1, DateTimeOffset.UtcNow.AddDays(30).ToUnixTimeMilliseconds(), false, envelope.ToByteArray());
+        // The chaos run's case: a withdrawal at version 2 is stored, but the shard hears only an
+        // error, so the seller (told it failed) publishes a new price at version 2. The store keeps
+        // the withdrawal; the shard must not acknowledge the new price as stored.
+        using var seller = PeerIdentity.Generate();
+        var shard = host.Grains.GetGrain<ISearchShardGrain>(8);
+        var listing = ListingFactory.Listing("Teak garden bench", price: 90m);
+        Assert.True((await shard.Publish(Stored(seller, listing))).Succeeded);
+        FaultyStores.LoseNextAnswers("listings");
+        await Assert.ThrowsAnyAsync<Exception>(() => shard.Withdraw(listing.ListingId, seller.Id.ToString(), 2, [1, 2, 3]));
+
+        var cheaper = listing.Clone();
+        cheaper.Price = Protocol.Listings.ListingRules.ParseMoney("70", "EUR");
+        var answer = await shard.Publish(Stored(seller, cheaper, version: 2));
+
+        Assert.Equal((ListingOutcome.Replayed, 2ul), (answer.Outcome, answer.Version));
+        var stored = await shard.Find(listing.ListingId);
+        Assert.Equal((2ul, true), (stored!.Version, stored.Withdrawn));
+        Assert.Empty((await shard.Search(Query("teak"), 10)).Hits);
+        // The shard's view is the store's from then on: a newer version is taken.
+        Assert.Equal(ListingOutcome.Applied, (await shard.Publish(Stored(seller, cheaper, version: 3))).Outcome);
+        Assert.Equal(listing.ListingId, Assert.Single((await shard.Search(Query("teak"), 10)).Hits).ListingId);
+    }
+
+    [Fact]
+    public async Task APublishThatLandedThoughItsAnswerWasLostIsUnchangedWhenRetriedAndRefusedWhenItsVersionIsReused()
+    {
+        using var seller = PeerIdentity.Generate();
+        var shard = host.Grains.GetGrain<ISearchShardGrain>(9);
+        var listing = ListingFactory.Listing("Brass ship lantern", price: 40m);
+        var first = Stored(seller, listing);
+        FaultyStores.LoseNextAnswers("listings");
+        await Assert.ThrowsAnyAsync<Exception>(() => shard.Publish(first));
+
+        // Sent again as it was: already stored, so the retry succeeds without a change.
+        var retried = await shard.Publish(first);
+        Assert.Equal((ListingOutcome.Unchanged, 1ul), (retried.Outcome, retried.Version));
+        Assert.Equal(listing.ListingId, Assert.Single((await shard.Search(Query("lantern"), 10)).Hits).ListingId);
+
+        // Another body under the same version is not acknowledged: the store holds the first.
+        var other = listing.Clone();
+        other.Price = Protocol.Listings.ListingRules.ParseMoney("45", "EUR");
+        var landed = Stored(seller, other, version: 2);
+        FaultyStores.LoseNextAnswers("listings");
+        await Assert.ThrowsAnyAsync<Exception>(() => shard.Publish(landed));
+        var reused = await shard.Publish(Stored(seller, listing, version: 2));
+        Assert.Equal((ListingOutcome.Replayed, 2ul), (reused.Outcome, reused.Version));
+        Assert.Equal(landed.Envelope, (await shard.Find(listing.ListingId))!.Envelope);
+    }
+
+    private static SearchQuery Query(string text) => new(text, null, null, null, null, null, null, null, null, SearchOrder.Relevance);
+
+    private static StoredListing Stored(PeerIdentity seller, Protocol.V1.Listing listing, ulong version = 1)
+    {
+        var envelope = ListingFactory.Sign(seller, listing, version);
+        return new StoredListing(listing.ListingId, seller.Id.ToString(), version, DateTimeOffset.UtcNow.AddDays(30).ToUnixTimeMilliseconds(), false, envelope.ToByteArray());
     }
 }

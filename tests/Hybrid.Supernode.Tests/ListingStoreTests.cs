@@ -39,6 +39,28 @@ public sealed class ListingStoreTests
         Assert.Empty(await store.GetManyAsync(1, ["a"]));
     }
 
+    /// <summary>A write at the stored version or an older one is refused, and says so: the shard answers from what is stored.</summary>
+    private static async Task AssertNeverBackwardsAsync(IListingStore store)
+    {
+        Assert.True(await store.SaveAsync(0, Listing("x", version: 2)));
+        Assert.False(await store.SaveAsync(0, Listing("x", version: 2, withdrawn: true)));
+        Assert.False(await store.SaveAsync(0, Listing("x", version: 1, withdrawn: true)));
+        Assert.Equal((2ul, false), ((await store.GetAsync(0, "x"))!.Version, (await store.GetAsync(0, "x"))!.Withdrawn));
+        Assert.True(await store.SaveAsync(0, Listing("x", version: 3, withdrawn: true)));
+        Assert.Equal((3ul, true), ((await store.GetAsync(0, "x"))!.Version, (await store.GetAsync(0, "x"))!.Withdrawn));
+    }
+
+    [Fact]
+    public async Task NeitherStoreTakesAListingBackToItsStoredVersionOrAnOlderOneAndEachSaysSo()
+    {
+        using var temp = new TempDir();
+        await using var database = new SqliteDatabase(temp.Sub("index.db"));
+        await AssertNeverBackwardsAsync(new SqliteListingStore(database));
+        await using var redis = await RedisServer.StartAsync();
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        await AssertNeverBackwardsAsync(new RedisListingStore(connection, "store-test"));
+    }
+
     [Fact]
     public async Task TheEmbeddedStoreReadsAPageOfListingsInOneBatch()
     {

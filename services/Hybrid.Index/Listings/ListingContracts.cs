@@ -60,8 +60,13 @@ public sealed record ListingWriteResult(
 /// <summary>The durable home of listings, per shard: SQLite embedded, Redis in a cluster.</summary>
 public interface IListingStore
 {
-    /// <summary>Stores (or replaces) listings; returns once they are durable.</summary>
-    Task SaveAsync(int shard, StoredListing listing);
+    /// <summary>
+    /// Stores <paramref name="listing"/> unless the store already holds that listing at the same or a
+    /// newer version; returns once it is durable, true if it was stored. The check is the store's own
+    /// and atomic: a shard activation that no longer owns its shard (its supernode frozen and declared
+    /// dead), or one whose earlier write landed although its answer was lost, cannot take a listing back.
+    /// </summary>
+    Task<bool> SaveAsync(int shard, StoredListing listing);
 
     /// <summary>One listing, or null.</summary>
     Task<StoredListing?> GetAsync(int shard, string listingId);

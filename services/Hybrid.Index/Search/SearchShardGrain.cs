@@ -261,7 +261,11 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             return new(ListingOutcome.OverQuota, refusal, current.Version);
         }
 
-        await store.SaveAsync(Shard, listing);
+        if (!await store.SaveAsync(Shard, listing))
+        {
+            return await TakeStoredAsync(listing.ListingId, listing.Seller, listing.Version, stored => !stored.Withdrawn && Hash(stored.Envelope) == hash);
+        }
+
         Remember(listing, hash);
         _index.Upsert(listing);
         return new(ListingOutcome.Applied, "listing stored", listing.Version);
@@ -288,7 +292,11 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             }
         }
 
-        await store.SaveAsync(Shard, tombstone);
+        if (!await store.SaveAsync(Shard, tombstone))
+        {
+            return await TakeStoredAsync(tombstone.ListingId, tombstone.Seller, tombstone.Version, stored => stored.Withdrawn);
+        }
+
         Remember(tombstone);
         _index.Remove(tombstone.ListingId);
         return new(ListingOutcome.Applied, "listing withdrawn", tombstone.Version);
@@ -313,10 +321,47 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
 
         var stored = await store.GetAsync(Shard, listingId) ?? throw new InvalidOperationException($"listing {listingId} is indexed but missing from the store");
         var tombstone = stored with { Version = version, Withdrawn = true, Withdrawal = withdrawal };
-        await store.SaveAsync(Shard, tombstone);
+        if (!await store.SaveAsync(Shard, tombstone))
+        {
+            return await TakeStoredAsync(listingId, seller, version, stored => stored.Withdrawn);
+        }
+
         Remember(tombstone);
         _index.Remove(listingId);
         return new(ListingOutcome.Applied, "listing withdrawn", version);
+    }
+
+    /// <summary>
+    /// The store refused a write because it already holds the listing at that version or a newer
+    /// one: an earlier write of this shard that landed although its answer was lost, or a write by
+    /// another activation of the shard (one on a supernode frozen and declared dead). The store is
+    /// the record, so the shard takes its copy as its own (entry and index) and answers from it:
+    /// unchanged when the store holds what was asked (<paramref name="same"/>, at that version),
+    /// otherwise not newer than what is stored. Nothing is acknowledged that the store does not hold.
+    /// </summary>
+    private async Task<ListingWriteResult> TakeStoredAsync(string listingId, string seller, ulong version, Func<StoredListing, bool> same)
+    {
+        var stored = await store.GetAsync(Shard, listingId) ?? throw new InvalidOperationException($"the store refused listing {listingId} at version {version} but holds none");
+        if (stored.Seller != seller)
+        {
+            return new(ListingOutcome.NotSeller, $"listing {listingId} belongs to another seller", stored.Version);
+        }
+
+        var live = !stored.Withdrawn && stored.ExpiresMs > time.GetUtcNow().ToUnixTimeMilliseconds();
+        Remember(stored, live: live);
+        if (live)
+        {
+            _index.Upsert(stored);
+        }
+        else
+        {
+            _index.Remove(listingId);
+        }
+
+        LogTookStored(logger, Shard, listingId, version, stored.Version);
+        return stored.Version == version && same(stored)
+            ? new(ListingOutcome.Unchanged, "this version is already stored", stored.Version)
+            : new(ListingOutcome.Replayed, $"version {version} is not newer than the stored version {stored.Version}", stored.Version);
     }
 
     public async Task<StoredListing?> Find(string listingId)
@@ -506,7 +551,10 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     [LoggerMessage(Level = LogLevel.Warning, Message = "Search shard {Shard} could not use its index on disk ({Origin}): every listing is indexed again")]
     private static partial void LogIndexNotOpened(ILogger logger, int shard, IndexOrigin origin);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} removed {Count} expired listings")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Search shard {Shard} was behind its store on listing {ListingId}: version {Version} was refused, the store holds version {StoredVersion}, which the shard now takes")]
+    private static partial void LogTookStored(ILogger logger, int shard, string listingId, ulong version, ulong storedVersion);
+
+        [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} removed {Count} expired listings")]
     private static partial void LogSwept(ILogger logger, int shard, int count);
 
     // What orders a listing's versions and charges its quota; its envelope is in the store only.

@@ -26,13 +26,14 @@ public sealed class RedisListingStore(IConnectionMultiplexer redis, string servi
         return 1
         """;
 
-    public Task SaveAsync(int shard, StoredListing listing)
+    public async Task<bool> SaveAsync(int shard, StoredListing listing)
     {
         ArgumentNullException.ThrowIfNull(listing);
-        return redis.GetDatabase().ScriptEvaluateAsync(
+        var stored = await redis.GetDatabase().ScriptEvaluateAsync(
             SaveNewer,
             [Key(shard), VersionsKey(shard)],
             [listing.ListingId, listing.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), StoredListingCodec.Encode(listing)]);
+        return (long)stored == 1;
     }
 
     public async Task<StoredListing?> GetAsync(int shard, string listingId)

@@ -10,10 +10,11 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
 {
     private const string Columns = "listing_id, seller, version, expires_ms, withdrawn, envelope, withdrawal, origin";
 
-    public Task SaveAsync(int shard, StoredListing listing)
+    public async Task<bool> SaveAsync(int shard, StoredListing listing)
     {
         ArgumentNullException.ThrowIfNull(listing);
-        return database.WriteAsync(command =>
+        // The upsert changes no row when the stored version is the same or newer.
+        return await database.WriteAsync(command =>
         {
             command.CommandText = """
                 INSERT INTO listings (listing_id, shard, seller, version, expires_ms, withdrawn, envelope, withdrawal, origin)
@@ -33,7 +34,7 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
             command.Parameters.AddWithValue("$withdrawal", (object?)listing.Withdrawal ?? DBNull.Value);
             command.Parameters.AddWithValue("$origin", (object?)listing.Origin ?? DBNull.Value);
             return command.ExecuteNonQuery();
-        });
+        }) == 1;
     }
 
     public async Task<StoredListing?> GetAsync(int shard, string listingId)

@@ -249,7 +249,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
                     if (await CallAsync(random, c => c.Listings.PublishListingAsync(ListingFactory.Sign(seller, body, 1), deadline: Deadline()).ResponseAsync, stop) is not null)
                     {
                         mine.Add((body, 1, false));
-                        _listings[body.ListingId] = new AckedListing(body.ListingId, writer, body.Title, 1, false);
+                        _listings[body.ListingId] = new AckedListing(body.ListingId, writer, body.Title, 1, false, body.Price);
                     }
                 }
                 else if (roll < 0.60)
@@ -263,7 +263,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
                         if (await CallAsync(random, c => c.Listings.PublishListingAsync(ListingFactory.Sign(seller, next, version + 1), deadline: Deadline()).ResponseAsync, stop) is not null)
                         {
                             mine[i] = (next, version + 1, false);
-                            _listings[body.ListingId] = new AckedListing(body.ListingId, writer, body.Title, version + 1, false);
+                            _listings[body.ListingId] = new AckedListing(body.ListingId, writer, body.Title, version + 1, false, next.Price);
                         }
                     }
                 }
@@ -274,7 +274,7 @@ public sealed partial class ChaosRun : IAsyncDisposable
                     if (!withdrawn && await CallAsync(random, c => c.Listings.WithdrawListingAsync(ListingFactory.Withdrawal(seller, body.ListingId, version + 1), deadline: Deadline()).ResponseAsync, stop) is not null)
                     {
                         mine[i] = (body, version + 1, true);
-                        _listings[body.ListingId] = new AckedListing(body.ListingId, writer, body.Title, version + 1, true);
+                        _listings[body.ListingId] = new AckedListing(body.ListingId, writer, body.Title, version + 1, true, body.Price);
                     }
                 }
                 else if (roll < 0.88 || reviews.Count == 0)
@@ -588,9 +588,12 @@ public sealed partial class ChaosRun : IAsyncDisposable
                     {
                         lost.Add($"listing {acked.ListingId} (version {acked.Version}) not found through supernode {slot.Index}");
                     }
-                    else if (record.Version < acked.Version || (acked.Withdrawn && record.State != ListingState.Withdrawn))
+                    else if (record.Version < acked.Version
+                        || (acked.Withdrawn && record.State != ListingState.Withdrawn)
+                        // At the acknowledged version, exactly what was acknowledged: live with its price, or withdrawn.
+                        || (record.Version == acked.Version && !acked.Withdrawn && (record.State == ListingState.Withdrawn || !record.Listing.Price.Equals(acked.Price))))
                     {
-                        stale.Add($"listing {acked.ListingId}: supernode {slot.Index} serves version {record.Version} ({record.State}); version {acked.Version}{(acked.Withdrawn ? " (withdrawn)" : string.Empty)} was acknowledged");
+                        stale.Add($"listing {acked.ListingId}: supernode {slot.Index} serves version {record.Version} ({record.State}, price {record.Listing.Price}); version {acked.Version}{(acked.Withdrawn ? " (withdrawn)" : $" (price {acked.Price})")} was acknowledged");
                     }
                 }
             });
@@ -856,7 +859,8 @@ public sealed partial class ChaosRun : IAsyncDisposable
     /// <summary>A supernode gave no answer to a read for <see cref="ReadPatience"/>.</summary>
     private sealed class UnansweredException(string message) : Exception(message);
 
-    private sealed record AckedListing(string ListingId, int Writer, string Title, ulong Version, bool Withdrawn);
+    /// <summary>A listing write the network acknowledged: its version, whether it was a withdrawal, and (for a publish) the price it set.</summary>
+    private sealed record AckedListing(string ListingId, int Writer, string Title, ulong Version, bool Withdrawn, Money Price);
 
     private sealed record AckedReview(string ReviewId, string Reviewed, uint Stars, ulong Version, ulong ReplyVersion);
 

@@ -13,24 +13,66 @@ namespace Hybrid.Supernode.Tests;
 /// get struck out) but is never learned again, still counts against its introducer, and what is
 /// remembered of learned peers stays bounded however many come and go.
 /// </summary>
-public sealed class FederationLearningLimitsTests : IDisposable
+public sealed class FederationLearningLimitsTests : IAsyncLifetime, IDisposable
 {
     private readonly TempDir _temp = new();
     private readonly FederationIdentity _identity;
+    private readonly SupernodeOptions _options;
+    private readonly Storage.SqliteDatabase _database;
+    private readonly Storage.SqliteItemStore _store;
     private readonly FederationPeers _peers;
 
     public FederationLearningLimitsTests()
     {
-        var options = new SupernodeOptions { DataDir = _temp.Path, Federation = new FederationOptions { MaxLearnedPeers = 2, MaxLearnedPerIntroducer = 2 } };
-        _identity = new FederationIdentity(options);
-        _peers = new FederationPeers(options, _identity, new Ops.SupernodeMetrics(), NullLogger<FederationPeers>.Instance);
+        _options = new SupernodeOptions { DataDir = _temp.Path, Federation = new FederationOptions { MaxLearnedPeers = 2, MaxLearnedPerIntroducer = 2 } };
+        _identity = new FederationIdentity(_options);
+        _database = new Storage.SqliteDatabase(_temp.Sub("store.db"));
+        _store = new Storage.SqliteItemStore(_database);
+        _peers = Peers();
     }
 
-    public void Dispose()
+    /// <summary>The peers of a supernode of this cluster (a restarted one, or another), on the cluster's store.</summary>
+    private FederationPeers Peers() => new(_options, _identity, _store, new Ops.SupernodeMetrics(), NullLogger<FederationPeers>.Instance);
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         _peers.Dispose();
+        await _database.DisposeAsync();
+    }
+
+    /// <summary>Called by xUnit after <see cref="DisposeAsync"/>.</summary>
+    public void Dispose()
+    {
         _identity.Dispose();
         _temp.Dispose();
+    }
+
+    [Fact]
+    public async Task LearnedPeersAndWhyOneWasDroppedAreRecalledAfterARestartAndNothingTheStoreHoldsWidensTheLimits()
+    {
+        var introducer = Introducer();
+        Assert.Equal(2, await _peers.LearnAndRememberAsync(introducer, [Stranger(), Stranger()]));
+        var struck = Learned()[0];
+        struck.DroppedBecause = "3 strikes, the last: a forged listing";
+        await _peers.RememberAsync(struck);
+        // Entries no introduction could have made: garbage, a private address, an unparsable id.
+        await _store.PutAsync(FederationPeers.LearnedItemSet, "not-an-id", "{}"u8.ToArray());
+        await _store.PutAsync(FederationPeers.LearnedItemSet, Stranger().ClusterId, System.Text.Encoding.UTF8.GetBytes($$"""{"Url":"https://10.0.0.7","LearnedFrom":"{{introducer.ClusterId}}"}"""));
+        await _store.PutAsync(FederationPeers.LearnedItemSet, Stranger().ClusterId, "not json"u8.ToArray());
+
+        using var restarted = Peers();
+        Assert.Empty(restarted.All);
+        await restarted.RecallLearnedAsync(CancellationToken.None);
+
+        var recalled = restarted.All.ToDictionary(p => p.Pin!.Value.ToString(), StringComparer.Ordinal);
+        Assert.Equal(Learned().Select(p => p.Pin!.Value.ToString()).Order(StringComparer.Ordinal), recalled.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(struck.DroppedBecause, recalled[struck.Pin!.Value.ToString()].DroppedBecause);
+        Assert.All(restarted.All, p => Assert.Equal(introducer.ClusterId, p.LearnedFrom));
+        // Recalled again (it is, every interval): nothing doubles.
+        await restarted.RecallLearnedAsync(CancellationToken.None);
+        Assert.Equal(2, restarted.All.Count);
     }
 
     [Fact]

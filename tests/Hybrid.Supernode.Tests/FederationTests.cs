@@ -408,7 +408,7 @@ public sealed class FederationTests
     }
 
     [Fact]
-    public async Task AFederatedClusterLearnsThePeersOfItsPeerAndPullsFromThemWhenThePeerIsGone()
+    public async Task AFederatedClusterLearnsThePeersOfItsPeerAndPullsFromThemWhenThePeerIsGoneEvenAfterARestart()
     {
         using var temp = new TempDir();
         var (a, b, c) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"), Cluster.Create(temp, "c"));
@@ -426,6 +426,13 @@ public sealed class FederationTests
             b.Running.KillHard();
             await PublishAsync(c, seller, "Brass hinge");
             await FoundAsync(a, "hinge", "Brass hinge");
+
+            // A restarted still knows C (kept in its store), though no one is left to introduce it.
+            await a.Running.DisposeAsync();
+            a.Launch([b], "--Supernode:Federation:LearnPrivateAddresses=true");
+            await a.Running.WaitReadyAsync(failWhenExited: true);
+            await PublishAsync(c, seller, "Brass door latch");
+            await FoundAsync(a, "latch", "Brass door latch");
         }
         finally
         {

@@ -44,8 +44,14 @@ public sealed class PeerCluster(string url, PeerId? pin = null, PeerId? learnedF
 /// The configured peer clusters and one channel to each, shared by the puller and by look-ups of
 /// peers homed in other clusters.
 /// </summary>
-public sealed partial class FederationPeers(SupernodeOptions options, FederationIdentity identity, Ops.SupernodeMetrics metrics, ILogger<FederationPeers> logger) : IDisposable
+public sealed partial class FederationPeers(SupernodeOptions options, FederationIdentity identity, Hybrid.Index.Storage.IItemStore items, Ops.SupernodeMetrics metrics, ILogger<FederationPeers> logger) : IDisposable
 {
+    /// <summary>
+    /// The item set of learned peers (field: the peer's cluster id), in the cluster's shared store:
+    /// what one supernode learned survives its restart and is known to whichever supernode pulls next.
+    /// </summary>
+    public const string LearnedItemSet = "federation-learned";
+
     /// <summary>Peer clusters a hello answer names at most.</summary>
     public const int MaxIntroduced = 16;
 
@@ -74,17 +80,31 @@ public sealed partial class FederationPeers(SupernodeOptions options, Federation
     /// each new one, within the limits and the address policy, is pulled from from now on, pinned to
     /// the id the introducer gave. Returns how many were learned.
     /// </summary>
-    public int Learn(PeerCluster introducer, IEnumerable<KnownCluster> introduced)
+    public int Learn(PeerCluster introducer, IEnumerable<KnownCluster> introduced) => LearnNew(introducer, introduced).Count;
+
+    /// <summary><see cref="Learn"/>, then the peers learned are written to the cluster's store (see <see cref="LearnedItemSet"/>).</summary>
+    public async Task<int> LearnAndRememberAsync(PeerCluster introducer, IEnumerable<KnownCluster> introduced)
+    {
+        var learned = LearnNew(introducer, introduced);
+        foreach (var peer in learned)
+        {
+            await RememberAsync(peer);
+        }
+
+        return learned.Count;
+    }
+
+    private List<PeerCluster> LearnNew(PeerCluster introducer, IEnumerable<KnownCluster> introduced)
     {
         ArgumentNullException.ThrowIfNull(introducer);
         ArgumentNullException.ThrowIfNull(introduced);
         var federation = options.Federation;
+        var learned = new List<PeerCluster>();
         if (federation.MaxLearnedPeers == 0 || introducer.ClusterId is not { } introducerId)
         {
-            return 0;
+            return learned;
         }
 
-        var learned = 0;
         lock (_learning)
         {
             foreach (var known in introduced.Take(MaxIntroduced))
@@ -94,13 +114,85 @@ public sealed partial class FederationPeers(SupernodeOptions options, Federation
                 if (peer is not null)
                 {
                     _all = _all.Add(peer);
-                    learned++;
+                    learned.Add(peer);
                     LogLearned(logger, peer.Url, peer.Pin!.Value, introducerId);
                 }
             }
         }
 
         return learned;
+    }
+
+    /// <summary>Writes a learned peer (and why it was dropped, if it was) to the cluster's store; configured peers are not written.</summary>
+    public Task RememberAsync(PeerCluster peer)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        if (peer.LearnedFrom is not { } introducer || peer.Pin is not { } pin)
+        {
+            return Task.CompletedTask;
+        }
+
+        var record = new RememberedPeer(peer.Url, introducer.ToString(), peer.DroppedBecause);
+        return items.PutAsync(LearnedItemSet, pin.ToString(), System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(record, RememberedPeerJson.Default.RememberedPeer));
+    }
+
+    /// <summary>
+    /// Takes the learned peers the cluster's store holds that this supernode does not know yet
+    /// (learned before a restart, or by another supernode of the cluster), and those another
+    /// supernode has since dropped. Each is weighed again as an introduction is (address policy,
+    /// blocks, limits), so a store edited by hand or settings tightened since cannot widen them.
+    /// </summary>
+    public async Task RecallLearnedAsync(CancellationToken cancellationToken)
+    {
+        var federation = options.Federation;
+        if (federation.MaxLearnedPeers == 0)
+        {
+            return;
+        }
+
+        var stored = new List<(PeerId Pin, PeerId Introducer, RememberedPeer Peer)>();
+        await foreach (var (field, value) in items.ReadAllAsync(LearnedItemSet, cancellationToken))
+        {
+            if (stored.Count >= federation.MaxLearnedPeers * RememberedPerPlace)
+            {
+                break;
+            }
+
+            RememberedPeer? peer;
+            try
+            {
+                peer = System.Text.Json.JsonSerializer.Deserialize(value, RememberedPeerJson.Default.RememberedPeer);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                continue;
+            }
+
+            if (peer is not null && PeerId.TryParse(field, out var pin, out _) && PeerId.TryParse(peer.LearnedFrom, out var introducer, out _))
+            {
+                stored.Add((pin, introducer, peer));
+            }
+        }
+
+        lock (_learning)
+        {
+            // Dropped ones first: they hold no place among those pulled from.
+            foreach (var (pin, introducer, remembered) in stored.OrderBy(s => s.Peer.DroppedBecause is null))
+            {
+                if (_all.FirstOrDefault(p => p.Pin == pin && p.LearnedFrom is not null) is { } known)
+                {
+                    known.DroppedBecause ??= remembered.DroppedBecause;
+                    continue;
+                }
+
+                if (Consider(new KnownCluster { ClusterId = pin.ToString(), Url = remembered.Url }, introducer, federation, out var peer) == "learned")
+                {
+                    peer!.DroppedBecause = remembered.DroppedBecause;
+                    _all = _all.Add(peer);
+                    LogRecalled(logger, peer.Url, pin);
+                }
+            }
+        }
     }
 
     private string Consider(KnownCluster known, PeerId introducerId, FederationOptions federation, out PeerCluster? peer)
@@ -260,6 +352,18 @@ public sealed partial class FederationPeers(SupernodeOptions options, Federation
     [LoggerMessage(Level = LogLevel.Information, Message = "Federation: learned peer cluster {Cluster} at {Url}, introduced by cluster {Introducer}")]
     private static partial void LogLearned(ILogger logger, string url, PeerId cluster, PeerId introducer);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Federation: peer cluster {Cluster} at {Url}, learned earlier, recalled from the cluster's store")]
+    private static partial void LogRecalled(ILogger logger, string url, PeerId cluster);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: peer cluster at {Url} is pinned to cluster {Pin} but its TLS certificate is {Presented}'s; refused")]
     private static partial void LogPinMismatch(ILogger logger, string url, PeerId pin, string presented);
 }
+
+/// <summary>A learned peer as the cluster's store keeps it.</summary>
+/// <param name="Url">Where it answers.</param>
+/// <param name="LearnedFrom">The cluster that introduced it.</param>
+/// <param name="DroppedBecause">Why it is no longer pulled from, or null.</param>
+public sealed record RememberedPeer(string Url, string LearnedFrom, string? DroppedBecause);
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(RememberedPeer))]
+internal sealed partial class RememberedPeerJson : System.Text.Json.Serialization.JsonSerializerContext;

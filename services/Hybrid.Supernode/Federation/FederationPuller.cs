@@ -64,6 +64,7 @@ public sealed partial class FederationPuller(
         using var timer = new PeriodicTimer(_federation.Interval, time);
         do
         {
+            await RecallLearnedAsync(stoppingToken);
             if (!await HoldsLeaseAsync())
             {
                 continue;
@@ -78,6 +79,31 @@ public sealed partial class FederationPuller(
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    private async Task RememberAsync(PeerCluster peer)
+    {
+        try
+        {
+            await peers.RememberAsync(peer);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogRecallFailed(logger, ex.Message);
+        }
+    }
+
+    /// <summary>Peers learned before a restart or by another supernode of the cluster; a store that cannot be read now is read at the next interval.</summary>
+    private async Task RecallLearnedAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await peers.RecallLearnedAsync(stoppingToken);
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested && ex is not OutOfMemoryException)
+        {
+            LogRecallFailed(logger, ex.Message);
+        }
     }
 
     /// <summary>Whether this supernode is the one of its cluster that pulls now; false while the cluster cannot say.</summary>
@@ -116,6 +142,11 @@ public sealed partial class FederationPuller(
         catch (PeerMisbehavedException ex)
         {
             Strike(peer, ex.Message);
+            if (peer.DroppedBecause is not null && peer.LearnedFrom is not null)
+            {
+                // So no supernode of the cluster pulls from it again after a restart or a change of lease.
+                await RememberAsync(peer);
+            }
         }
         catch (Exception ex) when (ex is RpcException or HttpRequestException or IOException or OperationCanceledException)
         {
@@ -168,7 +199,7 @@ public sealed partial class FederationPuller(
         }
 
         // The clusters it pulls from: more of the federation, within this cluster's limits.
-        peers.Learn(peer, hello.Peers);
+        await peers.LearnAndRememberAsync(peer, hello.Peers);
         var listings = await local.SnapshotAsync(fresh: true);
         var wanted = await DifferencesAsync(client, ObjectSet.Listings, listings, _federation.MaxListingsPerRound, cancellationToken);
         var taken = 0;
@@ -381,6 +412,9 @@ public sealed partial class FederationPuller(
     }
 
     private DateTime Deadline() => time.GetUtcNow().UtcDateTime + CallDeadline;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Federation: the learned peer clusters kept in the cluster's store could not be read or written ({Reason}); trying again at the next interval")]
+    private static partial void LogRecallFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Federation: cluster {ClusterId} pulls from {Peers} peer clusters every {Seconds} s")]
     private static partial void LogStarted(ILogger logger, PeerId clusterId, int peers, double seconds);

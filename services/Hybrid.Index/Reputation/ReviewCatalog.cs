@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Hybrid.Index.Federation;
 using Hybrid.Index.Storage;
+using Orleans.Concurrency;
 
 namespace Hybrid.Index.Reputation;
 
@@ -26,14 +27,20 @@ public static class ReviewCatalog
         return itemId.EndsWith(ReplySuffix, StringComparison.Ordinal) ? itemId[..^ReplySuffix.Length] : itemId;
     }
 
-    /// <summary>Records the versions held of one review (idempotent).</summary>
-    public static Task PutAsync(IItemStore items, string reviewId, ulong version, ulong replyVersion)
+    /// <summary>
+    /// Records the versions held of one review (idempotent), then counts the change with the
+    /// cluster's <see cref="IReviewCatalogGrain"/>, so a snapshot of the catalog is read again only
+    /// when it may differ.
+    /// </summary>
+    public static async Task PutAsync(IItemStore items, IGrainFactory grains, string reviewId, ulong version, ulong replyVersion)
     {
         ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(grains);
         var value = new byte[16];
         BinaryPrimitives.WriteUInt64BigEndian(value, version);
         BinaryPrimitives.WriteUInt64BigEndian(value.AsSpan(8), replyVersion);
-        return items.PutAsync(ItemSet, reviewId, value);
+        await items.PutAsync(ItemSet, reviewId, value);
+        await grains.GetGrain<IReviewCatalogGrain>(0).Changed();
     }
 
     /// <summary>Every item held: each review at its version, and each reply at its version.</summary>
@@ -57,4 +64,37 @@ public static class ReviewCatalog
 
         return held;
     }
+}
+
+/// <summary>
+/// Counts the changes to the <see cref="ReviewCatalog"/> in the cluster (one activation, key 0):
+/// equal generations mean the catalog was not written in between, so a snapshot of it still holds.
+/// A change is counted after its item is stored, and a reader takes the generation before it reads
+/// the catalog; a new activation (its silo gone) answers with a new generation.
+/// </summary>
+[Alias("hybrid.IReviewCatalogGrain")]
+public interface IReviewCatalogGrain : IGrainWithIntegerKey
+{
+    /// <summary>One more change stored.</summary>
+    [AlwaysInterleave]
+    Task Changed();
+
+    /// <summary>The activation and how many changes it has counted.</summary>
+    [AlwaysInterleave]
+    Task<Listings.ShardGeneration> Generation();
+}
+
+/// <inheritdoc cref="IReviewCatalogGrain"/>
+public sealed class ReviewCatalogGrain : Grain, IReviewCatalogGrain
+{
+    private readonly Guid _activation = Guid.NewGuid();
+    private long _changes;
+
+    public Task Changed()
+    {
+        _changes++;
+        return Task.CompletedTask;
+    }
+
+    public Task<Listings.ShardGeneration> Generation() => Task.FromResult(new Listings.ShardGeneration(_activation, _changes));
 }

@@ -147,7 +147,7 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
 
         await GrainFactory.GetGrain<IReputationGrain>(stored.Reviewed).Record(stored.ReviewId, stored.Stars, stored.CreatedMs, stored.UpdatedMs);
         await GrainFactory.GetGrain<ITrustGrain>(0).Put(new TrustInput(stored.ReviewId, stored.Reviewer, stored.Reviewed, state.State.Contribution, stored.Version));
-        await ReviewCatalog.PutAsync(items, stored.ReviewId, stored.Version, state.State.ReplyVersion);
+        await ReviewCatalog.PutAsync(items, GrainFactory, stored.ReviewId, stored.Version, state.State.ReplyVersion);
         state.State.ForwardedVersion = stored.Version;
         await state.WriteStateAsync();
         _retry?.Dispose();
@@ -173,7 +173,7 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
         if (review.Reply is { } existing && existing.AsSpan().SequenceEqual(reply.Envelope))
         {
             // A retry: the catalog entry may not have landed the first time.
-            await ReviewCatalog.PutAsync(items, review.ReviewId, review.Version, state.State.ReplyVersion);
+            await ReviewCatalog.PutAsync(items, GrainFactory, review.ReviewId, review.Version, state.State.ReplyVersion);
             return new ReviewResult(ReviewOutcome.Unchanged, "already stored", state.State.ReplyVersion);
         }
 
@@ -185,7 +185,7 @@ public sealed class ReviewGrain([PersistentState("review", IndexStorage.Provider
         state.State.Review = review with { Reply = reply.Envelope };
         state.State.ReplyVersion = reply.Version;
         await state.WriteStateAsync();
-        await ReviewCatalog.PutAsync(items, review.ReviewId, review.Version, reply.Version);
+        await ReviewCatalog.PutAsync(items, GrainFactory, review.ReviewId, review.Version, reply.Version);
         return new ReviewResult(ReviewOutcome.Applied, "reply stored", reply.Version);
     }
 

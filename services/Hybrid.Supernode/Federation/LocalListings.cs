@@ -1,5 +1,4 @@
 using Hybrid.Index.Federation;
-using Hybrid.Index.Listings;
 using Hybrid.Index.Reputation;
 using Hybrid.Index.Search;
 using Hybrid.Index.Storage;
@@ -16,8 +15,11 @@ public sealed record HeldVersions(VersionSet Offered, IReadOnlyDictionary<string
 }
 
 /// <summary>
-/// Snapshots of one set's versions, reused for a short while: one reconciliation asks about many
-/// ranges in a few calls, and several peer clusters may ask at once.
+/// Snapshots of one set's versions. One reconciliation asks about many ranges in a few calls, and
+/// several peer clusters may ask at once, so a snapshot is reused for a couple of seconds; beyond
+/// that, it is read again only when the set's change stamp moved (or a minute passed, as tombstones
+/// stop being offered with time): at a million items a snapshot costs seconds of CPU, and a
+/// cluster at peace reconciles every interval.
 /// </summary>
 public abstract class LocalSet(TimeProvider time) : IDisposable
 {
@@ -25,23 +27,32 @@ public abstract class LocalSet(TimeProvider time) : IDisposable
     protected TimeProvider Time { get; } = time;
 
     private static readonly TimeSpan Reuse = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(1);
     private readonly SemaphoreSlim _building = new(1, 1);
-    private (HeldVersions Versions, DateTimeOffset At)? _snapshot;
+    private (HeldVersions Versions, DateTimeOffset At, DateTimeOffset TakenAt, string Stamp)? _snapshot;
 
-    /// <summary>A snapshot at most a couple of seconds old (<paramref name="fresh"/>: taken now).</summary>
+    /// <summary>A snapshot at most a couple of seconds old (<paramref name="fresh"/>: as the set is now).</summary>
     public async Task<HeldVersions> SnapshotAsync(bool fresh = false)
     {
         await _building.WaitAsync();
         try
         {
             var now = Time.GetUtcNow();
-            if (!fresh && _snapshot is { } kept && now - kept.At < Reuse)
+            if (!fresh && _snapshot is { } recent && now - recent.At < Reuse)
             {
+                return recent.Versions;
+            }
+
+            // The stamp is read before the set: a change in between moves it again for the next call.
+            var stamp = await StampAsync();
+            if (_snapshot is { } kept && now - kept.TakenAt < MaxAge && kept.Stamp == stamp)
+            {
+                _snapshot = kept with { At = now };
                 return kept.Versions;
             }
 
             var versions = await TakeAsync();
-            _snapshot = (versions, now);
+            _snapshot = (versions, now, now, stamp);
             return versions;
         }
         finally
@@ -49,6 +60,9 @@ public abstract class LocalSet(TimeProvider time) : IDisposable
             _building.Release();
         }
     }
+
+    /// <summary>What changes whenever the set changes (equal stamps: the set is as it was).</summary>
+    protected abstract Task<string> StampAsync();
 
     /// <summary>Reads the set's versions now.</summary>
     protected abstract Task<HeldVersions> TakeAsync();
@@ -60,39 +74,25 @@ public abstract class LocalSet(TimeProvider time) : IDisposable
     }
 }
 
-/// <summary>
-/// The shards' listings: live ones and withdrawn ones that keep their signed withdrawal are offered.
-/// A snapshot is taken again only when a shard has changed since the last one (or a minute has
-/// passed, as tombstones stop being offered with time): at a million listings a snapshot costs
-/// seconds of CPU, and a cluster at peace reconciles every interval.
-/// </summary>
+/// <summary>The shards' listings: live ones and withdrawn ones that keep their signed withdrawal are offered.</summary>
 public sealed class LocalListings(ShardedSearch search, TimeProvider time) : LocalSet(time)
 {
-    private static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(1);
-    private (System.Collections.Immutable.ImmutableArray<ShardGeneration> Generations, HeldVersions Versions, DateTimeOffset At)? _last;
+    protected override async Task<string> StampAsync() => string.Join(',', await search.GenerationsAsync());
 
     protected override async Task<HeldVersions> TakeAsync()
     {
-        var generations = await search.GenerationsAsync();
-        var now = Time.GetUtcNow();
-        if (_last is { } last && now - last.At < MaxAge && last.Generations.SequenceEqual(generations))
-        {
-            return last.Versions;
-        }
-
         var held = await search.VersionsAsync();
-        var versions = new HeldVersions(
+        return new HeldVersions(
             new VersionSet(held.Where(h => h.Live || h.Withdrawn).Select(h => new VersionedId(h.ListingId, h.Version))),
             held.ToDictionary(h => h.ListingId, h => h.Version, StringComparer.Ordinal));
-        // The generations read before the versions: a change in between makes the next call take them again.
-        _last = (generations, versions, now);
-        return versions;
     }
 }
 
 /// <summary>The reviews and replies held (the <see cref="ReviewCatalog"/>): all are offered.</summary>
-public sealed class LocalReviews(IItemStore items, TimeProvider time) : LocalSet(time)
+public sealed class LocalReviews(IItemStore items, IGrainFactory grains, TimeProvider time) : LocalSet(time)
 {
+    protected override async Task<string> StampAsync() => (await grains.GetGrain<IReviewCatalogGrain>(0).Generation()).ToString();
+
     protected override async Task<HeldVersions> TakeAsync()
     {
         var held = await ReviewCatalog.ReadAsync(items, CancellationToken.None);

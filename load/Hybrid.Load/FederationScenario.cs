@@ -20,13 +20,13 @@ internal static class FederationScenario
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(20);
     private const string Baseline = "reconciling two sets in-process, whole pull (baseline)";
 
-    public static async Task<int> RunAsync(int setSize, int catchUp, int[] convergence, bool reviews, string reportFolder, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(int setSize, int catchUp, int[] convergence, bool reviews, string[] settings, string reportFolder, CancellationToken cancellationToken)
     {
         var report = new Report("federation", Baseline);
         ReconciliationBytes(report, setSize);
         if (catchUp > 0)
         {
-            await ConvergenceAsync(report, convergence, reviews, cancellationToken);
+            await ConvergenceAsync(report, convergence, reviews, [.. settings.Select(s => $"--Supernode:{s}")], cancellationToken);
             await CatchUpAsync(report, catchUp, cancellationToken);
         }
         await report.WriteAsync(reportFolder, new Dictionary<string, string>
@@ -92,7 +92,7 @@ internal static class FederationScenario
     }
 
     /// <summary>Three clusters in a line, A - B - C: listings published in A, timed until every one is searchable in C.</summary>
-    private static async Task ConvergenceAsync(Report report, int[] counts, bool withReviews, CancellationToken cancellationToken)
+    private static async Task ConvergenceAsync(Report report, int[] counts, bool withReviews, string[] settings, CancellationToken cancellationToken)
     {
         foreach (var count in counts)
         {
@@ -101,9 +101,9 @@ internal static class FederationScenario
             string Url(int i) => $"http://127.0.0.1:{ports[i]}";
             var nodes = new[]
             {
-                SupernodeProcess.Launch(ports[0], temp.Sub("a"), Interval, Open, OpenBurst, $"--Supernode:Federation:Peers={Url(1)}"),
-                SupernodeProcess.Launch(ports[1], temp.Sub("b"), Interval, Open, OpenBurst, $"--Supernode:Federation:Peers={Url(0)},{Url(2)}"),
-                SupernodeProcess.Launch(ports[2], temp.Sub("c"), Interval, Open, OpenBurst, $"--Supernode:Federation:Peers={Url(1)}"),
+                SupernodeProcess.Launch(ports[0], temp.Sub("a"), [Interval, Open, OpenBurst, $"--Supernode:Federation:Peers={Url(1)}", .. settings]),
+                SupernodeProcess.Launch(ports[1], temp.Sub("b"), [Interval, Open, OpenBurst, $"--Supernode:Federation:Peers={Url(0)},{Url(2)}", .. settings]),
+                SupernodeProcess.Launch(ports[2], temp.Sub("c"), [Interval, Open, OpenBurst, $"--Supernode:Federation:Peers={Url(1)}", .. settings]),
             };
             try
             {
@@ -117,7 +117,7 @@ internal static class FederationScenario
                 report.Fact($"{count:N0} new listings: published in A, then all searchable in C (through B)", $"{published.TotalSeconds:0.0} s to publish, then {(clock.Elapsed - published).TotalSeconds:0.0} s (pull interval 1 s)");
                 if (count >= SearchComparisonAt)
                 {
-                    await SearchRatesAsync(report, corpus, nodes[2], temp, cancellationToken);
+                    await SearchRatesAsync(report, corpus, nodes[2], temp, settings, cancellationToken);
                 }
 
                 if (!withReviews)
@@ -165,13 +165,19 @@ internal static class FederationScenario
     /// supernode holding the same listings (published to it directly), the same query mix, one after
     /// the other in the same run.
     /// </summary>
-    private static async Task SearchRatesAsync(Report report, Corpus corpus, SupernodeProcess federated, TempDir temp, CancellationToken cancellationToken)
+    private static async Task SearchRatesAsync(Report report, Corpus corpus, SupernodeProcess federated, TempDir temp, string[] settings, CancellationToken cancellationToken)
     {
-        await using var lone = SupernodeProcess.Launch(Ports.Free(), temp.Sub("lone"), Open, OpenBurst);
+        await using var lone = SupernodeProcess.Launch(Ports.Free(), temp.Sub("lone"), [Open, OpenBurst, .. settings]);
         await lone.WaitReadyAsync(failWhenExited: true);
         await Parallel.ForEachAsync(corpus.Items, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (item, ct) =>
             await lone.Client.Listings.PublishListingAsync(item.Envelope, cancellationToken: ct));
         await Eventually.TrueAsync(async () => await CountAsync(lone) >= corpus.Items.Count, Deadline, "every listing searchable in the lone supernode");
+        // Both sides as they settle once writes stop: a shard quiet for a sweep interval (30 s) may
+        // fold its small segments (SearchCompactWhenQuiet); two intervals and a little more.
+        var segmentsBefore = (await federated.MetricAsync("hybrid_search_index_segments"), await lone.MetricAsync("hybrid_search_index_segments"));
+        await Task.Delay(TimeSpan.FromSeconds(65), cancellationToken);
+        report.Fact("Lucene segments of the search shards once writes stopped: cluster C / lone supernode", $"{segmentsBefore.Item1:0} / {segmentsBefore.Item2:0}");
+        report.Fact("quiet compactions before searching: cluster C / lone supernode", $"{await federated.MetricAsync("hybrid_search_index_compactions_total"):0} / {await lone.MetricAsync("hybrid_search_index_compactions_total"):0}");
         var queries = corpus.Queries(2_000);
         var rates = new List<double>();
         // What federation itself costs C: its CPU while the lone supernode is searched (C then only pulls and answers pulls).
@@ -194,7 +200,7 @@ internal static class FederationScenario
         report.Fact(
             $"searches a second at {corpus.Items.Count:N0} listings, 16 in flight: federating cluster C / lone supernode",
             $"{rates[1]:N0} / {rates[0]:N0} and {rates[3]:N0} / {rates[2]:N0} (ratio {(rates[1] + rates[3]) / (rates[0] + rates[2]):0.00})");
-        report.Fact("Lucene segments of the search shards: cluster C / lone supernode", $"{await federated.MetricAsync("hybrid_search_index_segments"):0} / {await lone.MetricAsync("hybrid_search_index_segments"):0}");
+        report.Fact("Lucene segments of the search shards when searched: cluster C / lone supernode", $"{await federated.MetricAsync("hybrid_search_index_segments"):0} / {await lone.MetricAsync("hybrid_search_index_segments"):0}");
         report.Fact("cluster C's own CPU while not searched (pulling from B and answering B's pulls every second)", $"{background / backgroundClock:P1} of a core");
     }
 

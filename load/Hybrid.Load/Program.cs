@@ -149,13 +149,14 @@ var federationConvergence = new Option<string>("--convergence") { Description = 
 var federationReviews = new Option<bool>("--convergence-reviews") { Description = "Time as many new reviews across the three clusters as listings (false: listings only).", DefaultValueFactory = _ => true };
 var federation = new Command("federation", "Reconciliation bytes against listing the whole set; time for new listings to cross three clusters; catch-up of an empty cluster.")
 {
-    federationSet, federationCatchUp, federationConvergence, federationReviews, report,
+    federationSet, federationCatchUp, federationConvergence, federationReviews, settings, report,
 };
 federation.SetAction((parse, ct) => FederationScenario.RunAsync(
     parse.GetValue(federationSet),
     parse.GetValue(federationCatchUp),
     [.. parse.GetValue(federationConvergence)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => int.Parse(c, CultureInfo.InvariantCulture))],
     parse.GetValue(federationReviews),
+    parse.GetValue(settings)!,
     parse.GetValue(report)!,
     ct));
 

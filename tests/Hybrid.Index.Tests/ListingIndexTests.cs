@@ -37,6 +37,34 @@ public sealed class ListingIndexTests : IDisposable
     }
 
     [Fact]
+    public void CompactingFoldsTheSmallSegmentsIntoOneLeavesTheLargeOneAndLosesNothing()
+    {
+        var all = new List<string>();
+        for (var i = 0; i < 100; i++)
+        {
+            all.Add(Add(ListingFactory.Listing($"Pine shelf {i}")));
+        }
+
+        _index.Refresh();
+        for (var round = 0; round < 6; round++)
+        {
+            // A write or two, then a search: each refresh leaves a small segment.
+            all.Add(Add(ListingFactory.Listing($"Pine stool {round}")));
+            _ = Find("pine");
+        }
+
+        var withdrawn = all[^1];
+        _index.Remove(withdrawn);
+        Assert.Equal(7, _index.Segments());
+
+        Assert.True(_index.CompactSmallSegments());
+
+        Assert.Equal(2, _index.Segments());
+        Assert.Equal(all.SkipLast(1).Order(StringComparer.Ordinal), Find("pine", take: 200).Order(StringComparer.Ordinal));
+        Assert.False(_index.CompactSmallSegments());
+    }
+
+    [Fact]
     public void StemmingFindsBikeForBikes()
     {
         var bike = Add(ListingFactory.Listing("Red bike", "A sturdy city bike"));

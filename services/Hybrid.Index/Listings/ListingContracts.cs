@@ -102,6 +102,9 @@ public sealed class SearchOptions
     /// it and adds only what changed in the store since; null: in memory, rebuilt from the store at every start.
     /// </summary>
     public string? IndexDirectory { get; set; }
+
+    /// <summary>Whether a shard quiet for a sweep interval (30 s) folds its small index segments into one (fewer segments, cheaper queries).</summary>
+    public bool CompactWhenQuiet { get; set; } = true;
 }
 
 /// <summary>A search as the shards see it.</summary>

@@ -88,7 +88,8 @@ public sealed partial class ListingIndex : IDisposable
     /// <summary>Segments of every index open in this process, as searches now see them.</summary>
     internal static int SegmentsOpenHere() => OpenIndexes.Keys.Sum(index => index.Segments());
 
-    private int Segments()
+    /// <summary>Segments searches now see.</summary>
+    internal int Segments()
     {
         try
         {
@@ -232,6 +233,31 @@ public sealed partial class ListingIndex : IDisposable
                 _writer.DeleteUnusedFiles();
             }
         }
+    }
+
+    /// <summary>
+    /// Folds the index's small segments into one, leaving its large ones (each a tenth of the
+    /// listings or more) as they are; true if it merged. Every query pays per segment (term look-ups,
+    /// typo automata intersected with each segment's terms), and Lucene's merge policy leaves up to
+    /// ten segments a tier, many of them small after a stream of refreshed writes. Meant for when a
+    /// shard has gone quiet: the work is bounded by the small segments' size, not the index's.
+    /// </summary>
+    public bool CompactSmallSegments()
+    {
+        var (segments, large) = WithSearcher(searcher =>
+        {
+            var leaves = searcher.IndexReader.Leaves;
+            var total = Math.Max(1, searcher.IndexReader.MaxDoc);
+            return (leaves.Count, leaves.Count(leaf => leaf.Reader.MaxDoc * 10L >= total));
+        });
+        if (segments <= large + 1)
+        {
+            return false;
+        }
+
+        _writer.ForceMerge(large + 1);
+        _searchers.MaybeRefreshBlocking();
+        return true;
     }
 
     /// <summary>

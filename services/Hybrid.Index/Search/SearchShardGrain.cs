@@ -101,6 +101,8 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Guid _activation = Guid.NewGuid();
     private long _changes;
+    private long _changesAtSweep = -1;
+    private bool _compactedWhileQuiet;
     private readonly Dictionary<string, string> _sellers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Task> _writing = new(StringComparer.Ordinal);
     private ListingIndex _index = null!;
@@ -469,6 +471,25 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             LogSwept(logger, Shard, expired.Count);
         }
 
+        // A shard quiet since the last sweep folds its small segments into one, off the grain's
+        // turn (searches and writes go on meanwhile), at most once per quiet spell.
+        var quiet = _changes == _changesAtSweep;
+        _changesAtSweep = _changes;
+        if (quiet && !_compactedWhileQuiet && options.Value.CompactWhenQuiet)
+        {
+            _compactedWhileQuiet = true;
+            var index = _index;
+            if (await Task.Run(index.CompactSmallSegments))
+            {
+                IndexMeters.SearchCompactions.Add(1);
+                LogCompacted(logger, Shard);
+            }
+        }
+        else if (!quiet)
+        {
+            _compactedWhileQuiet = false;
+        }
+
         // What changed since the last commit is made durable off the grain's turn (writes go on
         // meanwhile); a crash loses none of it, as the store has it, only the time to index it again.
         if (_index.HasUncommittedChanges)
@@ -554,7 +575,10 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     [LoggerMessage(Level = LogLevel.Information, Message = "Search shard {Shard} was behind its store on listing {ListingId}: version {Version} was refused, the store holds version {StoredVersion}, which the shard now takes")]
     private static partial void LogTookStored(ILogger logger, int shard, string listingId, ulong version, ulong storedVersion);
 
-        [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} removed {Count} expired listings")]
+        [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} went quiet and folded its small index segments into one")]
+    private static partial void LogCompacted(ILogger logger, int shard);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} removed {Count} expired listings")]
     private static partial void LogSwept(ILogger logger, int shard, int count);
 
     // What orders a listing's versions and charges its quota; its envelope is in the store only.

@@ -197,6 +197,12 @@ public sealed class SupernodeOptions
     /// </summary>
     public bool SearchIndexOnDisk { get; set; } = true;
 
+    /// <summary>
+    /// Whether a search shard with no writes for a sweep interval (30 s) folds its small Lucene
+    /// segments into one: every query pays per segment, so fewer segments make searches cheaper.
+    /// </summary>
+    public bool SearchCompactWhenQuiet { get; set; } = true;
+
     /// <summary>Relayed links a peer may hold at once on this supernode (as dialer or as target).</summary>
     public int RelayLinksPerPeer { get; set; } = 16;
 

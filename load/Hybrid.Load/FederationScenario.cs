@@ -177,7 +177,7 @@ internal static class FederationScenario
         var segmentsBefore = (await federated.MetricAsync("hybrid_search_index_segments"), await lone.MetricAsync("hybrid_search_index_segments"));
         await Task.Delay(TimeSpan.FromSeconds(65), cancellationToken);
         report.Fact("Lucene segments of the search shards once writes stopped: cluster C / lone supernode", $"{segmentsBefore.Item1:0} / {segmentsBefore.Item2:0}");
-        report.Fact("quiet compactions before searching: cluster C / lone supernode", $"{await federated.MetricAsync("hybrid_search_index_compactions_total"):0} / {await lone.MetricAsync("hybrid_search_index_compactions_total"):0}");
+        report.Fact("quiet compactions before searching: cluster C / lone supernode", $"{await federated.MetricAsync("hybrid_search_index_compactions"):0} / {await lone.MetricAsync("hybrid_search_index_compactions"):0}");
         var queries = corpus.Queries(2_000);
         var rates = new List<double>();
         // What federation itself costs C: its CPU while the lone supernode is searched (C then only pulls and answers pulls).

@@ -235,12 +235,16 @@ public sealed partial class ListingIndex : IDisposable
         }
     }
 
+    /// <summary>Small segments there must be before <see cref="CompactSmallSegments"/> merges them.</summary>
+    public const int SmallSegmentsToCompact = 3;
+
     /// <summary>
-    /// Folds the index's small segments into one, leaving its large ones (each a tenth of the
-    /// listings or more) as they are; true if it merged. Every query pays per segment (term look-ups,
-    /// typo automata intersected with each segment's terms), and Lucene's merge policy leaves up to
-    /// ten segments a tier, many of them small after a stream of refreshed writes. Meant for when a
-    /// shard has gone quiet: the work is bounded by the small segments' size, not the index's.
+    /// Folds the index's small segments into one when there are at least <see cref="SmallSegmentsToCompact"/>,
+    /// leaving its large ones (each a fifth of the listings or more, so at most five) as they are;
+    /// true if it merged. Every query pays per segment (term look-ups, typo automata intersected with
+    /// each segment's terms), and Lucene's merge policy leaves up to ten segments a tier, many of them
+    /// small after a stream of refreshed writes. Meant for when a shard has gone quiet: the work is
+    /// bounded by the small segments' size, and a write or two between quiet spells merges nothing.
     /// </summary>
     public bool CompactSmallSegments()
     {
@@ -248,9 +252,9 @@ public sealed partial class ListingIndex : IDisposable
         {
             var leaves = searcher.IndexReader.Leaves;
             var total = Math.Max(1, searcher.IndexReader.MaxDoc);
-            return (leaves.Count, leaves.Count(leaf => leaf.Reader.MaxDoc * 10L >= total));
+            return (leaves.Count, leaves.Count(leaf => leaf.Reader.MaxDoc * 5L >= total));
         });
-        if (segments <= large + 1)
+        if (segments - large < SmallSegmentsToCompact)
         {
             return false;
         }

@@ -83,12 +83,47 @@ public sealed class ConnectionHygieneTests : IAsyncLifetime, IDisposable
         Assert.True(_membership.ProfilesRefused >= 1, "the supernode never refused the stale profile: the test proves nothing");
     }
 
+    [Fact]
+    public async Task APeerKeepsNoConnectionToASupernodeThatRefusedItsSessionOnceInSessionElsewhere()
+    {
+        // After a supernode dies its peers try the survivors one after another: a connection left
+        // open at each one that failed would be held on both sides for as long as the peer runs.
+        var refusing = new Membership { RefuseSessions = true };
+        await using var busy = await LoopbackGrpcServer.StartAsync<ScriptedDirectory>(s => s.AddSingleton(refusing));
+        await using var connection = new SupernodeConnection(_me, new SupernodeConnectionOptions
+        {
+            Seeds = [busy.Url, Url],
+            DisplayName = "Me",
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            InitialBackoff = TimeSpan.FromMilliseconds(50),
+            MaxBackoff = TimeSpan.FromMilliseconds(200),
+        });
+        connection.Start();
+        await connection.WaitForSessionAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(Url, connection.CurrentSupernode);
+        Assert.True(refusing.SessionsRefused >= 1, "the first seed was never tried");
+
+        await Hybrid.Testing.Eventually.TrueAsync(
+            () => Task.FromResult(EstablishedTo(new Uri(busy.Url).Port) == 0),
+            TimeSpan.FromSeconds(20),
+            $"the connection to the supernode that refused the session to be closed ({EstablishedTo(new Uri(busy.Url).Port)} open)");
+        Assert.True(EstablishedTo(new Uri(Url).Port) >= 1, "the session's own connection is open");
+    }
+
+    /// <summary>Established TCP connections whose local port is <paramref name="port"/> (the server's side of them), from the kernel's table.</summary>
+    private static int EstablishedTo(int port) =>
+        new[] { "/proc/net/tcp", "/proc/net/tcp6" }.Where(File.Exists).SelectMany(File.ReadLines).Skip(1)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Count(f => f.Length > 3 && f[1].EndsWith($":{port:X4}", StringComparison.Ordinal) && f[3] == "01");
+
     /// <summary>What the scripted supernode answers.</summary>
     private sealed class Membership
     {
         public volatile string[] Urls = [];
         public volatile bool RefuseProfiles;
         public int ProfilesRefused;
+        public volatile bool RefuseSessions;
+        public int SessionsRefused;
     }
 
     /// <summary>A supernode whose membership list is scripted, and which holds a newer profile than the client's.</summary>
@@ -107,6 +142,12 @@ public sealed class ConnectionHygieneTests : IAsyncLifetime, IDisposable
             if (!await requestStream.MoveNext())
             {
                 return;
+            }
+
+            if (membership.RefuseSessions)
+            {
+                Interlocked.Increment(ref membership.SessionsRefused);
+                throw new RpcException(new Status(StatusCode.Unavailable, "this supernode is too busy to open sessions; try another"));
             }
 
             if (requestStream.Current.Hello.Profile is not null && membership.RefuseProfiles)

@@ -376,6 +376,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
 
     private async ValueTask<ActiveSession> ConnectAnyAsync(CancellationToken stopping)
     {
+        DisposeRetired();
         var failures = new List<string>();
         foreach (var url in Candidates())
         {
@@ -389,10 +390,44 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                 LogAttemptFailed(_logger, url, ex.Message);
                 failures.Add($"{url}: {ex.GetType().Name}: {ex.Message}");
                 LastFailure = failures[^1];
+                // Nor does this peer keep a connection there: after a supernode dies, its peers try
+                // the survivors one after another, and each connection left open would be held by
+                // both sides for the life of the process (a socket here, a connection's buffers there).
+                Retire(url);
             }
         }
 
         throw new NoSupernodeAnsweredException(string.Join("; ", failures));
+    }
+
+    /// <summary>Drops the channel to <paramref name="url"/>; it is disposed at the next attempt or membership update (a call may still be using it).</summary>
+    private void Retire(string url)
+    {
+        lock (_gate)
+        {
+            if (_channels.Remove(url, out var channel))
+            {
+                _retired.Add(channel);
+            }
+        }
+    }
+
+    private void DisposeRetired()
+    {
+        lock (_gate)
+        {
+            DisposeRetiredHoldingGate();
+        }
+    }
+
+    private void DisposeRetiredHoldingGate()
+    {
+        foreach (var channel in _retired)
+        {
+            channel.Dispose();
+        }
+
+        _retired.Clear();
     }
 
     private async Task<ActiveSession> OpenSessionAsync(string url, CancellationToken stopping)
@@ -528,12 +563,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             var current = _session.Task.IsCompletedSuccessfully ? _session.Task.Result.Url : null;
             var valid = members.Where(u => u.Length <= 256 && Protocol.Api.SupernodeUrls.Canonical(u) is not null).Select(Normalize).Take(MaxKnownSupernodes);
             var next = _seeds.Concat(current is null ? [] : [current]).Concat(valid).Distinct(StringComparer.Ordinal).ToList();
-            foreach (var channel in _retired)
-            {
-                channel.Dispose();
-            }
-
-            _retired.Clear();
+            DisposeRetiredHoldingGate();
             foreach (var gone in _channels.Keys.Where(u => !next.Contains(u)).ToList())
             {
                 _retired.Add(_channels[gone]);

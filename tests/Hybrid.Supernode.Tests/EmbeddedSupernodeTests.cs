@@ -174,6 +174,8 @@ public sealed class EmbeddedSupernodeTests
             }
 
             Assert.Equal(6, await node.MetricAsync("hybrid_sessions_active"));
+            // A peer that gives up during the handshake (challenge read, stream reset before its hello).
+            (await RawSession.OpenAsync(new Protocol.Api.SupernodeClients(ownChannel))).Dispose();
 
             foreach (var connection in clean)
             {

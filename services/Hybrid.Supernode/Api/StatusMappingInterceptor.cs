@@ -71,6 +71,10 @@ public sealed partial class StatusMappingInterceptor(ILogger<StatusMappingInterc
                 return new RpcException(new Status(EnvelopeStatus.For(rejected.Fault), rejected.Message));
             case OperationCanceledException when context.CancellationToken.IsCancellationRequested:
                 return new RpcException(new Status(StatusCode.Cancelled, "the call was cancelled"));
+            case IOException when context.CancellationToken.IsCancellationRequested:
+                // The peer reset its stream or dropped its connection mid-call (a handshake given up,
+                // a client gone): nothing went wrong here, and under a reconnecting herd these are many.
+                return new RpcException(new Status(StatusCode.Cancelled, "the peer ended the call"));
             case OrleansException or TimeoutException or RedisException or SqliteException or InconsistentStateException or OperationCanceledException:
                 LogTransient(logger, context.Method, ex.GetType().Name, ex.Message);
                 return new RpcException(new Status(StatusCode.Unavailable, "the index is briefly unavailable (a supernode may have left the cluster); retry shortly"));

@@ -335,6 +335,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
 
             var previous = _lastUrl;
             _lastUrl = session.Url;
+            CloseOtherChannels(session.Url);
             lock (_gate)
             {
                 _session.TrySetResult(session);
@@ -376,7 +377,6 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
 
     private async ValueTask<ActiveSession> ConnectAnyAsync(CancellationToken stopping)
     {
-        DisposeRetired();
         var failures = new List<string>();
         foreach (var url in Candidates())
         {
@@ -390,32 +390,28 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
                 LogAttemptFailed(_logger, url, ex.Message);
                 failures.Add($"{url}: {ex.GetType().Name}: {ex.Message}");
                 LastFailure = failures[^1];
-                // Nor does this peer keep a connection there: after a supernode dies, its peers try
-                // the survivors one after another, and each connection left open would be held by
-                // both sides for the life of the process (a socket here, a connection's buffers there).
-                Retire(url);
             }
         }
 
         throw new NoSupernodeAnsweredException(string.Join("; ", failures));
     }
 
-    /// <summary>Drops the channel to <paramref name="url"/>; it is disposed at the next attempt or membership update (a call may still be using it).</summary>
-    private void Retire(string url)
+    /// <summary>
+    /// Closes the connections to every supernode but the session's. After a supernode dies its peers
+    /// try the survivors one after another (each attempt reusing its channel); once in session, a
+    /// connection left open at each supernode tried would be held on both sides for the life of the
+    /// process (a socket here, a connection's buffers there). A later call elsewhere connects anew.
+    /// </summary>
+    private void CloseOtherChannels(string sessionUrl)
     {
         lock (_gate)
         {
-            if (_channels.Remove(url, out var channel))
+            foreach (var url in _channels.Keys.Where(u => u != sessionUrl).ToList())
             {
-                _retired.Add(channel);
+                _retired.Add(_channels[url]);
+                _channels.Remove(url);
             }
-        }
-    }
 
-    private void DisposeRetired()
-    {
-        lock (_gate)
-        {
             DisposeRetiredHoldingGate();
         }
     }

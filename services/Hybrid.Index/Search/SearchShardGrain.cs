@@ -265,7 +265,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
 
         if (!await store.SaveAsync(Shard, listing))
         {
-            return await TakeStoredAsync(listing.ListingId, listing.Seller, listing.Version, stored => !stored.Withdrawn && Hash(stored.Envelope) == hash);
+            return await TakeStoredAsync(listing.ListingId, listing.Seller, listing.Version, held => !held.Withdrawn && Hash(held.Envelope) == hash);
         }
 
         Remember(listing, hash);
@@ -296,7 +296,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
 
         if (!await store.SaveAsync(Shard, tombstone))
         {
-            return await TakeStoredAsync(tombstone.ListingId, tombstone.Seller, tombstone.Version, stored => stored.Withdrawn);
+            return await TakeStoredAsync(tombstone.ListingId, tombstone.Seller, tombstone.Version, held => held.Withdrawn);
         }
 
         Remember(tombstone);
@@ -325,7 +325,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         var tombstone = stored with { Version = version, Withdrawn = true, Withdrawal = withdrawal };
         if (!await store.SaveAsync(Shard, tombstone))
         {
-            return await TakeStoredAsync(listingId, seller, version, stored => stored.Withdrawn);
+            return await TakeStoredAsync(listingId, seller, version, held => held.Withdrawn);
         }
 
         Remember(tombstone);
@@ -575,7 +575,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     [LoggerMessage(Level = LogLevel.Information, Message = "Search shard {Shard} was behind its store on listing {ListingId}: version {Version} was refused, the store holds version {StoredVersion}, which the shard now takes")]
     private static partial void LogTookStored(ILogger logger, int shard, string listingId, ulong version, ulong storedVersion);
 
-        [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} went quiet and folded its small index segments into one")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} went quiet and folded its small index segments into one")]
     private static partial void LogCompacted(ILogger logger, int shard);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} removed {Count} expired listings")]

@@ -30,13 +30,25 @@ public sealed partial class SessionHost(
     ILocalSiloDetails silo,
     PresenceRenewal renewal,
     TimeProvider time,
-    ILogger<SessionHost> logger)
+    ILogger<SessionHost> logger) : IDisposable
 {
     public const int MaxEndpoints = 8;
     public const int MaxEndpointLength = 256;
     public const int MaxDisplayNameLength = 64;
     public const int MaxAboutLength = 1024;
     private static readonly TimeSpan FlushTimeout = TimeSpan.FromSeconds(2);
+
+    // Handshakes past the hello (verification, the peer's grain, the welcome) at once. A herd of
+    // peers reconnecting after a supernode died would otherwise each wait past its client's timeout
+    // and try again, so the work done for them would be thrown away; refused at once, a peer tries
+    // another supernode or backs off. Taken after the hello, so idle streams cannot hold places.
+    private readonly System.Threading.RateLimiting.ConcurrencyLimiter _handshakes = new(new System.Threading.RateLimiting.ConcurrencyLimiterOptions
+    {
+        PermitLimit = options.MaxHandshakesInProgress,
+        QueueLimit = 0,
+    });
+
+    public void Dispose() => _handshakes.Dispose();
 
     public async Task RunAsync(IAsyncStreamReader<SessionClientMessage> requests, IServerStreamWriter<SessionServerMessage> responses, ServerCallContext context)
     {
@@ -58,6 +70,13 @@ public sealed partial class SessionHost(
         }, aborted);
 
         var hello = await ReadHelloAsync(requests, aborted);
+        using var handshake = _handshakes.AttemptAcquire();
+        if (!handshake.IsAcquired)
+        {
+            metrics.SessionsRefused.WithLabels("busy").Inc();
+            throw new RpcException(new Status(StatusCode.Unavailable, "this supernode is opening as many sessions as it can at once; try another supernode, or this one again in a moment"));
+        }
+
         var (peer, publicKey, endpoints, profile) = Authenticate(hello, nonce, LocalTlsKey(context));
         limits.SessionOpen(peer.ToString());
 
@@ -96,6 +115,8 @@ public sealed partial class SessionHost(
         };
         welcome.Supernodes.AddRange(await SupernodeListAsync());
         hub.Add(session);
+        // The handshake is done: its place goes to the next one (the session itself holds none).
+        handshake.Dispose();
         LogOpened(logger, peer, registration.AdvertisedUrl);
         var writer = PumpAsync(session, responses);
         var ended = "error";

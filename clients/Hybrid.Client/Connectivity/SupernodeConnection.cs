@@ -406,13 +406,18 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
     {
         lock (_gate)
         {
-            foreach (var url in _channels.Keys.Where(u => u != sessionUrl).ToList())
-            {
-                _retired.Add(_channels[url]);
-                _channels.Remove(url);
-            }
-
+            RetireHoldingGate(url => url != sessionUrl);
             DisposeRetiredHoldingGate();
+        }
+    }
+
+    /// <summary>Moves the channels whose URL is <paramref name="gone"/> to the retired ones (disposed later: a call may still be using one).</summary>
+    private void RetireHoldingGate(Func<string, bool> gone)
+    {
+        foreach (var url in _channels.Keys.Where(gone).ToList())
+        {
+            _retired.Add(_channels[url]);
+            _channels.Remove(url);
         }
     }
 
@@ -560,11 +565,7 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
             var valid = members.Where(u => u.Length <= 256 && Protocol.Api.SupernodeUrls.Canonical(u) is not null).Select(Normalize).Take(MaxKnownSupernodes);
             var next = _seeds.Concat(current is null ? [] : [current]).Concat(valid).Distinct(StringComparer.Ordinal).ToList();
             DisposeRetiredHoldingGate();
-            foreach (var gone in _channels.Keys.Where(u => !next.Contains(u)).ToList())
-            {
-                _retired.Add(_channels[gone]);
-                _channels.Remove(gone);
-            }
+            RetireHoldingGate(url => !next.Contains(url));
 
             _known.Clear();
             _known.AddRange(next);

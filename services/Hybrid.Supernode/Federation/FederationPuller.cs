@@ -64,7 +64,7 @@ public sealed partial class FederationPuller(
         using var timer = new PeriodicTimer(_federation.Interval, time);
         do
         {
-            await RecallLearnedAsync(stoppingToken);
+            await WithLearnedStoreAsync(() => peers.RecallLearnedAsync(stoppingToken), stoppingToken);
             if (!await HoldsLeaseAsync())
             {
                 continue;
@@ -81,24 +81,16 @@ public sealed partial class FederationPuller(
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    private async Task RememberAsync(PeerCluster peer)
+    /// <summary>
+    /// Reads or writes the learned peers kept in the cluster's store (recalling those learned before a
+    /// restart or by another supernode, or remembering a drop); a store that cannot be reached now is
+    /// tried again at the next interval.
+    /// </summary>
+    private async Task WithLearnedStoreAsync(Func<Task> work, CancellationToken stoppingToken)
     {
         try
         {
-            await peers.RememberAsync(peer);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            LogRecallFailed(logger, ex.Message);
-        }
-    }
-
-    /// <summary>Peers learned before a restart or by another supernode of the cluster; a store that cannot be read now is read at the next interval.</summary>
-    private async Task RecallLearnedAsync(CancellationToken stoppingToken)
-    {
-        try
-        {
-            await peers.RecallLearnedAsync(stoppingToken);
+            await work();
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested && ex is not OutOfMemoryException)
         {
@@ -144,8 +136,9 @@ public sealed partial class FederationPuller(
             Strike(peer, ex.Message);
             if (peer.DroppedBecause is not null && peer.LearnedFrom is not null)
             {
-                // So no supernode of the cluster pulls from it again after a restart or a change of lease.
-                await RememberAsync(peer);
+                // So no supernode of the cluster pulls from it again after a restart or a change of lease
+                // (a failure to write it is logged, even while stopping: a round never throws).
+                await WithLearnedStoreAsync(() => peers.RememberAsync(peer), CancellationToken.None);
             }
         }
         catch (Exception ex) when (ex is RpcException or HttpRequestException or IOException or OperationCanceledException)

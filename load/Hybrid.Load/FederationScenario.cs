@@ -117,7 +117,7 @@ internal static class FederationScenario
                 report.Fact($"{count:N0} new listings: published in A, then all searchable in C (through B)", $"{published.TotalSeconds:0.0} s to publish, then {(clock.Elapsed - published).TotalSeconds:0.0} s (pull interval 1 s)");
                 if (count >= SearchComparisonAt)
                 {
-                    await SearchRatesAsync(report, corpus, nodes[2], temp, settings, cancellationToken);
+                    await SearchRatesAsync(report, corpus, nodes, temp, settings, cancellationToken);
                 }
 
                 if (!withReviews)
@@ -165,8 +165,9 @@ internal static class FederationScenario
     /// supernode holding the same listings (published to it directly), the same query mix, one after
     /// the other in the same run.
     /// </summary>
-    private static async Task SearchRatesAsync(Report report, Corpus corpus, SupernodeProcess federated, TempDir temp, string[] settings, CancellationToken cancellationToken)
+    private static async Task SearchRatesAsync(Report report, Corpus corpus, SupernodeProcess[] clusters, TempDir temp, string[] settings, CancellationToken cancellationToken)
     {
+        var federated = clusters[2];
         await using var lone = SupernodeProcess.Launch(Ports.Free(), temp.Sub("lone"), [Open, OpenBurst, .. settings]);
         await lone.WaitReadyAsync(failWhenExited: true);
         await Parallel.ForEachAsync(corpus.Items, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (item, ct) =>
@@ -188,12 +189,25 @@ internal static class FederationScenario
             var client = node.Client.Listings;
             // A process searched for the first time runs first-tier code for a while: each side warms up as long.
             await Drivers.ClosedAsync(16, TimeSpan.FromSeconds(10), report.Series($"search warm-up, {name} (ignored)"), async i => await client.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken));
-            var (cpu, clock) = (federated.CpuTime(), Stopwatch.StartNew());
-            rates.Add(await Drivers.ClosedAsync(16, TimeSpan.FromSeconds(10), report.Series($"search, {name}"), async i => await client.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken)));
+            // Every process's CPU over the phase: what the searched side spends per search, and what
+            // else ran on the same cores meanwhile (clusters A and B, the other side, the runner).
+            var processes = new[] { (clusters[0], "A"), (clusters[1], "B"), (federated, "C"), (lone, "lone") };
+            var before = processes.Select(p => p.Item1.CpuTime()).ToArray();
+            var runnerBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            var clock = Stopwatch.StartNew();
+            var rate = await Drivers.ClosedAsync(16, TimeSpan.FromSeconds(10), report.Series($"search, {name}"), async i => await client.SearchAsync(queries[i % queries.Count], cancellationToken: cancellationToken));
+            var elapsed = clock.Elapsed;
+            rates.Add(rate);
+            var spent = processes.Select((p, i) => p.Item1.CpuTime() - before[i]).ToArray();
+            var runner = Process.GetCurrentProcess().TotalProcessorTime - runnerBefore;
+            var searched = spent[node == lone ? 3 : 2];
+            report.Fact(
+                $"CPU while searching the {name}, share of a core",
+                string.Join(", ", processes.Select((p, i) => $"{p.Item2} {spent[i] / elapsed:P0}")) + $", runner {runner / elapsed:P0}; the searched side {searched.TotalMilliseconds / (rate * elapsed.TotalSeconds):0.00} ms per search");
             if (node == lone)
             {
-                background += federated.CpuTime() - cpu;
-                backgroundClock += clock.Elapsed;
+                background += spent[2];
+                backgroundClock += elapsed;
             }
         }
 

@@ -215,6 +215,7 @@ internal static class FederationScenario
             $"searches a second at {corpus.Items.Count:N0} listings, 16 in flight: federating cluster C / lone supernode",
             $"{rates[1]:N0} / {rates[0]:N0} and {rates[3]:N0} / {rates[2]:N0} (ratio {(rates[1] + rates[3]) / (rates[0] + rates[2]):0.00})");
         report.Fact("Lucene segments of the search shards when searched: cluster C / lone supernode", $"{await federated.MetricAsync("hybrid_search_index_segments"):0} / {await lone.MetricAsync("hybrid_search_index_segments"):0}");
+        report.Fact("deleted documents still in the search shards' segments: cluster C / lone supernode", $"{await federated.MetricAsync("hybrid_search_index_deleted"):0} / {await lone.MetricAsync("hybrid_search_index_deleted"):0}");
         report.Fact("cluster C's own CPU while not searched (pulling from B and answering B's pulls every second)", $"{background / backgroundClock:P1} of a core");
     }
 

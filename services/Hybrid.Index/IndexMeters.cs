@@ -13,6 +13,9 @@ public static class IndexMeters
     /// <summary>Segments of the search indexes open on this silo: each query visits every one, so many small ones slow search.</summary>
     public static ObservableGauge<int> SearchSegments { get; } = Meter.CreateObservableGauge("search.index.segments", Search.ListingIndex.SegmentsOpenHere, description: "Lucene segments of the search shards open on this supernode.");
 
+    /// <summary>Deleted listings' documents the search indexes still hold until a merge drops them: each query still walks their postings.</summary>
+    public static ObservableGauge<long> SearchDeleted { get; } = Meter.CreateObservableGauge("search.index.deleted", Search.ListingIndex.DeletedOpenHere, description: "Documents of replaced or removed listings still held in the search shards' segments until merged away.");
+
     /// <summary>Times a quiet search shard folded its small segments into one.</summary>
     public static Counter<long> SearchCompactions { get; } = Meter.CreateCounter<long>("search.index.compactions", description: "Times a search shard, quiet since its last sweep, folded its small Lucene segments into one.");
 

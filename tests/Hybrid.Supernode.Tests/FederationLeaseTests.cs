@@ -49,6 +49,43 @@ public sealed class FederationLeaseTests
         }
     }
 
+    [Fact]
+    public async Task TheHolderRenewsTheLeaseOnlyOnceHalfOfItHasRun()
+    {
+        using var temp = new TempDir();
+        await using var database = new SqliteDatabase(temp.Sub("index.db"));
+        await using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+        var storage = new SqliteGrainStorage(database, new OrleansGrainStorageSerializer(services.GetRequiredService<Serializer>()));
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch.AddYears(56));
+        var state = new StoredState<FederationLeaseState>(storage);
+        var lease = new FederationLeaseGrain(state, time);
+        var other = new FederationLeaseGrain(new StoredState<FederationLeaseState>(storage), time);
+
+        Assert.True(await lease.Hold("node-0", Length));
+        Assert.Equal(1, state.Writes);
+
+        // Asked every second for the first half of the lease: held, and nothing written.
+        for (var second = 1; second < Length.TotalSeconds / 2; second++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            Assert.True(await lease.Hold("node-0", Length), $"held at {second} s");
+        }
+
+        Assert.Equal(1, state.Writes);
+
+        // Past half of it, the next ask renews it for a whole length from then.
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(await lease.Hold("node-0", Length));
+        Assert.Equal(2, state.Writes);
+        time.Advance(Length - TimeSpan.FromSeconds(1));
+        Assert.False(await other.Hold("node-1", Length));
+
+        // And it still lapses when the holder stops asking.
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(await other.Hold("node-1", Length));
+        Assert.False(await lease.Hold("node-0", Length));
+    }
+
     /// <summary>A grain's durable state read and written through a real grain storage, as the runtime does.</summary>
     private sealed class StoredState<T>(IGrainStorage storage) : IPersistentState<T>, IGrainState<T>
         where T : new()
@@ -68,7 +105,14 @@ public sealed class FederationLeaseTests
 
         public Task ReadStateAsync() => storage.ReadStateAsync("federation-lease", Id, this);
 
-        public Task WriteStateAsync() => storage.WriteStateAsync("federation-lease", Id, this);
+        /// <summary>Writes made through this state.</summary>
+        public int Writes { get; private set; }
+
+        public Task WriteStateAsync()
+        {
+            Writes++;
+            return storage.WriteStateAsync("federation-lease", Id, this);
+        }
 
         public Task ClearStateAsync() => storage.ClearStateAsync("federation-lease", Id, this);
     }

@@ -4,8 +4,8 @@ namespace Hybrid.Index.Federation;
 
 /// <summary>
 /// Which supernode of a cluster pulls from the peer clusters (one per cluster, key 0): every
-/// supernode asks at each interval, the holder keeps the lease by asking, and another takes it
-/// once the holder has not asked for the lease's length (it died, or left).
+/// supernode asks at each interval, the holder keeps the lease by asking (renewed once half of it
+/// has run), and another takes it once the holder has not asked for the lease's length (it died, or left).
 /// </summary>
 /// <remarks>
 /// The lease is durable and every grant is a conditional write (read, decide, write with the read
@@ -44,6 +44,14 @@ public sealed class FederationLeaseGrain(
         if (lease.Holder is not null && lease.Holder != holder && now < lease.Until)
         {
             return false;
+        }
+
+        if (lease.Holder == holder && lease.Until - now > length / 2)
+        {
+            // Renewed only once half of it has run: a durable write every interval would be the
+            // cluster's one steady write while nothing else changes, and each write makes every
+            // reader of an embedded store drop its page cache (search fetches its pages from it).
+            return true;
         }
 
         lease.Holder = holder;

@@ -81,6 +81,7 @@ public sealed partial class ListingIndex : IDisposable
         _searchers = new SearcherManager(_writer, applyAllDeletes: true, new Bm25SearcherFactory());
         OpenIndexes.TryAdd(this, 0);
         _ = IndexMeters.SearchSegments;
+        _ = IndexMeters.SearchDeleted;
     }
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<ListingIndex, byte> OpenIndexes = new();
@@ -88,12 +89,18 @@ public sealed partial class ListingIndex : IDisposable
     /// <summary>Segments of every index open in this process, as searches now see them.</summary>
     internal static int SegmentsOpenHere() => OpenIndexes.Keys.Sum(index => index.Segments());
 
+    /// <summary>Deleted documents still held in the segments of every index open in this process (each query still walks their postings).</summary>
+    internal static long DeletedOpenHere() => OpenIndexes.Keys.Sum(index => (long)index.Seen(reader => reader.MaxDoc - reader.NumDocs));
+
     /// <summary>Segments searches now see.</summary>
-    internal int Segments()
+    internal int Segments() => Seen(reader => reader.Leaves.Count);
+
+    /// <summary><paramref name="read"/> of the reader searches now see; 0 once the index is closed.</summary>
+    private int Seen(Func<IndexReader, int> read)
     {
         try
         {
-            return WithSearcher(searcher => searcher.IndexReader.Leaves.Count);
+            return WithSearcher(searcher => read(searcher.IndexReader));
         }
         catch (ObjectDisposedException)
         {

@@ -496,6 +496,39 @@ public sealed class FederationTests
     }
 
     [Fact]
+    public async Task AQuietFederatedSupernodeOnItsOwnStoreWritesNothingWhilePulling()
+    {
+        // Every durable write makes each reader of an embedded store drop its page cache, and search
+        // reads its pages from that store: a cluster that pulls and finds nothing new must not write.
+        using var temp = new TempDir();
+        var (a, b) = (Cluster.Create(temp, "a"), Cluster.Create(temp, "b"));
+        try
+        {
+            await StartAllAsync((b, []), (a, [b]));
+            using var seller = PeerIdentity.Generate();
+            await PublishAsync(b, seller, "Enamel camping mug");
+            await FoundAsync(a, "mug", "Enamel camping mug");
+
+            const string Completed = "hybrid_federation_rounds_total{outcome=\"completed\"}";
+            var store = new[] { "index.db", "index.db-wal" }.Select(f => Path.Combine(a.DataDir, f)).ToArray();
+            (long, DateTime)[] Written() => [.. store.Select(f => new FileInfo(f)).Select(f => (f.Exists ? f.Length : -1, f.Exists ? f.LastWriteTimeUtc : default))];
+            var settled = await a.Running.MetricAsync(Completed) + 2;
+            await Eventually.TrueAsync(async () => await a.Running.MetricAsync(Completed) >= settled, Deadline, "cluster a to complete two more rounds after taking the listing");
+            var before = Written();
+
+            // Longer than half a federation lease (30 s), which a lease on the store would renew.
+            var rounds = await a.Running.MetricAsync(Completed) + 55;
+            await Eventually.TrueAsync(async () => await a.Running.MetricAsync(Completed) >= rounds, Deadline, "cluster a to complete 55 more rounds");
+            Assert.Equal(before, Written());
+            Assert.Contains("Enamel camping mug", await TitlesAsync(a, "mug"));
+        }
+        finally
+        {
+            await StopAllAsync(a, b);
+        }
+    }
+
+    [Fact]
     public async Task FederationNeverPullsFromABlockedCluster()
     {
         using var temp = new TempDir();

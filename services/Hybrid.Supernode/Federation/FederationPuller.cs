@@ -24,7 +24,8 @@ namespace Hybrid.Supernode.Federation;
 /// verify, or breaks the protocol, is throttled, and dropped after
 /// <see cref="FederationOptions.MaxStrikes"/>. Clusters pull (never push), so what spreads from A to
 /// C through B needs no trust in B: B only carries what A's sellers signed. In a cluster of several
-/// supernodes one pulls at a time (<see cref="IFederationLeaseGrain"/>); another takes over when it stops.
+/// supernodes one pulls at a time (<see cref="IFederationLeaseGrain"/>); another takes over when it
+/// stops. A supernode on its own embedded store pulls without a lease.
 /// </summary>
 public sealed partial class FederationPuller(
     SupernodeOptions options,
@@ -101,6 +102,14 @@ public sealed partial class FederationPuller(
     /// <summary>Whether this supernode is the one of its cluster that pulls now; false while the cluster cannot say.</summary>
     private async Task<bool> HoldsLeaseAsync()
     {
+        if (!options.IsCluster)
+        {
+            // A supernode on its own store is its whole cluster: nobody to hand the lease to, and
+            // its durable renewal would be the embedded store's one steady write (each write makes
+            // every reader drop its page cache, and search fetches its pages from that store).
+            return true;
+        }
+
         // Held for several intervals (at least 30 s): a slow round does not hand the lease over.
         var length = TimeSpan.FromTicks(Math.Max(_federation.Interval.Ticks * 3, TimeSpan.FromSeconds(30).Ticks));
         try

@@ -28,11 +28,11 @@ var target = new Option<string?>("--target") { Description = "Supernode gRPC URL
 var inMemory = new Option<bool>("--index-in-memory") { Description = "Keep the search index in memory only (supernode and baseline), as before it was kept on disk." };
 var search = new Command("search", "Search at scale on one embedded supernode, against the same queries on one in-process Lucene index (or, with --target, on a running network against its no-op call).")
 {
-    listings, shards, workers, seconds, report, target, inMemory,
+    listings, shards, workers, seconds, report, target, inMemory, settings,
 };
 search.SetAction((parse, ct) => parse.GetValue(target) is { } url
     ? SearchScenario.RunAgainstAsync(url, parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct)
-    : SearchScenario.RunAsync(parse.GetValue(listings), parse.GetValue(shards), parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), !parse.GetValue(inMemory), parse.GetValue(report)!, ct));
+    : SearchScenario.RunAsync(parse.GetValue(listings), parse.GetValue(shards), parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), !parse.GetValue(inMemory), parse.GetValue(settings)!, parse.GetValue(report)!, ct));
 
 var publish = new Command("publish", "Publish throughput through one embedded supernode, against in-process signature verification.")
 {

@@ -58,7 +58,10 @@ internal static class SearchScenario
         return 0;
     }
 
-    public static async Task<int> RunAsync(int listings, int shards, int workers, TimeSpan duration, bool onDisk, string reportFolder, CancellationToken cancellationToken)
+    /// <summary>New listings a second published beside the searches of the "while published" phase.</summary>
+    private const int PublishesWhileSearching = 20;
+
+    public static async Task<int> RunAsync(int listings, int shards, int workers, TimeSpan duration, bool onDisk, string[] extraSettings, string reportFolder, CancellationToken cancellationToken)
     {
         var report = new Report("search", "in-process, one Lucene index");
         var clock = Stopwatch.StartNew();
@@ -87,7 +90,7 @@ internal static class SearchScenario
             emptyRss = empty.ResidentBytes();
         }
 
-        string[] settings = [$"--Supernode:SearchShards={shards}", $"--Supernode:SearchIndexOnDisk={onDisk}", "--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000"];
+        string[] settings = [$"--Supernode:SearchShards={shards}", $"--Supernode:SearchIndexOnDisk={onDisk}", "--Supernode:RequestsPerSecond=1000000", "--Supernode:RequestBurst=1000000", .. extraSettings.Select(s => $"--Supernode:{s}")];
         clock.Restart();
         var first = await SupernodeProcess.StartAsync(dataDir, settings);
         var firstReady = clock.Elapsed;
@@ -130,10 +133,18 @@ internal static class SearchScenario
         var openRate = Math.Max(1, Math.Round(remoteRate / 2));
         var (_, dropped) = await Drivers.OpenAsync(openRate, duration, report.Series($"supernode gRPC, open model at {openRate:0}/s"), Remote);
 
+        // A live marketplace is written to while it is searched: the same closed model while sellers
+        // publish new listings at a steady trickle (each write is durable, and is indexed at once).
+        var fresh = Corpus.Create((int)(PublishesWhileSearching * duration.TotalSeconds) + 1, sellers: 50, seed: 7);
+        var publishing = Drivers.OpenAsync(PublishesWhileSearching, duration, report.Series($"publish, {PublishesWhileSearching}/s while searched"), async i => await client.Listings.PublishListingAsync(fresh.Items[i % fresh.Items.Count].Envelope, cancellationToken: cancellationToken));
+        var writtenRate = await Drivers.ClosedAsync(workers, duration, report.Series($"supernode gRPC, closed model, {workers} workers, while {PublishesWhileSearching} listings/s are published"), Remote);
+        await publishing;
+
         report.Fact("in-process throughput (baseline)", $"{localRate:N0} searches/s");
         report.Fact("no-op gRPC call throughput (transport ceiling)", $"{noopRate:N0} calls/s");
         report.Fact("supernode throughput", $"{remoteRate:N0} searches/s");
         report.Fact("supernode / in-process throughput", $"{remoteRate / localRate:0.00}");
+        report.Fact($"supernode throughput while {PublishesWhileSearching} listings/s are published", $"{writtenRate:N0} searches/s ({writtenRate / remoteRate:0.00} of it without writes)");
         // The same comparison without the load generator's share of the two cores: CPU per search.
         report.Fact("CPU per search: in-process / supernode (runner's gRPC client besides)", $"{localCpu.TotalMilliseconds:0.00} ms / {nodeCpu.TotalMilliseconds:0.00} ms ({runnerCpu.TotalMilliseconds:0.00} ms)");
         report.Fact("supernode efficiency: in-process CPU per search / supernode CPU per search", $"{localCpu / nodeCpu:0.00}");
@@ -146,6 +157,7 @@ internal static class SearchScenario
             ["workers"] = workers.ToString(CultureInfo.InvariantCulture),
             ["seconds"] = duration.TotalSeconds.ToString(CultureInfo.InvariantCulture),
             ["query"] = "two words + price range in one currency, top 20",
+            ["settings"] = extraSettings.Length == 0 ? "defaults" : string.Join(' ', extraSettings),
         });
         return 0;
     }

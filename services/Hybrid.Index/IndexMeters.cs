@@ -16,6 +16,9 @@ public static class IndexMeters
     /// <summary>Deleted listings' documents the search indexes still hold until a merge drops them: each query still walks their postings.</summary>
     public static ObservableGauge<long> SearchDeleted { get; } = Meter.CreateObservableGauge("search.index.deleted", Search.ListingIndex.DeletedOpenHere, description: "Documents of replaced or removed listings still held in the search shards' segments until merged away.");
 
+    /// <summary>Listings of result pages served, by where they were read from (the page cache, or the listing store).</summary>
+    public static Counter<long> SearchPageListings { get; } = Meter.CreateCounter<long>("search.page.listings", description: "Listings of search result pages, by source: cache (recent pages kept in memory) or store.");
+
     /// <summary>Times a quiet search shard folded its small segments into one.</summary>
     public static Counter<long> SearchCompactions { get; } = Meter.CreateCounter<long>("search.index.compactions", description: "Times a search shard, quiet since its last sweep, folded its small Lucene segments into one.");
 

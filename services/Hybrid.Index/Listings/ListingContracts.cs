@@ -103,6 +103,12 @@ public sealed class SearchOptions
     /// </summary>
     public string? IndexDirectory { get; set; }
 
+    /// <summary>
+    /// Bytes of signed listings the fan-out keeps from recent result pages, so a page of listings
+    /// searched often is served without reading the store (0: every page is read from the store).
+    /// </summary>
+    public long PageCacheBytes { get; set; } = 16L << 20;
+
     /// <summary>Whether a shard quiet for a sweep interval (30 s) folds its small index segments into one (fewer segments, cheaper queries).</summary>
     public bool CompactWhenQuiet { get; set; } = true;
 }
@@ -144,14 +150,15 @@ public enum SearchOrder
 
 /// <summary>
 /// One hit from one shard, as light as merging needs: the listing id, its score and the value of
-/// the query's sort key (price or creation time; 0 for relevance). Envelopes are fetched afterwards
-/// for the final page only.
+/// the query's sort key (price or creation time; 0 for relevance), and the version the shard
+/// indexed (0: not known). Envelopes are fetched afterwards for the final page only.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("hybrid.ShardHit")]
 public sealed record ShardHit(
     [property: Id(0)] string ListingId,
     [property: Id(1)] float Score,
-    [property: Id(2)] long SortKey);
+    [property: Id(2)] long SortKey,
+    [property: Id(3)] ulong Version = 0);
 
 [GenerateSerializer, Immutable, Alias("hybrid.ShardHits")]
 public sealed record ShardHits(

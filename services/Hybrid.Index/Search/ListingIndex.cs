@@ -444,16 +444,17 @@ public sealed partial class ListingIndex : IDisposable
             foreach (FieldDoc doc in top.ScoreDocs)
             {
                 var id = ((BytesRef)doc.Fields[1]).Utf8ToString();
+                var version = VersionOf(searcher.IndexReader, doc.Doc);
                 if (relevance)
                 {
                     var score = float.IsNaN(doc.Score) ? 0f : doc.Score;
-                    hits.Add(new ShardHit(id, sellerWeight is null ? score : (float)(score * sellerWeight(SellerOf(searcher.IndexReader, doc.Doc))), 0));
+                    hits.Add(new ShardHit(id, sellerWeight is null ? score : (float)(score * sellerWeight(SellerOf(searcher.IndexReader, doc.Doc))), 0, version));
                 }
                 else
                 {
                     // Distances merge as whole metres; a listing without a location sorts last.
                     var key = doc.Fields[0] is J2N.Numerics.Double km ? (km.ToDouble() >= double.MaxValue ? long.MaxValue : (long)(km.ToDouble() * 1000)) : Convert.ToInt64(doc.Fields[0], System.Globalization.CultureInfo.InvariantCulture);
-                    hits.Add(new ShardHit(id, 0f, key));
+                    hits.Add(new ShardHit(id, 0f, key, version));
                 }
             }
 
@@ -464,6 +465,15 @@ public sealed partial class ListingIndex : IDisposable
 
             return new ShardHits([.. hits], top.TotalHits, facets?.Result());
         }
+    }
+
+    /// <summary>The version indexed for the listing at <paramref name="doc"/> (from its doc values; 0 if none).</summary>
+    private static ulong VersionOf(IndexReader reader, int doc)
+    {
+        var leaves = reader.Leaves;
+        var leaf = leaves[ReaderUtil.SubIndex(doc, leaves)];
+        var versions = leaf.AtomicReader.GetNumericDocValues(VersionField);
+        return versions is null ? 0 : (ulong)versions.Get(doc - leaf.DocBase);
     }
 
     /// <summary>The seller of the listing at <paramref name="doc"/> (from its doc values).</summary>

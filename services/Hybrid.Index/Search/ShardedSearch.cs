@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Hybrid.Index.Listings;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 
 namespace Hybrid.Index.Search;
@@ -18,10 +19,18 @@ public sealed record SearchPage(IReadOnlyList<(StoredListing Listing, float Scor
 /// Each shard scores with its own BM25 statistics; listings are spread over shards by a hash of
 /// their id, so term statistics are alike across shards and relevance scores merge directly.
 /// </summary>
-public sealed partial class ShardedSearch(IGrainFactory grains, IListingStore store, TimeProvider time, IOptions<SearchOptions> options)
+public sealed partial class ShardedSearch(IGrainFactory grains, IListingStore store, TimeProvider time, IOptions<SearchOptions> options) : IDisposable
 {
     // Grain references are resolved once: resolving one per call showed in profiles of busy search.
     private readonly ISearchShardGrain[] _shards = [.. Enumerable.Range(0, options.Value.Shards).Select(i => grains.GetGrain<ISearchShardGrain>(i))];
+
+    // Listings of recent pages by id, each served only for the very version a shard just matched (a
+    // seller's version is stored once and never changes), so nothing here can go stale. An embedded
+    // store's readers drop their page cache at every write anywhere in it, which made busy search
+    // under a trickle of publishes read every page's B-tree pages again.
+    private readonly MemoryCache? _pages = options.Value.PageCacheBytes > 0
+        ? new MemoryCache(new MemoryCacheOptions { SizeLimit = options.Value.PageCacheBytes, CompactionPercentage = 0.25 })
+        : null;
 
     public int ShardCount => _shards.Length;
 
@@ -103,19 +112,67 @@ public sealed partial class ShardedSearch(IGrainFactory grains, IListingStore st
             .Take(limit)
             .ToList();
         var total = shards.Sum(s => s.TotalHits);
-        // The page is read straight from the listing store every supernode of the cluster shares:
-        // what it holds is signed by the sellers, and at least as new as what the shards have
-        // indexed (a write is stored before it is indexed), so no call to the shards is needed.
-        var fetched = await Task.WhenAll(page
-            .GroupBy(h => h.Shard)
-            .Select(g => store.GetManyAsync(g.Key, [.. g.Select(h => h.Hit.ListingId)])));
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var byId = fetched.SelectMany(f => f).Where(l => !l.Withdrawn && l.ExpiresMs > now).ToDictionary(l => l.ListingId, StringComparer.Ordinal);
+        var byId = await ReadPageAsync(page);
         // A listing withdrawn or expired between the two phases is simply left out of the page.
         var hits = page.Where(h => byId.ContainsKey(h.Hit.ListingId)).Select(h => (byId[h.Hit.ListingId], h.Hit.Score)).ToList();
         var facets = query.Facets ? FacetCounts.Merge(shards.Select(s => s.Facets ?? FacetCounts.Empty)) : null;
         return new SearchPage(hits, total, offset + page.Count < total, facets);
     }
+
+    /// <summary>
+    /// The live listings of <paramref name="page"/> by id: from the page cache where it holds the version
+    /// the shard matched, the rest read straight from the listing store every supernode of the cluster
+    /// shares. What the store holds is signed by the sellers, and at least as new as what the shards
+    /// have indexed (a write is stored before it is indexed), so no call to the shards is needed.
+    /// </summary>
+    private async Task<Dictionary<string, StoredListing>> ReadPageAsync(List<(ShardHit Hit, int Shard)> page)
+    {
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var byId = new Dictionary<string, StoredListing>(page.Count, StringComparer.Ordinal);
+        var missing = new List<(ShardHit Hit, int Shard)>(page.Count);
+        foreach (var entry in page)
+        {
+            if (_pages is not null && entry.Hit.Version != 0 && _pages.TryGetValue(entry.Hit.ListingId, out StoredListing? cached) && cached!.Version == entry.Hit.Version)
+            {
+                if (cached.ExpiresMs > now)
+                {
+                    byId[cached.ListingId] = cached;
+                }
+            }
+            else
+            {
+                missing.Add(entry);
+            }
+        }
+
+        IndexMeters.SearchPageListings.Add(page.Count - missing.Count, new KeyValuePair<string, object?>("source", "cache"));
+        if (missing.Count == 0)
+        {
+            return byId;
+        }
+
+        IndexMeters.SearchPageListings.Add(missing.Count, new KeyValuePair<string, object?>("source", "store"));
+        var fetched = await Task.WhenAll(missing
+            .GroupBy(h => h.Shard)
+            .Select(g => store.GetManyAsync(g.Key, [.. g.Select(h => h.Hit.ListingId)])));
+        foreach (var listing in fetched.SelectMany(f => f))
+        {
+            if (listing.Withdrawn || listing.ExpiresMs <= now)
+            {
+                continue;
+            }
+
+            byId[listing.ListingId] = listing;
+            _pages?.Set(listing.ListingId, listing, new MemoryCacheEntryOptions { Size = listing.Envelope.Length + CachedListingOverhead });
+        }
+
+        return byId;
+    }
+
+    /// <summary>What a cached listing costs besides its envelope (its record, id and the cache's entry), in bytes.</summary>
+    private const int CachedListingOverhead = 256;
+
+    public void Dispose() => _pages?.Dispose();
 
     /// <summary>Every listing version the shards hold, live or not (for reconciling with other clusters).</summary>
     public async Task<IReadOnlyList<HeldVersion>> VersionsAsync()

@@ -210,6 +210,12 @@ public sealed class SupernodeOptions
     /// </summary>
     public bool SearchCompactWhenQuiet { get; set; } = true;
 
+    /// <summary>
+    /// Bytes of signed listings kept from recent search result pages, each served only for the version
+    /// a shard just matched, so often-searched pages need no store read (0: none kept).
+    /// </summary>
+    public long SearchPageCacheBytes { get; set; } = 16L << 20;
+
     /// <summary>Relayed links a peer may hold at once on this supernode (as dialer or as target).</summary>
     public int RelayLinksPerPeer { get; set; } = 16;
 
@@ -408,6 +414,11 @@ public sealed class SupernodeOptions
         if (MaxMessageBytes is < 4096 or > 64 * 1024 * 1024)
         {
             errors.Add($"Supernode:MaxMessageBytes must be between 4096 and 67108864 (got {MaxMessageBytes})");
+        }
+
+        if (SearchPageCacheBytes is < 0 or > 1L << 30)
+        {
+            errors.Add($"Supernode:SearchPageCacheBytes must be between 0 (none kept) and 1073741824 (got {SearchPageCacheBytes})");
         }
 
         if (SearchShards is < 1 or > 256)

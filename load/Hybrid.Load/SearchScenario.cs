@@ -135,8 +135,15 @@ internal static class SearchScenario
 
         // A live marketplace is written to while it is searched: the same closed model while sellers
         // publish new listings at a steady trickle (each write is durable, and is indexed at once).
-        var fresh = Corpus.Create((int)(PublishesWhileSearching * duration.TotalSeconds) + 1, sellers: 50, seed: 7);
-        var publishing = Drivers.OpenAsync(PublishesWhileSearching, duration, report.Series($"publish, {PublishesWhileSearching}/s while searched"), async i => await client.Listings.PublishListingAsync(fresh.Items[i % fresh.Items.Count].Envelope, cancellationToken: cancellationToken));
+        // First as long again unmeasured: the supernode's write, flush and merge paths warm up as on a
+        // supernode that has been written to for a while (this one has only rebuilt since its start).
+        var fresh = Corpus.Create((int)(PublishesWhileSearching * (SupernodeWarmup + duration).TotalSeconds) + 1, sellers: 50, seed: 7);
+        var published = 0;
+        async Task Publish(int i) => await client.Listings.PublishListingAsync(fresh.Items[(Interlocked.Increment(ref published) - 1) % fresh.Items.Count].Envelope, cancellationToken: cancellationToken);
+        var publishing = Drivers.OpenAsync(PublishesWhileSearching, SupernodeWarmup, report.Series($"publish, {PublishesWhileSearching}/s while searched (warm-up, ignored)"), Publish);
+        await Drivers.ClosedAsync(workers, SupernodeWarmup, report.Series("warm-up while published (ignored)"), Remote);
+        await publishing;
+        publishing = Drivers.OpenAsync(PublishesWhileSearching, duration, report.Series($"publish, {PublishesWhileSearching}/s while searched"), Publish);
         var writtenRate = await Drivers.ClosedAsync(workers, duration, report.Series($"supernode gRPC, closed model, {workers} workers, while {PublishesWhileSearching} listings/s are published"), Remote);
         await publishing;
 

@@ -62,7 +62,6 @@ public sealed class ConfigurationTests
     [InlineData("Supernode:SessionTimeout", "00:00:01", "must be longer than Supernode:HeartbeatInterval")]
     [InlineData("Supernode:PresenceLease", "00:00:20", "Supernode:PresenceLease (00:00:20) must be at least Supernode:SessionTimeout")]
     [InlineData("Supernode:MaxHandshakesInProgress", "0", "Supernode:MaxHandshakesInProgress must be at least 1")]
-    [InlineData("Supernode:SearchRefreshInterval", "00:01:00", "Supernode:SearchRefreshInterval must be between 00:00:00 (each search refreshes) and 00:00:10 (got 00:01:00)")]
     [InlineData("Supernode:SearchPageCacheBytes", "-1", "Supernode:SearchPageCacheBytes must be between 0 (none kept) and 1073741824 (got -1)")]
     [InlineData("Supernode:TrustedProxies", "10.0.0.0/99", "Supernode:TrustedProxies")]
     [InlineData("Supernode:PublicUrls", "hybrid.example.org", "Supernode:PublicUrls")]

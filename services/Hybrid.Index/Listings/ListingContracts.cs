@@ -104,12 +104,6 @@ public sealed class SearchOptions
     public string? IndexDirectory { get; set; }
 
     /// <summary>
-    /// How often at most a shard makes its pending writes visible to searches; a write is acknowledged
-    /// once searchable, so it waits up to this long (zero: each search first refreshes for every earlier write).
-    /// </summary>
-    public TimeSpan RefreshEvery { get; set; } = TimeSpan.FromMilliseconds(250);
-
-    /// <summary>
     /// Bytes of signed listings the fan-out keeps from recent result pages, so a page of listings
     /// searched often is served without reading the store (0: every page is read from the store).
     /// </summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Collections.Immutable;
 using System.Text.RegularExpressions;
 using Hybrid.Index.Listings;
@@ -75,10 +74,8 @@ public sealed partial class ListingIndex : IDisposable
     /// read as an index, is not used: the index starts empty (in memory, or afresh in the directory).
     /// Query words also match their <paramref name="synonyms"/> (default: the shipped list).
     /// </summary>
-    public ListingIndex(Synonyms? synonyms = null, string? path = null, TimeSpan refreshEvery = default)
+    public ListingIndex(Synonyms? synonyms = null, string? path = null)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(refreshEvery, TimeSpan.Zero);
-        _refreshEvery = refreshEvery;
         _synonyms = synonyms ?? Synonyms.Default;
         (_directory, _writer, OpenedFrom) = Open(path);
         _searchers = new SearcherManager(_writer, applyAllDeletes: true, new Bm25SearcherFactory());
@@ -375,105 +372,6 @@ public sealed partial class ListingIndex : IDisposable
         return expired;
     }
 
-    // Paced refreshes (see RefreshEvery): writers waiting to be visible, and whether a refresh is due.
-    private readonly TimeSpan _refreshEvery;
-    private readonly List<(long Written, TaskCompletionSource Visible)> _waiting = [];
-    private bool _refreshDue;
-    private long _lastRefresh;
-
-    /// <summary>
-    /// How often at most pending writes are made visible together (zero: each search first makes
-    /// every earlier write visible). Lucene writes a new segment at each refresh, so refreshing for
-    /// every search that follows a write fills the index with one-listing segments and keeps its
-    /// merges busy; paced, a trickle of writes costs a segment per interval, and a writer that must
-    /// be searchable once acknowledged waits for the next refresh (<see cref="VisibleAsync"/>).
-    /// </summary>
-    public TimeSpan RefreshEvery => _refreshEvery;
-
-    /// <summary>
-    /// Completes once every write made so far is visible to searches: at once when it already is or
-    /// refreshes are not paced, otherwise at the next paced refresh (one refresh for every writer waiting).
-    /// </summary>
-    public Task VisibleAsync()
-    {
-        var written = Interlocked.Read(ref _written);
-        if (Interlocked.Read(ref _visible) >= written)
-        {
-            return Task.CompletedTask;
-        }
-
-        if (_refreshEvery == TimeSpan.Zero)
-        {
-            Refresh();
-            return Task.CompletedTask;
-        }
-
-        var visible = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_waiting)
-        {
-            _waiting.Add((written, visible));
-            if (!_refreshDue)
-            {
-                _refreshDue = true;
-                _ = Task.Run(RefreshWhenDueAsync);
-            }
-        }
-
-        return visible.Task;
-    }
-
-    private async Task RefreshWhenDueAsync()
-    {
-        while (true)
-        {
-            var wait = _refreshEvery - Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastRefresh));
-            if (wait > TimeSpan.Zero)
-            {
-                await Task.Delay(wait).ConfigureAwait(false);
-            }
-
-            Exception? failed = null;
-            try
-            {
-                Refresh();
-            }
-            catch (Exception e) when (e is ObjectDisposedException or IOException or InvalidOperationException)
-            {
-                failed = e;
-            }
-
-            Interlocked.Exchange(ref _lastRefresh, Stopwatch.GetTimestamp());
-            var visible = Interlocked.Read(ref _visible);
-            lock (_waiting)
-            {
-                for (var i = _waiting.Count - 1; i >= 0; i--)
-                {
-                    var (written, done) = _waiting[i];
-                    if (failed is not null || written <= visible)
-                    {
-                        _ = failed is null ? done.TrySetResult() : done.TrySetException(failed);
-                        _waiting.RemoveAt(i);
-                    }
-                }
-
-                if (_waiting.Count == 0)
-                {
-                    _refreshDue = false;
-                    return;
-                }
-            }
-        }
-    }
-
-    /// <summary>Before a search: every earlier write made visible, unless refreshes are paced (their writers wait for them instead).</summary>
-    private void RefreshUnlessPaced()
-    {
-        if (_refreshEvery == TimeSpan.Zero)
-        {
-            Refresh();
-        }
-    }
-
     /// <summary>Makes every change so far visible to searches.</summary>
     public void Refresh()
     {
@@ -503,7 +401,7 @@ public sealed partial class ListingIndex : IDisposable
     public ShardHits Search(SearchQuery query, int take, long nowMs, Func<string, double>? sellerWeight = null, Func<string, int>? trustScore = null)
     {
         ArgumentNullException.ThrowIfNull(query);
-        RefreshUnlessPaced();
+        Refresh();
         return WithSearcher(searcher => Search(searcher, query, take, nowMs, sellerWeight, trustScore));
     }
 
@@ -602,7 +500,7 @@ public sealed partial class ListingIndex : IDisposable
     public ImmutableArray<WordSuggestion> Suggest(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        RefreshUnlessPaced();
+        Refresh();
         var searcher = _searchers.Acquire();
         try
         {

@@ -114,7 +114,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         // Rebuilding a large shard takes longer than an activation should: it runs on the thread pool
         // (shards rebuild in parallel), and every call waits for it before touching the index.
         var shard = Shard;
-        _index = new ListingIndex(synonyms, options.Value.IndexDirectory is { } folder ? Path.Combine(folder, $"shard-{shard}") : null, options.Value.RefreshEvery);
+        _index = new ListingIndex(synonyms, options.Value.IndexDirectory is { } folder ? Path.Combine(folder, $"shard-{shard}") : null);
         if (_index.OpenedFrom is IndexOrigin.Held or IndexOrigin.Unreadable)
         {
             LogIndexNotOpened(logger, shard, _index.OpenedFrom);
@@ -197,18 +197,13 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     {
         ArgumentNullException.ThrowIfNull(listing);
         await RebuiltAsync();
-        var result = await OneAtATimeAsync(listing.ListingId, () => PublishNowAsync(listing));
-        // Acknowledged once searchable (refreshes are paced; the next write to the listing need not wait).
-        await _index.VisibleAsync();
-        return result;
+        return await OneAtATimeAsync(listing.ListingId, () => PublishNowAsync(listing));
     }
 
     public async Task<ListingWriteResult> Withdraw(string listingId, string seller, ulong version, byte[]? withdrawal)
     {
         await RebuiltAsync();
-        var result = await OneAtATimeAsync(listingId, () => WithdrawNowAsync(listingId, seller, version, withdrawal));
-        await _index.VisibleAsync();
-        return result;
+        return await OneAtATimeAsync(listingId, () => WithdrawNowAsync(listingId, seller, version, withdrawal));
     }
 
     /// <summary>
@@ -474,7 +469,6 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         if (expired.Count > 0)
         {
             LogSwept(logger, Shard, expired.Count);
-            await _index.VisibleAsync();
         }
 
         // A shard quiet since the last sweep folds its small segments into one, off the grain's

@@ -216,13 +216,6 @@ public sealed class SupernodeOptions
     /// </summary>
     public long SearchPageCacheBytes { get; set; } = 16L << 20;
 
-    /// <summary>
-    /// How often at most a search shard makes its pending writes visible (a Lucene refresh, which
-    /// writes a segment). A publish or withdrawal is acknowledged once searchable, so it waits up to
-    /// this long; zero: each search first refreshes for every earlier write.
-    /// </summary>
-    public TimeSpan SearchRefreshInterval { get; set; } = TimeSpan.FromMilliseconds(250);
-
     /// <summary>Relayed links a peer may hold at once on this supernode (as dialer or as target).</summary>
     public int RelayLinksPerPeer { get; set; } = 16;
 
@@ -421,11 +414,6 @@ public sealed class SupernodeOptions
         if (MaxMessageBytes is < 4096 or > 64 * 1024 * 1024)
         {
             errors.Add($"Supernode:MaxMessageBytes must be between 4096 and 67108864 (got {MaxMessageBytes})");
-        }
-
-        if (SearchRefreshInterval < TimeSpan.Zero || SearchRefreshInterval > TimeSpan.FromSeconds(10))
-        {
-            errors.Add($"Supernode:SearchRefreshInterval must be between 00:00:00 (each search refreshes) and 00:00:10 (got {SearchRefreshInterval})");
         }
 
         if (SearchPageCacheBytes is < 0 or > 1L << 30)

@@ -20,10 +20,8 @@ public sealed class FederationLeaseTests
     [Fact]
     public async Task TwoActivationsOfTheFederationLeaseNeverGrantItToTwoSupernodes()
     {
-        using var temp = new TempDir();
-        await using var database = new SqliteDatabase(temp.Sub("index.db"));
-        await using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
-        var storage = new SqliteGrainStorage(database, new OrleansGrainStorageSerializer(services.GetRequiredService<Serializer>()));
+        await using var store = new LeaseStore();
+        var storage = store.Storage;
         var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch.AddYears(56));
         var first = new FederationLeaseGrain(new StoredState<FederationLeaseState>(storage), time);
         var second = new FederationLeaseGrain(new StoredState<FederationLeaseState>(storage), time);
@@ -52,10 +50,8 @@ public sealed class FederationLeaseTests
     [Fact]
     public async Task TheHolderRenewsTheLeaseOnlyOnceHalfOfItHasRun()
     {
-        using var temp = new TempDir();
-        await using var database = new SqliteDatabase(temp.Sub("index.db"));
-        await using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
-        var storage = new SqliteGrainStorage(database, new OrleansGrainStorageSerializer(services.GetRequiredService<Serializer>()));
+        await using var store = new LeaseStore();
+        var storage = store.Storage;
         var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch.AddYears(56));
         var state = new StoredState<FederationLeaseState>(storage);
         var lease = new FederationLeaseGrain(state, time);
@@ -84,6 +80,29 @@ public sealed class FederationLeaseTests
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.True(await other.Hold("node-1", Length));
         Assert.False(await lease.Hold("node-0", Length));
+    }
+
+    /// <summary>A real grain storage on an embedded store in a folder of its own, as a supernode keeps the lease.</summary>
+    private sealed class LeaseStore : IAsyncDisposable
+    {
+        private readonly TempDir _temp = new();
+        private readonly SqliteDatabase _database;
+        private readonly ServiceProvider _services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+
+        public LeaseStore()
+        {
+            _database = new SqliteDatabase(_temp.Sub("index.db"));
+            Storage = new SqliteGrainStorage(_database, new OrleansGrainStorageSerializer(_services.GetRequiredService<Serializer>()));
+        }
+
+        public IGrainStorage Storage { get; }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _services.DisposeAsync();
+            await _database.DisposeAsync();
+            _temp.Dispose();
+        }
     }
 
     /// <summary>A grain's durable state read and written through a real grain storage, as the runtime does.</summary>

@@ -1,9 +1,10 @@
-using Google.Protobuf;
 using Hybrid.Index.Listings;
 using Hybrid.Index.Search;
 using Hybrid.Protocol.Identity;
 using Hybrid.Testing;
 using Microsoft.Extensions.Options;
+
+using static Hybrid.Index.Tests.ShardListings;
 
 namespace Hybrid.Index.Tests;
 
@@ -58,13 +59,6 @@ public sealed class SearchPageCacheTests(GrainHost host) : IClassFixture<GrainHo
         }
     }
 
-    private static SearchQuery Query(string text) => new(text, null, null, null, null, null, null, null, null, SearchOrder.Relevance);
-
-    private static StoredListing Stored(PeerIdentity seller, Protocol.V1.Listing listing, ulong version = 1)
-    {
-        var envelope = ListingFactory.Sign(seller, listing, version);
-        return new StoredListing(listing.ListingId, seller.Id.ToString(), version, DateTimeOffset.UtcNow.AddDays(30).ToUnixTimeMilliseconds(), false, envelope.ToByteArray());
-    }
 
     /// <summary>The listing store, counting the page reads made through it.</summary>
     private sealed class CountingStore(IListingStore inner) : IListingStore

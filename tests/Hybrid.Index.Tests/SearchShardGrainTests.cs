@@ -1,9 +1,10 @@
-using Google.Protobuf;
 using Hybrid.Index.Listings;
 using Hybrid.Index.Search;
 using Hybrid.Protocol.Identity;
 using Hybrid.Testing;
 using Orleans.Core.Internal;
+
+using static Hybrid.Index.Tests.ShardListings;
 
 namespace Hybrid.Index.Tests;
 
@@ -79,13 +80,5 @@ public sealed class SearchShardGrainTests(GrainHost host) : IClassFixture<GrainH
         var reused = await shard.Publish(Stored(seller, listing, version: 2));
         Assert.Equal((ListingOutcome.Replayed, 2ul), (reused.Outcome, reused.Version));
         Assert.Equal(landed.Envelope, (await shard.Find(listing.ListingId))!.Envelope);
-    }
-
-    private static SearchQuery Query(string text) => new(text, null, null, null, null, null, null, null, null, SearchOrder.Relevance);
-
-    private static StoredListing Stored(PeerIdentity seller, Protocol.V1.Listing listing, ulong version = 1)
-    {
-        var envelope = ListingFactory.Sign(seller, listing, version);
-        return new StoredListing(listing.ListingId, seller.Id.ToString(), version, DateTimeOffset.UtcNow.AddDays(30).ToUnixTimeMilliseconds(), false, envelope.ToByteArray());
     }
 }

@@ -93,7 +93,7 @@ public sealed partial class ListingIndex : IDisposable
     internal static long DeletedOpenHere() => OpenIndexes.Keys.Sum(index => (long)index.Seen(reader => reader.MaxDoc - reader.NumDocs));
 
     /// <summary>Segments searches now see.</summary>
-    internal int Segments() => Seen(reader => reader.Leaves.Count);
+    public int Segments() => Seen(reader => reader.Leaves.Count);
 
     /// <summary><paramref name="read"/> of the reader searches now see; 0 once the index is closed.</summary>
     private int Seen(Func<IndexReader, int> read)
@@ -407,7 +407,7 @@ public sealed partial class ListingIndex : IDisposable
 
     private ShardHits Search(IndexSearcher searcher, SearchQuery query, int take, long nowMs, Func<string, double>? sellerWeight, Func<string, int>? trustScore)
     {
-        var lucene = BuildQuery(searcher.IndexReader, query, nowMs);
+        var lucene = BuildQuery(new TermLookups(searcher.IndexReader), query, nowMs);
         if (query.MinReputation > 0)
         {
             var score = trustScore ?? (_ => 0);
@@ -506,12 +506,13 @@ public sealed partial class ListingIndex : IDisposable
         {
             var reader = searcher.IndexReader;
             var terms = MultiFields.GetTerms(reader, WordsField);
+            var lookups = new TermLookups(reader);
             var found = ImmutableArray.CreateBuilder<WordSuggestion>();
             // The first words only: each unknown one costs a walk of the term dictionary.
             foreach (var word in LooseWords(text).Distinct(StringComparer.OrdinalIgnoreCase).Take(MaxSuggestedWords))
             {
                 var plain = Analyze(_plain, WordsField, word);
-                if (terms is null || TypoEdits(reader, word, plain) is not { } maxEdits)
+                if (terms is null || TypoEdits(lookups, word, plain) is not { } maxEdits)
                 {
                     continue;
                 }
@@ -670,9 +671,9 @@ public sealed partial class ListingIndex : IDisposable
     /// cost more than the words themselves. Region and geohash prefix, which narrow a lot and have
     /// no doc values, go through their postings beside the words. Filters never add to the score.
     /// </summary>
-    private Query BuildQuery(IndexReader reader, SearchQuery query, long nowMs)
+    private Query BuildQuery(TermLookups terms, SearchQuery query, long nowMs)
     {
-        var root = new BooleanQuery { { BuildTextQuery(reader, query.Text, query.TypeAhead), Occur.MUST } };
+        var root = new BooleanQuery { { BuildTextQuery(terms, query.Text, query.TypeAhead), Occur.MUST } };
         AddTerm(root, RegionField, query.Region is null ? null : Fold(query.Region));
         if (!string.IsNullOrEmpty(query.GeohashPrefix))
         {
@@ -727,7 +728,7 @@ public sealed partial class ListingIndex : IDisposable
     /// words as written. "Quoted phrases" match as phrases; while typing, the last word (unless
     /// followed by a space) also matches as a prefix.
     /// </summary>
-    private Query BuildTextQuery(IndexReader reader, string text, bool typeAhead)
+    private Query BuildTextQuery(TermLookups terms, string text, bool typeAhead)
     {
         var query = new BooleanQuery();
         foreach (Match phrase in PhrasePattern().Matches(text))
@@ -751,7 +752,7 @@ public sealed partial class ListingIndex : IDisposable
                 var typed = new BooleanQuery();
                 foreach (var stem in Analyze(_stemmed, TitleField, words[i]))
                 {
-                    typed.Add(Exact(stem), Occur.SHOULD);
+                    typed.Add(Exact(terms, stem), Occur.SHOULD);
                 }
 
                 foreach (var plain in Analyze(_plain, WordsField, words[i]).Where(p => p.Length >= 2))
@@ -767,9 +768,9 @@ public sealed partial class ListingIndex : IDisposable
                 continue;
             }
 
-            var clause = Forgiving ? Forgive(reader, words[i], plains[i]) : Strict(words[i]);
+            var clause = Forgiving ? Forgive(terms, words[i], plains[i]) : Strict(terms, words[i]);
             // "i phone", "play station": the two words, or the one word the index knows.
-            if (Forgiving && i + 1 < words.Length && !(typing && i + 1 == words.Length - 1) && Joined(reader, plains[i], plains[i + 1]) is { } joined)
+            if (Forgiving && i + 1 < words.Length && !(typing && i + 1 == words.Length - 1) && Joined(terms, plains[i], plains[i + 1]) is { } joined)
             {
                 var pair = new BooleanQuery();
                 var both = new BooleanQuery();
@@ -778,13 +779,13 @@ public sealed partial class ListingIndex : IDisposable
                     both.Add(clause, Occur.MUST);
                 }
 
-                if (Forgive(reader, words[i + 1], plains[i + 1]) is { } second)
+                if (Forgive(terms, words[i + 1], plains[i + 1]) is { } second)
                 {
                     both.Add(second, Occur.MUST);
                 }
 
                 pair.Add(both, Occur.SHOULD);
-                pair.Add(AllOf(Analyze(_stemmed, TitleField, joined), 1f), Occur.SHOULD);
+                pair.Add(AllOf(terms, Analyze(_stemmed, TitleField, joined), 1f), Occur.SHOULD);
                 query.Add(pair, Occur.MUST);
                 i++;
                 continue;
@@ -800,14 +801,14 @@ public sealed partial class ListingIndex : IDisposable
     }
 
     /// <summary>One query word as written (stemmed); null for a word that analyses to nothing (a stop word).</summary>
-    private BooleanQuery? Strict(string word)
+    private BooleanQuery? Strict(TermLookups terms, string word)
     {
         var stems = Analyze(_stemmed, TitleField, word);
-        return stems.Count == 0 ? null : AllOf(stems, 1f);
+        return stems.Count == 0 ? null : AllOf(terms, stems, 1f);
     }
 
     /// <summary>One query word and what else it may match; null for a word that analyses to nothing (a stop word).</summary>
-    private BooleanQuery? Forgive(IndexReader reader, string word, List<string> plain)
+    private BooleanQuery? Forgive(TermLookups terms, string word, List<string> plain)
     {
         var stems = Analyze(_stemmed, TitleField, word);
         if (stems.Count == 0)
@@ -815,13 +816,13 @@ public sealed partial class ListingIndex : IDisposable
             return null;
         }
 
-        var clause = new BooleanQuery { { AllOf(stems, 1f), Occur.SHOULD } };
+        var clause = new BooleanQuery { { AllOf(terms, stems, 1f), Occur.SHOULD } };
         foreach (var synonym in plain.SelectMany(_synonyms.Of).Distinct(StringComparer.Ordinal))
         {
             var synonymStems = Analyze(_stemmed, TitleField, synonym);
             if (synonymStems.Count > 0)
             {
-                clause.Add(AllOf(synonymStems, SynonymBoost), Occur.SHOULD);
+                clause.Add(AllOf(terms, synonymStems, SynonymBoost), Occur.SHOULD);
             }
         }
 
@@ -829,19 +830,19 @@ public sealed partial class ListingIndex : IDisposable
         var parts = plain.Count == 1 ? LettersAndDigits().Matches(plain[0]).Select(m => m.Value).ToList() : [];
         if (parts.Count > 1)
         {
-            clause.Add(AllOf(parts.SelectMany(p => Analyze(_stemmed, TitleField, p)).ToList(), PartsBoost), Occur.SHOULD);
+            clause.Add(AllOf(terms, parts.SelectMany(p => Analyze(_stemmed, TitleField, p)).ToList(), PartsBoost), Occur.SHOULD);
         }
 
         // A word the index does not know that is two words it does know ("roadbike", "bookshelves"
         // where listings say "book shelves"): also as those two, at the split both are most used.
-        if (plain.Count == 1 && parts.Count <= 1 && Split(reader, plain[0]) is { } split)
+        if (plain.Count == 1 && parts.Count <= 1 && Split(terms, plain[0]) is { } split)
         {
-            clause.Add(AllOf([.. Analyze(_stemmed, TitleField, split.First), .. Analyze(_stemmed, TitleField, split.Second)], PartsBoost), Occur.SHOULD);
+            clause.Add(AllOf(terms, [.. Analyze(_stemmed, TitleField, split.First), .. Analyze(_stemmed, TitleField, split.Second)], PartsBoost), Occur.SHOULD);
         }
 
         // Typos, against the words as written (a stem is often shorter: "folding" is indexed as
         // "fold", one edit from "foldng" only unstemmed).
-        if (TypoEdits(reader, word, plain) is { } edits)
+        if (TypoEdits(terms, word, plain) is { } edits)
         {
             clause.Add(new TypoQuery(new Term(WordsField, plain[0]), edits) { Boost = FuzzyBoost }, Occur.SHOULD);
         }
@@ -855,10 +856,10 @@ public sealed partial class ListingIndex : IDisposable
     /// which spares the fuzzy term scan for most queries), for numbers and model codes (taken as
     /// written), and for what analyses to more or less than one word.
     /// </summary>
-    private static int? TypoEdits(IndexReader reader, string word, List<string> plain)
+    private static int? TypoEdits(TermLookups terms, string word, List<string> plain)
     {
         var letters = word.Count(char.IsLetter);
-        return plain.Count == 1 && letters >= 5 && !word.Any(char.IsDigit) && reader.DocFreq(new Term(WordsField, plain[0])) == 0
+        return plain.Count == 1 && letters >= 5 && !word.Any(char.IsDigit) && terms.DocFreq(WordsField, plain[0]) == 0
             ? (letters >= 9 ? 2 : 1)
             : null;
     }
@@ -872,9 +873,9 @@ public sealed partial class ListingIndex : IDisposable
     /// more; "e" + "reader" too, as hyphenated words are indexed in parts), the split whose rarer half
     /// is most used; null when the index knows the word or no split has two known halves.
     /// </summary>
-    private static (string First, string Second)? Split(IndexReader reader, string word)
+    private static (string First, string Second)? Split(TermLookups terms, string word)
     {
-        if (word.Length < 6 || !word.All(char.IsLetter) || reader.DocFreq(new Term(WordsField, word)) > 0)
+        if (word.Length < 6 || !word.All(char.IsLetter) || terms.DocFreq(WordsField, word) > 0)
         {
             return null;
         }
@@ -889,7 +890,7 @@ public sealed partial class ListingIndex : IDisposable
                 continue;
             }
 
-            var freq = Math.Min(reader.DocFreq(new Term(WordsField, first)), reader.DocFreq(new Term(WordsField, second)));
+            var freq = Math.Min(terms.DocFreq(WordsField, first), terms.DocFreq(WordsField, second));
             if (freq > bestFreq)
             {
                 (best, bestFreq) = ((first, second), freq);
@@ -900,7 +901,7 @@ public sealed partial class ListingIndex : IDisposable
     }
 
     /// <summary>The two words as one, if the index has that word ("i" + "phone" = "iphone").</summary>
-    private static string? Joined(IndexReader reader, List<string> a, List<string> b)
+    private static string? Joined(TermLookups terms, List<string> a, List<string> b)
     {
         if (a.Count != 1 || b.Count != 1)
         {
@@ -908,15 +909,15 @@ public sealed partial class ListingIndex : IDisposable
         }
 
         var joined = a[0] + b[0];
-        return reader.DocFreq(new Term(WordsField, joined)) > 0 ? joined : null;
+        return terms.DocFreq(WordsField, joined) > 0 ? joined : null;
     }
 
     /// <summary>Every stem, in the title or the description.</summary>
-    private static BooleanQuery AllOf(List<string> stems, float boost)
+    private static BooleanQuery AllOf(TermLookups terms, List<string> stems, float boost)
     {
         if (stems.Count == 1)
         {
-            var single = Exact(stems[0]);
+            var single = Exact(terms, stems[0]);
             single.Boost = boost;
             return single;
         }
@@ -924,17 +925,22 @@ public sealed partial class ListingIndex : IDisposable
         var all = new BooleanQuery { Boost = boost };
         foreach (var stem in stems)
         {
-            all.Add(Exact(stem), Occur.MUST);
+            all.Add(Exact(terms, stem), Occur.MUST);
         }
 
         return all;
     }
 
-    private static BooleanQuery Exact(string stem) => Either(TermOf(TitleField, stem, TitleBoost), TermOf(DescriptionField, stem, 1f));
+    private static BooleanQuery Exact(TermLookups terms, string stem) => Either(TermOf(terms, TitleField, stem, TitleBoost), TermOf(terms, DescriptionField, stem, 1f));
 
     private static BooleanQuery Either(Query a, Query b) => new() { { a, Occur.SHOULD }, { b, Occur.SHOULD } };
 
-    private static TermQuery TermOf(string field, string term, float boost) => new(new Term(field, term)) { Boost = boost };
+    private static TermQuery TermOf(TermLookups terms, string field, string term, float boost)
+    {
+        var query = terms.Query(field, term);
+        query.Boost = boost;
+        return query;
+    }
 
     private static PhraseQuery PhraseOf(string field, IReadOnlyList<string> terms, float boost)
     {

@@ -13,6 +13,14 @@ var failover = new Command("failover", "Kill -9 the supernode holding many sessi
 };
 failover.SetAction((parse, ct) => FailoverScenario.RunAsync(parse.GetValue(runs), parse.GetValue(peers), parse.GetValue(settings)!, parse.GetValue(report)!, ct));
 
+var seed = new Option<string>("--seed") { Description = "Supernode gRPC URL the peers open their sessions on.", Required = true };
+var failoverPeers = new Command("failover-peers", "The failover scenario's peers in a runner process of their own (started by `failover`; reports on standard output).")
+{
+    seed, peers,
+};
+failoverPeers.Hidden = true;
+failoverPeers.SetAction((parse, ct) => FailoverPeers.RunPeersAsync(parse.GetValue(seed)!, parse.GetValue(peers), ct));
+
 var startup = new Command("startup", "Time from process start to /readyz, embedded and joining a Redis cluster.")
 {
     runs, report,
@@ -33,6 +41,13 @@ var search = new Command("search", "Search at scale on one embedded supernode, a
 search.SetAction((parse, ct) => parse.GetValue(target) is { } url
     ? SearchScenario.RunAgainstAsync(url, parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(report)!, ct)
     : SearchScenario.RunAsync(parse.GetValue(listings), parse.GetValue(shards), parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), !parse.GetValue(inMemory), parse.GetValue(settings)!, parse.GetValue(report)!, ct));
+
+var adds = new Option<int>("--adds") { Description = "New listings a second added while searched.", DefaultValueFactory = _ => 20 };
+var index = new Command("index", "The search index alone (one in-process Lucene index, as a shard keeps it): searches a second without writes, and while new listings are added at a trickle.")
+{
+    listings, workers, seconds, adds, report,
+};
+index.SetAction((parse, ct) => IndexScenario.RunAsync(parse.GetValue(listings), parse.GetValue(workers), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(adds), parse.GetValue(report)!, ct));
 
 var publish = new Command("publish", "Publish throughput through one embedded supernode, against in-process signature verification.")
 {
@@ -160,5 +175,5 @@ federation.SetAction((parse, ct) => FederationScenario.RunAsync(
     parse.GetValue(report)!,
     ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback (or in a NAT lab of network namespaces) only.") { failover, startup, search, publish, restart, connect, transfer, noop, trust, abuse, chaos, nat, quality, federation };
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback (or in a NAT lab of network namespaces) only.") { failover, failoverPeers, startup, search, index, publish, restart, connect, transfer, noop, trust, abuse, chaos, nat, quality, federation };
 return await root.Parse(args).InvokeAsync();

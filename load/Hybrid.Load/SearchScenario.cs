@@ -109,7 +109,7 @@ internal static class SearchScenario
         report.Fact("memory per indexed listing (RSS growth / listings)", $"{(fullRss - emptyRss) / (double)listings:0} bytes");
         report.Fact("memory per indexed listing (live managed heap growth after a full GC / listings)", $"{(fullHeap - emptyHeap) / (double)listings:0} bytes");
 
-        var (exactRate, localRate, localCpu) = await InProcessAsync(corpus, queries, onDisk ? temp.Sub("in-process-index") : null, workers, duration, report);
+        var (exactRate, localRate, localCpu, localWrittenRate, localWrittenCpu) = await InProcessAsync(corpus, queries, onDisk ? temp.Sub("in-process-index") : null, workers, duration, report);
         // The runner lets go of the listings and the in-process index before the supernode's phases: a
         // collection of a heap that size paused the open model's sender for over a second.
         corpus = null!;
@@ -125,13 +125,20 @@ internal static class SearchScenario
         await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)  "), NoOp);
         var noopRate = await Drivers.ClosedAsync(workers, duration, report.Series($"no-op gRPC call, closed model, {workers} workers"), NoOp);
 
+        // How the shards' segments stood, and whether a quiet spell folded them, around each phase.
+        var segments = new List<string>();
+        async Task Segments(string phase) => segments.Add($"{phase}: {await node.MetricAsync("hybrid_search_index_segments"):0} segments, {await node.MetricAsync("hybrid_search_index_compactions"):0} compactions");
+        await Segments("after the restart");
         await Drivers.ClosedAsync(workers, SupernodeWarmup, report.Series("warm-up (ignored) "), Remote);
+        await Segments("before the closed model");
         var (nodeCpu, runnerCpu) = (node.CpuTime(), Process.GetCurrentProcess().TotalProcessorTime);
         var remoteRate = await Drivers.ClosedAsync(workers, duration, report.Series($"supernode gRPC, closed model, {workers} workers"), Remote);
         var remoteSearches = remoteRate * duration.TotalSeconds;
         (nodeCpu, runnerCpu) = ((node.CpuTime() - nodeCpu) / remoteSearches, (Process.GetCurrentProcess().TotalProcessorTime - runnerCpu) / remoteSearches);
+        await Segments("before the open model");
         var openRate = Math.Max(1, Math.Round(remoteRate / 2));
         var (_, dropped) = await Drivers.OpenAsync(openRate, duration, report.Series($"supernode gRPC, open model at {openRate:0}/s"), Remote);
+        await Segments("after the open model");
 
         // A live marketplace is written to while it is searched: the same closed model while sellers
         // publish new listings at a steady trickle (each write is durable, and is indexed at once).
@@ -143,15 +150,23 @@ internal static class SearchScenario
         var publishing = Drivers.OpenAsync(PublishesWhileSearching, SupernodeWarmup, report.Series($"publish, {PublishesWhileSearching}/s while searched (warm-up, ignored)"), Publish);
         await Drivers.ClosedAsync(workers, SupernodeWarmup, report.Series("warm-up while published (ignored)"), Remote);
         await publishing;
+        await Segments("before the written phase");
         publishing = Drivers.OpenAsync(PublishesWhileSearching, duration, report.Series($"publish, {PublishesWhileSearching}/s while searched"), Publish);
+        var nodeWrittenCpu = node.CpuTime();
         var writtenRate = await Drivers.ClosedAsync(workers, duration, report.Series($"supernode gRPC, closed model, {workers} workers, while {PublishesWhileSearching} listings/s are published"), Remote);
+        nodeWrittenCpu = node.CpuTime() - nodeWrittenCpu;
         await publishing;
+        await Segments("after the written phase");
 
         report.Fact("in-process throughput (baseline)", $"{localRate:N0} searches/s");
         report.Fact("no-op gRPC call throughput (transport ceiling)", $"{noopRate:N0} calls/s");
         report.Fact("supernode throughput", $"{remoteRate:N0} searches/s");
         report.Fact("supernode / in-process throughput", $"{remoteRate / localRate:0.00}");
         report.Fact($"supernode throughput while {PublishesWhileSearching} listings/s are published", $"{writtenRate:N0} searches/s ({writtenRate / remoteRate:0.00} of it without writes)");
+        report.Fact($"in-process throughput while {PublishesWhileSearching} listings/s are added (baseline)", $"{localWrittenRate:N0} searches/s ({localWrittenRate / localRate:0.00} of it without writes)");
+        report.Fact($"CPU per search while {PublishesWhileSearching} listings/s are written: in-process / supernode (its writes included)", $"{localWrittenCpu.TotalMilliseconds:0.00} ms / {nodeWrittenCpu.TotalMilliseconds / Math.Max(1, writtenRate * duration.TotalSeconds):0.00} ms");
+        report.Fact($"supernode's share of one core while {PublishesWhileSearching} listings/s are published", $"{nodeWrittenCpu / duration:P0}");
+        report.Fact("search shards' segments", string.Join("; ", segments));
         // The same comparison without the load generator's share of the two cores: CPU per search.
         report.Fact("CPU per search: in-process / supernode (runner's gRPC client besides)", $"{localCpu.TotalMilliseconds:0.00} ms / {nodeCpu.TotalMilliseconds:0.00} ms ({runnerCpu.TotalMilliseconds:0.00} ms)");
         report.Fact("supernode efficiency: in-process CPU per search / supernode CPU per search", $"{localCpu / nodeCpu:0.00}");
@@ -170,7 +185,7 @@ internal static class SearchScenario
     }
 
     /// <summary>The baseline: the same queries in this process, on one index holding every listing, kept as the shards keep theirs.</summary>
-    private static async Task<(double Exact, double Forgiving, TimeSpan CpuPerSearch)> InProcessAsync(Corpus corpus, IReadOnlyList<SearchRequest> queries, string? path, int workers, TimeSpan duration, Report report)
+    private static async Task<(double Exact, double Forgiving, TimeSpan CpuPerSearch, double WrittenRate, TimeSpan WrittenCpuPerSearch)> InProcessAsync(Corpus corpus, IReadOnlyList<SearchRequest> queries, string? path, int workers, TimeSpan duration, Report report)
     {
         var clock = Stopwatch.StartNew();
         var before = GC.GetTotalMemory(true);
@@ -190,6 +205,14 @@ internal static class SearchScenario
             return Task.CompletedTask;
         }
 
+        // Under writes each search yields first: searches that never yield keep the adds' timer from
+        // its thread, and the adds then arrive in bursts that one refresh makes visible (not a trickle).
+        async Task LocalYielding(int i)
+        {
+            await Task.Yield();
+            local.Search(localQueries[i % localQueries.Length], 20, now);
+        }
+
         var matchingNothing = localQueries.Count(q => local.Search(q, 1, now).TotalHits == 0);
         report.Fact("queries matching nothing with every word (the supernode then suggests a correction and tries leaving a word out)", $"{matchingNothing / (double)localQueries.Length:P1}");
 
@@ -203,10 +226,29 @@ internal static class SearchScenario
         var cpuPerSearch = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / (localRate * duration.TotalSeconds);
         report.Fact("in-process, forgiving (typos, synonyms, word parts) / exact words only", $"{localRate / exactRate:0.00} ({localRate:N0} vs {exactRate:N0} searches/s)");
 
-        return (exactRate, localRate, cpuPerSearch);
+        // The index alone under the supernode's written phase: new listings added at the same trickle,
+        // each searchable by the next search (as the supernode promises), after as long a warm-up.
+        var fresh = Corpus.Create((int)(PublishesWhileSearching * (SupernodeWarmup + duration).TotalSeconds) + 1, sellers: 50, seed: 7);
+        var added = 0;
+        Task Add(int i)
+        {
+            local.Upsert(fresh.Items[(Interlocked.Increment(ref added) - 1) % fresh.Items.Count].Stored);
+            return Task.CompletedTask;
+        }
+
+        var adding = Drivers.OpenAsync(PublishesWhileSearching, SupernodeWarmup, report.Series($"in-process add, {PublishesWhileSearching}/s (warm-up, ignored)"), Add);
+        await Drivers.ClosedAsync(workers, SupernodeWarmup, report.Series("in-process warm-up while added (ignored)"), LocalYielding);
+        await adding;
+        adding = Drivers.OpenAsync(PublishesWhileSearching, duration, report.Series($"in-process add, {PublishesWhileSearching}/s"), Add);
+        cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var writtenRate = await Drivers.ClosedAsync(workers, duration, report.Series($"in-process, one Lucene index, while {PublishesWhileSearching} listings/s are added"), LocalYielding);
+        var writtenCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / Math.Max(1, writtenRate * duration.TotalSeconds);
+        await adding;
+
+        return (exactRate, localRate, cpuPerSearch, writtenRate, writtenCpu);
     }
 
-    private static SearchQuery ToQuery(SearchRequest request) => new(
+    internal static SearchQuery ToQuery(SearchRequest request) => new(
         request.Text,
         ListingRules.ToMicros(request.MinPrice),
         ListingRules.ToMicros(request.MaxPrice),

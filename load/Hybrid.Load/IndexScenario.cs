@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using System.Globalization;
+using Hybrid.Index.Search;
+
+namespace Hybrid.Load;
+
+/// <summary>
+/// The search index alone, as a shard keeps it: N realistic listings in one in-process Lucene
+/// index, searched by a closed model without writes, then while new listings are added at a steady
+/// trickle, each searchable by the next search. What the index's own write path costs searches,
+/// without the supernode around it.
+/// </summary>
+internal static class IndexScenario
+{
+    private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(5);
+
+    public static async Task<int> RunAsync(int listings, int workers, TimeSpan duration, int addsPerSecond, string reportFolder, CancellationToken cancellationToken)
+    {
+        var report = new Report("index", "in-process, no writes");
+        var corpus = Corpus.Create(listings);
+        var queries = corpus.Queries(10_000, misspelledShare: 0.2).Select(SearchScenario.ToQuery).ToArray();
+        using var index = new ListingIndex();
+        foreach (var item in corpus.Items)
+        {
+            index.Add(item.Stored);
+        }
+
+        index.Refresh();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        // Each search yields first: a search that never yields keeps the adds' timer from its thread,
+        // and the adds then arrive in bursts that a single refresh makes visible (not a trickle).
+        async Task Search(int i)
+        {
+            await Task.Yield();
+            index.Search(queries[i % queries.Length], 20, now);
+        }
+
+        await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)"), Search);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var quietRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, no writes"), Search);
+        var quietCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / Math.Max(1, quietRate * duration.TotalSeconds);
+        var quietSegments = index.Segments();
+
+        var fresh = Corpus.Create((int)(addsPerSecond * (Warmup + duration + duration).TotalSeconds) + 1, sellers: 50, seed: 7);
+        var added = 0;
+        Task Add(int i)
+        {
+            index.Upsert(fresh.Items[(Interlocked.Increment(ref added) - 1) % fresh.Items.Count].Stored);
+            return Task.CompletedTask;
+        }
+
+        // Twice as long unmeasured first: the merges reach the state a steady trickle keeps.
+        var adding = Drivers.OpenAsync(addsPerSecond, Warmup + duration, report.Series($"add, {addsPerSecond}/s (warm-up, ignored)"), Add);
+        await Drivers.ClosedAsync(workers, Warmup + duration, report.Series("warm-up while added (ignored)"), Search);
+        await adding;
+        adding = Drivers.OpenAsync(addsPerSecond, duration, report.Series($"add, {addsPerSecond}/s"), Add);
+        cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var writtenRate = await Drivers.ClosedAsync(workers, duration, report.Series($"in-process, while {addsPerSecond} listings/s are added"), Search);
+        var writtenCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / Math.Max(1, writtenRate * duration.TotalSeconds);
+        await adding;
+
+        report.Fact("searches, no writes", $"{quietRate:N0} /s ({quietCpu.TotalMilliseconds:0.00} ms of CPU each, {quietSegments} segments)");
+        report.Fact($"searches while {addsPerSecond} listings/s are added", $"{writtenRate:N0} /s ({writtenRate / quietRate:0.00} of it; {writtenCpu.TotalMilliseconds:0.00} ms of CPU each, writes included; {index.Segments()} segments after)");
+        await report.WriteAsync(reportFolder, new Dictionary<string, string>
+        {
+            ["listings"] = listings.ToString(CultureInfo.InvariantCulture),
+            ["workers"] = workers.ToString(CultureInfo.InvariantCulture),
+            ["seconds"] = duration.TotalSeconds.ToString(CultureInfo.InvariantCulture),
+            ["adds per second"] = addsPerSecond.ToString(CultureInfo.InvariantCulture),
+        });
+        return 0;
+    }
+}

@@ -1,8 +1,4 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Globalization;
-using Hybrid.Client.Connectivity;
-using Hybrid.Protocol.Identity;
 using Hybrid.Protocol.V1;
 using Hybrid.Testing;
 
@@ -12,14 +8,12 @@ namespace Hybrid.Load;
 /// Three supernodes on one Redis; many peers in session on one of them; kill -9 it. Measured per
 /// peer: kill to back in session on a survivor, and kill to lookups through a survivor showing the
 /// peer online again (for a sample of the peers). Baseline: opening a session on a healthy
-/// supernode (64 at a time), in the same run.
+/// supernode (64 at a time), in the same run. The peers live in runner processes of their own, at
+/// most <see cref="FailoverPeers.PerProcess"/> each (<see cref="FailoverPeers"/>).
 /// </summary>
 internal static class FailoverScenario
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
-
-    /// <summary>Sessions opened at once before the kill (all at once, thousands of peers would time each other out on one box).</summary>
-    private const int OpeningConcurrency = 64;
 
     /// <summary>Peers whose lookups are polled after the kill (each every 100 ms): a sample, so the polling does not load the survivors it measures.</summary>
     private const int LookupSample = 500;
@@ -40,45 +34,27 @@ internal static class FailoverScenario
         {
             var victim = nodes[0];
             var survivor = nodes[1];
-            var identities = Enumerable.Range(0, peers).Select(_ => PeerIdentity.Generate()).ToList();
-            var moved = new ConcurrentDictionary<PeerId, TimeSpan>();
-            var clock = new Stopwatch();
-            var connections = identities.Select(id =>
+            await using var group = await FailoverPeers.OpenAsync(peers, victim.GrpcUrl, Deadline, cancellationToken);
+            foreach (var opening in group.Opening)
             {
-                var c = new SupernodeConnection(id, new SupernodeConnectionOptions { Seeds = [victim.GrpcUrl], DisplayName = "load peer" });
-                c.FailedOver += (_, _) => moved.TryAdd(id.Id, clock.Elapsed);
-                return c;
-            }).ToList();
-
-            await Parallel.ForEachAsync(connections, new ParallelOptions { MaxDegreeOfParallelism = OpeningConcurrency, CancellationToken = cancellationToken }, async (c, ct) =>
-            {
-                var opening = Stopwatch.StartNew();
-                c.Start();
-                await c.WaitForSessionAsync(ct).WaitAsync(Deadline, ct);
-                Report.Record(baseline, opening.Elapsed);
-            });
-
-            var elsewhere = connections.Where(c => c.CurrentSupernode != victim.GrpcUrl).ToList();
-            if (elsewhere.Count > 0)
-            {
-                throw new InvalidOperationException($"{elsewhere.Count} peers opened their session on another supernode than the seed; last failure: {elsewhere[0].LastFailure}");
+                Report.Record(baseline, opening);
             }
 
-            clock.Start();
+            var killedAt = DateTimeOffset.UtcNow;
             victim.KillHard();
             // Lookups are polled from the moment of the kill: the peer counts as found again once a
             // survivor shows it online through a supernode other than the dead one.
-            var lookups = Task.WhenAll(identities.Take(LookupSample).Select(async id =>
+            var lookups = Task.WhenAll(group.Peers.Take(LookupSample).Select(async id =>
             {
                 await Eventually.TrueAsync(
-                    async () => await survivor.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = id.Id.ToString() }) is { Online: true } info && info.SupernodeUrl != victim.GrpcUrl,
+                    async () => await survivor.Client.Directory.LookupPeerAsync(new LookupPeerRequest { PeerId = id }) is { Online: true } info && info.SupernodeUrl != victim.GrpcUrl,
                     Deadline,
-                    $"lookup of {id.Id} online through {survivor.GrpcUrl}");
-                Report.Record(lookupsAnswer, clock.Elapsed);
+                    $"lookup of {id} online through {survivor.GrpcUrl}");
+                Report.Record(lookupsAnswer, DateTimeOffset.UtcNow - killedAt);
             }));
             try
             {
-                await Eventually.TrueAsync(() => Task.FromResult(moved.Count == peers), Deadline, $"all {peers} peers back in session");
+                await Eventually.TrueAsync(() => Task.FromResult(group.Moved.Count == peers), Deadline, $"all {peers} peers back in session");
                 await lookups;
             }
             catch (TimeoutException)
@@ -89,25 +65,22 @@ internal static class FailoverScenario
                     Console.Error.WriteLine($"survivor {lost.GrpcUrl} exited with code {lost.ExitCode}; its last output:{Environment.NewLine}{string.Join(Environment.NewLine, lost.Output.Split('\n').Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(15))}");
                 }
 
-                foreach (var stuck in connections.Where(c => !moved.ContainsKey(c.PeerId)))
+                foreach (var stuck in (await group.StuckAsync()).Take(50))
                 {
-                    Console.Error.WriteLine($"{stuck.PeerId}: in session {stuck.InSession} via {stuck.CurrentSupernode}; last failure: {stuck.LastFailure}");
+                    Console.Error.WriteLine(stuck);
                 }
 
                 throw;
             }
-            foreach (var time in moved.Values)
+
+            var times = group.Moved.Values.Select(at => at - killedAt).ToList();
+            foreach (var time in times)
             {
                 Report.Record(backInSession, time);
             }
 
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run + 1}/{runs}: all {peers} peers back in session after {moved.Values.Max().TotalSeconds:0.00} s"));
-            foreach (var c in connections)
-            {
-                await c.DisposeAsync();
-            }
-
-            identities.ForEach(i => i.Dispose());
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run + 1}/{runs}: all {peers} peers, held by {(peers + FailoverPeers.PerProcess - 1) / FailoverPeers.PerProcess} runner processes, back in session after {times.Max().TotalSeconds:0.00} s"));
+            await group.DisposeAsync();
 
             // Replace the dead supernode so every run starts from three.
             nodes.RemoveAt(0);

@@ -111,6 +111,14 @@ public sealed class SearchOptions
 
     /// <summary>Whether a shard quiet for a sweep interval (30 s) folds its small index segments into one (fewer segments, cheaper queries).</summary>
     public bool CompactWhenQuiet { get; set; } = true;
+
+    /// <summary>
+    /// How stale a search may be: zero (the default), every search sees every write acknowledged
+    /// before it began; above zero, a search sees every write acknowledged at least this long before
+    /// it began, and a shard written to while searched refreshes at most once per interval instead of
+    /// after every write (each refresh writes an index segment, and every query pays per segment).
+    /// </summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.Zero;
 }
 
 /// <summary>A search as the shards see it.</summary>

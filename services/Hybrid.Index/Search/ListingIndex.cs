@@ -67,6 +67,9 @@ public sealed partial class ListingIndex : IDisposable
     // for a refresh that began after it did, never only for one that another search started earlier.
     private long _written;
     private long _visible;
+    // When the last refresh began (a Stopwatch timestamp; at first an hour before the index opened,
+    // so its first write is visible to the next search whatever the interval).
+    private long _refreshedAt = System.Diagnostics.Stopwatch.GetTimestamp() - (System.Diagnostics.Stopwatch.Frequency * 3600);
 
     /// <summary>
     /// An index in memory, or, with <paramref name="path"/>, in that directory: what it held at its
@@ -372,6 +375,13 @@ public sealed partial class ListingIndex : IDisposable
         return expired;
     }
 
+    /// <summary>
+    /// How stale a search may be: zero (the default), each search sees every change made
+    /// before it began; above zero, every change made at least this long before it began, and a
+    /// search refreshes only when the last refresh began that long ago (see <see cref="SearchOptions.RefreshInterval"/>).
+    /// </summary>
+    public TimeSpan RefreshInterval { get; init; } = TimeSpan.Zero;
+
     /// <summary>Makes every change so far visible to searches.</summary>
     public void Refresh()
     {
@@ -380,6 +390,8 @@ public sealed partial class ListingIndex : IDisposable
         {
             return;
         }
+
+        Volatile.Write(ref _refreshedAt, System.Diagnostics.Stopwatch.GetTimestamp());
 
         // Waits for a refresh under way, then refreshes again if needed: the reader it leaves holds
         // every write counted in target.
@@ -401,7 +413,11 @@ public sealed partial class ListingIndex : IDisposable
     public ShardHits Search(SearchQuery query, int take, long nowMs, Func<string, double>? sellerWeight = null, Func<string, int>? trustScore = null)
     {
         ArgumentNullException.ThrowIfNull(query);
-        Refresh();
+        if (RefreshInterval <= TimeSpan.Zero || System.Diagnostics.Stopwatch.GetElapsedTime(Volatile.Read(ref _refreshedAt)) >= RefreshInterval)
+        {
+            Refresh();
+        }
+
         return WithSearcher(searcher => Search(searcher, query, take, nowMs, sellerWeight, trustScore));
     }
 

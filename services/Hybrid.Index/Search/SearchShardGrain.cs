@@ -114,7 +114,10 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         // Rebuilding a large shard takes longer than an activation should: it runs on the thread pool
         // (shards rebuild in parallel), and every call waits for it before touching the index.
         var shard = Shard;
-        _index = new ListingIndex(synonyms, options.Value.IndexDirectory is { } folder ? Path.Combine(folder, $"shard-{shard}") : null);
+        _index = new ListingIndex(synonyms, options.Value.IndexDirectory is { } folder ? Path.Combine(folder, $"shard-{shard}") : null)
+        {
+            RefreshInterval = options.Value.RefreshInterval,
+        };
         if (_index.OpenedFrom is IndexOrigin.Held or IndexOrigin.Unreadable)
         {
             LogIndexNotOpened(logger, shard, _index.OpenedFrom);

@@ -28,6 +28,7 @@ public static class ClusterExtensions
             o.IndexDirectory = options.SearchIndexOnDisk ? Path.Combine(options.DataDir, "search") : null;
             o.CompactWhenQuiet = options.SearchCompactWhenQuiet;
             o.PageCacheBytes = options.SearchPageCacheBytes;
+            o.RefreshInterval = options.SearchRefreshInterval;
         });
         builder.Services.AddSingleton<ShardedSearch>();
         // Search words' synonyms: the shipped list, extended by the operator's file if one is set.

@@ -142,7 +142,7 @@ public sealed partial class ListingIndex : IDisposable
             // Each file of a segment on its own: a compound file is read through a copying buffer
             // (every doc-value look-up a seek and a refill), and in memory it saves nothing.
             UseCompoundFile = false,
-            MergePolicy = new TieredMergePolicy { NoCFSRatio = 0.0 },
+            MergePolicy = new ShardMergePolicy(),
         });
 
     private (Lucene.Net.Store.Directory, IndexWriter, IndexOrigin) Open(string? path)

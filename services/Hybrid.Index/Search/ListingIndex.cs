@@ -262,7 +262,7 @@ public sealed partial class ListingIndex : IDisposable
         {
             var leaves = searcher.IndexReader.Leaves;
             var total = Math.Max(1, searcher.IndexReader.MaxDoc);
-            return (leaves.Count, leaves.Count(leaf => leaf.Reader.MaxDoc * 5L >= total));
+            return (leaves.Count, leaves.Count(leaf => ShardMergePolicy.IsLarge(leaf.Reader.MaxDoc, total)));
         });
         if (segments - large < SmallSegmentsToCompact)
         {

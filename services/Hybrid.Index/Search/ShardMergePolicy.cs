@@ -18,22 +18,20 @@ internal sealed class ShardMergePolicy : TieredMergePolicy
 
     public ShardMergePolicy() => NoCFSRatio = 0.0;
 
+    /// <summary>Whether a segment of <paramref name="listings"/> is large in an index of <paramref name="total"/>.</summary>
+    public static bool IsLarge(int listings, long total) => listings * (long)LargeShare >= total;
+
     public override MergeSpecification? FindMerges(MergeTrigger mergeTrigger, SegmentInfos infos)
     {
         ArgumentNullException.ThrowIfNull(infos);
         var writer = m_writer.Get();
-        long total = 0;
-        foreach (var info in infos)
-        {
-            total += info.Info.DocCount;
-        }
-
+        var total = infos.TotalDocCount;
         // The very segment objects of the writer's list (a merge naming a copy would be refused).
         var small = new SegmentInfos();
         foreach (var info in infos)
         {
             var count = info.Info.DocCount;
-            if (count * (long)LargeShare < total || writer.NumDeletedDocs(info) * (long)LargeShare >= count)
+            if (!IsLarge(count, total) || writer.NumDeletedDocs(info) * (long)LargeShare >= count)
             {
                 small.Add(info);
             }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Hybrid.Index.Listings;
 using Hybrid.Index.Search;
 
 namespace Hybrid.Load;
@@ -27,37 +28,15 @@ internal static class IndexScenario
 
         index.Refresh();
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        // Each search yields first: a search that never yields keeps the adds' timer from its thread,
-        // and the adds then arrive in bursts that a single refresh makes visible (not a trickle).
-        async Task Search(int i)
-        {
-            await Task.Yield();
-            index.Search(queries[i % queries.Length], 20, now);
-        }
-
-        await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)"), Search);
+        var search = Yielding(index, queries, now);
+        await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)"), search);
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        var quietRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, no writes"), Search);
+        var quietRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, no writes"), search);
         var quietCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / Math.Max(1, quietRate * duration.TotalSeconds);
         var quietSegments = index.Segments();
 
-        var fresh = Corpus.Create((int)(addsPerSecond * (Warmup + duration + duration).TotalSeconds) + 1, sellers: 50, seed: 7);
-        var added = 0;
-        Task Add(int i)
-        {
-            index.Upsert(fresh.Items[(Interlocked.Increment(ref added) - 1) % fresh.Items.Count].Stored);
-            return Task.CompletedTask;
-        }
-
         // Twice as long unmeasured first: the merges reach the state a steady trickle keeps.
-        var adding = Drivers.OpenAsync(addsPerSecond, Warmup + duration, report.Series($"add, {addsPerSecond}/s (warm-up, ignored)"), Add);
-        await Drivers.ClosedAsync(workers, Warmup + duration, report.Series("warm-up while added (ignored)"), Search);
-        await adding;
-        adding = Drivers.OpenAsync(addsPerSecond, duration, report.Series($"add, {addsPerSecond}/s"), Add);
-        cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        var writtenRate = await Drivers.ClosedAsync(workers, duration, report.Series($"in-process, while {addsPerSecond} listings/s are added"), Search);
-        var writtenCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / Math.Max(1, writtenRate * duration.TotalSeconds);
-        await adding;
+        var (writtenRate, writtenCpu) = await WhileAddedAsync(index, queries, now, workers, addsPerSecond, Warmup + duration, duration, report, "in-process");
 
         report.Fact("searches, no writes", $"{quietRate:N0} /s ({quietCpu.TotalMilliseconds:0.00} ms of CPU each, {quietSegments} segments)");
         report.Fact($"searches while {addsPerSecond} listings/s are added", $"{writtenRate:N0} /s ({writtenRate / quietRate:0.00} of it; {writtenCpu.TotalMilliseconds:0.00} ms of CPU each, writes included; {index.Segments()} segments after)");
@@ -69,5 +48,44 @@ internal static class IndexScenario
             ["adds per second"] = addsPerSecond.ToString(CultureInfo.InvariantCulture),
         });
         return 0;
+    }
+
+    /// <summary>
+    /// Searches for <paramref name="queries"/> on <paramref name="index"/>, each yielding first: a search
+    /// that never yields keeps the adds' timer from its thread, and the adds then arrive in bursts that
+    /// one refresh makes visible (not a trickle).
+    /// </summary>
+    internal static Func<int, Task> Yielding(ListingIndex index, SearchQuery[] queries, long now) => async i =>
+    {
+        await Task.Yield();
+        index.Search(queries[i % queries.Length], 20, now);
+    };
+
+    /// <summary>
+    /// <paramref name="queries"/> searched on <paramref name="index"/> by the closed model while new
+    /// listings are added at <paramref name="addsPerSecond"/>, each searchable by the next search, after
+    /// <paramref name="warmup"/> unmeasured under the same writes: searches a second, and CPU per search
+    /// (the adds included). The measured series is named after <paramref name="name"/>.
+    /// </summary>
+    internal static async Task<(double Rate, TimeSpan CpuPerSearch)> WhileAddedAsync(ListingIndex index, SearchQuery[] queries, long now, int workers, int addsPerSecond, TimeSpan warmup, TimeSpan duration, Report report, string name)
+    {
+        var fresh = Corpus.Create((int)(addsPerSecond * (warmup + duration).TotalSeconds) + 1, sellers: 50, seed: 7);
+        var added = 0;
+        Task Add(int i)
+        {
+            index.Upsert(fresh.Items[(Interlocked.Increment(ref added) - 1) % fresh.Items.Count].Stored);
+            return Task.CompletedTask;
+        }
+
+        var search = Yielding(index, queries, now);
+        var adding = Drivers.OpenAsync(addsPerSecond, warmup, report.Series($"in-process add, {addsPerSecond}/s (warm-up, ignored)"), Add);
+        await Drivers.ClosedAsync(workers, warmup, report.Series("in-process warm-up while added (ignored)"), search);
+        await adding;
+        adding = Drivers.OpenAsync(addsPerSecond, duration, report.Series($"in-process add, {addsPerSecond}/s"), Add);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var rate = await Drivers.ClosedAsync(workers, duration, report.Series($"{name}, while {addsPerSecond} listings/s are added"), search);
+        var cpuPerSearch = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / Math.Max(1, rate * duration.TotalSeconds);
+        await adding;
+        return (rate, cpuPerSearch);
     }
 }

@@ -205,14 +205,6 @@ internal static class SearchScenario
             return Task.CompletedTask;
         }
 
-        // Under writes each search yields first: searches that never yield keep the adds' timer from
-        // its thread, and the adds then arrive in bursts that one refresh makes visible (not a trickle).
-        async Task LocalYielding(int i)
-        {
-            await Task.Yield();
-            local.Search(localQueries[i % localQueries.Length], 20, now);
-        }
-
         var matchingNothing = localQueries.Count(q => local.Search(q, 1, now).TotalHits == 0);
         report.Fact("queries matching nothing with every word (the supernode then suggests a correction and tries leaving a word out)", $"{matchingNothing / (double)localQueries.Length:P1}");
 
@@ -228,22 +220,7 @@ internal static class SearchScenario
 
         // The index alone under the supernode's written phase: new listings added at the same trickle,
         // each searchable by the next search (as the supernode promises), after as long a warm-up.
-        var fresh = Corpus.Create((int)(PublishesWhileSearching * (SupernodeWarmup + duration).TotalSeconds) + 1, sellers: 50, seed: 7);
-        var added = 0;
-        Task Add(int i)
-        {
-            local.Upsert(fresh.Items[(Interlocked.Increment(ref added) - 1) % fresh.Items.Count].Stored);
-            return Task.CompletedTask;
-        }
-
-        var adding = Drivers.OpenAsync(PublishesWhileSearching, SupernodeWarmup, report.Series($"in-process add, {PublishesWhileSearching}/s (warm-up, ignored)"), Add);
-        await Drivers.ClosedAsync(workers, SupernodeWarmup, report.Series("in-process warm-up while added (ignored)"), LocalYielding);
-        await adding;
-        adding = Drivers.OpenAsync(PublishesWhileSearching, duration, report.Series($"in-process add, {PublishesWhileSearching}/s"), Add);
-        cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        var writtenRate = await Drivers.ClosedAsync(workers, duration, report.Series($"in-process, one Lucene index, while {PublishesWhileSearching} listings/s are added"), LocalYielding);
-        var writtenCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / Math.Max(1, writtenRate * duration.TotalSeconds);
-        await adding;
+        var (writtenRate, writtenCpu) = await IndexScenario.WhileAddedAsync(local, localQueries, now, workers, PublishesWhileSearching, SupernodeWarmup, duration, report, "in-process, one Lucene index");
 
         return (exactRate, localRate, cpuPerSearch, writtenRate, writtenCpu);
     }

@@ -20,8 +20,14 @@ namespace Hybrid.Load;
 /// </summary>
 internal static class ConnectScenario
 {
-    /// <summary>Sessions opened and closed before the measured ones: enough for the runtime to finish tiering the session path.</summary>
-    private const int WarmUpSessions = 3000;
+    /// <summary>Sessions of other peers opened and closed in each warm-up round.</summary>
+    private const int WarmUpRound = 1500;
+
+    /// <summary>Warm-up rounds at most; fewer once the supernode's JIT has settled.</summary>
+    private const int MaxWarmUpRounds = 8;
+
+    /// <summary>A round in which the supernodes spent at most this share of their CPU in the JIT ends the warm-up.</summary>
+    private const double SettledJitShare = 0.02;
 
     public static async Task<int> RunAsync(int peers, int concurrency, int peersPerConnection, int supernodes, TimeSpan hold, string? target, string reportFolder, CancellationToken cancellationToken)
     {
@@ -61,22 +67,22 @@ internal static class ConnectScenario
         {
             report.Fact("supernodes' CPU while idle (baseline)", $"{idleCpu.TotalSeconds / IdleSample.TotalSeconds:P1} of one core");
         }
+
+        await WarmUpAsync(report, nodes, peersPerConnection, urls, concurrency, cancellationToken);
         if (node is not null)
         {
-            var perConnection = await IdleConnectionBytesAsync(node, Math.Min(peers, IdleConnections), concurrency, cancellationToken);
-            report.Fact("supernode memory per idle HTTP/2 connection (baseline)", $"{perConnection / 1024:0.0} KiB of live managed heap ({Math.Min(peers, IdleConnections):N0} connections, each after one no-op call)");
-        }
-
-        // Sessions of other peers first, opened and closed, so the supernode's code is compiled and
-        // tiered before the measured ones (a supernode serves for days).
-        await using (var warm = new Fleet(WarmUpSessions, peersPerConnection, urls))
-        {
-            await warm.OpenAsync(concurrency, report.Series("warm-up sessions (ignored)"), cancellationToken);
+            // After the warm-up, which opened connections too: their setup is compiled and tiered.
+            var connections = Math.Min(peers, IdleConnections);
+            var idleConnections = await IdleConnectionsAsync(node, connections, concurrency, cancellationToken);
+            report.Fact("new HTTP/2 connections, one no-op call each (baseline)", $"{idleConnections.Rate:N0} /s ({concurrency} opening at a time); CPU for each: supernode {idleConnections.SupernodeCpu.TotalMilliseconds:0.00} ms, load runner {idleConnections.RunnerCpu.TotalMilliseconds:0.00} ms");
+            report.Fact("supernode memory per idle HTTP/2 connection (baseline)", $"{idleConnections.Bytes / 1024:0.0} KiB of live managed heap ({connections:N0} connections, each after one no-op call)");
         }
 
         await using var fleet = new Fleet(peers, peersPerConnection, urls);
         var runnerCpu = Process.GetCurrentProcess().TotalProcessorTime;
         var supernodeCpu = CpuTime(nodes);
+        var openingJit = await JitSecondsAsync(nodes);
+        var openingGc = await GcAsync(nodes);
         var opening = report.Series("open a session (connect, challenge, proof, welcome)");
         var half = peers / 2;
         var clock = Stopwatch.StartNew();
@@ -86,8 +92,10 @@ internal static class ConnectScenario
         // (Outside the timed window: the collection is the measurement's cost, not the sessions'.)
         clock.Stop();
         var sampling = CpuTime(nodes);
+        var samplingGc = await GcAsync(nodes);
         var halfway = await SettledMemoryAsync(nodes);
         supernodeCpu += CpuTime(nodes) - sampling;
+        openingGc += await GcAsync(nodes) - samplingGc;
         clock.Start();
         await fleet.OpenAsync(concurrency, opening, half, peers, cancellationToken);
         var elapsed = clock.Elapsed;
@@ -100,6 +108,9 @@ internal static class ConnectScenario
         {
             supernodeCpu = CpuTime(nodes) - supernodeCpu;
             report.Fact("supernode CPU for each session opened", $"{supernodeCpu.TotalMilliseconds / peers:0.00} ms ({supernodeCpu.TotalSeconds / elapsed.TotalSeconds / Environment.ProcessorCount:P0} of the machine)");
+            report.Fact("supernodes' JIT while opening", $"{(await JitSecondsAsync(nodes) - openingJit) / supernodeCpu.TotalSeconds:P1} of their CPU");
+            var gc = await GcAsync(nodes) - openingGc;
+            report.Fact("supernode allocations for each session opened", $"{gc.Allocated / peers / 1024:0.0} KiB; {gc.Gen0 + gc.Gen1 + gc.Gen2} collections ({gc.Gen1} of generation 1, {gc.Gen2} of 2) pausing it {gc.PauseSeconds / elapsed.TotalSeconds:P1} of the time");
         }
 
         // Hold every session and check the supernodes count them all.
@@ -177,6 +188,66 @@ internal static class ConnectScenario
         return stillIn == peers ? 0 : 1;
     }
 
+    /// <summary>
+    /// Sessions of other peers, opened and closed in rounds, so that what is measured is a supernode
+    /// whose session path is compiled and tiered (a supernode serves for days). The runtime tiers code
+    /// up in the background for a while after it first runs: rounds go on until one in which the
+    /// supernodes spent at most <see cref="SettledJitShare"/> of their CPU in the JIT. Each round ends
+    /// when the supernodes have seen its sessions end, so their closing is not counted against the
+    /// measured sessions.
+    /// </summary>
+    private static async Task WarmUpAsync(Report report, List<SupernodeProcess> nodes, int peersPerConnection, IReadOnlyList<string> urls, int concurrency, CancellationToken cancellationToken)
+    {
+        var series = report.Series("warm-up sessions (ignored)");
+        var jitShare = double.NaN;
+        var rounds = 0;
+        while (rounds < MaxWarmUpRounds && !(jitShare <= SettledJitShare))
+        {
+            rounds++;
+            var cpu = CpuTime(nodes);
+            var jit = await JitSecondsAsync(nodes);
+            await using (var warm = new Fleet(WarmUpRound, peersPerConnection, urls))
+            {
+                await warm.OpenAsync(concurrency, series, cancellationToken);
+            }
+
+            if (nodes.Count == 0)
+            {
+                // Against a --target nothing can be read: one round of 1,500 sessions, and its closing not awaited.
+                report.Fact("warm-up", $"{WarmUpRound:N0} sessions opened and closed (the supernode's JIT cannot be read)");
+                return;
+            }
+
+            await Eventually.TrueAsync(async () => await ActiveSessionsAsync(nodes) == 0, TimeSpan.FromSeconds(60), "the supernodes to see every warm-up session end");
+            jitShare = (await JitSecondsAsync(nodes) - jit) / (CpuTime(nodes) - cpu).TotalSeconds;
+        }
+
+        report.Fact("warm-up", $"{rounds} rounds of {WarmUpRound:N0} sessions opened and closed; the supernodes' JIT took {jitShare:P1} of their CPU in the last (settled below {SettledJitShare:P0}{(jitShare <= SettledJitShare ? string.Empty : ": not reached")})");
+    }
+
+    /// <summary>The supernodes' garbage collector since each started: bytes allocated, collections of each generation, seconds paused.</summary>
+    private static async Task<GcTotals> GcAsync(IReadOnlyList<SupernodeProcess> nodes)
+    {
+        var each = await Task.WhenAll(nodes.Select(async n => new GcTotals(
+            await n.MetricAsync("system_runtime_dotnet_gc_heap_total_allocated"),
+            await n.MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen0\"}"),
+            await n.MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen1\"}"),
+            await n.MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen2\"}"),
+            await n.MetricAsync("system_runtime_dotnet_gc_pause_time"))));
+        return each.Aggregate(new GcTotals(0, 0, 0, 0, 0), (a, b) => a + b);
+    }
+
+    private readonly record struct GcTotals(double Allocated, double Gen0, double Gen1, double Gen2, double PauseSeconds)
+    {
+        public static GcTotals operator +(GcTotals a, GcTotals b) => new(a.Allocated + b.Allocated, a.Gen0 + b.Gen0, a.Gen1 + b.Gen1, a.Gen2 + b.Gen2, a.PauseSeconds + b.PauseSeconds);
+
+        public static GcTotals operator -(GcTotals a, GcTotals b) => new(a.Allocated - b.Allocated, a.Gen0 - b.Gen0, a.Gen1 - b.Gen1, a.Gen2 - b.Gen2, a.PauseSeconds - b.PauseSeconds);
+    }
+
+    /// <summary>Seconds the supernodes' JIT has spent compiling since each started.</summary>
+    private static async Task<double> JitSecondsAsync(IReadOnlyList<SupernodeProcess> nodes) =>
+        (await Task.WhenAll(nodes.Select(n => n.MetricAsync("system_runtime_dotnet_jit_compilation_time")))).Sum();
+
     /// <summary>The supernode's live managed heap and its resident memory, right after a full garbage collection.</summary>
     private static async Task<(long Heap, long Resident)> SettledMemoryAsync(SupernodeProcess node)
     {
@@ -202,7 +273,12 @@ internal static class ConnectScenario
     /// buffers and tables, before any session): connections opened with one no-op call each and held,
     /// measured as the live heap's growth. A session on its own connection costs this plus its own.
     /// </summary>
-    private static async Task<double> IdleConnectionBytesAsync(SupernodeProcess node, int connections, int concurrency, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Timed too: connections opened a second, each with its one call, and what each cost both
+    /// processes. A session on its own connection costs this and its own work, so the rate is the
+    /// ceiling of the session rate on this machine.
+    /// </remarks>
+    private static async Task<(double Bytes, double Rate, TimeSpan SupernodeCpu, TimeSpan RunnerCpu)> IdleConnectionsAsync(SupernodeProcess node, int connections, int concurrency, CancellationToken cancellationToken)
     {
         var before = await SettledMemoryAsync(node);
         var channels = new List<GrpcChannel>(connections);
@@ -214,10 +290,16 @@ internal static class ConnectScenario
                 DisposeHttpClient = true,
             })).ToList();
             channels.AddRange(opened);
+            var supernodeCpu = node.CpuTime();
+            var runnerCpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var clock = Stopwatch.StartNew();
             await Parallel.ForEachAsync(opened, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancellationToken }, async (channel, ct) =>
                 await new Protocol.Api.SupernodeClients(channel).Listings.ListCategoriesAsync(new ListCategoriesRequest(), cancellationToken: ct));
+            var rate = connections / clock.Elapsed.TotalSeconds;
+            supernodeCpu = node.CpuTime() - supernodeCpu;
+            runnerCpu = Process.GetCurrentProcess().TotalProcessorTime - runnerCpu;
             var holding = await SettledMemoryAsync(node);
-            return (holding.Heap - before.Heap) / (double)connections;
+            return ((holding.Heap - before.Heap) / (double)connections, rate, supernodeCpu / connections, runnerCpu / connections);
         }
         finally
         {

@@ -110,7 +110,7 @@ internal static class ConnectScenario
             report.Fact("supernode CPU for each session opened", $"{supernodeCpu.TotalMilliseconds / peers:0.00} ms ({supernodeCpu.TotalSeconds / elapsed.TotalSeconds / Environment.ProcessorCount:P0} of the machine)");
             report.Fact("supernodes' JIT while opening", $"{(await JitSecondsAsync(nodes) - openingJit) / supernodeCpu.TotalSeconds:P1} of their CPU");
             var gc = await GcAsync(nodes) - openingGc;
-            report.Fact("supernode allocations for each session opened", $"{gc.Allocated / peers / 1024:0.0} KiB; {gc.Gen0 + gc.Gen1 + gc.Gen2} collections ({gc.Gen1} of generation 1, {gc.Gen2} of 2) pausing it {gc.PauseSeconds / elapsed.TotalSeconds:P1} of the time");
+            report.Fact("supernode allocations for each session opened", $"{gc.AllocatedBytes / peers / 1024:0.0} KiB; {gc.Collections} collections ({gc.Gen1} of generation 1, {gc.Gen2} of 2) pausing it {gc.Paused / elapsed:P1} of the time");
         }
 
         // Hold every session and check the supernodes count them all.
@@ -225,24 +225,9 @@ internal static class ConnectScenario
         report.Fact("warm-up", $"{rounds} rounds of {WarmUpRound:N0} sessions opened and closed; the supernodes' JIT took {jitShare:P1} of their CPU in the last (settled below {SettledJitShare:P0}{(jitShare <= SettledJitShare ? string.Empty : ": not reached")})");
     }
 
-    /// <summary>The supernodes' garbage collector since each started: bytes allocated, collections of each generation, seconds paused.</summary>
-    private static async Task<GcTotals> GcAsync(IReadOnlyList<SupernodeProcess> nodes)
-    {
-        var each = await Task.WhenAll(nodes.Select(async n => new GcTotals(
-            await n.MetricAsync("system_runtime_dotnet_gc_heap_total_allocated"),
-            await n.MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen0\"}"),
-            await n.MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen1\"}"),
-            await n.MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen2\"}"),
-            await n.MetricAsync("system_runtime_dotnet_gc_pause_time"))));
-        return each.Aggregate(new GcTotals(0, 0, 0, 0, 0), (a, b) => a + b);
-    }
-
-    private readonly record struct GcTotals(double Allocated, double Gen0, double Gen1, double Gen2, double PauseSeconds)
-    {
-        public static GcTotals operator +(GcTotals a, GcTotals b) => new(a.Allocated + b.Allocated, a.Gen0 + b.Gen0, a.Gen1 + b.Gen1, a.Gen2 + b.Gen2, a.PauseSeconds + b.PauseSeconds);
-
-        public static GcTotals operator -(GcTotals a, GcTotals b) => new(a.Allocated - b.Allocated, a.Gen0 - b.Gen0, a.Gen1 - b.Gen1, a.Gen2 - b.Gen2, a.PauseSeconds - b.PauseSeconds);
-    }
+    /// <summary>The supernodes' garbage collection totals, summed.</summary>
+    private static async Task<GcTotals> GcAsync(IReadOnlyList<SupernodeProcess> nodes) =>
+        (await Task.WhenAll(nodes.Select(n => n.GcTotalsAsync()))).Aggregate(default(GcTotals), (a, b) => a + b);
 
     /// <summary>Seconds the supernodes' JIT has spent compiling since each started.</summary>
     private static async Task<double> JitSecondsAsync(IReadOnlyList<SupernodeProcess> nodes) =>

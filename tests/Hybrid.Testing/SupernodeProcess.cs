@@ -209,6 +209,14 @@ public sealed class SupernodeProcess : IAsyncDisposable
     public async Task<long> ManagedHeapBytesAsync() =>
         (long)(await SamplesAsync(s => s.StartsWith("system_runtime_dotnet_gc_last_collection_heap_size{", StringComparison.Ordinal))).Sum();
 
+    /// <summary>The garbage collector's totals since the supernode started, from its metrics.</summary>
+    public async Task<GcTotals> GcTotalsAsync() => new(
+        await MetricAsync("system_runtime_dotnet_gc_heap_total_allocated"),
+        await MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen0\"}"),
+        await MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen1\"}"),
+        await MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen2\"}"),
+        TimeSpan.FromSeconds(await MetricAsync("system_runtime_dotnet_gc_pause_time")));
+
     /// <summary>GET on the ops endpoint (over its Unix socket for a supernode in the NAT lab).</summary>
     public async Task<HttpResponseMessage> OpsGetAsync(string path)
     {
@@ -310,4 +318,14 @@ public static class BuildOutput
 
         return dir?.FullName ?? throw new InvalidOperationException($"no Hybrid.sln above {here}");
     }
+}
+
+/// <summary>A process's garbage collection totals: bytes allocated, collections of each generation, time paused; subtract two to get a phase's.</summary>
+public readonly record struct GcTotals(double AllocatedBytes, double Gen0, double Gen1, double Gen2, TimeSpan Paused)
+{
+    public double Collections => Gen0 + Gen1 + Gen2;
+
+    public static GcTotals operator +(GcTotals a, GcTotals b) => new(a.AllocatedBytes + b.AllocatedBytes, a.Gen0 + b.Gen0, a.Gen1 + b.Gen1, a.Gen2 + b.Gen2, a.Paused + b.Paused);
+
+    public static GcTotals operator -(GcTotals a, GcTotals b) => new(a.AllocatedBytes - b.AllocatedBytes, a.Gen0 - b.Gen0, a.Gen1 - b.Gen1, a.Gen2 - b.Gen2, a.Paused - b.Paused);
 }

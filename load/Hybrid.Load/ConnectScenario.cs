@@ -78,6 +78,7 @@ internal static class ConnectScenario
             report.Fact("supernode memory per idle HTTP/2 connection (baseline)", $"{idleConnections.Bytes / 1024:0.0} KiB of live managed heap ({connections:N0} connections, each after one no-op call)");
         }
 
+        var socketsBefore = OpenSockets(nodes);
         await using var fleet = new Fleet(peers, peersPerConnection, urls);
         var runnerCpu = Process.GetCurrentProcess().TotalProcessorTime;
         var supernodeCpu = CpuTime(nodes);
@@ -161,6 +162,7 @@ internal static class ConnectScenario
                 async () => await ActiveSessionsAsync(nodes) == 0,
                 TimeSpan.FromSeconds(60),
                 "the supernodes to see every session of the first round end");
+            await ConnectionsClosedAsync(nodes, socketsBefore, "the first round's");
         }
 
         await using (var returning = new Fleet(identities, peersPerConnection, urls))
@@ -204,6 +206,7 @@ internal static class ConnectScenario
         while (rounds < MaxWarmUpRounds && !(jitShare <= SettledJitShare))
         {
             rounds++;
+            var sockets = OpenSockets(nodes);
             var cpu = CpuTime(nodes);
             var jit = await JitSecondsAsync(nodes);
             await using (var warm = new Fleet(WarmUpRound, peersPerConnection, urls))
@@ -219,11 +222,23 @@ internal static class ConnectScenario
             }
 
             await Eventually.TrueAsync(async () => await ActiveSessionsAsync(nodes) == 0, TimeSpan.FromSeconds(60), "the supernodes to see every warm-up session end");
+            await ConnectionsClosedAsync(nodes, sockets, "the warm-up's");
             jitShare = (await JitSecondsAsync(nodes) - jit) / (CpuTime(nodes) - cpu).TotalSeconds;
         }
 
         report.Fact("warm-up", $"{rounds} rounds of {WarmUpRound:N0} sessions opened and closed; the supernodes' JIT took {jitShare:P1} of their CPU in the last (settled below {SettledJitShare:P0}{(jitShare <= SettledJitShare ? string.Empty : ": not reached")})");
     }
+
+    /// <summary>Sockets the supernodes hold, summed.</summary>
+    private static int OpenSockets(IReadOnlyList<SupernodeProcess> nodes) => nodes.Sum(n => n.OpenSockets());
+
+    /// <summary>
+    /// Waits until the supernodes hold no more sockets than before a round of sessions (a few more
+    /// allowed: the runner's own metric reads): a session ends before its connection is torn down,
+    /// and the teardown must not be counted against the next sessions measured.
+    /// </summary>
+    private static Task ConnectionsClosedAsync(IReadOnlyList<SupernodeProcess> nodes, int before, string round) =>
+        Eventually.TrueAsync(() => Task.FromResult(OpenSockets(nodes) <= before + 8), TimeSpan.FromSeconds(60), $"the supernodes to close {round} connections");
 
     /// <summary>The supernodes' garbage collection totals, summed.</summary>
     private static async Task<GcTotals> GcAsync(IReadOnlyList<SupernodeProcess> nodes) =>

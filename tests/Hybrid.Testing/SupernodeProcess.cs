@@ -47,6 +47,10 @@ public sealed class SupernodeProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>Sockets the process holds open now (Linux /proc): its listeners, and a connection for each client.</summary>
+    public int OpenSockets() =>
+        new DirectoryInfo($"/proc/{_process.Id}/fd").EnumerateFileSystemInfos().Count(fd => fd.LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true);
+
     /// <summary>CPU time the process has used so far, user and system.</summary>
     public TimeSpan CpuTime()
     {

@@ -31,14 +31,16 @@ internal static class IndexScenario
         var search = Yielding(index, queries, now);
         await Drivers.ClosedAsync(workers, Warmup, report.Series("warm-up (ignored)"), search);
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var allocated = GC.GetTotalAllocatedBytes();
         var quietRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, no writes"), search);
         var quietCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / Math.Max(1, quietRate * duration.TotalSeconds);
+        allocated = GC.GetTotalAllocatedBytes() - allocated;
         var quietSegments = index.Segments();
 
         // Twice as long unmeasured first: the merges reach the state a steady trickle keeps.
         var (writtenRate, writtenCpu) = await WhileAddedAsync(index, queries, now, workers, addsPerSecond, Warmup + duration, duration, report, "in-process");
 
-        report.Fact("searches, no writes", $"{quietRate:N0} /s ({quietCpu.TotalMilliseconds:0.00} ms of CPU each, {quietSegments} segments)");
+        report.Fact("searches, no writes", $"{quietRate:N0} /s ({quietCpu.TotalMilliseconds:0.00} ms of CPU and {allocated / Math.Max(1, quietRate * duration.TotalSeconds) / 1024:0.0} KiB allocated each, {quietSegments} segments)");
         report.Fact($"searches while {addsPerSecond} listings/s are added", $"{writtenRate:N0} /s ({writtenRate / quietRate:0.00} of it; {writtenCpu.TotalMilliseconds:0.00} ms of CPU each, writes included; {index.Segments()} segments after)");
         await report.WriteAsync(reportFolder, new Dictionary<string, string>
         {

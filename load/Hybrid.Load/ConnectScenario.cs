@@ -69,11 +69,15 @@ internal static class ConnectScenario
         }
 
         await WarmUpAsync(report, nodes, peersPerConnection, urls, concurrency, cancellationToken);
+        var bareRate = double.NaN;
         if (node is not null)
         {
             // After the warm-up, which opened connections too: their setup is compiled and tiered.
             var connections = Math.Min(peers, IdleConnections);
+            var socketsIdle = OpenSockets(nodes);
             var idleConnections = await IdleConnectionsAsync(node, connections, concurrency, cancellationToken);
+            await ConnectionsClosedAsync(nodes, socketsIdle, "the baseline's");
+            bareRate = idleConnections.Rate;
             report.Fact("new HTTP/2 connections, one no-op call each (baseline)", $"{idleConnections.Rate:N0} /s ({concurrency} opening at a time); CPU for each: supernode {idleConnections.SupernodeCpu.TotalMilliseconds:0.00} ms, load runner {idleConnections.RunnerCpu.TotalMilliseconds:0.00} ms");
             report.Fact("supernode memory per idle HTTP/2 connection (baseline)", $"{idleConnections.Bytes / 1024:0.0} KiB of live managed heap ({connections:N0} connections, each after one no-op call)");
         }
@@ -104,6 +108,10 @@ internal static class ConnectScenario
         runnerCpu = Process.GetCurrentProcess().TotalProcessorTime - runnerCpu;
         report.Fact("sessions opened", $"{openRate:N0} /s ({peers:N0} peers, {concurrency} opening at a time, {(peersPerConnection == 1 ? "one connection each" : $"{peersPerConnection} per connection")})");
         report.Fact("sessions/s ÷ (P-256 verifications/s on both cores ÷ 2)", $"{openRate / (verifyRate / 2):0.00}");
+        if (peersPerConnection == 1 && !double.IsNaN(bareRate))
+        {
+            report.Fact("sessions/s ÷ new connections with one no-op call/s (the transport's ceiling here)", $"{openRate / bareRate:0.00}");
+        }
         report.Fact("load runner's CPU while opening", $"{runnerCpu.TotalSeconds / elapsed.TotalSeconds / Environment.ProcessorCount:P0} of the machine");
         if (node is not null)
         {

@@ -174,6 +174,13 @@ public sealed partial class SessionHost(
             metrics.SessionsRefused.WithLabels("hello_timeout").Inc();
             throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no hello within {options.HelloTimeout.TotalSeconds:0} s of the challenge"));
         }
+        catch (IOException)
+        {
+            // The peer reset its stream or lost its connection before its hello (a handshake given up):
+            // it left, as a session's read loop sees it. The reset can reach this read before the call
+            // is marked aborted, so it is not left to the interceptor, which would log it as an error.
+            throw new RpcException(new Status(StatusCode.Cancelled, "the stream closed before the hello"));
+        }
 
         return requests.Current.Hello ?? throw Refuse("not_hello", StatusCode.InvalidArgument, "the first session message must be a hello answering the challenge");
     }

@@ -170,15 +170,15 @@ public sealed class SupernodeProcess : IAsyncDisposable
 
     /// <summary>The value of one metric series as the ops endpoint shows it now (e.g. <c>hybrid_relay_links_total{outcome="spliced"}</c>); 0 while the series has no sample.</summary>
     public async Task<double> MetricAsync(string series) =>
-        (await SamplesAsync(s => s == series)).FirstOrDefault();
+        (await SamplesAsync(s => s == series)).Select(s => s.Value).FirstOrDefault();
 
-    /// <summary>The values of the samples on the ops endpoint whose series (name and labels) <paramref name="matches"/>.</summary>
-    private async Task<List<double>> SamplesAsync(Func<string, bool> matches)
+    /// <summary>The samples on the ops endpoint whose series (name and labels) <paramref name="matches"/>, read at once.</summary>
+    private async Task<List<(string Series, double Value)>> SamplesAsync(Func<string, bool> matches)
     {
         using var response = await OpsGetAsync("/metrics");
         return [.. (await response.Content.ReadAsStringAsync()).Split('\n')
             .Where(l => !l.StartsWith('#') && l.LastIndexOf(' ') > 0 && matches(l[..l.LastIndexOf(' ')]))
-            .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture))];
+            .Select(l => (l[..l.LastIndexOf(' ')], double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)))];
     }
 
     /// <summary>
@@ -211,15 +211,23 @@ public sealed class SupernodeProcess : IAsyncDisposable
 
     /// <summary>The managed heap (every generation, fragmentation included) as the supernode's last garbage collection left it.</summary>
     public async Task<long> ManagedHeapBytesAsync() =>
-        (long)(await SamplesAsync(s => s.StartsWith("system_runtime_dotnet_gc_last_collection_heap_size{", StringComparison.Ordinal))).Sum();
+        (long)(await SamplesAsync(s => s.StartsWith("system_runtime_dotnet_gc_last_collection_heap_size{", StringComparison.Ordinal))).Sum(s => s.Value);
 
-    /// <summary>The garbage collector's totals since the supernode started, from its metrics.</summary>
-    public async Task<GcTotals> GcTotalsAsync() => new(
-        await MetricAsync("system_runtime_dotnet_gc_heap_total_allocated"),
-        await MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen0\"}"),
-        await MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen1\"}"),
-        await MetricAsync("system_runtime_dotnet_gc_collections{gc_heap_generation=\"gen2\"}"),
-        TimeSpan.FromSeconds(await MetricAsync("system_runtime_dotnet_gc_pause_time")));
+    /// <summary>The garbage collector's totals since the supernode started, from one read of its metrics.</summary>
+    public async Task<GcTotals> GcTotalsAsync()
+    {
+        const string Allocated = "system_runtime_dotnet_gc_heap_total_allocated";
+        const string Collections = "system_runtime_dotnet_gc_collections{gc_heap_generation=";
+        const string Paused = "system_runtime_dotnet_gc_pause_time";
+        var read = (await SamplesAsync(s => s is Allocated or Paused || s.StartsWith(Collections, StringComparison.Ordinal)))
+            .ToDictionary(s => s.Series, s => s.Value, StringComparer.Ordinal);
+        return new(
+            read.GetValueOrDefault(Allocated),
+            read.GetValueOrDefault(Collections + "\"gen0\"}"),
+            read.GetValueOrDefault(Collections + "\"gen1\"}"),
+            read.GetValueOrDefault(Collections + "\"gen2\"}"),
+            TimeSpan.FromSeconds(read.GetValueOrDefault(Paused)));
+    }
 
     /// <summary>GET on the ops endpoint (over its Unix socket for a supernode in the NAT lab).</summary>
     public async Task<HttpResponseMessage> OpsGetAsync(string path)

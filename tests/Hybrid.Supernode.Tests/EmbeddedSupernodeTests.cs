@@ -110,6 +110,38 @@ public sealed class EmbeddedSupernodeTests
         Assert.Contains("no heartbeat", await raw.ExpectStatusAsync(Grpc.Core.StatusCode.DeadlineExceeded), StringComparison.Ordinal);
     }
     [Fact]
+    public async Task APeerThatOpensASessionOrARelayAndSendsNothingIsToldSoAndNothingIsLoggedAsAnError()
+    {
+        using var temp = new TempDir();
+        await using var node = await SupernodeProcess.StartAsync(temp.Sub("data"), [.. FastSessions, "--Supernode:HelloTimeout=00:00:01"]);
+        // A session opened, its challenge read, and no hello: refused within the hello timeout.
+        using var silent = await RawSession.OpenAsync(node.Client);
+        Assert.Contains("no hello within 1 s", await silent.ExpectStatusAsync(Grpc.Core.StatusCode.DeadlineExceeded), StringComparison.Ordinal);
+        Assert.Equal(1, await node.MetricAsync("hybrid_sessions_refused_total{reason=\"hello_timeout\"}"));
+
+        // A relay opened with no first frame: the same deadline and the same kind of answer, not a
+        // claim that the index is unavailable. A dialer needs no session to be refused this way.
+        using var relay = node.Client.Relay.Relay();
+        var ex = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => relay.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(Grpc.Core.StatusCode.DeadlineExceeded, ex.StatusCode);
+        Assert.Contains("no relay frame within 1 s", ex.Status.Detail, StringComparison.Ordinal);
+
+        // Relays whose dialers give up before their first frame, and sessions before their hello.
+        using var ownChannel = Grpc.Net.Client.GrpcChannel.ForAddress(node.GrpcUrl);
+        var clients = new Protocol.Api.SupernodeClients(ownChannel);
+        foreach (var abandoned in Enumerable.Range(0, 25).Select(_ => clients.Relay.Relay()).ToList())
+        {
+            abandoned.Dispose();
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 25).Select(async _ => (await RawSession.OpenAsync(clients)).Dispose()));
+        Assert.Equal(0, await node.MetricAsync("hybrid_sessions_active"));
+        Assert.True(!node.Output.Contains("fail:", StringComparison.Ordinal), node.Output);
+        Assert.DoesNotContain("failed unexpectedly", node.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("failed transiently", node.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ASecondSessionOfOnePeerOnTheSameSupernodeSupersedesTheFirstAtOnce()
     {
         using var temp = new TempDir();

@@ -20,14 +20,11 @@ public sealed class RelayService(
         ArgumentNullException.ThrowIfNull(responseStream);
         ArgumentNullException.ThrowIfNull(context);
         limits.Call(context);
-        using var firstFrame = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-        firstFrame.CancelAfter(options.HelloTimeout);
-        if (!await requestStream.MoveNext(firstFrame.Token))
+        if (await FirstMessage.ReadAsync(requestStream, options.HelloTimeout, "relay frame", context.CancellationToken) is not { } first)
         {
             return;
         }
 
-        var first = requestStream.Current;
         switch (first.KindCase)
         {
             case RelayFrame.KindOneofCase.Open:

@@ -215,20 +215,18 @@ public sealed class FederationService(
         ArgumentNullException.ThrowIfNull(requestStream);
         ArgumentNullException.ThrowIfNull(context);
         Admit(context);
-        using var firstFrame = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-        firstFrame.CancelAfter(options.HelloTimeout);
-        if (!await requestStream.MoveNext(firstFrame.Token))
+        if (await FirstMessage.ReadAsync(requestStream, options.HelloTimeout, "relay frame", context.CancellationToken) is not { } first)
         {
             return;
         }
 
-        if (requestStream.Current.KindCase != RelayFrame.KindOneofCase.Open)
+        if (first.KindCase != RelayFrame.KindOneofCase.Open)
         {
             throw Requests.Invalid("the first frame of a federated relay carries the dialer's signed request");
         }
 
         var cluster = ForwardingCluster(context);
 
-        await dialer.DialAsync(requestStream.Current.Open, requestStream, responseStream, context, federatedBy: cluster);
+        await dialer.DialAsync(first.Open, requestStream, responseStream, context, federatedBy: cluster);
     }
 }

@@ -160,29 +160,20 @@ public sealed partial class SessionHost(
 
     private async Task<SessionHello> ReadHelloAsync(IAsyncStreamReader<SessionClientMessage> requests, CancellationToken aborted)
     {
-        using var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        helloTimeout.CancelAfter(options.HelloTimeout);
+        SessionClientMessage? first;
         try
         {
-            if (!await requests.MoveNext(helloTimeout.Token))
-            {
-                throw new RpcException(new Status(StatusCode.Cancelled, "the stream closed before the hello"));
-            }
+            first = await FirstMessage.ReadAsync(requests, options.HelloTimeout, "hello", aborted);
         }
-        catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.DeadlineExceeded)
         {
             metrics.SessionsRefused.WithLabels("hello_timeout").Inc();
-            throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no hello within {options.HelloTimeout.TotalSeconds:0} s of the challenge"));
-        }
-        catch (IOException)
-        {
-            // The peer reset its stream or lost its connection before its hello (a handshake given up):
-            // it left, as a session's read loop sees it. The reset can reach this read before the call
-            // is marked aborted, so it is not left to the interceptor, which would log it as an error.
-            throw new RpcException(new Status(StatusCode.Cancelled, "the stream closed before the hello"));
+            throw;
         }
 
-        return requests.Current.Hello ?? throw Refuse("not_hello", StatusCode.InvalidArgument, "the first session message must be a hello answering the challenge");
+        return first is null
+            ? throw new RpcException(new Status(StatusCode.Cancelled, "the stream closed before the hello"))
+            : first.Hello ?? throw Refuse("not_hello", StatusCode.InvalidArgument, "the first session message must be a hello answering the challenge");
     }
 
     /// <summary>The TLS key this connection presented, when this supernode terminates TLS itself.</summary>

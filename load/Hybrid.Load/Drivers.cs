@@ -57,8 +57,9 @@ internal static class Drivers
     /// <summary>
     /// Open model: requests start at a fixed rate whatever the answers do; latency counts from the
     /// moment a request was due (no coordinated omission). At most <paramref name="maxInFlight"/> wait.
+    /// <paramref name="answered"/>, when given, hears each answer's due time and latency (from any thread).
     /// </summary>
-    public static async Task<(double Rate, long Dropped)> OpenAsync(double rate, TimeSpan duration, LongHistogram latencies, Func<int, Task> call, int maxInFlight = 2000)
+    public static async Task<(double Rate, long Dropped)> OpenAsync(double rate, TimeSpan duration, LongHistogram latencies, Func<int, Task> call, int maxInFlight = 2000, Action<TimeSpan, TimeSpan>? answered = null)
     {
         var total = (int)(rate * duration.TotalSeconds);
         var pending = 0;
@@ -72,7 +73,9 @@ internal static class Drivers
             try
             {
                 await call(index);
-                Report.Record(latencies, clock.Elapsed - due);
+                var latency = clock.Elapsed - due;
+                Report.Record(latencies, latency);
+                answered?.Invoke(due, latency);
             }
             finally
             {
@@ -122,4 +125,26 @@ internal static class Drivers
         await allDone.Task;
         return (total / duration.TotalSeconds, dropped);
     }
+}
+
+/// <summary>
+/// The slowest answer to the requests due in each second of an open model's schedule: whether its
+/// tail is spread over the run or comes from a stall or two, and when.
+/// </summary>
+internal sealed class SlowestBySecond(TimeSpan duration)
+{
+    private readonly long[] _ticks = new long[(int)Math.Ceiling(duration.TotalSeconds) + 1];
+
+    public void Answered(TimeSpan due, TimeSpan latency)
+    {
+        var second = Math.Clamp((int)due.TotalSeconds, 0, _ticks.Length - 1);
+        long seen;
+        while ((seen = Volatile.Read(ref _ticks[second])) < latency.Ticks && Interlocked.CompareExchange(ref _ticks[second], latency.Ticks, seen) != seen)
+        {
+        }
+    }
+
+    /// <summary>Milliseconds, one figure per second of the schedule.</summary>
+    public override string ToString() =>
+        string.Join(" ", _ticks.Select(t => TimeSpan.FromTicks(t).TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture)));
 }

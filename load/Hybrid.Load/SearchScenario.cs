@@ -138,7 +138,8 @@ internal static class SearchScenario
         await Segments("before the open model");
         var openRate = Math.Max(1, Math.Round(remoteRate / 2));
         var openGc = await node.GcTotalsAsync();
-        var (_, dropped) = await Drivers.OpenAsync(openRate, duration, report.Series($"supernode gRPC, open model at {openRate:0}/s"), Remote);
+        var slowest = new SlowestBySecond(duration);
+        var (_, dropped) = await Drivers.OpenAsync(openRate, duration, report.Series($"supernode gRPC, open model at {openRate:0}/s"), Remote, answered: slowest.Answered);
         openGc = await node.GcTotalsAsync() - openGc;
         await Segments("after the open model");
 
@@ -173,6 +174,7 @@ internal static class SearchScenario
         report.Fact("CPU per search: in-process / supernode (runner's gRPC client besides)", $"{localCpu.TotalMilliseconds:0.00} ms / {nodeCpu.TotalMilliseconds:0.00} ms ({runnerCpu.TotalMilliseconds:0.00} ms)");
         report.Fact("supernode efficiency: in-process CPU per search / supernode CPU per search", $"{localCpu / nodeCpu:0.00}");
         report.Fact("open model requests dropped (over 2000 in flight)", dropped.ToString(CultureInfo.InvariantCulture));
+        report.Fact("open model, slowest answer among the requests due in each second (ms)", slowest.ToString());
         report.Fact("supernode's garbage collections in the open model", $"{openGc.Collections} ({openGc.Gen1} of generation 1, {openGc.Gen2} of 2), pausing it {openGc.Paused / duration:P1} of the time; {openGc.AllocatedBytes / (openRate * duration.TotalSeconds) / 1024:0.0} KiB allocated per search");
         await report.WriteAsync(reportFolder, new Dictionary<string, string>
         {

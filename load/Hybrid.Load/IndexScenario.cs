@@ -36,6 +36,7 @@ internal static class IndexScenario
         var quietCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / Math.Max(1, quietRate * duration.TotalSeconds);
         allocated = GC.GetTotalAllocatedBytes() - allocated;
         var quietSegments = index.Segments();
+        AloneReport(index, queries, now, report);
 
         // Twice as long unmeasured first: the merges reach the state a steady trickle keeps.
         var (writtenRate, writtenCpu) = await WhileAddedAsync(index, queries, now, workers, addsPerSecond, Warmup + duration, duration, report, "in-process");
@@ -50,6 +51,28 @@ internal static class IndexScenario
             ["adds per second"] = addsPerSecond.ToString(CultureInfo.InvariantCulture),
         });
         return 0;
+    }
+
+    /// <summary>
+    /// Each of the first 2,000 queries searched once, one at a time: how much the queries themselves
+    /// differ in cost, apart from any queueing, and which are the dearest. A tail that the
+    /// queries alone have is a tail no layer above the index can remove.
+    /// </summary>
+    private static void AloneReport(ListingIndex index, SearchQuery[] queries, long now, Report report)
+    {
+        var alone = queries.Take(2_000).Select(query =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            var hits = index.Search(query, 20, now).TotalHits;
+            return (Query: query, Hits: hits, Elapsed: Stopwatch.GetElapsedTime(started));
+        }).OrderBy(q => q.Elapsed).ToList();
+        double Ms(double share) => alone[Math.Min(alone.Count - 1, (int)(share * alone.Count))].Elapsed.TotalMilliseconds;
+        var slowest = alone.Skip(alone.Count - (alone.Count / 100)).ToList();
+        var total = alone.Sum(q => q.Elapsed.Ticks);
+        report.Fact("each query alone, one at a time: p50 / p90 / p99 / max", $"{Ms(0.5):0.0} / {Ms(0.9):0.0} / {Ms(0.99):0.0} / {alone[^1].Elapsed.TotalMilliseconds:0.0} ms (the slowest 1 % take {slowest.Sum(q => q.Elapsed.Ticks) / (double)total:P0} of the time)");
+        report.Fact("the dearest queries alone", string.Join("; ", alone.TakeLast(5).Reverse().Select(q => $"\"{q.Query.Text}\" {q.Elapsed.TotalMilliseconds:0} ms, {q.Hits:N0} hits")));
+        var zero = alone.Where(q => q.Hits == 0).ToList();
+        report.Fact("queries matching nothing, alone: share / median", zero.Count == 0 ? "none" : $"{zero.Count / (double)alone.Count:P1} / {zero[zero.Count / 2].Elapsed.TotalMilliseconds:0.0} ms");
     }
 
     /// <summary>

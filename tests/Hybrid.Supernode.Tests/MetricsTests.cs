@@ -45,6 +45,12 @@ public sealed class MetricsTests : IDisposable
         Assert.Equal(1, Value(after, "hybrid_listings_published_total{outcome=\"applied\"}"));
         Assert.Equal(2, Value(after, "hybrid_search_duration_seconds_count"));
         Assert.True(Value(after, "hybrid_search_duration_seconds_sum") > 0);
+        // The load runner reads the search histogram's buckets to place the supernode's own share of a
+        // search's latency: both searches are counted, and each quantile falls in a finite bucket.
+        var searches = await node.HistogramAsync("hybrid_search_duration_seconds");
+        Assert.Equal(2, searches.Buckets[^1].Count);
+        Assert.True(searches.AtMost(0.99) is > 0 and < double.PositiveInfinity, $"p99 at most {searches.AtMost(0.99)} s");
+        Assert.All((searches - searches).Buckets, b => Assert.Equal(0, b.Count));
         Assert.Equal(1, Value(after, "hybrid_mail_deposited_total"));
         Assert.Equal(1, Value(after, "hybrid_mailbox_items"));
         // One listing, searched since it was published: one shard's index holds it in one segment, the other is empty.

@@ -229,6 +229,20 @@ public sealed class SupernodeProcess : IAsyncDisposable
             TimeSpan.FromSeconds(read.GetValueOrDefault(Paused)));
     }
 
+    /// <summary>
+    /// A histogram on the ops endpoint, read at once: each bucket's upper bound in seconds with the
+    /// count of observations at or under it (cumulative, as Prometheus gives them), smallest first.
+    /// </summary>
+    public async Task<BucketCounts> HistogramAsync(string name)
+    {
+        var prefix = name + "_bucket{le=\"";
+        var buckets = (await SamplesAsync(s => s.StartsWith(prefix, StringComparison.Ordinal)))
+            .Select(s => (Le: s.Series[prefix.Length..^2] is var le && le == "+Inf" ? double.PositiveInfinity : double.Parse(le, System.Globalization.CultureInfo.InvariantCulture), Count: s.Value))
+            .OrderBy(b => b.Le)
+            .ToArray();
+        return new(buckets);
+    }
+
     /// <summary>GET on the ops endpoint (over its Unix socket for a supernode in the NAT lab).</summary>
     public async Task<HttpResponseMessage> OpsGetAsync(string path)
     {
@@ -340,4 +354,22 @@ public readonly record struct GcTotals(double AllocatedBytes, double Gen0, doubl
     public static GcTotals operator +(GcTotals a, GcTotals b) => new(a.AllocatedBytes + b.AllocatedBytes, a.Gen0 + b.Gen0, a.Gen1 + b.Gen1, a.Gen2 + b.Gen2, a.Paused + b.Paused);
 
     public static GcTotals operator -(GcTotals a, GcTotals b) => new(a.AllocatedBytes - b.AllocatedBytes, a.Gen0 - b.Gen0, a.Gen1 - b.Gen1, a.Gen2 - b.Gen2, a.Paused - b.Paused);
+}
+
+/// <summary>A histogram's cumulative bucket counts; subtract two reads for what happened between them.</summary>
+public sealed record BucketCounts((double Le, double Count)[] Buckets)
+{
+    /// <summary>The upper bound (seconds) of the bucket holding the <paramref name="quantile"/>: the quantile is at most this.</summary>
+    public double AtMost(double quantile)
+    {
+        var total = Buckets.Length == 0 ? 0 : Buckets[^1].Count;
+        return Buckets.FirstOrDefault(b => b.Count >= quantile * total && total > 0).Le;
+    }
+
+    public static BucketCounts operator -(BucketCounts a, BucketCounts b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        return new([.. a.Buckets.Select(x => (x.Le, x.Count - b.Buckets.FirstOrDefault(y => y.Le == x.Le).Count))]);
+    }
 }

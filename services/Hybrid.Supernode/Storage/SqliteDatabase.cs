@@ -73,22 +73,20 @@ public sealed class SqliteDatabase : IAsyncDisposable
         _writer = Task.Run(WriteLoopAsync);
     }
 
-    /// <summary>A connection for reads that walk many rows (WAL lets them run beside the writer).</summary>
+    /// <summary>
+    /// A connection for reads, look-ups by key and walks of a whole shard alike (WAL lets them run
+    /// beside the writer). The file is read with plain reads, not through a memory map: a WAL reader
+    /// drops its whole map at the first read after any commit, and the next reads fault every page in
+    /// again. At a million listings under 20 publishes a second, unmapping and faulting took a quarter
+    /// of the supernode's CPU and search fell to a quarter of its quiet rate; read without the map, it
+    /// stays at 0.7 of it, and nothing measurable is lost while no one writes.
+    /// </summary>
     public SqliteConnection Open()
     {
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         return connection;
     }
-
-    /// <summary>
-    /// A connection for look-ups by key. The file is read with plain reads, not through a memory map:
-    /// a WAL reader drops its whole map at the first read after any commit, and the next reads fault
-    /// every page in again. At a million listings under 20 publishes a second, unmapping and faulting
-    /// took a quarter of the supernode's CPU and search fell to a quarter of its quiet rate; read
-    /// without the map, it stays at 0.7 of it, and nothing measurable is lost while no one writes.
-    /// </summary>
-    public SqliteConnection OpenForLookups() => Open();
 
     /// <summary>The writer's connection: every commit is synced before it is acknowledged.</summary>
     private SqliteConnection OpenForWrite()

@@ -12,7 +12,7 @@ public sealed class SqliteGrainStorage(SqliteDatabase database, IGrainStorageSer
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
-        await using var connection = database.OpenForLookups();
+        await using var connection = database.Open();
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT etag, data FROM grain_state WHERE grain_id = $id AND state_name = $state";
         command.Parameters.AddWithValue("$id", grainId.ToString());

@@ -29,7 +29,7 @@ public sealed class SqliteItemStore(SqliteDatabase database) : IItemStore
 
     public async Task<byte[]?> GetAsync(string itemSet, string field)
     {
-        await using var connection = database.OpenForLookups();
+        await using var connection = database.Open();
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT value FROM items WHERE item_set = $s AND field = $f";
         command.Parameters.AddWithValue("$s", itemSet);

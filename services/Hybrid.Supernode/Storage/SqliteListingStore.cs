@@ -39,7 +39,7 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
 
     public async Task<StoredListing?> GetAsync(int shard, string listingId)
     {
-        await using var connection = database.OpenForLookups();
+        await using var connection = database.Open();
         await using var command = connection.CreateCommand();
         command.CommandText = $"SELECT {Columns} FROM listings WHERE listing_id = $id AND +shard = $shard";
         command.Parameters.AddWithValue("$id", listingId);
@@ -56,7 +56,7 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
             return [];
         }
 
-        await using var connection = database.OpenForLookups();
+        await using var connection = database.Open();
         await using var command = connection.CreateCommand();
         // "+shard": looked up by primary key, never by scanning the shard's index.
         // One parameter per id ($i0, $i1, ...): a page is at most a few hundred ids, far below SQLite's limit.

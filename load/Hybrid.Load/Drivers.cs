@@ -133,7 +133,9 @@ internal static class Drivers
 /// </summary>
 internal sealed class SlowestBySecond(TimeSpan duration)
 {
-    private readonly long[] _ticks = new long[(int)Math.Ceiling(duration.TotalSeconds) + 1];
+    // A request is due before the schedule ends (request i of rate × duration at i / rate), so one
+    // slot per started second holds every one; a slot past the end would always read 0.
+    private readonly long[] _ticks = new long[Math.Max(1, (int)Math.Ceiling(duration.TotalSeconds))];
 
     public void Answered(TimeSpan due, TimeSpan latency)
     {

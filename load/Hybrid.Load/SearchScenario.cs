@@ -131,18 +131,22 @@ internal static class SearchScenario
         await Segments("after the restart");
         await Drivers.ClosedAsync(workers, SupernodeWarmup, report.Series("warm-up (ignored) "), Remote);
         await Segments("before the closed model");
+        var closedStages = await SearchStages.ReadAsync(node);
         var (nodeCpu, runnerCpu) = (node.CpuTime(), Process.GetCurrentProcess().TotalProcessorTime);
         var remoteRate = await Drivers.ClosedAsync(workers, duration, report.Series($"supernode gRPC, closed model, {workers} workers"), Remote);
         var remoteSearches = remoteRate * duration.TotalSeconds;
         (nodeCpu, runnerCpu) = ((node.CpuTime() - nodeCpu) / remoteSearches, (Process.GetCurrentProcess().TotalProcessorTime - runnerCpu) / remoteSearches);
+        closedStages = await SearchStages.ReadAsync(node) - closedStages;
         await Segments("before the open model");
         var openRate = Math.Max(1, Math.Round(remoteRate / 2));
         var openGc = await node.GcTotalsAsync();
         var openInside = await node.HistogramAsync("hybrid_search_duration_seconds");
+        var openStages = await SearchStages.ReadAsync(node);
         var slowest = new SlowestBySecond(duration);
         var (_, dropped) = await Drivers.OpenAsync(openRate, duration, report.Series($"supernode gRPC, open model at {openRate:0}/s"), Remote, answered: slowest.Answered);
         openGc = await node.GcTotalsAsync() - openGc;
         openInside = await node.HistogramAsync("hybrid_search_duration_seconds") - openInside;
+        openStages = await SearchStages.ReadAsync(node) - openStages;
         await Segments("after the open model");
 
         // A live marketplace is written to while it is searched: the same closed model while sellers
@@ -178,6 +182,8 @@ internal static class SearchScenario
         report.Fact("open model requests dropped (over 2000 in flight)", dropped.ToString(CultureInfo.InvariantCulture));
         report.Fact("open model, slowest answer among the requests due in each second (ms)", slowest.ToString());
         report.Fact("open model, the supernode's own time per search (from the search's start to its page, its metrics' buckets): p50 / p90 / p99 at most", $"{openInside.AtMost(0.5) * 1000:0.#} / {openInside.AtMost(0.9) * 1000:0.#} / {openInside.AtMost(0.99) * 1000:0.#} ms");
+        report.Fact("closed model, the supernode's search stages (per search: times, mean; p99 at most)", closedStages.Describe(remoteSearches));
+        report.Fact("open model, the supernode's search stages (per search: times, mean; p99 at most)", openStages.Describe(openInside.Count));
         report.Fact("supernode's garbage collections in the open model", $"{openGc.Collections} ({openGc.Gen1} of generation 1, {openGc.Gen2} of 2), pausing it {openGc.Paused / duration:P1} of the time; {openGc.AllocatedBytes / (openRate * duration.TotalSeconds) / 1024:0.0} KiB allocated per search");
         await report.WriteAsync(reportFolder, new Dictionary<string, string>
         {
@@ -244,4 +250,20 @@ internal static class SearchScenario
         null,
         null,
         SearchOrder.Relevance);
+}
+
+/// <summary>The supernode's search-stage histograms (<c>hybrid_search_stage_seconds</c>), read at once; subtract two reads for a phase's.</summary>
+internal sealed record SearchStages(BucketCounts[] Stages)
+{
+    /// <summary>The stages, in the order a search meets them.</summary>
+    private static readonly string[] Names = ["shard.call", "shard.queued", "shard.search", "shard.resumed", "page"];
+
+    public static async Task<SearchStages> ReadAsync(SupernodeProcess node) =>
+        new(await Task.WhenAll(Names.Select(n => node.HistogramAsync("hybrid_search_stage_seconds", $"stage=\"{n}\""))));
+
+    public static SearchStages operator -(SearchStages a, SearchStages b) => new([.. a.Stages.Zip(b.Stages, (x, y) => x - y)]);
+
+    /// <summary>Each stage: how often a search met it, its mean and its p99's bucket bound, over <paramref name="searches"/> searches.</summary>
+    public string Describe(double searches) => string.Join("; ", Names.Select((name, i) =>
+        $"{name} {Stages[i].Count / Math.Max(1, searches):0.#}×, {Stages[i].Mean * 1000:0.00} ms, ≤ {Stages[i].AtMost(0.99) * 1000:0.#} ms"));
 }

@@ -233,14 +233,19 @@ public sealed class SupernodeProcess : IAsyncDisposable
     /// A histogram on the ops endpoint, read at once: each bucket's upper bound in seconds with the
     /// count of observations at or under it (cumulative, as Prometheus gives them), smallest first.
     /// </summary>
-    public async Task<BucketCounts> HistogramAsync(string name)
+    /// <param name="name">The histogram's name.</param>
+    /// <param name="labels">Its other labels as the endpoint writes them (<c>stage="page"</c>), for one series of a labelled histogram.</param>
+    public async Task<BucketCounts> HistogramAsync(string name, string? labels = null)
     {
-        var prefix = name + "_bucket{le=\"";
-        var buckets = (await SamplesAsync(s => s.StartsWith(prefix, StringComparison.Ordinal)))
+        var prefix = labels is null ? name + "_bucket{le=\"" : $"{name}_bucket{{{labels},le=\"";
+        var sum = labels is null ? name + "_sum" : $"{name}_sum{{{labels}}}";
+        var samples = await SamplesAsync(s => s.StartsWith(prefix, StringComparison.Ordinal) || s == sum);
+        var buckets = samples
+            .Where(s => s.Series != sum)
             .Select(s => (Le: s.Series[prefix.Length..^2] is var le && le == "+Inf" ? double.PositiveInfinity : double.Parse(le, System.Globalization.CultureInfo.InvariantCulture), Count: s.Value))
             .OrderBy(b => b.Le)
             .ToArray();
-        return new(buckets);
+        return new(buckets, samples.Where(s => s.Series == sum).Select(s => s.Value).FirstOrDefault());
     }
 
     /// <summary>GET on the ops endpoint (over its Unix socket for a supernode in the NAT lab).</summary>
@@ -356,13 +361,19 @@ public readonly record struct GcTotals(double AllocatedBytes, double Gen0, doubl
     public static GcTotals operator -(GcTotals a, GcTotals b) => new(a.AllocatedBytes - b.AllocatedBytes, a.Gen0 - b.Gen0, a.Gen1 - b.Gen1, a.Gen2 - b.Gen2, a.Paused - b.Paused);
 }
 
-/// <summary>A histogram's cumulative bucket counts; subtract two reads for what happened between them.</summary>
-public sealed record BucketCounts((double Le, double Count)[] Buckets)
+/// <summary>A histogram's cumulative bucket counts and the sum of its observations; subtract two reads for what happened between them.</summary>
+public sealed record BucketCounts((double Le, double Count)[] Buckets, double Sum = 0)
 {
+    /// <summary>Observations counted.</summary>
+    public double Count => Buckets.Length == 0 ? 0 : Buckets[^1].Count;
+
+    /// <summary>The mean observation (seconds), 0 when there was none.</summary>
+    public double Mean => Count > 0 ? Sum / Count : 0;
+
     /// <summary>The upper bound (seconds) of the bucket holding the <paramref name="quantile"/>: the quantile is at most this.</summary>
     public double AtMost(double quantile)
     {
-        var total = Buckets.Length == 0 ? 0 : Buckets[^1].Count;
+        var total = Count;
         return Buckets.FirstOrDefault(b => b.Count >= quantile * total && total > 0).Le;
     }
 
@@ -370,6 +381,6 @@ public sealed record BucketCounts((double Le, double Count)[] Buckets)
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
-        return new([.. a.Buckets.Select(x => (x.Le, x.Count - b.Buckets.FirstOrDefault(y => y.Le == x.Le).Count))]);
+        return new([.. a.Buckets.Select(x => (x.Le, x.Count - b.Buckets.FirstOrDefault(y => y.Le == x.Le).Count))], a.Sum - b.Sum);
     }
 }

@@ -387,7 +387,15 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         // Searched off the grain's turn, on the thread pool: a shard answers many queries at once on
         // every core (a Lucene index is safe to search beside its writes), and its writes keep their turns.
         var index = _index;
-        return await Task.Run(() => index.Search(query, take, now, ranking is NeutralRanking ? null : ranking.SellerWeight, query.MinReputation > 0 ? ranking.TrustScore : null));
+        var queued = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (hits, searched) = await Task.Run(() =>
+        {
+            var started = IndexMeters.RecordStage("shard.queued", queued);
+            var hits = index.Search(query, take, now, ranking is NeutralRanking ? null : ranking.SellerWeight, query.MinReputation > 0 ? ranking.TrustScore : null);
+            return (hits, IndexMeters.RecordStage("shard.search", started));
+        });
+        IndexMeters.RecordStage("shard.resumed", searched);
+        return hits;
     }
 
     public async Task<ImmutableArray<StoredListing>> Fetch(ImmutableArray<string> listingIds)

@@ -103,7 +103,7 @@ public sealed partial class ShardedSearch(IGrainFactory grains, IListingStore st
     private async Task<SearchPage> SearchEveryWordAsync(SearchQuery query, int offset, int limit)
     {
         var take = offset + limit;
-        var shards = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(i => _shards[i].Search(query, take)));
+        var shards = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(i => TimedAsync(_shards[i], query, take)));
         var comparer = Comparer(query.Order);
         var page = shards
             .SelectMany((s, shard) => s.Hits.Select(hit => (Hit: hit, Shard: shard)))
@@ -112,11 +112,21 @@ public sealed partial class ShardedSearch(IGrainFactory grains, IListingStore st
             .Take(limit)
             .ToList();
         var total = shards.Sum(s => s.TotalHits);
+        var reading = System.Diagnostics.Stopwatch.GetTimestamp();
         var byId = await ReadPageAsync(page);
+        IndexMeters.RecordStage("page", reading);
         // A listing withdrawn or expired between the two phases is simply left out of the page.
         var hits = page.Where(h => byId.ContainsKey(h.Hit.ListingId)).Select(h => (byId[h.Hit.ListingId], h.Hit.Score)).ToList();
         var facets = query.Facets ? FacetCounts.Merge(shards.Select(s => s.Facets ?? FacetCounts.Empty)) : null;
         return new SearchPage(hits, total, offset + page.Count < total, facets);
+    }
+
+    private static async Task<ShardHits> TimedAsync(ISearchShardGrain shard, SearchQuery query, int take)
+    {
+        var calling = System.Diagnostics.Stopwatch.GetTimestamp();
+        var hits = await shard.Search(query, take);
+        IndexMeters.RecordStage("shard.call", calling);
+        return hits;
     }
 
     /// <summary>

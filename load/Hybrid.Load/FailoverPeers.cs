@@ -27,6 +27,13 @@ internal sealed class FailoverPeers : IAsyncDisposable
 
     private FailoverPeers(List<Process> processes) => _processes = processes;
 
+    /// <summary>CPU the peers' processes have used so far.</summary>
+    public TimeSpan CpuTime() => _processes.Aggregate(TimeSpan.Zero, (sum, p) =>
+    {
+        p.Refresh();
+        return p.HasExited ? sum : sum + p.TotalProcessorTime;
+    });
+
     /// <summary>Peer ids, as their processes opened them.</summary>
     public ConcurrentQueue<string> Peers { get; } = new();
 

@@ -23,10 +23,8 @@ public static class IndexMeters
     /// Where a search's time goes, by stage: <c>shard.call</c> (a shard's answer as the fan-out sees it),
     /// <c>shard.queued</c> (waiting for a thread-pool thread to search on), <c>shard.search</c> (Lucene
     /// itself), <c>shard.resumed</c> (waiting for the shard's turn again to answer), <c>page</c> (reading
-    /// the page's listings). Each is recorded where it happens. A shard held by the searching supernode is
-    /// searched in place (<see cref="Search.LocalShards"/>): no turn to wait for, and only the shards
-    /// beside the one on the request's thread wait for a thread. For a shard reached through its grain
-    /// on the same supernode, a call's time beyond its three stages is Orleans' own.
+    /// the page's listings). Each is recorded where it happens: on a supernode that holds its shards, a
+    /// call's time beyond its shard's three stages is Orleans' own.
     /// </summary>
     public static Histogram<double> SearchStageSeconds { get; } = Meter.CreateHistogram<double>(SearchStageSecondsName, unit: "s", description: "Time a search spends in each stage: shard.call (one shard's answer, as the fan-out sees it), shard.queued (waiting for a thread to search on), shard.search (Lucene), shard.resumed (waiting for the shard's turn to answer), page (reading the page's listings).");
 

@@ -53,7 +53,6 @@ public sealed class GrainHost : IAsyncLifetime
             siloBuilder.Services.AddSingleton<IListingStore>(FaultyStores.Listings);
             siloBuilder.Services.AddSingleton<IRankingSignal>(new NeutralRanking());
             siloBuilder.Services.AddSingleton(Synonyms.Default);
-            siloBuilder.Services.AddSingleton<LocalShards>();
             siloBuilder.Services.AddSingleton(new ListingQuotas(1_000_000, 1L << 40, 1_000_000, 1L << 40));
             siloBuilder.Services.AddKeyedSingleton<IGrainStorage>(IndexStorage.ProviderName, (sp, _) => new FaultyGrainStorage(sp.GetRequiredService<DeepCopier>()));
         }

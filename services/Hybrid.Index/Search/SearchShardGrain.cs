@@ -91,7 +91,7 @@ public sealed class NeutralRanking : IRankingSignal
 
 /// <inheritdoc cref="ISearchShardGrain"/>
 [CollectionAgeLimit(AlwaysActive = true)]
-public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal ranking, ListingQuotas quotas, Synonyms synonyms, IOptions<SearchOptions> options, TimeProvider time, LocalShards local, ILogger<SearchShardGrain> logger) : Grain, ISearchShardGrain, IDisposable
+public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal ranking, ListingQuotas quotas, Synonyms synonyms, IOptions<SearchOptions> options, TimeProvider time, ILogger<SearchShardGrain> logger) : Grain, ISearchShardGrain, IDisposable
 {
     // What live listings take, per seller and in all: the quotas are checked against these.
     private readonly Dictionary<string, (int Count, long Bytes)> _liveBySeller = new(StringComparer.Ordinal);
@@ -107,9 +107,6 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     private readonly Dictionary<string, Task> _writing = new(StringComparer.Ordinal);
     private ListingIndex _index = null!;
     private Task _rebuilt = Task.CompletedTask;
-    // How this supernode's fan-out searches the shard in place, once rebuilt (see LocalShards).
-    private LocalShards.Searcher? _inPlace;
-    private volatile bool _leaving;
     private int Shard => (int)this.GetPrimaryKeyLong();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -197,12 +194,6 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         _index.Refresh();
         _index.Commit();
         LogRebuilt(logger, shard, _entries.Count, changed, clock.ElapsedMilliseconds);
-        var index = _index;
-        _inPlace = (query, take) => Search(index, query, take);
-        if (!_leaving)
-        {
-            local.Join(shard, _inPlace);
-        }
     }
 
     public async Task<ListingWriteResult> Publish(StoredListing listing)
@@ -400,16 +391,12 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         var (hits, searched) = await Task.Run(() =>
         {
             var started = IndexMeters.RecordStage("shard.queued", queued);
-            var hits = Search(index, query, take, now);
+            var hits = index.Search(query, take, now, ranking is NeutralRanking ? null : ranking.SellerWeight, query.MinReputation > 0 ? ranking.TrustScore : null);
             return (hits, IndexMeters.RecordStage("shard.search", started));
         });
         IndexMeters.RecordStage("shard.resumed", searched);
         return hits;
     }
-
-    /// <summary>The shard's answer to a search, from <paramref name="index"/>: what the grain call and the search in place both give.</summary>
-    private ShardHits Search(ListingIndex index, SearchQuery query, int take, long? nowMs = null) =>
-        index.Search(query, take, nowMs ?? time.GetUtcNow().ToUnixTimeMilliseconds(), ranking is NeutralRanking ? null : ranking.SellerWeight, query.MinReputation > 0 ? ranking.TrustScore : null);
 
     public async Task<ImmutableArray<StoredListing>> Fetch(ImmutableArray<string> listingIds)
     {
@@ -471,29 +458,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         return _index.Count;
     }
 
-    /// <summary>Out of this supernode's fan-out as soon as the shard starts leaving: from here on it is searched through its grain, wherever that is next.</summary>
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        LeaveFanOut();
-        return base.OnDeactivateAsync(reason, cancellationToken);
-    }
-
-    public void Dispose()
-    {
-        // Out of the fan-out before the index goes (also when the activation ends without deactivating):
-        // a search already in it finishes, or meets the disposed index and asks the grain instead.
-        LeaveFanOut();
-        _index?.Dispose();
-    }
-
-    private void LeaveFanOut()
-    {
-        _leaving = true;
-        if (_inPlace is not null)
-        {
-            local.Leave(Shard, _inPlace);
-        }
-    }
+    public void Dispose() => _index?.Dispose();
 
     private async Task SweepExpiredAsync()
     {

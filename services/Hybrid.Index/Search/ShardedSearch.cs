@@ -19,7 +19,7 @@ public sealed record SearchPage(IReadOnlyList<(StoredListing Listing, float Scor
 /// Each shard scores with its own BM25 statistics; listings are spread over shards by a hash of
 /// their id, so term statistics are alike across shards and relevance scores merge directly.
 /// </summary>
-public sealed partial class ShardedSearch(IGrainFactory grains, IListingStore store, TimeProvider time, IOptions<SearchOptions> options, LocalShards? local = null) : IDisposable
+public sealed partial class ShardedSearch(IGrainFactory grains, IListingStore store, TimeProvider time, IOptions<SearchOptions> options) : IDisposable
 {
     // Grain references are resolved once: resolving one per call showed in profiles of busy search.
     private readonly ISearchShardGrain[] _shards = [.. Enumerable.Range(0, options.Value.Shards).Select(i => grains.GetGrain<ISearchShardGrain>(i))];
@@ -103,7 +103,7 @@ public sealed partial class ShardedSearch(IGrainFactory grains, IListingStore st
     private async Task<SearchPage> SearchEveryWordAsync(SearchQuery query, int offset, int limit)
     {
         var take = offset + limit;
-        var shards = await FanOutAsync(query, take);
+        var shards = await Task.WhenAll(Enumerable.Range(0, ShardCount).Select(i => TimedAsync(_shards[i], query, take)));
         var comparer = Comparer(query.Order);
         var page = shards
             .SelectMany((s, shard) => s.Hits.Select(hit => (Hit: hit, Shard: shard)))
@@ -121,65 +121,12 @@ public sealed partial class ShardedSearch(IGrainFactory grains, IListingStore st
         return new SearchPage(hits, total, offset + page.Count < total, facets);
     }
 
-    /// <summary>
-    /// Every shard's best <paramref name="take"/> hits, in shard order. Shards active on this supernode
-    /// are searched in place (<see cref="LocalShards"/>): one on this thread, the others on the thread
-    /// pool beside it; the rest through their grains, wherever they are.
-    /// </summary>
-    private async Task<ShardHits[]> FanOutAsync(SearchQuery query, int take)
+    private static async Task<ShardHits> TimedAsync(ISearchShardGrain shard, SearchQuery query, int take)
     {
-        var answers = new Task<ShardHits>[ShardCount];
-        var (here, hereSearcher) = (-1, default(LocalShards.Searcher));
-        for (var i = 0; i < ShardCount; i++)
-        {
-            var shard = i;
-            var calling = System.Diagnostics.Stopwatch.GetTimestamp();
-            if (local is null || !local.TryGet(shard, out var searcher))
-            {
-                answers[shard] = CallAsync(shard, query, take, calling);
-            }
-            else if (here < 0)
-            {
-                (here, hereSearcher) = (shard, searcher);
-            }
-            else
-            {
-                answers[shard] = Task.Run(() => InPlaceAsync(shard, searcher, query, take, calling, queued: true));
-            }
-        }
-
-        if (hereSearcher is not null)
-        {
-            answers[here] = InPlaceAsync(here, hereSearcher, query, take, System.Diagnostics.Stopwatch.GetTimestamp(), queued: false);
-        }
-
-        return await Task.WhenAll(answers);
-    }
-
-    private async Task<ShardHits> CallAsync(int shard, SearchQuery query, int take, long calling)
-    {
-        var hits = await _shards[shard].Search(query, take);
+        var calling = System.Diagnostics.Stopwatch.GetTimestamp();
+        var hits = await shard.Search(query, take);
         IndexMeters.RecordStage("shard.call", calling);
         return hits;
-    }
-
-    private async Task<ShardHits> InPlaceAsync(int shard, LocalShards.Searcher searcher, SearchQuery query, int take, long calling, bool queued)
-    {
-        var started = queued ? IndexMeters.RecordStage("shard.queued", calling) : System.Diagnostics.Stopwatch.GetTimestamp();
-        try
-        {
-            var hits = searcher(query, take);
-            IndexMeters.RecordStage("shard.search", started);
-            IndexMeters.RecordStage("shard.call", calling);
-            return hits;
-        }
-        catch (ObjectDisposedException)
-        {
-            // The shard left this supernode while it was searched (deactivated, or its rebuild joined
-            // after it had gone): it is no longer searched here, and its grain answers wherever it is.
-            local!.Leave(shard, searcher);
-            return await CallAsync(shard, query, take, calling);
-        }
     }
 
     /// <summary>

@@ -30,7 +30,6 @@ public static class ClusterExtensions
             o.PageCacheBytes = options.SearchPageCacheBytes;
             o.RefreshInterval = options.SearchRefreshInterval;
         });
-        builder.Services.AddSingleton<LocalShards>();
         builder.Services.AddSingleton<ShardedSearch>();
         // Search words' synonyms: the shipped list, extended by the operator's file if one is set.
         builder.Services.AddSingleton(_ => Hybrid.Index.Search.Synonyms.WithFile(options.SynonymsFile));

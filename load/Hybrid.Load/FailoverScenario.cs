@@ -44,7 +44,8 @@ internal static class FailoverScenario
             // settles: a large herd is given time in proportion (10 ms a peer, a minute at least).
             var herdDeadline = TimeSpan.FromMilliseconds(Math.Max(Deadline.TotalMilliseconds, peers * 10.0));
             var survivors = nodes.Skip(1).ToList();
-            var cpuAtKill = (Peers: group.CpuTime(), Survivors: survivors.Aggregate(TimeSpan.Zero, (sum, n) => sum + n.CpuTime()));
+            TimeSpan SurvivorsCpu() => survivors.Aggregate(TimeSpan.Zero, (sum, n) => sum + n.CpuTime());
+            var cpuAtKill = (Peers: group.CpuTime(), Survivors: SurvivorsCpu());
             var killedAt = DateTimeOffset.UtcNow;
             victim.KillHard();
             // Lookups are polled from the moment of the kill: the peer counts as found again once a
@@ -81,7 +82,7 @@ internal static class FailoverScenario
             var times = group.Moved.Values.Select(at => at - killedAt).ToList();
             // Who had the two cores while the peers came back: the survivors, or the peers' own processes.
             var herd = DateTimeOffset.UtcNow - killedAt;
-            var (peersCpu, survivorsCpu) = (group.CpuTime() - cpuAtKill.Peers, survivors.Aggregate(TimeSpan.Zero, (sum, n) => sum + n.CpuTime()) - cpuAtKill.Survivors);
+            var (peersCpu, survivorsCpu) = (group.CpuTime() - cpuAtKill.Peers, SurvivorsCpu() - cpuAtKill.Survivors);
             report.Fact(
                 $"run {run + 1}: CPU from the kill until all were back ({herd.TotalSeconds:0.0} s), in cores",
                 string.Create(CultureInfo.InvariantCulture, $"survivors {survivorsCpu / herd:0.00}, peers' processes {peersCpu / herd:0.00}"));

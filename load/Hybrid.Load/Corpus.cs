@@ -39,11 +39,18 @@ internal sealed class Corpus
     public async Task SeedAsync(IListingStore store, int shards)
     {
         var queue = new ConcurrentQueue<StoredListing>(Items.Select(i => i.Stored));
+        var claims = new long[shards];
+        for (var shard = 0; shard < shards; shard++)
+        {
+            claims[shard] = await store.ClaimAsync(shard);
+        }
+
         await Task.WhenAll(Enumerable.Range(0, 64).Select(async _ =>
         {
             while (queue.TryDequeue(out var listing))
             {
-                await store.SaveAsync(ListingShards.Of(listing.ListingId, shards), listing);
+                var shard = ListingShards.Of(listing.ListingId, shards);
+                await store.SaveAsync(shard, listing, claims[shard]);
             }
         }));
     }

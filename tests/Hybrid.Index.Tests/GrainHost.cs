@@ -150,17 +150,37 @@ public sealed class MemoryItemStore : IItemStore
 public sealed class MemoryListingStore : IListingStore
 {
     private readonly ConcurrentDictionary<(int Shard, string Id), StoredListing> _listings = new();
+    private readonly ConcurrentDictionary<int, long> _claims = new();
 
-    public Task<bool> SaveAsync(int shard, StoredListing listing)
+    public Task<long> ClaimAsync(int shard)
+    {
+        lock (_claims)
+        {
+            return Task.FromResult(_claims[shard] = _claims.GetValueOrDefault(shard) + 1);
+        }
+    }
+
+    public Task<long> ClaimOfAsync(int shard) => Task.FromResult(_claims.GetValueOrDefault(shard));
+
+    public Task<bool> SaveAsync(int shard, StoredListing listing, long claim)
     {
         ArgumentNullException.ThrowIfNull(listing);
         FaultyStores.ThrowIfFailing("listings");
-        // As the real stores do: never back to an older version, atomically.
+        // As the real stores do: only from the shard's latest claim, never back to an older version, atomically.
         var stored = false;
-        _listings.AddOrUpdate(
-            (shard, listing.ListingId),
-            _ => { stored = true; return listing; },
-            (_, held) => { stored = listing.Version > held.Version; return stored ? listing : held; });
+        lock (_claims)
+        {
+            if (_claims.GetValueOrDefault(shard) is var latest && latest != claim)
+            {
+                throw ShardClaims.Superseded(shard, claim, latest);
+            }
+
+            _listings.AddOrUpdate(
+                (shard, listing.ListingId),
+                _ => { stored = true; return listing; },
+                (_, held) => { stored = listing.Version > held.Version; return stored ? listing : held; });
+        }
+
         FaultyStores.ThrowIfAnswerLost("listings");
         return Task.FromResult(stored);
     }

@@ -67,7 +67,11 @@ public sealed class SearchPageCacheTests(GrainHost host) : IClassFixture<GrainHo
 
         public int Reads => Volatile.Read(ref _reads);
 
-        public Task<bool> SaveAsync(int shard, StoredListing listing) => inner.SaveAsync(shard, listing);
+        public Task<long> ClaimAsync(int shard) => inner.ClaimAsync(shard);
+
+        public Task<long> ClaimOfAsync(int shard) => inner.ClaimOfAsync(shard);
+
+        public Task<bool> SaveAsync(int shard, StoredListing listing, long claim) => inner.SaveAsync(shard, listing, claim);
 
         public Task<StoredListing?> GetAsync(int shard, string listingId) => inner.GetAsync(shard, listingId);
 

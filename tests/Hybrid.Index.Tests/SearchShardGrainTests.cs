@@ -81,4 +81,37 @@ public sealed class SearchShardGrainTests(GrainHost host) : IClassFixture<GrainH
         Assert.Equal((ListingOutcome.Replayed, 2ul), (reused.Outcome, reused.Version));
         Assert.Equal(landed.Envelope, (await shard.Find(listing.ListingId))!.Envelope);
     }
+
+    [Fact]
+    public async Task AnActivationWhoseShardWasTakenElsewhereAcknowledgesNoWriteAndTheNewOwnerHoldsEveryAcknowledgedOne()
+    {
+        // The chaos run's case: a supernode frozen past failure detection is declared dead, and its
+        // shard activates on another supernode, which claims the shard and rebuilds from the store.
+        // When the frozen one runs again, a write it still had in flight must not be acknowledged:
+        // the activation now answering for the shard would never learn of it.
+        using var seller = PeerIdentity.Generate();
+        const int number = 10;
+        var shard = host.Grains.GetGrain<ISearchShardGrain>(number);
+        var before = ListingFactory.Listing("Copper jam pan");
+        Assert.True((await shard.Publish(Stored(seller, before))).Succeeded);
+
+        var claim = await FaultyStores.Listings.ClaimAsync(number);
+        var rebuiltFrom = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var held in FaultyStores.Listings.ReadShardAsync(number, CancellationToken.None))
+        {
+            rebuiltFrom.Add(held.ListingId);
+        }
+
+        var late = ListingFactory.Listing("Copper milk pan");
+        var refused = await Assert.ThrowsAsync<Orleans.Storage.InconsistentStateException>(() => shard.Publish(Stored(seller, late)));
+        Assert.Contains("moved to another supernode", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(before.ListingId, rebuiltFrom);
+        Assert.Null(await FaultyStores.Listings.GetAsync(number, late.ListingId));
+
+        // The stale activation has gone: the next call reaches a fresh one, which claims the shard
+        // anew (past the other claim), rebuilds, and takes the write the client sends again.
+        Assert.Equal(ListingOutcome.Applied, (await shard.Publish(Stored(seller, late))).Outcome);
+        Assert.True(await FaultyStores.Listings.ClaimOfAsync(number) > claim);
+        Assert.Equal(2, (await shard.Search(Query("copper"), 10)).Hits.Length);
+    }
 }

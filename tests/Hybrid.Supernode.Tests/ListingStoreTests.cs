@@ -17,11 +17,12 @@ public sealed class ListingStoreTests
 
     private static async Task AssertBatchReadsAsync(IListingStore store)
     {
-        await store.SaveAsync(0, Listing("a"));
-        await store.SaveAsync(0, Listing("b"));
-        await store.SaveAsync(0, Listing("b", version: 2, withdrawn: true));
-        await store.SaveAsync(0, Listing("c") with { Origin = "cluster-of-c" });
-        await store.SaveAsync(1, Listing("d"));
+        var claim = await store.ClaimAsync(0);
+        await store.SaveAsync(0, Listing("a"), claim);
+        await store.SaveAsync(0, Listing("b"), claim);
+        await store.SaveAsync(0, Listing("b", version: 2, withdrawn: true), claim);
+        await store.SaveAsync(0, Listing("c") with { Origin = "cluster-of-c" }, claim);
+        await store.SaveAsync(1, Listing("d"), await store.ClaimAsync(1));
 
         var page = await store.GetManyAsync(0, ["c", "missing", "b", "a"]);
 
@@ -42,12 +43,48 @@ public sealed class ListingStoreTests
     /// <summary>A write at the stored version or an older one is refused, and says so: the shard answers from what is stored.</summary>
     private static async Task AssertNeverBackwardsAsync(IListingStore store)
     {
-        Assert.True(await store.SaveAsync(0, Listing("x", version: 2)));
-        Assert.False(await store.SaveAsync(0, Listing("x", version: 2, withdrawn: true)));
-        Assert.False(await store.SaveAsync(0, Listing("x", version: 1, withdrawn: true)));
+        var claim = await store.ClaimAsync(0);
+        Assert.True(await store.SaveAsync(0, Listing("x", version: 2), claim));
+        Assert.False(await store.SaveAsync(0, Listing("x", version: 2, withdrawn: true), claim));
+        Assert.False(await store.SaveAsync(0, Listing("x", version: 1, withdrawn: true), claim));
         Assert.Equal((2ul, false), ((await store.GetAsync(0, "x"))!.Version, (await store.GetAsync(0, "x"))!.Withdrawn));
-        Assert.True(await store.SaveAsync(0, Listing("x", version: 3, withdrawn: true)));
+        Assert.True(await store.SaveAsync(0, Listing("x", version: 3, withdrawn: true), claim));
         Assert.Equal((3ul, true), ((await store.GetAsync(0, "x"))!.Version, (await store.GetAsync(0, "x"))!.Withdrawn));
+    }
+
+    /// <summary>
+    /// Once a shard is claimed anew (it activated elsewhere), a write with the older claim stores
+    /// nothing, new listing or newer version alike, and says so; the shard's other claims are its own.
+    /// </summary>
+    private static async Task AssertOnlyTheLatestClaimWritesAsync(IListingStore store)
+    {
+        Assert.Equal(0, await store.ClaimOfAsync(5));
+        var first = await store.ClaimAsync(5);
+        Assert.True(await store.SaveAsync(5, Listing("y"), first));
+        var second = await store.ClaimAsync(5);
+        Assert.True(second > first);
+        Assert.Equal(second, await store.ClaimOfAsync(5));
+
+        var refused = await Assert.ThrowsAsync<Orleans.Storage.InconsistentStateException>(() => store.SaveAsync(5, Listing("z"), first));
+        Assert.Contains("moved to another supernode", refused.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<Orleans.Storage.InconsistentStateException>(() => store.SaveAsync(5, Listing("y", version: 2), first));
+        Assert.Null(await store.GetAsync(5, "z"));
+        Assert.Equal(1ul, (await store.GetAsync(5, "y"))!.Version);
+
+        Assert.True(await store.SaveAsync(5, Listing("z"), second));
+        Assert.True(await store.SaveAsync(6, Listing("w"), await store.ClaimAsync(6)));
+        Assert.Equal(second, await store.ClaimOfAsync(5));
+    }
+
+    [Fact]
+    public async Task NeitherStoreTakesAWriteFromAShardActivationWhoseShardWasClaimedSince()
+    {
+        using var temp = new TempDir();
+        await using var database = new SqliteDatabase(temp.Sub("index.db"));
+        await AssertOnlyTheLatestClaimWritesAsync(new SqliteListingStore(database));
+        await using var redis = await RedisServer.StartAsync();
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        await AssertOnlyTheLatestClaimWritesAsync(new RedisListingStore(connection, "claim-test"));
     }
 
     [Fact]
@@ -91,7 +128,7 @@ public sealed class ListingStoreTests
         var store = new SqliteListingStore(database);
         var kept = Assert.Single(await store.GetManyAsync(0, ["kept"]));
         Assert.Equal((3ul, true, (byte[]?)null), (kept.Version, kept.Withdrawn, kept.Withdrawal));
-        await store.SaveAsync(0, Listing("kept", version: 4, withdrawn: true));
+        await store.SaveAsync(0, Listing("kept", version: 4, withdrawn: true), await store.ClaimAsync(0));
         Assert.Equal([9, 9, 4], (await store.GetAsync(0, "kept"))!.Withdrawal);
     }
 

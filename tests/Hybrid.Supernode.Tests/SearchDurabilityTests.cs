@@ -86,7 +86,7 @@ public sealed class SearchDurabilityTests
             var store = new SqliteListingStore(database);
             var shard = ListingShards.Of(gone.ListingId, 2);
             var stored = await store.GetAsync(shard, gone.ListingId) ?? throw new InvalidOperationException("the published listing is not in the store");
-            await store.SaveAsync(shard, stored with { Version = stored.Version + 1, Withdrawn = true });
+            await store.SaveAsync(shard, stored with { Version = stored.Version + 1, Withdrawn = true }, await store.ClaimAsync(shard));
         }
 
         await using var second = await SupernodeProcess.StartAsync(dataDir, [.. onDisk, "--Logging:LogLevel:Hybrid.Index.Search.SearchShardGrain=Information"]);

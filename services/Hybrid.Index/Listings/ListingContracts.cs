@@ -61,12 +61,26 @@ public sealed record ListingWriteResult(
 public interface IListingStore
 {
     /// <summary>
+    /// Makes the caller the shard's one writer from now on, and returns its claim: a larger number
+    /// than any claim before. A shard activation claims its shard before it reads it to rebuild, so a
+    /// write made with an older claim (an activation left running on a supernode that was frozen and
+    /// declared dead, while the shard activated elsewhere) is refused, instead of landing in the store
+    /// unknown to the activation that now answers for the shard.
+    /// </summary>
+    Task<long> ClaimAsync(int shard);
+
+    /// <summary>The shard's latest claim (0 when never claimed).</summary>
+    Task<long> ClaimOfAsync(int shard);
+
+    /// <summary>
     /// Stores <paramref name="listing"/> unless the store already holds that listing at the same or a
     /// newer version; returns once it is durable, true if it was stored. The check is the store's own
-    /// and atomic: a shard activation that no longer owns its shard (its supernode frozen and declared
-    /// dead), or one whose earlier write landed although its answer was lost, cannot take a listing back.
+    /// and atomic: one whose earlier write landed although its answer was lost cannot take a listing back.
     /// </summary>
-    Task<bool> SaveAsync(int shard, StoredListing listing);
+    /// <exception cref="Orleans.Storage.InconsistentStateException">
+    /// <paramref name="claim"/> is no longer the shard's latest (see <see cref="ClaimAsync"/>): nothing was stored.
+    /// </exception>
+    Task<bool> SaveAsync(int shard, StoredListing listing, long claim);
 
     /// <summary>One listing, or null.</summary>
     Task<StoredListing?> GetAsync(int shard, string listingId);
@@ -76,6 +90,15 @@ public interface IListingStore
 
     /// <summary>Every listing of a shard, for rebuilding its index.</summary>
     IAsyncEnumerable<StoredListing> ReadShardAsync(int shard, CancellationToken cancellationToken);
+}
+
+/// <summary>What every listing store says when a write comes with a claim that is no longer the shard's latest.</summary>
+public static class ShardClaims
+{
+    public static Orleans.Storage.InconsistentStateException Superseded(int shard, long claim, long latest) => new(
+        $"search shard {shard} has moved to another supernode (claim {latest}) while this one (claim {claim}) was writing; nothing was stored",
+        latest.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        claim.ToString(System.Globalization.CultureInfo.InvariantCulture));
 }
 
 /// <summary>Listings are spread over a fixed number of shards by a hash of their id.</summary>

@@ -16,7 +16,9 @@ namespace Hybrid.Index.Search;
 /// every <c>SweepInterval</c> and at deactivation), and a restart indexes only the listings whose
 /// stored version differs from the one indexed; without, or when the disk copy cannot be used,
 /// every listing is indexed again. The signed envelopes stay in the store: a page of results is
-/// read from it in one batch.
+/// read from it in one batch. Each activation claims its shard in the store before it reads it, and
+/// the store takes writes from the latest claim only: an activation left running where the cluster
+/// has declared its supernode dead cannot acknowledge a write the shard's new activation never read.
 /// </summary>
 [Alias("hybrid.ISearchShardGrain")]
 public interface ISearchShardGrain : IGrainWithIntegerKey
@@ -107,6 +109,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     private readonly Dictionary<string, Task> _writing = new(StringComparer.Ordinal);
     private ListingIndex _index = null!;
     private Task _rebuilt = Task.CompletedTask;
+    private long _claim;
     private int Shard => (int)this.GetPrimaryKeyLong();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -145,6 +148,9 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     private async Task RebuildAsync(int shard)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        // Claimed before it is read: whatever an earlier activation (perhaps one still running on a
+        // supernode declared dead) stored before this is read below, and it can store nothing after.
+        _claim = await store.ClaimAsync(shard);
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         // The store is the record. An index opened from disk is what it was at its last commit: each
         // listing whose version there is the stored one is kept as it is; the others are indexed again.
@@ -226,6 +232,14 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         {
             return await task;
         }
+        catch (Orleans.Storage.InconsistentStateException)
+        {
+            // The shard was claimed by an activation elsewhere: this one is stale, and goes; the
+            // caller's retry reaches the activation that now owns the shard.
+            LogSuperseded(logger, Shard, _claim);
+            this.DeactivateOnIdle();
+            throw;
+        }
         finally
         {
             if (_writing.TryGetValue(listingId, out var current) && current == task)
@@ -266,7 +280,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             return new(ListingOutcome.OverQuota, refusal, current.Version);
         }
 
-        if (!await store.SaveAsync(Shard, listing))
+        if (!await store.SaveAsync(Shard, listing, _claim))
         {
             return await TakeStoredAsync(listing.ListingId, listing.Seller, listing.Version, held => !held.Withdrawn && Hash(held.Envelope) == hash);
         }
@@ -297,7 +311,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
             }
         }
 
-        if (!await store.SaveAsync(Shard, tombstone))
+        if (!await store.SaveAsync(Shard, tombstone, _claim))
         {
             return await TakeStoredAsync(tombstone.ListingId, tombstone.Seller, tombstone.Version, held => held.Withdrawn);
         }
@@ -326,7 +340,7 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
 
         var stored = await store.GetAsync(Shard, listingId) ?? throw new InvalidOperationException($"listing {listingId} is indexed but missing from the store");
         var tombstone = stored with { Version = version, Withdrawn = true, Withdrawal = withdrawal };
-        if (!await store.SaveAsync(Shard, tombstone))
+        if (!await store.SaveAsync(Shard, tombstone, _claim))
         {
             return await TakeStoredAsync(listingId, seller, version, held => held.Withdrawn);
         }
@@ -507,6 +521,14 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         {
             await Task.Run(_index.Commit);
         }
+
+        // An activation that writes learns at its next write that its shard was claimed elsewhere; one
+        // that only answers searches learns it here, and goes rather than answer from a stale index.
+        if (await store.ClaimOfAsync(Shard) != _claim)
+        {
+            LogSuperseded(logger, Shard, _claim);
+            this.DeactivateOnIdle();
+        }
     }
 
     private void Remember(StoredListing listing, ulong? hash = null, bool live = true)
@@ -585,6 +607,9 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Search shard {Shard} was behind its store on listing {ListingId}: version {Version} was refused, the store holds version {StoredVersion}, which the shard now takes")]
     private static partial void LogTookStored(ILogger logger, int shard, string listingId, ulong version, ulong storedVersion);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Search shard {Shard} was claimed by an activation elsewhere since this one claimed it (claim {Claim}): this activation refuses writes and deactivates")]
+    private static partial void LogSuperseded(ILogger logger, int shard, long claim);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Search shard {Shard} went quiet and folded its small index segments into one")]
     private static partial void LogCompacted(ILogger logger, int shard);

@@ -50,6 +50,10 @@ public sealed class SqliteDatabase : IAsyncDisposable
                     origin     TEXT
                 ) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS listings_by_shard ON listings (shard);
+                CREATE TABLE IF NOT EXISTS listing_claims (
+                    shard INTEGER NOT NULL PRIMARY KEY,
+                    claim INTEGER NOT NULL
+                );
                 CREATE TABLE IF NOT EXISTS items (
                     item_set TEXT NOT NULL,
                     field    TEXT NOT NULL,

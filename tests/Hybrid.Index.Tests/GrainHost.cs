@@ -111,23 +111,51 @@ public sealed class MemoryItemStore : IItemStore
     /// <summary>Bytes written by every put so far.</summary>
     public long BytesWritten => Interlocked.Read(ref _bytesWritten);
 
-    public Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value)
+    private readonly Dictionary<string, long> _claims = new(StringComparer.Ordinal);
+
+    public Task<StoreClaim> ClaimAsync(string owner)
     {
-        FaultyStores.ThrowIfFailing(itemSet);
-        Interlocked.Add(ref _bytesWritten, value.Length);
-        _sets.GetOrAdd(itemSet, _ => new(StringComparer.Ordinal))[field] = value.ToArray();
-        return Task.CompletedTask;
+        lock (_claims)
+        {
+            return Task.FromResult(new StoreClaim(owner, _claims[owner] = _claims.GetValueOrDefault(owner) + 1));
+        }
     }
 
-    public Task RemoveAsync(string itemSet, string field)
+    public Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value, StoreClaim? claim = null)
     {
         FaultyStores.ThrowIfFailing(itemSet);
-        if (_sets.TryGetValue(itemSet, out var items))
+        lock (_claims)
         {
-            items.TryRemove(field, out _);
+            RequireLatest(claim);
+            Interlocked.Add(ref _bytesWritten, value.Length);
+            _sets.GetOrAdd(itemSet, _ => new(StringComparer.Ordinal))[field] = value.ToArray();
         }
 
         return Task.CompletedTask;
+    }
+
+    public Task RemoveAsync(string itemSet, string field, StoreClaim? claim = null)
+    {
+        FaultyStores.ThrowIfFailing(itemSet);
+        lock (_claims)
+        {
+            RequireLatest(claim);
+            if (_sets.TryGetValue(itemSet, out var items))
+            {
+                items.TryRemove(field, out _);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    // As the real stores do: a claimed write only while its claim is its owner's latest.
+    private void RequireLatest(StoreClaim? claim)
+    {
+        if (claim is { } held && _claims.GetValueOrDefault(held.Owner) is var latest && latest != held.Number)
+        {
+            throw StoreClaim.Superseded(held.Owner, held.Number, latest);
+        }
     }
 
     public Task<byte[]?> GetAsync(string itemSet, string field) =>
@@ -172,7 +200,7 @@ public sealed class MemoryListingStore : IListingStore
         {
             if (_claims.GetValueOrDefault(shard) is var latest && latest != claim)
             {
-                throw ShardClaims.Superseded(shard, claim, latest);
+                throw StoreClaim.Superseded(StoreClaim.Listings(shard), claim, latest);
             }
 
             _listings.AddOrUpdate(

@@ -44,6 +44,26 @@ public sealed class MailboxGrainTests(GrainHost host) : IClassFixture<GrainHost>
         Assert.InRange(written, 4096, 4096 + 256);
     }
 
+    [Fact]
+    public async Task AMailboxWhoseOwnerWasClaimedElsewhereAcknowledgesNoDepositAndTheNewActivationHoldsEveryAcknowledgedOne()
+    {
+        // As with search shards: the mailbox activated on another supernode while this activation's
+        // supernode was frozen and declared dead; a deposit this one still had in flight must not be
+        // acknowledged, for the mailbox now answering for the recipient read the store before it.
+        var mailbox = host.Grains.GetGrain<IMailboxGrain>("recipient-3");
+        var first = await mailbox.Deposit(Deposit("sender-a", 100));
+        Assert.True(first.Stored);
+
+        await FaultyStores.Items.ClaimAsync("mailbox/recipient-3");
+        var refused = await Assert.ThrowsAsync<Orleans.Storage.InconsistentStateException>(() => mailbox.Deposit(Deposit("sender-b", 100)));
+        Assert.Contains("moved to another supernode", refused.Message, StringComparison.Ordinal);
+
+        // The stale activation has gone: the sender's retry reaches a fresh one, which holds both.
+        var retried = await mailbox.Deposit(Deposit("sender-b", 100));
+        Assert.True(retried.Stored);
+        Assert.Equal(new[] { first.ItemId, retried.ItemId }.Order(), (await mailbox.Peek(10, 1 << 20)).Select(i => i.ItemId).Order());
+    }
+
     private static MailDeposit Deposit(string sender, int size) =>
         new(sender, new byte[size], TimeSpan.FromDays(1), 10_000, 64L << 20, 1_000, 16L << 20);
 

@@ -79,6 +79,7 @@ public interface IListingStore
     /// </summary>
     /// <exception cref="Orleans.Storage.InconsistentStateException">
     /// <paramref name="claim"/> is no longer the shard's latest (see <see cref="ClaimAsync"/>): nothing was stored.
+    /// The shard's claims are those of owner <c>listings/{shard}</c> (<see cref="Storage.StoreClaim.Listings"/>).
     /// </exception>
     Task<bool> SaveAsync(int shard, StoredListing listing, long claim);
 
@@ -90,15 +91,6 @@ public interface IListingStore
 
     /// <summary>Every listing of a shard, for rebuilding its index.</summary>
     IAsyncEnumerable<StoredListing> ReadShardAsync(int shard, CancellationToken cancellationToken);
-}
-
-/// <summary>What every listing store says when a write comes with a claim that is no longer the shard's latest.</summary>
-public static class ShardClaims
-{
-    public static Orleans.Storage.InconsistentStateException Superseded(int shard, long claim, long latest) => new(
-        $"search shard {shard} has moved to another supernode (claim {latest}) while this one (claim {claim}) was writing; nothing was stored",
-        latest.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        claim.ToString(System.Globalization.CultureInfo.InvariantCulture));
 }
 
 /// <summary>Listings are spread over a fixed number of shards by a hash of their id.</summary>

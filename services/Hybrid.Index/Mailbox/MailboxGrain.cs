@@ -22,7 +22,9 @@ public sealed record DeliveredMail([property: Id(0)] string Sender, [property: I
 /// <remarks>
 /// Each waiting item and each remembered delivery is one durable item (sets <c>mailbox/{peer}</c> and
 /// <c>mailbox-delivered/{peer}</c>): a deposit writes the one item it adds, an acknowledgement
-/// removes what it took, so a write costs what it changes, not the whole mailbox.
+/// removes what it took, so a write costs what it changes, not the whole mailbox. Every write carries
+/// the activation's claim on the mailbox (<see cref="StoreClaim"/>): one left running on a supernode
+/// declared dead cannot take a deposit that the mailbox's new activation, elsewhere, would not show.
 /// </remarks>
 public sealed class MailboxGrain(
     [PersistentState("mailbox", IndexStorage.ProviderName)] IPersistentState<MailboxState> legacy,
@@ -41,8 +43,12 @@ public sealed class MailboxGrain(
 
     private string DeliveredSet => $"mailbox-delivered/{this.GetPrimaryKeyString()}";
 
+    // This activation's claim on the mailbox's sets: taken before they are read, passed with every write.
+    private StoreClaim _claim;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _claim = await store.ClaimAsync(ItemSet);
         await foreach (var (_, value) in store.ReadAllAsync(ItemSet, cancellationToken))
         {
             _state.Items.Add(MailCodec.DecodeItem(value));
@@ -59,13 +65,13 @@ public sealed class MailboxGrain(
             var known = _state.Items.Select(i => i.ItemId).ToHashSet(StringComparer.Ordinal);
             foreach (var item in legacy.State.Items.Where(i => !known.Contains(i.ItemId)))
             {
-                await store.PutAsync(ItemSet, item.ItemId, MailCodec.Encode(item));
+                await PutAsync(ItemSet, item.ItemId, MailCodec.Encode(item));
                 _state.Items.Add(item);
             }
 
             foreach (var (itemId, delivered) in legacy.State.Delivered.Where(d => !_state.Delivered.ContainsKey(d.Key)))
             {
-                await store.PutAsync(DeliveredSet, itemId, MailCodec.Encode(delivered));
+                await PutAsync(DeliveredSet, itemId, MailCodec.Encode(delivered));
                 _state.Delivered[itemId] = delivered;
             }
 
@@ -104,7 +110,7 @@ public sealed class MailboxGrain(
         }
 
         var item = new StoredMail(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), deposit.Sender, deposit.SealedItem, now, now + deposit.TimeToLive);
-        await store.PutAsync(ItemSet, item.ItemId, MailCodec.Encode(item));
+        await PutAsync(ItemSet, item.ItemId, MailCodec.Encode(item));
         items.Add(item);
         Count();
         return new MailDepositResult(true, item.ItemId, item.Expires, "stored");
@@ -142,8 +148,8 @@ public sealed class MailboxGrain(
         // The delivery is remembered before the item goes: a crash in between leaves an item that is
         // taken again (its recipient ignores a repeat), never a delivery its sender cannot learn of.
         var deliveries = removed.Select(i => (i.ItemId, Delivered: new DeliveredMail(i.Sender, now + RememberDelivery))).ToList();
-        await Task.WhenAll(deliveries.Select(d => store.PutAsync(DeliveredSet, d.ItemId, MailCodec.Encode(d.Delivered))));
-        await Task.WhenAll(removed.Select(i => store.RemoveAsync(ItemSet, i.ItemId)));
+        await Task.WhenAll(deliveries.Select(d => PutAsync(DeliveredSet, d.ItemId, MailCodec.Encode(d.Delivered))));
+        await Task.WhenAll(removed.Select(i => RemoveAsync(ItemSet, i.ItemId)));
         foreach (var (itemId, delivered) in deliveries)
         {
             _state.Delivered[itemId] = delivered;
@@ -200,6 +206,25 @@ public sealed class MailboxGrain(
         _counted = held;
     }
 
+    private Task PutAsync(string itemSet, string field, byte[] value) => ClaimedAsync(store.PutAsync(itemSet, field, value, _claim));
+
+    private Task RemoveAsync(string itemSet, string field) => ClaimedAsync(store.RemoveAsync(itemSet, field, _claim));
+
+    /// <summary>A write of this activation; one refused because the mailbox was claimed elsewhere ends the activation.</summary>
+    private async Task ClaimedAsync(Task write)
+    {
+        try
+        {
+            await write;
+        }
+        catch (Orleans.Storage.InconsistentStateException)
+        {
+            // Stale: the sender's retry reaches the activation that now holds the mailbox.
+            this.DeactivateOnIdle();
+            throw;
+        }
+    }
+
     /// <summary>Drops expired items and deliveries old enough to forget, durably first.</summary>
     private async Task PurgeAsync(DateTimeOffset now)
     {
@@ -210,7 +235,7 @@ public sealed class MailboxGrain(
             return;
         }
 
-        await Task.WhenAll(expired.Select(id => store.RemoveAsync(ItemSet, id)).Concat(forgotten.Select(id => store.RemoveAsync(DeliveredSet, id))));
+        await Task.WhenAll(expired.Select(id => RemoveAsync(ItemSet, id)).Concat(forgotten.Select(id => RemoveAsync(DeliveredSet, id))));
         var gone = expired.ToHashSet(StringComparer.Ordinal);
         _state.Items.RemoveAll(i => gone.Contains(i.ItemId));
         forgotten.ForEach(id => _state.Delivered.Remove(id));

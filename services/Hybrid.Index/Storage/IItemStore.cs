@@ -7,11 +7,22 @@ namespace Hybrid.Index.Storage;
 /// </summary>
 public interface IItemStore
 {
-    /// <summary>Stores (or replaces) the item <paramref name="field"/> of <paramref name="itemSet"/>.</summary>
-    Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value);
+    /// <summary>
+    /// Makes the caller the one writer of <paramref name="owner"/>'s item sets: writes made with this
+    /// claim are taken until the owner is claimed again (see <see cref="StoreClaim"/>). A claim may
+    /// lapse after a month without a new one; writes with it are then refused as superseded.
+    /// </summary>
+    Task<StoreClaim> ClaimAsync(string owner);
 
-    /// <summary>Removes the item <paramref name="field"/> of <paramref name="itemSet"/> (nothing when absent).</summary>
-    Task RemoveAsync(string itemSet, string field);
+    /// <summary>
+    /// Stores (or replaces) the item <paramref name="field"/> of <paramref name="itemSet"/>; with a
+    /// <paramref name="claim"/>, only while it is its owner's latest (else
+    /// <see cref="Orleans.Storage.InconsistentStateException"/>, and nothing is stored).
+    /// </summary>
+    Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value, StoreClaim? claim = null);
+
+    /// <summary>Removes the item <paramref name="field"/> of <paramref name="itemSet"/> (nothing when absent); a claim as for <see cref="PutAsync"/>.</summary>
+    Task RemoveAsync(string itemSet, string field, StoreClaim? claim = null);
 
     /// <summary>One item, or null.</summary>
     Task<byte[]?> GetAsync(string itemSet, string field);

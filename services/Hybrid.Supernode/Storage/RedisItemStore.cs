@@ -9,11 +9,44 @@ public sealed class RedisItemStore(IConnectionMultiplexer redis, string serviceI
 {
     private const int ScanPage = 1000;
 
-    public Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value) =>
-        redis.GetDatabase().HashSetAsync(Key(itemSet), field, value);
+    // A claim lapses a month after it was made: owners claimed once and gone (peers who left) leave no key behind for good.
+    private static readonly TimeSpan ClaimLapse = TimeSpan.FromDays(30);
 
-    public Task RemoveAsync(string itemSet, string field) =>
-        redis.GetDatabase().HashDeleteAsync(Key(itemSet), field);
+    // KEYS: claim, item set. ARGV: claim, field, value.
+    private const string PutClaimed = RedisClaims.CheckFirst + """
+        redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+        return 1
+        """;
+
+    // KEYS: claim, item set. ARGV: claim, field.
+    private const string RemoveClaimed = RedisClaims.CheckFirst + """
+        redis.call('HDEL', KEYS[2], ARGV[2])
+        return 1
+        """;
+
+    public async Task<StoreClaim> ClaimAsync(string owner) => new(owner, await RedisClaims.ClaimAsync(redis.GetDatabase(), serviceId, owner, ClaimLapse));
+
+    public async Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value, StoreClaim? claim = null)
+    {
+        if (claim is not { } held)
+        {
+            await redis.GetDatabase().HashSetAsync(Key(itemSet), field, value);
+            return;
+        }
+
+        RedisClaims.Answer(await redis.GetDatabase().ScriptEvaluateAsync(PutClaimed, [RedisClaims.Key(serviceId, held.Owner), Key(itemSet)], [RedisClaims.Value(held.Number), field, value]), held.Owner, held.Number);
+    }
+
+    public async Task RemoveAsync(string itemSet, string field, StoreClaim? claim = null)
+    {
+        if (claim is not { } held)
+        {
+            await redis.GetDatabase().HashDeleteAsync(Key(itemSet), field);
+            return;
+        }
+
+        RedisClaims.Answer(await redis.GetDatabase().ScriptEvaluateAsync(RemoveClaimed, [RedisClaims.Key(serviceId, held.Owner), Key(itemSet)], [RedisClaims.Value(held.Number), field]), held.Owner, held.Number);
+    }
 
     public async Task<byte[]?> GetAsync(string itemSet, string field)
     {

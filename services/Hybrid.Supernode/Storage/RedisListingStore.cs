@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Hybrid.Index.Listings;
+using Hybrid.Index.Storage;
 using StackExchange.Redis;
 
 namespace Hybrid.Supernode.Storage;
@@ -19,36 +20,29 @@ public sealed class RedisListingStore(IConnectionMultiplexer redis, string servi
 {
     private const int ScanPage = 1000;
 
-    // KEYS: listings hash, versions hash, claim. ARGV: listing id, version, encoded listing, the writer's claim.
-    // Answers 1 when stored, 0 when the store holds that version or a newer one, and the latest claim
-    // (as a string) when the writer's claim is no longer the latest.
-    private const string SaveNewer = """
-        local latest = redis.call('GET', KEYS[3]) or '0'
-        if latest ~= ARGV[4] then return latest end
-        local stored = redis.call('HGET', KEYS[2], ARGV[1])
-        if stored and tonumber(stored) >= tonumber(ARGV[2]) then return 0 end
-        redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-        redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+    // KEYS: claim, listings hash, versions hash. ARGV: claim, listing id, version, encoded listing.
+    // Answers 1 when stored, 0 when the store holds that version or a newer one.
+    private const string SaveNewer = RedisClaims.CheckFirst + """
+        local stored = redis.call('HGET', KEYS[3], ARGV[2])
+        if stored and tonumber(stored) >= tonumber(ARGV[3]) then return 0 end
+        redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+        redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
         return 1
         """;
 
-    public async Task<long> ClaimAsync(int shard) => await redis.GetDatabase().StringIncrementAsync(ClaimKey(shard));
+    public Task<long> ClaimAsync(int shard) => RedisClaims.ClaimAsync(redis.GetDatabase(), serviceId, StoreClaim.Listings(shard), lapse: null);
 
-    public async Task<long> ClaimOfAsync(int shard) => (long?)await redis.GetDatabase().StringGetAsync(ClaimKey(shard)) ?? 0;
+    public Task<long> ClaimOfAsync(int shard) => RedisClaims.LatestAsync(redis.GetDatabase(), serviceId, StoreClaim.Listings(shard));
 
     public async Task<bool> SaveAsync(int shard, StoredListing listing, long claim)
     {
         ArgumentNullException.ThrowIfNull(listing);
+        var owner = StoreClaim.Listings(shard);
         var answer = await redis.GetDatabase().ScriptEvaluateAsync(
             SaveNewer,
-            [Key(shard), VersionsKey(shard), ClaimKey(shard)],
-            [listing.ListingId, listing.Version.ToString(CultureInfo.InvariantCulture), StoredListingCodec.Encode(listing), claim.ToString(CultureInfo.InvariantCulture)]);
-        if (answer.Resp2Type == ResultType.BulkString)
-        {
-            throw ShardClaims.Superseded(shard, claim, long.Parse((string)answer!, CultureInfo.InvariantCulture));
-        }
-
-        return (long)answer == 1;
+            [RedisClaims.Key(serviceId, owner), Key(shard), VersionsKey(shard)],
+            [RedisClaims.Value(claim), listing.ListingId, listing.Version.ToString(CultureInfo.InvariantCulture), StoredListingCodec.Encode(listing)]);
+        return RedisClaims.Answer(answer, owner, claim) == 1;
     }
 
     public async Task<StoredListing?> GetAsync(int shard, string listingId)
@@ -80,6 +74,4 @@ public sealed class RedisListingStore(IConnectionMultiplexer redis, string servi
     private RedisKey Key(int shard) => $"hybrid:{serviceId}:listings:{shard}";
 
     private RedisKey VersionsKey(int shard) => $"hybrid:{serviceId}:listing-versions:{shard}";
-
-    private RedisKey ClaimKey(int shard) => $"hybrid:{serviceId}:listing-claim:{shard}";
 }

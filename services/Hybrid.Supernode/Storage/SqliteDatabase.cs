@@ -50,10 +50,10 @@ public sealed class SqliteDatabase : IAsyncDisposable
                     origin     TEXT
                 ) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS listings_by_shard ON listings (shard);
-                CREATE TABLE IF NOT EXISTS listing_claims (
-                    shard INTEGER NOT NULL PRIMARY KEY,
+                CREATE TABLE IF NOT EXISTS claims (
+                    owner TEXT    NOT NULL PRIMARY KEY,
                     claim INTEGER NOT NULL
-                );
+                ) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS items (
                     item_set TEXT NOT NULL,
                     field    TEXT NOT NULL,
@@ -111,6 +111,42 @@ public sealed class SqliteDatabase : IAsyncDisposable
     {
         var pending = new PendingWrite<T>(write);
         return _queue.Writer.TryWrite(pending) ? pending.Done.Task : Task.FromException<T>(new ObjectDisposedException(nameof(SqliteDatabase)));
+    }
+
+    /// <summary>Claims <paramref name="owner"/> anew (see <see cref="Hybrid.Index.Storage.StoreClaim"/>): the next number, durably.</summary>
+    public Task<long> ClaimAsync(string owner) => WriteAsync(command =>
+    {
+        command.CommandText = "INSERT INTO claims (owner, claim) VALUES ($owner, 1) ON CONFLICT (owner) DO UPDATE SET claim = claim + 1 RETURNING claim";
+        command.Parameters.AddWithValue("$owner", owner);
+        return (long)command.ExecuteScalar()!;
+    });
+
+    /// <summary>The latest claim of <paramref name="owner"/>, 0 when never claimed.</summary>
+    public async Task<long> ClaimOfAsync(string owner)
+    {
+        await using var connection = Open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT claim FROM claims WHERE owner = $owner";
+        command.Parameters.AddWithValue("$owner", owner);
+        return await command.ExecuteScalarAsync() is long claim ? claim : 0;
+    }
+
+    /// <summary>
+    /// Inside a write (<see cref="WriteAsync{T}"/>), before it changes anything: throws when
+    /// <paramref name="claim"/> is no longer its owner's latest, which fails that write alone. Leaves
+    /// <paramref name="command"/> without text or parameters for the write itself.
+    /// </summary>
+    public static void RequireLatest(SqliteCommand command, string owner, long claim)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        command.CommandText = "SELECT claim FROM claims WHERE owner = $owner";
+        command.Parameters.AddWithValue("$owner", owner);
+        var latest = command.ExecuteScalar() is long held ? held : 0;
+        command.Parameters.Clear();
+        if (latest != claim)
+        {
+            throw Hybrid.Index.Storage.StoreClaim.Superseded(owner, claim, latest);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -6,11 +6,18 @@ namespace Hybrid.Supernode.Storage;
 /// <summary>Item sets of the embedded supernode: rows of one table in <see cref="SqliteDatabase"/>, written through its batching writer.</summary>
 public sealed class SqliteItemStore(SqliteDatabase database) : IItemStore
 {
-    public Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value)
+    public async Task<StoreClaim> ClaimAsync(string owner) => new(owner, await database.ClaimAsync(owner));
+
+    public Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value, StoreClaim? claim = null)
     {
         var bytes = value.ToArray();
         return database.WriteAsync(command =>
         {
+            if (claim is { } held)
+            {
+                SqliteDatabase.RequireLatest(command, held.Owner, held.Number);
+            }
+
             command.CommandText = "INSERT INTO items (item_set, field, value) VALUES ($s, $f, $v) ON CONFLICT (item_set, field) DO UPDATE SET value = excluded.value";
             command.Parameters.AddWithValue("$s", itemSet);
             command.Parameters.AddWithValue("$f", field);
@@ -19,8 +26,13 @@ public sealed class SqliteItemStore(SqliteDatabase database) : IItemStore
         });
     }
 
-    public Task RemoveAsync(string itemSet, string field) => database.WriteAsync(command =>
+    public Task RemoveAsync(string itemSet, string field, StoreClaim? claim = null) => database.WriteAsync(command =>
     {
+        if (claim is { } held)
+        {
+            SqliteDatabase.RequireLatest(command, held.Owner, held.Number);
+        }
+
         command.CommandText = "DELETE FROM items WHERE item_set = $s AND field = $f";
         command.Parameters.AddWithValue("$s", itemSet);
         command.Parameters.AddWithValue("$f", field);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Hybrid.Index.Listings;
+using Hybrid.Index.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace Hybrid.Supernode.Storage;
@@ -10,36 +11,16 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
 {
     private const string Columns = "listing_id, seller, version, expires_ms, withdrawn, envelope, withdrawal, origin";
 
-    public Task<long> ClaimAsync(int shard) => database.WriteAsync(command =>
-    {
-        command.CommandText = "INSERT INTO listing_claims (shard, claim) VALUES ($shard, 1) ON CONFLICT (shard) DO UPDATE SET claim = claim + 1 RETURNING claim";
-        command.Parameters.AddWithValue("$shard", shard);
-        return (long)command.ExecuteScalar()!;
-    });
+    public Task<long> ClaimAsync(int shard) => database.ClaimAsync(StoreClaim.Listings(shard));
 
-    public async Task<long> ClaimOfAsync(int shard)
-    {
-        await using var connection = database.Open();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT claim FROM listing_claims WHERE shard = $shard";
-        command.Parameters.AddWithValue("$shard", shard);
-        return await command.ExecuteScalarAsync() is long claim ? claim : 0;
-    }
+    public Task<long> ClaimOfAsync(int shard) => database.ClaimOfAsync(StoreClaim.Listings(shard));
 
     public async Task<bool> SaveAsync(int shard, StoredListing listing, long claim)
     {
         ArgumentNullException.ThrowIfNull(listing);
         return await database.WriteAsync(command =>
         {
-            // A writer whose claim is not the latest changes nothing (the exception fails this write only).
-            command.CommandText = "SELECT claim FROM listing_claims WHERE shard = $shard";
-            command.Parameters.AddWithValue("$shard", shard);
-            var latest = command.ExecuteScalar() is long held ? held : 0;
-            if (latest != claim)
-            {
-                throw ShardClaims.Superseded(shard, claim, latest);
-            }
-
+            SqliteDatabase.RequireLatest(command, StoreClaim.Listings(shard), claim);
             // The upsert changes no row when the stored version is the same or newer.
             command.CommandText = """
                 INSERT INTO listings (listing_id, shard, seller, version, expires_ms, withdrawn, envelope, withdrawal, origin)
@@ -50,6 +31,7 @@ public sealed class SqliteListingStore(SqliteDatabase database) : IListingStore
                 WHERE excluded.version > listings.version
                 """;
             command.Parameters.AddWithValue("$id", listing.ListingId);
+            command.Parameters.AddWithValue("$shard", shard);
             command.Parameters.AddWithValue("$seller", listing.Seller);
             command.Parameters.AddWithValue("$version", (long)listing.Version);
             command.Parameters.AddWithValue("$expires", listing.ExpiresMs);

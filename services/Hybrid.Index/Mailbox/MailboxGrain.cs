@@ -43,12 +43,12 @@ public sealed class MailboxGrain(
 
     private string DeliveredSet => $"mailbox-delivered/{this.GetPrimaryKeyString()}";
 
-    // This activation's claim on the mailbox's sets: taken before they are read, passed with every write.
-    private StoreClaim _claim;
+    // The mailbox's sets, written under this activation's claim (taken before they are read).
+    private ClaimedItemSets _own = null!;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _claim = await store.ClaimAsync(ItemSet);
+        _own = await ClaimedItemSets.ClaimAsync(store, this, ItemSet);
         await foreach (var (_, value) in store.ReadAllAsync(ItemSet, cancellationToken))
         {
             _state.Items.Add(MailCodec.DecodeItem(value));
@@ -65,13 +65,13 @@ public sealed class MailboxGrain(
             var known = _state.Items.Select(i => i.ItemId).ToHashSet(StringComparer.Ordinal);
             foreach (var item in legacy.State.Items.Where(i => !known.Contains(i.ItemId)))
             {
-                await PutAsync(ItemSet, item.ItemId, MailCodec.Encode(item));
+                await _own.PutAsync(ItemSet, item.ItemId, MailCodec.Encode(item));
                 _state.Items.Add(item);
             }
 
             foreach (var (itemId, delivered) in legacy.State.Delivered.Where(d => !_state.Delivered.ContainsKey(d.Key)))
             {
-                await PutAsync(DeliveredSet, itemId, MailCodec.Encode(delivered));
+                await _own.PutAsync(DeliveredSet, itemId, MailCodec.Encode(delivered));
                 _state.Delivered[itemId] = delivered;
             }
 
@@ -110,7 +110,7 @@ public sealed class MailboxGrain(
         }
 
         var item = new StoredMail(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), deposit.Sender, deposit.SealedItem, now, now + deposit.TimeToLive);
-        await PutAsync(ItemSet, item.ItemId, MailCodec.Encode(item));
+        await _own.PutAsync(ItemSet, item.ItemId, MailCodec.Encode(item));
         items.Add(item);
         Count();
         return new MailDepositResult(true, item.ItemId, item.Expires, "stored");
@@ -148,8 +148,8 @@ public sealed class MailboxGrain(
         // The delivery is remembered before the item goes: a crash in between leaves an item that is
         // taken again (its recipient ignores a repeat), never a delivery its sender cannot learn of.
         var deliveries = removed.Select(i => (i.ItemId, Delivered: new DeliveredMail(i.Sender, now + RememberDelivery))).ToList();
-        await Task.WhenAll(deliveries.Select(d => PutAsync(DeliveredSet, d.ItemId, MailCodec.Encode(d.Delivered))));
-        await Task.WhenAll(removed.Select(i => RemoveAsync(ItemSet, i.ItemId)));
+        await Task.WhenAll(deliveries.Select(d => _own.PutAsync(DeliveredSet, d.ItemId, MailCodec.Encode(d.Delivered))));
+        await Task.WhenAll(removed.Select(i => _own.RemoveAsync(ItemSet, i.ItemId)));
         foreach (var (itemId, delivered) in deliveries)
         {
             _state.Delivered[itemId] = delivered;
@@ -206,25 +206,6 @@ public sealed class MailboxGrain(
         _counted = held;
     }
 
-    private Task PutAsync(string itemSet, string field, byte[] value) => ClaimedAsync(store.PutAsync(itemSet, field, value, _claim));
-
-    private Task RemoveAsync(string itemSet, string field) => ClaimedAsync(store.RemoveAsync(itemSet, field, _claim));
-
-    /// <summary>A write of this activation; one refused because the mailbox was claimed elsewhere ends the activation.</summary>
-    private async Task ClaimedAsync(Task write)
-    {
-        try
-        {
-            await write;
-        }
-        catch (Orleans.Storage.InconsistentStateException)
-        {
-            // Stale: the sender's retry reaches the activation that now holds the mailbox.
-            this.DeactivateOnIdle();
-            throw;
-        }
-    }
-
     /// <summary>Drops expired items and deliveries old enough to forget, durably first.</summary>
     private async Task PurgeAsync(DateTimeOffset now)
     {
@@ -235,7 +216,7 @@ public sealed class MailboxGrain(
             return;
         }
 
-        await Task.WhenAll(expired.Select(id => RemoveAsync(ItemSet, id)).Concat(forgotten.Select(id => RemoveAsync(DeliveredSet, id))));
+        await Task.WhenAll(expired.Select(id => _own.RemoveAsync(ItemSet, id)).Concat(forgotten.Select(id => _own.RemoveAsync(DeliveredSet, id))));
         var gone = expired.ToHashSet(StringComparer.Ordinal);
         _state.Items.RemoveAll(i => gone.Contains(i.ItemId));
         forgotten.ForEach(id => _state.Delivered.Remove(id));

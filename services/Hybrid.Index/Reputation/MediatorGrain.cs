@@ -17,8 +17,12 @@ public sealed class MediatorGrain(IItemStore items) : Grain, IMediatorGrain
 
     private string ItemSet => $"mediator/{this.GetPrimaryKeyString()}";
 
+    // Written under this activation's claim, taken before the set is read.
+    private ClaimedItemSets _own = null!;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _own = await ClaimedItemSets.ClaimAsync(items, this, ItemSet);
         await foreach (var (orderId, value) in items.ReadAllAsync(ItemSet, cancellationToken))
         {
             _orders[orderId] = JsonSerializer.Deserialize<VerdictEntry>(value)!;
@@ -34,7 +38,7 @@ public sealed class MediatorGrain(IItemStore items) : Grain, IMediatorGrain
             return;
         }
 
-        await items.PutAsync(ItemSet, orderId, JsonSerializer.SerializeToUtf8Bytes(entry));
+        await _own.PutAsync(ItemSet, orderId, JsonSerializer.SerializeToUtf8Bytes(entry));
         _orders[orderId] = entry;
     }
 

@@ -36,8 +36,12 @@ public sealed class ReputationGrain(
 
     private string ItemSet => $"reputation/{this.GetPrimaryKeyString()}";
 
+    // Written under this activation's claim, taken before the set is read.
+    private ClaimedItemSets _own = null!;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _own = await ClaimedItemSets.ClaimAsync(items, this, ItemSet);
         await foreach (var (reviewId, value) in items.ReadAllAsync(ItemSet, cancellationToken))
         {
             _reviews.Reviews[reviewId] = JsonSerializer.Deserialize<ReviewEntry>(value)!;
@@ -47,7 +51,7 @@ public sealed class ReputationGrain(
         {
             foreach (var (reviewId, entry) in legacy.State.Reviews.Where(r => !_reviews.Reviews.ContainsKey(r.Key)))
             {
-                await items.PutAsync(ItemSet, reviewId, JsonSerializer.SerializeToUtf8Bytes(entry));
+                await _own.PutAsync(ItemSet, reviewId, JsonSerializer.SerializeToUtf8Bytes(entry));
                 _reviews.Reviews[reviewId] = entry;
             }
 
@@ -63,7 +67,7 @@ public sealed class ReputationGrain(
             return;
         }
 
-        await items.PutAsync(ItemSet, reviewId, JsonSerializer.SerializeToUtf8Bytes(entry));
+        await _own.PutAsync(ItemSet, reviewId, JsonSerializer.SerializeToUtf8Bytes(entry));
         _reviews.Reviews[reviewId] = entry;
     }
 

@@ -41,8 +41,12 @@ public sealed partial class TrustGrain(
     private TrustScores _scores = new(ImmutableDictionary<string, int>.Empty, DateTimeOffset.MinValue);
     private bool _dirty;
 
+    // Written under this activation's claim, taken before the set is read.
+    private ClaimedItemSets _own = null!;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _own = await ClaimedItemSets.ClaimAsync(items, this, InputSet);
         await foreach (var (reviewId, value) in items.ReadAllAsync(InputSet, cancellationToken))
         {
             var input = Decode(value);
@@ -64,7 +68,7 @@ public sealed partial class TrustGrain(
             return;
         }
 
-        await items.PutAsync(InputSet, input.ReviewId, Encode(input));
+        await _own.PutAsync(InputSet, input.ReviewId, Encode(input));
         _inputs[input.ReviewId] = input;
         _graph.Add(input.Reviewer, input.Reviewed, input.Contribution - (previous?.Contribution ?? 0));
         _dirty = true;
@@ -91,7 +95,7 @@ public sealed partial class TrustGrain(
             var input = new TrustInput($"legacy:{edge.From}>{edge.To}", edge.From, edge.To, edge.Weight, 1);
             if (!_inputs.ContainsKey(input.ReviewId))
             {
-                await items.PutAsync(InputSet, input.ReviewId, Encode(input));
+                await _own.PutAsync(InputSet, input.ReviewId, Encode(input));
                 _inputs[input.ReviewId] = input;
                 _graph.Add(input.Reviewer, input.Reviewed, input.Contribution);
             }

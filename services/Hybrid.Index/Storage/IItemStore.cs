@@ -10,7 +10,7 @@ public interface IItemStore
     /// <summary>
     /// Makes the caller the one writer of <paramref name="owner"/>'s item sets: writes made with this
     /// claim are taken until the owner is claimed again (see <see cref="StoreClaim"/>). A claim may
-    /// lapse after a month without a new one; writes with it are then refused as superseded.
+    /// lapse after a month in which it was neither made nor written with; writes with it are then refused as superseded.
     /// </summary>
     Task<StoreClaim> ClaimAsync(string owner);
 

@@ -9,18 +9,21 @@ public sealed class RedisItemStore(IConnectionMultiplexer redis, string serviceI
 {
     private const int ScanPage = 1000;
 
-    // A claim lapses a month after it was made: owners claimed once and gone (peers who left) leave no key behind for good.
+    // A claim lapses a month after it was last made or written with: owners claimed and gone (peers
+    // who left) leave no key behind for good, and a claim in use never lapses.
     private static readonly TimeSpan ClaimLapse = TimeSpan.FromDays(30);
 
-    // KEYS: claim, item set. ARGV: claim, field, value.
+    // KEYS: claim, item set. ARGV: claim, field, value, lapse in ms.
     private const string PutClaimed = RedisClaims.CheckFirst + """
         redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+        redis.call('PEXPIRE', KEYS[1], ARGV[4])
         return 1
         """;
 
-    // KEYS: claim, item set. ARGV: claim, field.
+    // KEYS: claim, item set. ARGV: claim, field, lapse in ms.
     private const string RemoveClaimed = RedisClaims.CheckFirst + """
         redis.call('HDEL', KEYS[2], ARGV[2])
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return 1
         """;
 
@@ -34,7 +37,7 @@ public sealed class RedisItemStore(IConnectionMultiplexer redis, string serviceI
             return;
         }
 
-        RedisClaims.Answer(await redis.GetDatabase().ScriptEvaluateAsync(PutClaimed, [RedisClaims.Key(serviceId, held.Owner), Key(itemSet)], [RedisClaims.Value(held.Number), field, value]), held.Owner, held.Number);
+        RedisClaims.Answer(await redis.GetDatabase().ScriptEvaluateAsync(PutClaimed, [RedisClaims.Key(serviceId, held.Owner), Key(itemSet)], [RedisClaims.Value(held.Number), field, value, (long)ClaimLapse.TotalMilliseconds]), held.Owner, held.Number);
     }
 
     public async Task RemoveAsync(string itemSet, string field, StoreClaim? claim = null)
@@ -45,7 +48,7 @@ public sealed class RedisItemStore(IConnectionMultiplexer redis, string serviceI
             return;
         }
 
-        RedisClaims.Answer(await redis.GetDatabase().ScriptEvaluateAsync(RemoveClaimed, [RedisClaims.Key(serviceId, held.Owner), Key(itemSet)], [RedisClaims.Value(held.Number), field]), held.Owner, held.Number);
+        RedisClaims.Answer(await redis.GetDatabase().ScriptEvaluateAsync(RemoveClaimed, [RedisClaims.Key(serviceId, held.Owner), Key(itemSet)], [RedisClaims.Value(held.Number), field, (long)ClaimLapse.TotalMilliseconds]), held.Owner, held.Number);
     }
 
     public async Task<byte[]?> GetAsync(string itemSet, string field)

@@ -501,7 +501,9 @@ public sealed partial class ChaosRun : IAsyncDisposable
                 var why = slot.Node.ExitCode == FencedExitCode
                     ? $"fenced itself after a freeze longer than failure detection (exit {FencedExitCode})"
                     : $"exited by itself (code {slot.Node.ExitCode})";
-                _selfExits.Enqueue($"{DateTimeOffset.UtcNow:HH:mm:ss} supernode {slot.Index} {why}");
+                // Writes its grains still had in flight when it ran again, refused by the store because the grains had moved (and not acknowledged).
+                var refused = slot.Node.Output.Split(Environment.NewLine).Count(l => l.Contains("has moved to another supernode", StringComparison.Ordinal));
+                _selfExits.Enqueue($"{DateTimeOffset.UtcNow:HH:mm:ss} supernode {slot.Index} {why}{(refused > 0 ? $", after the store refused {refused} writes from its moved grains" : string.Empty)}");
                 var tail = slot.Node.Output.Split(Environment.NewLine).Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(12);
                 _settings.Log($"supernode {slot.Index} {why} during phase '{_fault}'; restarting it. Its last output:{Environment.NewLine}  {string.Join($"{Environment.NewLine}  ", tail)}");
                 // Readers keep using the exited node (and retry its Unavailable) until the new one is in its place.

@@ -49,6 +49,8 @@ public sealed class GrainHost : IAsyncLifetime
                 // Long: the tests see recomputed trust only from a fresh activation, which computes it from the stored inputs.
                 o.RecomputeInterval = TimeSpan.FromHours(1);
             });
+            // Shards sweep often, so a test sees one learn within a second or two that its shard moved.
+            siloBuilder.Services.Configure<SearchOptions>(o => o.SweepInterval = TimeSpan.FromMilliseconds(500));
             siloBuilder.Services.AddSingleton<IItemStore>(FaultyStores.Items);
             siloBuilder.Services.AddSingleton<IListingStore>(FaultyStores.Listings);
             siloBuilder.Services.AddSingleton<IRankingSignal>(new NeutralRanking());

@@ -114,4 +114,31 @@ public sealed class SearchShardGrainTests(GrainHost host) : IClassFixture<GrainH
         Assert.True(await FaultyStores.Listings.ClaimOfAsync(number) > claim);
         Assert.Equal(2, (await shard.Search(Query("copper"), 10)).Hits.Length);
     }
+
+    [Fact]
+    public async Task AShardThatOnlyAnswersSearchesGoesOnceItsShardIsClaimedElsewhere()
+    {
+        // A stale activation that takes no write never hears the store refuse it: its sweep checks the claim.
+        using var seller = PeerIdentity.Generate();
+        const int number = 11;
+        var shard = host.Grains.GetGrain<ISearchShardGrain>(number);
+        Assert.True((await shard.Publish(Stored(seller, ListingFactory.Listing("Pewter tankard")))).Succeeded);
+        var before = await shard.Generation();
+
+        var claim = await FaultyStores.Listings.ClaimAsync(number);
+        await FaultyStores.Listings.SaveAsync(number, Stored(seller, ListingFactory.Listing("Pewter candlestick")), claim);
+
+        // Polled through searches only: the stale activation answers one listing until it goes, and
+        // the fresh one (a new generation) rebuilds from the store and finds both.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while ((await shard.Generation()).Activation == before.Activation)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the shard activation whose claim was superseded was still answering after 20 s of sweeps every 0.5 s");
+            Assert.Single((await shard.Search(Query("pewter"), 10)).Hits);
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(2, (await shard.Search(Query("pewter"), 10)).Hits.Length);
+        Assert.True(await FaultyStores.Listings.ClaimOfAsync(number) > claim);
+    }
 }

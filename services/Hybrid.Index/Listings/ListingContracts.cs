@@ -124,8 +124,15 @@ public sealed class SearchOptions
     /// </summary>
     public long PageCacheBytes { get; set; } = 16L << 20;
 
-    /// <summary>Whether a shard quiet for a sweep interval (30 s) folds its small index segments into one (fewer segments, cheaper queries).</summary>
+    /// <summary>Whether a shard quiet for a sweep interval folds its small index segments into one (fewer segments, cheaper queries).</summary>
     public bool CompactWhenQuiet { get; set; } = true;
+
+    /// <summary>
+    /// How often a shard sweeps: takes expired listings out, commits its index kept on disk, and
+    /// checks that its claim on the shard is still the latest (one that only answers searches learns
+    /// no other way that its shard has activated elsewhere).
+    /// </summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// How stale a search may be: zero (the default), every search sees every write acknowledged

@@ -99,7 +99,6 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
     private readonly Dictionary<string, (int Count, long Bytes)> _liveBySeller = new(StringComparer.Ordinal);
     private (int Count, long Bytes) _live;
 
-    private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(30);
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Guid _activation = Guid.NewGuid();
     private long _changes;
@@ -127,7 +126,8 @@ public sealed partial class SearchShardGrain(IListingStore store, IRankingSignal
         }
 
         _rebuilt = Task.Run(() => RebuildAsync(shard), CancellationToken.None);
-        this.RegisterGrainTimer(SweepExpiredAsync, new GrainTimerCreationOptions(SweepInterval, SweepInterval) { Interleave = true });
+        var sweep = options.Value.SweepInterval;
+        this.RegisterGrainTimer(SweepExpiredAsync, new GrainTimerCreationOptions(sweep, sweep) { Interleave = true });
         return Task.CompletedTask;
     }
 

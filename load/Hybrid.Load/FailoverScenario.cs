@@ -46,6 +46,7 @@ internal static class FailoverScenario
             var survivors = nodes.Skip(1).ToList();
             TimeSpan SurvivorsCpu() => survivors.Aggregate(TimeSpan.Zero, (sum, n) => sum + n.CpuTime());
             var cpuAtKill = (Peers: group.CpuTime(), Survivors: SurvivorsCpu());
+            var turnedAwayAtKill = await TurnedAwayAsync(survivors);
             var killedAt = DateTimeOffset.UtcNow;
             victim.KillHard();
             // Lookups are polled from the moment of the kill: the peer counts as found again once a
@@ -86,6 +87,12 @@ internal static class FailoverScenario
             report.Fact(
                 $"run {run + 1}: CPU from the kill until all were back ({herd.TotalSeconds:0.0} s), in cores",
                 string.Create(CultureInfo.InvariantCulture, $"survivors {survivorsCpu / herd:0.00}, peers' processes {peersCpu / herd:0.00}"));
+            // Why peers had to try again while the herd came back: each retry costs a peer its backoff.
+            var turnedAway = await TurnedAwayAsync(survivors);
+            var why = turnedAway.Select(kv => (kv.Key, Count: kv.Value - turnedAwayAtKill.GetValueOrDefault(kv.Key))).Where(kv => kv.Count > 0).ToList();
+            report.Fact(
+                $"run {run + 1}: session attempts the survivors turned away during the herd",
+                why.Count == 0 ? "none" : string.Join(", ", why.OrderByDescending(w => w.Count).Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Key} {w.Count:0}"))));
             foreach (var time in times)
             {
                 Report.Record(backInSession, time);
@@ -112,6 +119,28 @@ internal static class FailoverScenario
             ["settings"] = settings.Count == 0 ? "defaults" : string.Join(' ', settings),
         });
         return 0;
+    }
+
+    /// <summary>
+    /// Calls the survivors refused or failed, summed over them: sessions refused by reason ("busy":
+    /// too many handshakes at once), and calls answered Unavailable by the cluster fault behind them.
+    /// </summary>
+    private static async Task<Dictionary<string, double>> TurnedAwayAsync(IEnumerable<SupernodeProcess> survivors)
+    {
+        var sum = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var node in survivors)
+        {
+            foreach (var (name, label) in new[] { ("hybrid_sessions_refused_total", "refused"), ("hybrid_calls_unavailable_total", "unavailable") })
+            {
+                foreach (var (series, value) in await node.SeriesAsync(name))
+                {
+                    var key = $"{label} {series.Trim('{', '}')}";
+                    sum[key] = sum.GetValueOrDefault(key) + value;
+                }
+            }
+        }
+
+        return sum;
     }
 
     private static string[] ClusterArgs(TestCluster cluster) =>

@@ -113,6 +113,18 @@ public sealed class ClusterTests(ITestOutputHelper output)
             }
 
             output.WriteLine($"kill -9 -> all 30 peers found through both survivors: {clock.Elapsed.TotalSeconds:0.00} s");
+
+            // The peers' directory grains were unreachable until the dead supernode was declared dead:
+            // the survivors waited for them rather than turn the peers away (to back off and come back late).
+            foreach (var survivor in survivors)
+            {
+                var turnedAway = (await survivor.SeriesAsync("hybrid_calls_unavailable_total"))
+                    .Where(s => s.Key.Contains("DirectoryApi/Session", StringComparison.Ordinal) && s.Value > 0)
+                    .Select(s => $"{s.Key} {s.Value}")
+                    .ToList();
+                Assert.True(turnedAway.Count == 0, $"{survivor.GrpcUrl} turned session opens away while the peers' grains moved: {string.Join(", ", turnedAway)}");
+                output.WriteLine($"{survivor.GrpcUrl}: session opens that waited for a grain to move: {await survivor.MetricAsync("hybrid_session_open_waits_total")}");
+            }
         }
         finally
         {

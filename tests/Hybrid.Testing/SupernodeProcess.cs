@@ -172,6 +172,11 @@ public sealed class SupernodeProcess : IAsyncDisposable
     public async Task<double> MetricAsync(string series) =>
         (await SamplesAsync(s => s == series)).Select(s => s.Value).FirstOrDefault();
 
+    /// <summary>Every series of metric <paramref name="name"/> (its labels as written, "" for none) and its value now, read at once.</summary>
+    public async Task<Dictionary<string, double>> SeriesAsync(string name) =>
+        (await SamplesAsync(s => s == name || s.StartsWith(name + "{", StringComparison.Ordinal)))
+            .ToDictionary(s => s.Series[name.Length..], s => s.Value, StringComparer.Ordinal);
+
     /// <summary>The samples on the ops endpoint whose series (name and labels) <paramref name="matches"/>, read at once.</summary>
     private async Task<List<(string Series, double Value)>> SamplesAsync(Func<string, bool> matches)
     {

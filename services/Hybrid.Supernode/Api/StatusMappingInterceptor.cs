@@ -11,7 +11,7 @@ namespace Hybrid.Supernode.Api;
 /// Turns whatever a handler throws into a specific gRPC status: cluster and storage faults become
 /// <c>Unavailable</c> (clients retry), refused envelopes their own status, and nothing ends as <c>Unknown</c>.
 /// </summary>
-public sealed partial class StatusMappingInterceptor(ILogger<StatusMappingInterceptor> logger, Cluster.PauseFence fence) : Interceptor
+public sealed partial class StatusMappingInterceptor(ILogger<StatusMappingInterceptor> logger, Cluster.PauseFence fence, Ops.SupernodeMetrics metrics) : Interceptor
 {
     private void ThrowIfFenced()
     {
@@ -77,6 +77,7 @@ public sealed partial class StatusMappingInterceptor(ILogger<StatusMappingInterc
                 return new RpcException(new Status(StatusCode.Cancelled, "the peer ended the call"));
             case OrleansException or TimeoutException or RedisException or SqliteException or InconsistentStateException or OperationCanceledException:
                 LogTransient(logger, context.Method, ex.GetType().Name, ex.Message);
+                metrics.CallsUnavailable.WithLabels(context.Method, ex.GetType().Name).Inc();
                 return new RpcException(new Status(StatusCode.Unavailable, "the index is briefly unavailable (a supernode may have left the cluster); retry shortly"));
             default:
                 LogUnexpected(logger, ex, context.Method);

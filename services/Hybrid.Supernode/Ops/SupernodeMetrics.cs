@@ -21,6 +21,10 @@ public sealed class SupernodeMetrics
 
     public Counter FederationReviews { get; } = Metrics.CreateCounter("hybrid_federation_reviews_total", "Reviews and replies fetched from peer clusters, by what became of them (applied, unchanged, already_reviewed, refused, reply_applied, ...).", "outcome");
 
+    public Counter CallsUnavailable { get; } = Metrics.CreateCounter("hybrid_calls_unavailable_total", "Calls answered Unavailable because the cluster or its store failed them for a moment (a supernode leaving, Redis away, a grain moved), by method and by what failed (the exception's type); clients retry them.", "method", "cause");
+
+    public Counter SessionOpenWaits { get; } = Metrics.CreateCounter("hybrid_session_open_waits_total", "Times a session open found the peer's directory grain unreachable (its supernode just died, not yet declared dead) and waited to ask again instead of turning the peer away.");
+
     public Counter Lookups { get; } = Metrics.CreateCounter("hybrid_lookups_total", "LookupPeer calls answered by this supernode.");
 
     public Counter RateLimited { get; } = Metrics.CreateCounter("hybrid_rate_limited_total", "Calls and session messages refused by the per-peer rate limit.");

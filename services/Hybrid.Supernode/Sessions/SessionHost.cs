@@ -50,6 +50,38 @@ public sealed partial class SessionHost(
 
     public void Dispose() => _handshakes.Dispose();
 
+    /// <summary>How long a session open waits for the peer's directory grain to be reachable again after a supernode died: failure detection, and a second more.</summary>
+    private TimeSpan GrainMoveWait => TimeSpan.FromSeconds(Math.Max(3, (2 * options.ProbeTimeout * options.MissedProbesLimit).TotalSeconds + 1));
+
+    /// <summary>
+    /// Opens the session on the peer's directory grain. Right after a supernode dies, a grain that
+    /// lived there cannot be reached until the cluster declares that supernode dead (a second or two)
+    /// and the grain starts elsewhere: calls to it are rejected meanwhile. This supernode learns of the
+    /// declaration as soon as anyone, so it asks again every quarter second or sooner, for at most
+    /// <see cref="GrainMoveWait"/>, instead of sending the peer away: a peer sent away backs off (a
+    /// quarter second, then a half, a second, two), and a herd of them came back in a block 3 – 4 s
+    /// after the kill. While it waits, the handshake gives up its place (waiting takes no CPU).
+    /// </summary>
+    private async Task<IndexResult> OpenOnceReachableAsync(IPeerGrain grain, SessionClaim claim, System.Threading.RateLimiting.RateLimitLease handshake, CancellationToken aborted)
+    {
+        var started = time.GetTimestamp();
+        var pause = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            try
+            {
+                return await grain.OpenSession(claim);
+            }
+            catch (OrleansMessageRejectionException) when (time.GetElapsedTime(started) + pause < GrainMoveWait)
+            {
+                handshake.Dispose();
+                metrics.SessionOpenWaits.Inc();
+                await Task.Delay(pause, time, aborted);
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromMilliseconds(250).Ticks));
+            }
+        }
+    }
+
     public async Task RunAsync(IAsyncStreamReader<SessionClientMessage> requests, IServerStreamWriter<SessionServerMessage> responses, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(requests);
@@ -83,12 +115,12 @@ public sealed partial class SessionHost(
         var grain = grains.GetGrain<IPeerGrain>(peer.ToString());
         var sessionId = Guid.NewGuid();
         var claim = new SessionClaim(sessionId, publicKey, profile, endpoints, registration.AdvertisedUrl, options.PresenceLease, MayCreate: admission.IsKnown(peer), Holder: silo.SiloAddress);
-        var opened = await grain.OpenSession(claim);
+        var opened = await OpenOnceReachableAsync(grain, claim, handshake, aborted);
         if (opened.Outcome == IndexOutcome.NewIdentity)
         {
             // New to the network: it pays with its work stamp and a place in the new-identity budgets.
             admission.ChargeNew(publicKey, hello.Work.Span, ClientAddresses.Key(context));
-            opened = await grain.OpenSession(claim with { MayCreate = true });
+            opened = await OpenOnceReachableAsync(grain, claim with { MayCreate = true }, handshake, aborted);
         }
 
         if (!opened.Succeeded)

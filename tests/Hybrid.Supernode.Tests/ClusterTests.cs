@@ -114,6 +114,11 @@ public sealed class ClusterTests(ITestOutputHelper output)
 
             output.WriteLine($"kill -9 -> all 30 peers found through both survivors: {clock.Elapsed.TotalSeconds:0.00} s");
 
+            // They spread over the survivors rather than all trying the same one first (30 peers picking
+            // one of two at random all alike: once in half a billion).
+            var held = connections.GroupBy(c => c.CurrentSupernode ?? "none").ToDictionary(g => g.Key, g => g.Count());
+            Assert.True(survivors.All(s => held.GetValueOrDefault(s.GrpcUrl) > 0), $"sessions per supernode after the kill: {string.Join(", ", held.Select(h => $"{h.Key} {h.Value}"))}");
+
             // The peers' directory grains were unreachable until the dead supernode was declared dead:
             // the survivors waited for them rather than turn the peers away (to back off and come back late).
             foreach (var survivor in survivors)

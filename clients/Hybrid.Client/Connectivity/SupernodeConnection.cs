@@ -572,18 +572,12 @@ public sealed partial class SupernodeConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Where to try next: supernodes other than the one just lost first, the lost one last.</summary>
+    /// <summary>Where to try next (see <see cref="FailoverOrder"/>).</summary>
     private List<string> Candidates()
     {
         lock (_gate)
         {
-            var others = _known.Where(u => u != _lastUrl).ToList();
-            if (_lastUrl is not null && _known.Contains(_lastUrl))
-            {
-                others.Add(_lastUrl);
-            }
-
-            return others;
+            return FailoverOrder.Of(_known, _lastUrl, Random.Shared);
         }
     }
 

@@ -80,6 +80,12 @@ internal static class FailoverScenario
                 throw;
             }
 
+            // All back, but a survivor may have been declared dead meanwhile (and stopped itself): that is a failed run, said plainly.
+            if (survivors.FirstOrDefault(n => n.HasExited) is { } fallen)
+            {
+                throw new InvalidOperationException($"all {peers} peers were back, but survivor {fallen.GrpcUrl} stopped during the herd (exit {fallen.ExitCode}; 134: the cluster declared it dead). Its last output:{Environment.NewLine}{string.Join(Environment.NewLine, fallen.Output.Split('\n').Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(8))}");
+            }
+
             var times = group.Moved.Values.Select(at => at - killedAt).ToList();
             // Who had the two cores while the peers came back: the survivors, or the peers' own processes.
             var herd = DateTimeOffset.UtcNow - killedAt;

@@ -51,7 +51,8 @@ public sealed class GrainHost : IAsyncLifetime
             });
             // Shards sweep often, so a test sees one learn within a second or two that its shard moved.
             siloBuilder.Services.Configure<SearchOptions>(o => o.SweepInterval = TimeSpan.FromMilliseconds(500));
-            siloBuilder.Services.AddSingleton<IItemStore>(FaultyStores.Items);
+            // Items shared by every cluster of the test run, claims each cluster's own (see ForCluster).
+            siloBuilder.Services.AddSingleton<IItemStore>(sp => FaultyStores.Items.ForCluster(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Orleans.Configuration.ClusterOptions>>().Value.ClusterId));
             siloBuilder.Services.AddSingleton<IListingStore>(FaultyStores.Listings);
             siloBuilder.Services.AddSingleton<IRankingSignal>(new NeutralRanking());
             siloBuilder.Services.AddSingleton(Synonyms.Default);
@@ -149,6 +150,27 @@ public sealed class MemoryItemStore : IItemStore
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The store as the silos of cluster <paramref name="clusterId"/> use it: the items are this
+    /// store's, but the cluster's claims are its own. Test classes run their clusters at once, each
+    /// with its own singleton grains (the trust graph); sharing claims, one cluster's grain would
+    /// supersede the other's, as two activations of one grain in one cluster rightly do.
+    /// </summary>
+    public IItemStore ForCluster(string clusterId) => new ClusterView(this, clusterId);
+
+    private sealed class ClusterView(MemoryItemStore shared, string clusterId) : IItemStore
+    {
+        public Task<StoreClaim> ClaimAsync(string owner) => shared.ClaimAsync($"{clusterId}/{owner}");
+
+        public Task PutAsync(string itemSet, string field, ReadOnlyMemory<byte> value, StoreClaim? claim = null) => shared.PutAsync(itemSet, field, value, claim);
+
+        public Task RemoveAsync(string itemSet, string field, StoreClaim? claim = null) => shared.RemoveAsync(itemSet, field, claim);
+
+        public Task<byte[]?> GetAsync(string itemSet, string field) => shared.GetAsync(itemSet, field);
+
+        public IAsyncEnumerable<KeyValuePair<string, byte[]>> ReadAllAsync(string itemSet, CancellationToken cancellationToken) => shared.ReadAllAsync(itemSet, cancellationToken);
     }
 
     // As the real stores do: a claimed write only while its claim is its owner's latest.

@@ -54,7 +54,7 @@ public sealed class MailboxGrainTests(GrainHost host) : IClassFixture<GrainHost>
         var first = await mailbox.Deposit(Deposit("sender-a", 100));
         Assert.True(first.Stored);
 
-        await FaultyStores.Items.ClaimAsync("mailbox/recipient-3");
+        await FaultyStores.Items.ForCluster(host.Cluster.Options.ClusterId).ClaimAsync("mailbox/recipient-3");
         var refused = await Assert.ThrowsAsync<Orleans.Storage.InconsistentStateException>(() => mailbox.Deposit(Deposit("sender-b", 100)));
         Assert.Contains("moved to another supernode", refused.Message, StringComparison.Ordinal);
 

@@ -76,27 +76,22 @@ public sealed class ListingStoreTests
         Assert.Equal(second, await store.ClaimOfAsync(5));
     }
 
-    [Fact]
-    public async Task NeitherStoreTakesAWriteFromAShardActivationWhoseShardWasClaimedSince()
+    /// <summary>Runs <paramref name="assert"/> on an embedded store and on a cluster's, each new.</summary>
+    private static async Task OnBothStoresAsync(Func<IListingStore, Task> assert)
     {
         using var temp = new TempDir();
         await using var database = new SqliteDatabase(temp.Sub("index.db"));
-        await AssertOnlyTheLatestClaimWritesAsync(new SqliteListingStore(database));
+        await assert(new SqliteListingStore(database));
         await using var redis = await RedisServer.StartAsync();
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
-        await AssertOnlyTheLatestClaimWritesAsync(new RedisListingStore(connection, "claim-test"));
+        await assert(new RedisListingStore(connection, "store-test"));
     }
 
     [Fact]
-    public async Task NeitherStoreTakesAListingBackToItsStoredVersionOrAnOlderOneAndEachSaysSo()
-    {
-        using var temp = new TempDir();
-        await using var database = new SqliteDatabase(temp.Sub("index.db"));
-        await AssertNeverBackwardsAsync(new SqliteListingStore(database));
-        await using var redis = await RedisServer.StartAsync();
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
-        await AssertNeverBackwardsAsync(new RedisListingStore(connection, "store-test"));
-    }
+    public Task NeitherStoreTakesAWriteFromAShardActivationWhoseShardWasClaimedSince() => OnBothStoresAsync(AssertOnlyTheLatestClaimWritesAsync);
+
+    [Fact]
+    public Task NeitherStoreTakesAListingBackToItsStoredVersionOrAnOlderOneAndEachSaysSo() => OnBothStoresAsync(AssertNeverBackwardsAsync);
 
     [Fact]
     public async Task TheEmbeddedStoreReadsAPageOfListingsInOneBatch()

@@ -21,7 +21,7 @@ public sealed partial class PauseFence(SupernodeOptions options, IHostApplicatio
     public bool Fenced => _fenced;
 
     /// <summary>A gap between ticks longer than this means the process was frozen long enough to be declared dead.</summary>
-    public TimeSpan Threshold => Max(TimeSpan.FromSeconds(3), 2 * options.ProbeTimeout * options.MissedProbesLimit);
+    public TimeSpan Threshold => Max(TimeSpan.FromSeconds(3), options.FailureDetection);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

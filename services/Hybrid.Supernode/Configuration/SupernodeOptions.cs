@@ -95,6 +95,13 @@ public sealed class SupernodeOptions
     public int MissedProbesLimit { get; set; } = 2;
 
     /// <summary>
+    /// How long the cluster may take to declare a stopped supernode dead, with room for the probes'
+    /// own adaptation (twice the probe timeout, times the missed probes allowed): what a frozen
+    /// supernode's fence and a session open waiting for a moved grain are both measured against.
+    /// </summary>
+    public TimeSpan FailureDetection => 2 * ProbeTimeout * MissedProbesLimit;
+
+    /// <summary>
     /// Whether recent traffic on a connection vetoes suspicion of its silo. Off by default: with it
     /// on, a hung silo whose sockets stay open took about a minute to be declared dead.
     /// </summary>

@@ -51,7 +51,7 @@ public sealed partial class SessionHost(
     public void Dispose() => _handshakes.Dispose();
 
     /// <summary>How long a session open waits for the peer's directory grain to be reachable again after a supernode died: failure detection, and a second more.</summary>
-    private TimeSpan GrainMoveWait => TimeSpan.FromSeconds(Math.Max(3, (2 * options.ProbeTimeout * options.MissedProbesLimit).TotalSeconds + 1));
+    private TimeSpan GrainMoveWait => TimeSpan.FromSeconds(Math.Max(3, options.FailureDetection.TotalSeconds + 1));
 
     /// <summary>
     /// Opens the session on the peer's directory grain. Right after a supernode dies, a grain that

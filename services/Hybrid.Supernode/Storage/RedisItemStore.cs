@@ -37,7 +37,7 @@ public sealed class RedisItemStore(IConnectionMultiplexer redis, string serviceI
             return;
         }
 
-        RedisClaims.Answer(await redis.GetDatabase().ScriptEvaluateAsync(PutClaimed, [RedisClaims.Key(serviceId, held.Owner), Key(itemSet)], [RedisClaims.Value(held.Number), field, value, (long)ClaimLapse.TotalMilliseconds]), held.Owner, held.Number);
+        await WriteClaimedAsync(PutClaimed, itemSet, held, field, value);
     }
 
     public async Task RemoveAsync(string itemSet, string field, StoreClaim? claim = null)
@@ -48,7 +48,17 @@ public sealed class RedisItemStore(IConnectionMultiplexer redis, string serviceI
             return;
         }
 
-        RedisClaims.Answer(await redis.GetDatabase().ScriptEvaluateAsync(RemoveClaimed, [RedisClaims.Key(serviceId, held.Owner), Key(itemSet)], [RedisClaims.Value(held.Number), field, (long)ClaimLapse.TotalMilliseconds]), held.Owner, held.Number);
+        await WriteClaimedAsync(RemoveClaimed, itemSet, held, field);
+    }
+
+    /// <summary>Runs a claimed write's script: KEYS claim and item set; ARGV the claim, <paramref name="values"/>, then the lapse in ms.</summary>
+    private async Task WriteClaimedAsync(string script, string itemSet, StoreClaim held, params RedisValue[] values)
+    {
+        var answer = await redis.GetDatabase().ScriptEvaluateAsync(
+            script,
+            [RedisClaims.Key(serviceId, held.Owner), Key(itemSet)],
+            [RedisClaims.Value(held.Number), .. values, (long)ClaimLapse.TotalMilliseconds]);
+        RedisClaims.Answer(answer, held.Owner, held.Number);
     }
 
     public async Task<byte[]?> GetAsync(string itemSet, string field)

@@ -113,6 +113,8 @@ public sealed class SqliteDatabase : IAsyncDisposable
         return _queue.Writer.TryWrite(pending) ? pending.Done.Task : Task.FromException<T>(new ObjectDisposedException(nameof(SqliteDatabase)));
     }
 
+    private const string LatestClaim = "SELECT claim FROM claims WHERE owner = $owner";
+
     /// <summary>Claims <paramref name="owner"/> anew (see <see cref="Hybrid.Index.Storage.StoreClaim"/>): the next number, durably.</summary>
     public Task<long> ClaimAsync(string owner) => WriteAsync(command =>
     {
@@ -126,7 +128,7 @@ public sealed class SqliteDatabase : IAsyncDisposable
     {
         await using var connection = Open();
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT claim FROM claims WHERE owner = $owner";
+        command.CommandText = LatestClaim;
         command.Parameters.AddWithValue("$owner", owner);
         return await command.ExecuteScalarAsync() is long claim ? claim : 0;
     }
@@ -139,7 +141,7 @@ public sealed class SqliteDatabase : IAsyncDisposable
     public static void RequireLatest(SqliteCommand command, string owner, long claim)
     {
         ArgumentNullException.ThrowIfNull(command);
-        command.CommandText = "SELECT claim FROM claims WHERE owner = $owner";
+        command.CommandText = LatestClaim;
         command.Parameters.AddWithValue("$owner", owner);
         var latest = command.ExecuteScalar() is long held ? held : 0;
         command.Parameters.Clear();

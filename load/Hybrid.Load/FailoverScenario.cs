@@ -47,6 +47,13 @@ internal static class FailoverScenario
             TimeSpan SurvivorsCpu() => survivors.Aggregate(TimeSpan.Zero, (sum, n) => sum + n.CpuTime());
             var cpuAtKill = (Peers: group.CpuTime(), Survivors: SurvivorsCpu());
             var turnedAwayAtKill = await TurnedAwayAsync(survivors);
+            var delaysAtKill = new Dictionary<SupernodeProcess, Dictionary<double, double>>();
+            foreach (var node in survivors)
+            {
+                delaysAtKill[node] = await SchedulingDelaysAsync(node);
+            }
+
+            var missedAtKill = survivors.Sum(n => MissedProbes(n.Output));
             var killedAt = DateTimeOffset.UtcNow;
             victim.KillHard();
             // Lookups are polled from the moment of the kill: the peer counts as found again once a
@@ -66,6 +73,8 @@ internal static class FailoverScenario
             }
             catch (TimeoutException)
             {
+                SaveOutputs(survivors, reportFolder);
+                Console.Error.WriteLine($"scheduling delay on the survivors still running, since the kill: {await DelaySummaryAsync(survivors, delaysAtKill)}");
                 // A survivor that stopped (declared dead while busy, it stops itself) explains most failures: say so first.
                 foreach (var lost in nodes.Skip(1).Where(n => n.HasExited))
                 {
@@ -83,6 +92,8 @@ internal static class FailoverScenario
             // All back, but a survivor may have been declared dead meanwhile (and stopped itself): that is a failed run, said plainly.
             if (survivors.FirstOrDefault(n => n.HasExited) is { } fallen)
             {
+                SaveOutputs(survivors, reportFolder);
+                Console.Error.WriteLine($"scheduling delay on the survivors still running, since the kill: {await DelaySummaryAsync(survivors, delaysAtKill)}");
                 throw new InvalidOperationException($"all {peers} peers were back, but survivor {fallen.GrpcUrl} stopped during the herd (exit {fallen.ExitCode}; 134: the cluster declared it dead). Its last output:{Environment.NewLine}{string.Join(Environment.NewLine, fallen.Output.Split('\n').Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(8))}");
             }
 
@@ -99,6 +110,10 @@ internal static class FailoverScenario
             report.Fact(
                 $"run {run + 1}: session attempts the survivors turned away during the herd",
                 why.Count == 0 ? "none" : string.Join(", ", why.OrderByDescending(w => w.Count).Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Key} {w.Count:0}"))));
+            // How long work waited for a thread on the survivors meanwhile: near the probe timeout, the cluster declares them dead.
+            report.Fact($"run {run + 1}: survivors' scheduling delay during the herd", await DelaySummaryAsync(survivors, delaysAtKill));
+            // Probes that went unanswered between the survivors: each is a step towards declaring a busy survivor dead.
+            report.Fact($"run {run + 1}: liveness probes between the survivors that went unanswered", (survivors.Sum(n => MissedProbes(n.Output)) - missedAtKill).ToString(CultureInfo.InvariantCulture));
             foreach (var time in times)
             {
                 Report.Record(backInSession, time);
@@ -147,6 +162,45 @@ internal static class FailoverScenario
         }
 
         return sum;
+    }
+
+    /// <summary>Liveness probes a supernode's log says went unanswered (Orleans logs each as a warning).</summary>
+    private static int MissedProbes(string output) => output.Split("Did not get response for probe").Length - 1;
+
+    /// <summary>How the survivors' scheduling delay was spread since <paramref name="before"/>: the shares of samples over 32, 128 and 512 ms, and the longest.</summary>
+    private static async Task<string> DelaySummaryAsync(IEnumerable<SupernodeProcess> survivors, Dictionary<SupernodeProcess, Dictionary<double, double>> before)
+    {
+        var delays = new Dictionary<double, double>();
+        foreach (var node in survivors.Where(n => !n.HasExited))
+        {
+            foreach (var (bound, count) in await SchedulingDelaysAsync(node))
+            {
+                delays[bound] = delays.GetValueOrDefault(bound) + count - before[node].GetValueOrDefault(bound);
+            }
+        }
+
+        var samples = delays.GetValueOrDefault(double.PositiveInfinity);
+        string Over(double seconds) => string.Create(CultureInfo.InvariantCulture, $"{(samples - delays.Where(kv => kv.Key >= seconds).Min(kv => kv.Value)) / Math.Max(1, samples):P1} over {seconds * 1000:0} ms");
+        var longest = delays.Where(kv => kv.Value < samples).Select(kv => kv.Key).DefaultIfEmpty(0.0005).Max() * 2;
+        return string.Create(CultureInfo.InvariantCulture, $"{samples:0} samples: {Over(0.032)}, {Over(0.128)}, {Over(0.512)}; longest up to {longest * 1000:0} ms");
+    }
+
+    /// <summary>A supernode's scheduling-delay histogram: samples at or under each bucket's bound, in seconds (∞: all).</summary>
+    private static async Task<Dictionary<double, double>> SchedulingDelaysAsync(SupernodeProcess node) =>
+        (await node.SeriesAsync("hybrid_scheduling_delay_seconds_bucket")).ToDictionary(
+            kv => kv.Key.Split('"')[1] is var le && le == "+Inf" ? double.PositiveInfinity : double.Parse(le, CultureInfo.InvariantCulture),
+            kv => kv.Value);
+
+    /// <summary>Every survivor's whole output, kept beside the report when a run fails: the membership log says who suspected whom, and when.</summary>
+    private static void SaveOutputs(IEnumerable<SupernodeProcess> survivors, string reportFolder)
+    {
+        Directory.CreateDirectory(reportFolder);
+        foreach (var node in survivors)
+        {
+            var path = Path.Combine(reportFolder, $"failover-survivor-{new Uri(node.GrpcUrl).Port}.log");
+            File.WriteAllText(path, node.Output);
+            Console.Error.WriteLine($"survivor {node.GrpcUrl}'s output: {path}");
+        }
     }
 
     private static string[] ClusterArgs(TestCluster cluster) =>

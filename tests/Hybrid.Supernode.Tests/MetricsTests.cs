@@ -42,6 +42,8 @@ public sealed class MetricsTests : IDisposable
         Assert.Equal(2, Value(after, "hybrid_sessions_opened_total"));
         Assert.Equal(2, Value(after, "hybrid_sessions_active"));
         Assert.Equal(1, Value(after, "hybrid_lookups_total"));
+        // Sampled from the start, every 50 ms: what an operator reads when the cluster suspected a busy supernode.
+        Assert.True(Value(after, "hybrid_scheduling_delay_seconds_count") > 0, "no scheduling delay sampled");
         Assert.Equal(1, Value(after, "hybrid_listings_published_total{outcome=\"applied\"}"));
         Assert.Equal(2, Value(after, "hybrid_search_duration_seconds_count"));
         Assert.True(Value(after, "hybrid_search_duration_seconds_sum") > 0);

@@ -53,6 +53,7 @@ public static class SupernodeHosting
             o.ForwardLimit = 1;
         });
         builder.Services.AddSingleton<SupernodeMetrics>();
+        builder.Services.AddSingleton<SchedulingDelay>();
         builder.Services.AddSingleton<RequestLimits>();
         builder.Services.AddSingleton<IdentityAdmission>();
         builder.Services.AddSingleton<ReplyPages>();
@@ -107,6 +108,7 @@ public static class SupernodeHosting
         app.MapMetrics("/metrics");
         // Created now so the series exist (at zero) from the first scrape.
         _ = app.Services.GetRequiredService<SupernodeMetrics>();
+        _ = app.Services.GetRequiredService<SchedulingDelay>();
 
         // ApplicationStopping runs before Kestrel stops: peers hear "draining" while the stream still works.
         // Both are resolved now: a host that stops because a background service failed may already

@@ -85,21 +85,25 @@ internal sealed class FailoverPeers : IAsyncDisposable
         return group;
     }
 
-    /// <summary>Peers not back in session, each with what its connection last saw (asked of every process).</summary>
+    /// <summary>Peers not back in session now, each with what its connection last saw (asked of every process).</summary>
     public async Task<IReadOnlyCollection<string>> StuckAsync()
     {
+        _stuck.Clear();
         foreach (var process in _processes.Where(p => !p.HasExited))
         {
             await process.StandardInput.WriteLineAsync("stuck");
         }
 
+        // The answers come as lines: taken once none came for a moment (or after 5 s).
         var deadline = Stopwatch.StartNew();
-        while (_stuck.IsEmpty && deadline.Elapsed < TimeSpan.FromSeconds(5) && _processes.Any(p => !p.HasExited))
+        var seen = -1;
+        while ((_stuck.IsEmpty || _stuck.Count != seen) && deadline.Elapsed < TimeSpan.FromSeconds(5) && _processes.Any(p => !p.HasExited))
         {
-            await Task.Delay(100);
+            seen = _stuck.Count;
+            await Task.Delay(300);
         }
 
-        return _stuck;
+        return [.. _stuck];
     }
 
     public async ValueTask DisposeAsync()
@@ -215,6 +219,8 @@ internal sealed class FailoverPeers : IAsyncDisposable
         {
             if (command == "stuck")
             {
+                // This process's own state first: a herd stalled in the peers' thread pool looks like one stalled in the network.
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stuck (runner process {Environment.ProcessId}): thread pool {ThreadPool.ThreadCount} threads, {ThreadPool.PendingWorkItemCount} items queued, {ThreadPool.CompletedWorkItemCount} run so far"));
                 foreach (var c in connections.Where(c => !moved.ContainsKey(c.PeerId)))
                 {
                     output.WriteLine($"stuck {c.PeerId}: in session {c.InSession} via {c.CurrentSupernode}; last failure: {c.LastFailure}");

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Hybrid.Protocol.V1;
 using Hybrid.Testing;
@@ -14,6 +15,9 @@ namespace Hybrid.Load;
 internal static class FailoverScenario
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    /// <summary>Seconds after the kill at which the peers back in session are counted.</summary>
+    private static readonly int[] Milestones = [1, 2, 5, 10, 20, 40, 80];
 
     /// <summary>Peers whose lookups are polled after the kill (each every 100 ms): a sample, so the polling does not load the survivors it measures.</summary>
     private const int LookupSample = 500;
@@ -53,7 +57,7 @@ internal static class FailoverScenario
                 delaysAtKill[node] = await SchedulingDelaysAsync(node);
             }
 
-            var missedAtKill = survivors.Sum(n => MissedProbes(n.Output));
+            var missedAtKill = await MissedProbesAsync(survivors);
             var killedAt = DateTimeOffset.UtcNow;
             victim.KillHard();
             // Lookups are polled from the moment of the kill: the peer counts as found again once a
@@ -66,6 +70,9 @@ internal static class FailoverScenario
                     $"lookup of {id} online through {survivor.GrpcUrl}");
                 Report.Record(lookupsAnswer, DateTimeOffset.UtcNow - killedAt);
             }));
+            // Midway, what the peers not back yet last saw: where a herd waits, grouped.
+            using var midway = new CancellationTokenSource();
+            var stuckMidway = StuckMidwayAsync(group, peers, midway.Token);
             try
             {
                 await Eventually.ReturnsAsync(() => Task.FromResult(group.Moved.Count), count => count == peers, herdDeadline, $"all {peers} peers back in session (the count is how many were)");
@@ -74,7 +81,7 @@ internal static class FailoverScenario
             catch (TimeoutException)
             {
                 SaveOutputs(survivors, reportFolder);
-                Console.Error.WriteLine($"scheduling delay on the survivors still running, since the kill: {await DelaySummaryAsync(survivors, delaysAtKill)}");
+                await ReportDelaysOnFailureAsync(survivors, delaysAtKill);
                 // A survivor that stopped (declared dead while busy, it stops itself) explains most failures: say so first.
                 foreach (var lost in nodes.Skip(1).Where(n => n.HasExited))
                 {
@@ -93,11 +100,16 @@ internal static class FailoverScenario
             if (survivors.FirstOrDefault(n => n.HasExited) is { } fallen)
             {
                 SaveOutputs(survivors, reportFolder);
-                Console.Error.WriteLine($"scheduling delay on the survivors still running, since the kill: {await DelaySummaryAsync(survivors, delaysAtKill)}");
+                await ReportDelaysOnFailureAsync(survivors, delaysAtKill);
                 throw new InvalidOperationException($"all {peers} peers were back, but survivor {fallen.GrpcUrl} stopped during the herd (exit {fallen.ExitCode}; 134: the cluster declared it dead). Its last output:{Environment.NewLine}{string.Join(Environment.NewLine, fallen.Output.Split('\n').Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(8))}");
             }
 
+            await midway.CancelAsync();
+            await stuckMidway;
             var times = group.Moved.Values.Select(at => at - killedAt).ToList();
+            report.Fact(
+                $"run {run + 1}: peers back in session, by time after the kill",
+                string.Join(", ", Milestones.Where(s => s <= Math.Ceiling(times.Max().TotalSeconds) * 2).Select(s => string.Create(CultureInfo.InvariantCulture, $"{s} s: {times.Count(t => t.TotalSeconds <= s)}"))));
             // Who had the two cores while the peers came back: the survivors, or the peers' own processes.
             var herd = DateTimeOffset.UtcNow - killedAt;
             var (peersCpu, survivorsCpu) = (group.CpuTime() - cpuAtKill.Peers, SurvivorsCpu() - cpuAtKill.Survivors);
@@ -113,7 +125,7 @@ internal static class FailoverScenario
             // How long work waited for a thread on the survivors meanwhile: near the probe timeout, the cluster declares them dead.
             report.Fact($"run {run + 1}: survivors' scheduling delay during the herd", await DelaySummaryAsync(survivors, delaysAtKill));
             // Probes that went unanswered between the survivors: each is a step towards declaring a busy survivor dead.
-            report.Fact($"run {run + 1}: liveness probes between the survivors that went unanswered", (survivors.Sum(n => MissedProbes(n.Output)) - missedAtKill).ToString(CultureInfo.InvariantCulture));
+            report.Fact($"run {run + 1}: liveness probes between the survivors that went unanswered", (await MissedProbesAsync(survivors) - missedAtKill).ToString("0", CultureInfo.InvariantCulture));
             foreach (var time in times)
             {
                 Report.Record(backInSession, time);
@@ -164,8 +176,57 @@ internal static class FailoverScenario
         return sum;
     }
 
-    /// <summary>Liveness probes a supernode's log says went unanswered (Orleans logs each as a warning).</summary>
-    private static int MissedProbes(string output) => output.Split("Did not get response for probe").Length - 1;
+    /// <summary>
+    /// Five seconds after the kill, and every ten after, while peers are not back: how many, and
+    /// what their connections last saw, grouped (addresses and peer ids left out), on the console.
+    /// </summary>
+    private static async Task StuckMidwayAsync(FailoverPeers group, int peers, CancellationToken cancellationToken)
+    {
+        var after = Stopwatch.StartNew();
+        try
+        {
+            for (var at = TimeSpan.FromSeconds(5); ; at += TimeSpan.FromSeconds(10))
+            {
+                await Task.Delay(at - after.Elapsed, cancellationToken);
+                var stuck = await group.StuckAsync();
+                foreach (var runner in stuck.Where(l => l.StartsWith("(runner process", StringComparison.Ordinal)))
+                {
+                    Console.WriteLine($"  {runner}");
+                }
+
+                var kinds = stuck
+                    .Where(l => !l.StartsWith("(runner process", StringComparison.Ordinal))
+                    .Select(line => System.Text.RegularExpressions.Regex.Replace(line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..], @"https?://[\d.:]+|[A-Z2-7]{7}(-[A-Z2-7]{7}){7}", "…"))
+                    .Select(line => line.Length > 160 ? line[..160] : line)
+                    .GroupBy(k => k)
+                    .OrderByDescending(g => g.Count())
+                    .Take(5);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{at.TotalSeconds:0} s after the kill, {stuck.Count(l => !l.StartsWith("(runner process", StringComparison.Ordinal))} of {peers} peers not back; what they last saw:"));
+                foreach (var kind in kinds)
+                {
+                    Console.WriteLine($"  {kind.Count(),6}  {kind.Key}");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Liveness probes the survivors sent that went unanswered (Orleans's own counter; it appears once a probe is missed).</summary>
+    private static async Task<double> MissedProbesAsync(IEnumerable<SupernodeProcess> survivors)
+    {
+        var sum = 0.0;
+        foreach (var node in survivors.Where(n => !n.HasExited))
+        {
+            foreach (var name in new[] { "microsoft_orleans_orleans_messaging_pings_reply_missed", "microsoft_orleans_orleans_messaging_pings_reply_missed_total" })
+            {
+                sum += (await node.SeriesAsync(name)).Values.Sum();
+            }
+        }
+
+        return sum;
+    }
 
     /// <summary>How the survivors' scheduling delay was spread since <paramref name="before"/>: the shares of samples over 32, 128 and 512 ms, and the longest.</summary>
     private static async Task<string> DelaySummaryAsync(IEnumerable<SupernodeProcess> survivors, Dictionary<SupernodeProcess, Dictionary<double, double>> before)
@@ -183,6 +244,18 @@ internal static class FailoverScenario
         string Over(double seconds) => string.Create(CultureInfo.InvariantCulture, $"{(samples - delays.Where(kv => kv.Key >= seconds).Min(kv => kv.Value)) / Math.Max(1, samples):P1} over {seconds * 1000:0} ms");
         var longest = delays.Where(kv => kv.Value < samples).Select(kv => kv.Key).DefaultIfEmpty(0.0005).Max() * 2;
         return string.Create(CultureInfo.InvariantCulture, $"{samples:0} samples: {Over(0.032)}, {Over(0.128)}, {Over(0.512)}; longest up to {longest * 1000:0} ms");
+    }
+
+    private static async Task ReportDelaysOnFailureAsync(IEnumerable<SupernodeProcess> survivors, Dictionary<SupernodeProcess, Dictionary<double, double>> before)
+    {
+        try
+        {
+            Console.Error.WriteLine($"scheduling delay on the survivors still running, since the kill: {await DelaySummaryAsync(survivors, before)}");
+        }
+        catch (HttpRequestException e)
+        {
+            Console.Error.WriteLine($"scheduling delay on the survivors not read: {e.Message}");
+        }
     }
 
     /// <summary>A supernode's scheduling-delay histogram: samples at or under each bucket's bound, in seconds (∞: all).</summary>

@@ -17,7 +17,7 @@ catch (SupernodeConfigurationException ex)
     return 2;
 }
 
-builder.AddSupernodeListeners();
+builder.AddSupernodeListeners(options);
 builder.AddSupernodeCluster(options);
 builder.AddSupernodeApi(options);
 

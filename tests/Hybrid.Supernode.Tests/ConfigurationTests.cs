@@ -62,6 +62,7 @@ public sealed class ConfigurationTests
     [InlineData("Supernode:SessionTimeout", "00:00:01", "must be longer than Supernode:HeartbeatInterval")]
     [InlineData("Supernode:PresenceLease", "00:00:20", "Supernode:PresenceLease (00:00:20) must be at least Supernode:SessionTimeout")]
     [InlineData("Supernode:MaxHandshakesInProgress", "0", "Supernode:MaxHandshakesInProgress must be at least 1")]
+    [InlineData("Supernode:ListenBacklog", "0", "Supernode:ListenBacklog must be between 1 and 65535 (got 0)")]
     [InlineData("Supernode:SearchPageCacheBytes", "-1", "Supernode:SearchPageCacheBytes must be between 0 (none kept) and 1073741824 (got -1)")]
     [InlineData("Supernode:SearchRefreshInterval", "00:02:00", "Supernode:SearchRefreshInterval must be between 00:00:00 (each search sees every acknowledged write) and 00:01:00 (got 00:02:00)")]
     [InlineData("Supernode:TrustedProxies", "10.0.0.0/99", "Supernode:TrustedProxies")]

@@ -18,6 +18,32 @@ public sealed class HandshakeLimitTests : IDisposable
     public void Dispose() => _temp.Dispose();
 
     [Fact]
+    public async Task TheApiListenerKeepsABacklogForAHerdOfPeersDiallingAtOnce()
+    {
+        // When a supernode dies its peers dial the survivors within milliseconds; Kestrel's default
+        // backlog (512) dropped the rest of such a burst, and each dropped peer waited a second or
+        // more for its kernel to dial again. The kernel caps any backlog at net.core.somaxconn.
+        var cap = int.Parse(await File.ReadAllTextAsync("/proc/sys/net/core/somaxconn"), System.Globalization.CultureInfo.InvariantCulture);
+        await using var node = await SupernodeProcess.StartAsync(_temp.Sub("default"));
+        Assert.Equal(Math.Min(4096, cap), await ListenBacklogAsync(new Uri(node.GrpcUrl).Port));
+
+        await using var configured = await SupernodeProcess.StartAsync(_temp.Sub("configured"), "--Supernode:ListenBacklog=1000");
+        Assert.Equal(Math.Min(1000, cap), await ListenBacklogAsync(new Uri(configured.GrpcUrl).Port));
+    }
+
+    /// <summary>The backlog of the socket listening on <paramref name="port"/>, as <c>ss</c> shows it (Send-Q of a listening socket).</summary>
+    private static async Task<int> ListenBacklogAsync(int port)
+    {
+        var ss = new[] { "/usr/bin/ss", "/bin/ss", "/usr/sbin/ss", "/sbin/ss" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("ss (iproute2) is not installed; scripts/install-deps.sh installs it");
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(ss, ["-Hltn", $"sport = :{port}"]) { RedirectStandardOutput = true })!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        var line = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single();
+        return int.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public async Task HellosBeyondTheHandshakeLimitAreRefusedAsBusyAtOnceAndThosePeersGetInWhenTheyTryAgain()
     {
         await using var node = await SupernodeProcess.StartAsync(_temp.Sub("sn"), "--Supernode:MaxHandshakesInProgress=1");

@@ -30,8 +30,11 @@ public static class Listeners
 
     private static readonly string[] OpsPaths = ["/healthz", "/readyz", "/metrics"];
 
-    public static WebApplicationBuilder AddSupernodeListeners(this WebApplicationBuilder builder)
+    public static WebApplicationBuilder AddSupernodeListeners(this WebApplicationBuilder builder, SupernodeOptions options)
     {
+        // A herd of peers dialling at once (their supernode just died) waits in the listen backlog
+        // instead of being dropped and dialling again a second or more later.
+        builder.WebHost.UseSockets(sockets => sockets.Backlog = options.ListenBacklog);
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
             // HTTP/2 pings find a peer whose network vanished without closing its connection, so

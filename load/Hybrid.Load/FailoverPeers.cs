@@ -56,6 +56,10 @@ internal sealed class FailoverPeers : IAsyncDisposable
                 RedirectStandardOutput = true,
                 UseShellExecute = false,
             };
+            // Thousands of peers failing over at once allocate fast (failed calls, new connections): with
+            // the workstation collector a process of 5,000 was paused 30 – 40 % of the herd and its own
+            // timeouts fired (pings unanswered, connects cancelled), so the herd measured the runner.
+            start.Environment["DOTNET_gcServer"] = "1";
             if (Path.GetFileNameWithoutExtension(start.FileName) == "dotnet")
             {
                 start.ArgumentList.Add(typeof(FailoverPeers).Assembly.Location);
@@ -179,6 +183,8 @@ internal sealed class FailoverPeers : IAsyncDisposable
     public static async Task<int> RunPeersAsync(string seed, int peers, CancellationToken cancellationToken)
     {
         var output = TextWriter.Synchronized(Console.Out);
+        long exceptions = 0;
+        AppDomain.CurrentDomain.FirstChanceException += (_, _) => Interlocked.Increment(ref exceptions);
         var moved = new ConcurrentDictionary<PeerId, bool>();
         var identities = Enumerable.Range(0, peers).Select(_ => PeerIdentity.Generate()).ToList();
         var connections = identities.Select(id =>
@@ -220,7 +226,7 @@ internal sealed class FailoverPeers : IAsyncDisposable
             if (command == "stuck")
             {
                 // This process's own state first: a herd stalled in the peers' thread pool looks like one stalled in the network.
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stuck (runner process {Environment.ProcessId}): thread pool {ThreadPool.ThreadCount} threads, {ThreadPool.PendingWorkItemCount} items queued, {ThreadPool.CompletedWorkItemCount} run so far"));
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stuck (runner process {Environment.ProcessId}): {connections.Count(c => !moved.ContainsKey(c.PeerId))} of its peers not back; thread pool {ThreadPool.ThreadCount} threads, {ThreadPool.PendingWorkItemCount} items queued, {ThreadPool.CompletedWorkItemCount} run so far; since start: GC paused {GC.GetTotalPauseDuration().TotalSeconds:0.0} s, JIT {System.Runtime.JitInfo.GetCompilationTime().TotalSeconds:0.0} s, {Interlocked.Read(ref exceptions):N0} exceptions"));
                 foreach (var c in connections.Where(c => !moved.ContainsKey(c.PeerId)))
                 {
                     output.WriteLine($"stuck {c.PeerId}: in session {c.InSession} via {c.CurrentSupernode}; last failure: {c.LastFailure}");

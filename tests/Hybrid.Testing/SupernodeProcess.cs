@@ -115,6 +115,9 @@ public sealed class SupernodeProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // The supernode runs with the collector it ships with (its runtimeconfig), whichever one the
+        // process starting it was given: a load runner may run the server collector for its own peers.
+        start.Environment.Remove("DOTNET_gcServer");
         if (host is not null)
         {
             foreach (var arg in (string[])["netns", "exec", host.Namespace, "dotnet"])
@@ -190,8 +193,10 @@ public sealed class SupernodeProcess : IAsyncDisposable
     /// Has the supernode collect its whole heap, through the runtime's diagnostics port as
     /// dotnet-gcdump does, and waits until its metrics count one more full collection: resident
     /// memory sampled afterwards shows what is live, not what the next collection would free.
+    /// The collection blocks the supernode; with a heap of gigabytes it takes many seconds, so a
+    /// caller holding that much gives it longer than the default 30 s (<paramref name="wait"/>).
     /// </summary>
-    public async Task CollectGarbageAsync()
+    public async Task CollectGarbageAsync(TimeSpan? wait = null)
     {
         const string FullCollections = "dotnet_collection_count_total{generation=\"2\"}";
         const long GcKeyword = 0x1;
@@ -205,7 +210,7 @@ public sealed class SupernodeProcess : IAsyncDisposable
         var drain = session.EventStream.CopyToAsync(Stream.Null);
         try
         {
-            await Eventually.TrueAsync(async () => await MetricAsync(FullCollections) > before, TimeSpan.FromSeconds(30), "the supernode to finish a full garbage collection");
+            await Eventually.TrueAsync(async () => await MetricAsync(FullCollections) > before, wait ?? TimeSpan.FromSeconds(30), "the supernode to finish a full garbage collection");
         }
         finally
         {

@@ -26,6 +26,15 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public void TheTestHarnessNeverHandsOutAnEmbeddedSupernodesOwnPorts()
+    {
+        // An API port equal to the embedded silo's own port made a supernode fail to start beside it.
+        var options = Load();
+        Assert.Contains(options.SiloPort, Ports.Reserved);
+        Assert.Contains(options.GatewayPort, Ports.Reserved);
+    }
+
+    [Fact]
     public void ARedisConnectionStringMeansClusterMode()
     {
         var options = Load(("Supernode:Redis", "127.0.0.1:6379,password=secret"), ("Supernode:ClusterId", "eu-1"), ("Supernode:SiloPort", "12000"));

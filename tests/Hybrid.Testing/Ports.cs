@@ -10,6 +10,13 @@ public static class Ports
     private static readonly (int Low, int High) Range = PickRange();
 
     /// <summary>
+    /// Ports never handed out: an embedded supernode's own silo and gateway ports (the defaults of
+    /// <c>Supernode:SiloPort</c> and <c>Supernode:GatewayPort</c>). Handed out as a supernode's API
+    /// port, one of them made that supernode's Kestrel fail to bind beside its own silo.
+    /// </summary>
+    public static readonly IReadOnlySet<int> Reserved = new HashSet<int> { 11111, 30000 };
+
+    /// <summary>
     /// A loopback port that was free a moment ago. It is picked below the kernel's ephemeral range, so
     /// an outgoing connection (of which a busy test makes many) never takes it as its source port
     /// between the pick and the bind, nor while a killed process that held it is being restarted;
@@ -22,7 +29,7 @@ public static class Ports
             for (var attempt = 0; attempt < 200; attempt++)
             {
                 var port = Random.Shared.Next(Range.Low, Range.High);
-                if (Given.Contains(port) || !Bindable(port))
+                if (Given.Contains(port) || Reserved.Contains(port) || !Bindable(port))
                 {
                     continue;
                 }

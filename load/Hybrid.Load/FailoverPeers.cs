@@ -15,6 +15,9 @@ namespace Hybrid.Load;
 /// </summary>
 internal sealed class FailoverPeers : IAsyncDisposable
 {
+    /// <summary>How a runner process's line about itself begins among the answers of <see cref="StuckAsync"/> (the others name a peer each).</summary>
+    public const string RunnerLine = "(runner process";
+
     /// <summary>Peers one runner process holds at most.</summary>
     public const int PerProcess = 5_000;
 
@@ -226,7 +229,7 @@ internal sealed class FailoverPeers : IAsyncDisposable
             if (command == "stuck")
             {
                 // This process's own state first: a herd stalled in the peers' thread pool looks like one stalled in the network.
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stuck (runner process {Environment.ProcessId}): {connections.Count(c => !moved.ContainsKey(c.PeerId))} of its peers not back; thread pool {ThreadPool.ThreadCount} threads, {ThreadPool.PendingWorkItemCount} items queued, {ThreadPool.CompletedWorkItemCount} run so far; since start: GC paused {GC.GetTotalPauseDuration().TotalSeconds:0.0} s, JIT {System.Runtime.JitInfo.GetCompilationTime().TotalSeconds:0.0} s, {Interlocked.Read(ref exceptions):N0} exceptions"));
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"stuck {RunnerLine} {Environment.ProcessId}): {connections.Count(c => !moved.ContainsKey(c.PeerId))} of its peers not back; thread pool {ThreadPool.ThreadCount} threads, {ThreadPool.PendingWorkItemCount} items queued, {ThreadPool.CompletedWorkItemCount} run so far; since start: GC paused {GC.GetTotalPauseDuration().TotalSeconds:0.0} s, JIT {System.Runtime.JitInfo.GetCompilationTime().TotalSeconds:0.0} s, {Interlocked.Read(ref exceptions):N0} exceptions"));
                 foreach (var c in connections.Where(c => !moved.ContainsKey(c.PeerId)))
                 {
                     output.WriteLine($"stuck {c.PeerId}: in session {c.InSession} via {c.CurrentSupernode}; last failure: {c.LastFailure}");

@@ -19,6 +19,9 @@ internal static class FailoverScenario
     /// <summary>Seconds after the kill at which the peers back in session are counted.</summary>
     private static readonly int[] Milestones = [1, 2, 5, 10, 20, 40, 80];
 
+    /// <summary>The supernodes' histogram of how long work waited for a thread.</summary>
+    private const string SchedulingDelay = "hybrid_scheduling_delay_seconds";
+
     /// <summary>Peers whose lookups are polled after the kill (each every 100 ms): a sample, so the polling does not load the survivors it measures.</summary>
     private const int LookupSample = 500;
 
@@ -51,10 +54,10 @@ internal static class FailoverScenario
             TimeSpan SurvivorsCpu() => survivors.Aggregate(TimeSpan.Zero, (sum, n) => sum + n.CpuTime());
             var cpuAtKill = (Peers: group.CpuTime(), Survivors: SurvivorsCpu());
             var turnedAwayAtKill = await TurnedAwayAsync(survivors);
-            var delaysAtKill = new Dictionary<SupernodeProcess, Dictionary<double, double>>();
+            var delaysAtKill = new Dictionary<SupernodeProcess, BucketCounts>();
             foreach (var node in survivors)
             {
-                delaysAtKill[node] = await SchedulingDelaysAsync(node);
+                delaysAtKill[node] = await node.HistogramAsync(SchedulingDelay);
             }
 
             var missedAtKill = await MissedProbesAsync(survivors);
@@ -80,8 +83,7 @@ internal static class FailoverScenario
             }
             catch (TimeoutException)
             {
-                SaveOutputs(survivors, reportFolder);
-                await ReportDelaysOnFailureAsync(survivors, delaysAtKill);
+                await KeepEvidenceAsync(survivors, delaysAtKill, reportFolder);
                 // A survivor that stopped (declared dead while busy, it stops itself) explains most failures: say so first.
                 foreach (var lost in nodes.Skip(1).Where(n => n.HasExited))
                 {
@@ -99,8 +101,7 @@ internal static class FailoverScenario
             // All back, but a survivor may have been declared dead meanwhile (and stopped itself): that is a failed run, said plainly.
             if (survivors.FirstOrDefault(n => n.HasExited) is { } fallen)
             {
-                SaveOutputs(survivors, reportFolder);
-                await ReportDelaysOnFailureAsync(survivors, delaysAtKill);
+                await KeepEvidenceAsync(survivors, delaysAtKill, reportFolder);
                 throw new InvalidOperationException($"all {peers} peers were back, but survivor {fallen.GrpcUrl} stopped during the herd (exit {fallen.ExitCode}; 134: the cluster declared it dead). Its last output:{Environment.NewLine}{string.Join(Environment.NewLine, fallen.Output.Split('\n').Where(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).TakeLast(8))}");
             }
 
@@ -188,20 +189,19 @@ internal static class FailoverScenario
             for (var at = TimeSpan.FromSeconds(5); ; at += TimeSpan.FromSeconds(10))
             {
                 await Task.Delay(at - after.Elapsed, cancellationToken);
-                var stuck = await group.StuckAsync();
-                foreach (var runner in stuck.Where(l => l.StartsWith("(runner process", StringComparison.Ordinal)))
+                var lines = (await group.StuckAsync()).ToLookup(l => l.StartsWith(FailoverPeers.RunnerLine, StringComparison.Ordinal));
+                foreach (var runner in lines[true])
                 {
                     Console.WriteLine($"  {runner}");
                 }
 
-                var kinds = stuck
-                    .Where(l => !l.StartsWith("(runner process", StringComparison.Ordinal))
+                var kinds = lines[false]
                     .Select(line => System.Text.RegularExpressions.Regex.Replace(line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..], @"https?://[\d.:]+|[A-Z2-7]{7}(-[A-Z2-7]{7}){7}", "…"))
                     .Select(line => line.Length > 160 ? line[..160] : line)
                     .GroupBy(k => k)
                     .OrderByDescending(g => g.Count())
                     .Take(5);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{at.TotalSeconds:0} s after the kill, {stuck.Count(l => !l.StartsWith("(runner process", StringComparison.Ordinal))} of {peers} peers not back; what they last saw:"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{at.TotalSeconds:0} s after the kill, {lines[false].Count()} of {peers} peers not back; what they last saw:"));
                 foreach (var kind in kinds)
                 {
                     Console.WriteLine($"  {kind.Count(),6}  {kind.Key}");
@@ -228,51 +228,39 @@ internal static class FailoverScenario
         return sum;
     }
 
-    /// <summary>How the survivors' scheduling delay was spread since <paramref name="before"/>: the shares of samples over 32, 128 and 512 ms, and the longest.</summary>
-    private static async Task<string> DelaySummaryAsync(IEnumerable<SupernodeProcess> survivors, Dictionary<SupernodeProcess, Dictionary<double, double>> before)
+    /// <summary>How the survivors still running spread their scheduling delay since <paramref name="before"/>: the shares of samples over 32, 128 and 512 ms, and the longest.</summary>
+    private static async Task<string> DelaySummaryAsync(IEnumerable<SupernodeProcess> survivors, Dictionary<SupernodeProcess, BucketCounts> before)
     {
-        var delays = new Dictionary<double, double>();
+        var delays = new BucketCounts([]);
         foreach (var node in survivors.Where(n => !n.HasExited))
         {
-            foreach (var (bound, count) in await SchedulingDelaysAsync(node))
-            {
-                delays[bound] = delays.GetValueOrDefault(bound) + count - before[node].GetValueOrDefault(bound);
-            }
+            delays += await node.HistogramAsync(SchedulingDelay) - before[node];
         }
 
-        var samples = delays.GetValueOrDefault(double.PositiveInfinity);
-        string Over(double seconds) => string.Create(CultureInfo.InvariantCulture, $"{(samples - delays.Where(kv => kv.Key >= seconds).Min(kv => kv.Value)) / Math.Max(1, samples):P1} over {seconds * 1000:0} ms");
-        var longest = delays.Where(kv => kv.Value < samples).Select(kv => kv.Key).DefaultIfEmpty(0.0005).Max() * 2;
-        return string.Create(CultureInfo.InvariantCulture, $"{samples:0} samples: {Over(0.032)}, {Over(0.128)}, {Over(0.512)}; longest up to {longest * 1000:0} ms");
+        return string.Create(CultureInfo.InvariantCulture, $"{delays.Count:0} samples: {delays.ShareOver(0.032):P1} over 32 ms, {delays.ShareOver(0.128):P1} over 128 ms, {delays.ShareOver(0.512):P1} over 512 ms; longest up to {delays.AtMost(1) * 1000:0} ms");
     }
 
-    private static async Task ReportDelaysOnFailureAsync(IEnumerable<SupernodeProcess> survivors, Dictionary<SupernodeProcess, Dictionary<double, double>> before)
-    {
-        try
-        {
-            Console.Error.WriteLine($"scheduling delay on the survivors still running, since the kill: {await DelaySummaryAsync(survivors, before)}");
-        }
-        catch (HttpRequestException e)
-        {
-            Console.Error.WriteLine($"scheduling delay on the survivors not read: {e.Message}");
-        }
-    }
-
-    /// <summary>A supernode's scheduling-delay histogram: samples at or under each bucket's bound, in seconds (∞: all).</summary>
-    private static async Task<Dictionary<double, double>> SchedulingDelaysAsync(SupernodeProcess node) =>
-        (await node.SeriesAsync("hybrid_scheduling_delay_seconds_bucket")).ToDictionary(
-            kv => kv.Key.Split('"')[1] is var le && le == "+Inf" ? double.PositiveInfinity : double.Parse(le, CultureInfo.InvariantCulture),
-            kv => kv.Value);
-
-    /// <summary>Every survivor's whole output, kept beside the report when a run fails: the membership log says who suspected whom, and when.</summary>
-    private static void SaveOutputs(IEnumerable<SupernodeProcess> survivors, string reportFolder)
+    /// <summary>
+    /// A failed run's evidence: every survivor's whole output beside the report (the membership log
+    /// says who suspected whom, and when), and the scheduling delay of those still running.
+    /// </summary>
+    private static async Task KeepEvidenceAsync(IEnumerable<SupernodeProcess> survivors, Dictionary<SupernodeProcess, BucketCounts> delaysAtKill, string reportFolder)
     {
         Directory.CreateDirectory(reportFolder);
         foreach (var node in survivors)
         {
             var path = Path.Combine(reportFolder, $"failover-survivor-{new Uri(node.GrpcUrl).Port}.log");
-            File.WriteAllText(path, node.Output);
+            await File.WriteAllTextAsync(path, node.Output);
             Console.Error.WriteLine($"survivor {node.GrpcUrl}'s output: {path}");
+        }
+
+        try
+        {
+            Console.Error.WriteLine($"scheduling delay on the survivors still running, since the kill: {await DelaySummaryAsync(survivors, delaysAtKill)}");
+        }
+        catch (HttpRequestException e)
+        {
+            Console.Error.WriteLine($"scheduling delay on the survivors not read: {e.Message}");
         }
     }
 

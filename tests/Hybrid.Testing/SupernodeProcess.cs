@@ -387,6 +387,18 @@ public sealed record BucketCounts((double Le, double Count)[] Buckets, double Su
         return Buckets.FirstOrDefault(b => b.Count >= quantile * total && total > 0).Le;
     }
 
+    /// <summary>The share of observations above <paramref name="bound"/> (seconds; a bucket's bound).</summary>
+    public double ShareOver(double bound) =>
+        Count > 0 ? (Count - Buckets.Where(b => b.Le >= bound).Select(b => b.Count).DefaultIfEmpty(Count).First()) / Count : 0;
+
+    /// <summary>Two histograms of the same buckets counted together (one series on several supernodes).</summary>
+    public static BucketCounts operator +(BucketCounts a, BucketCounts b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        return a.Buckets.Length == 0 ? b : new([.. a.Buckets.Select(x => (x.Le, x.Count + b.Buckets.FirstOrDefault(y => y.Le == x.Le).Count))], a.Sum + b.Sum);
+    }
+
     public static BucketCounts operator -(BucketCounts a, BucketCounts b)
     {
         ArgumentNullException.ThrowIfNull(a);

@@ -94,12 +94,19 @@ public sealed class ClusterTests(ITestOutputHelper output)
         var sn1 = cluster.Nodes[0];
         var survivors = cluster.Nodes.Skip(1).ToList();
         var peers = Enumerable.Range(0, 30).Select(_ => PeerIdentity.Generate()).ToList();
-        var connections = peers.Select(p => new SupernodeConnection(p, new SupernodeConnectionOptions { Seeds = [sn1.GrpcUrl], DisplayName = "crash survivor" })).ToList();
+        // The list of supernodes is refreshed every second so that each peer learns of both survivors
+        // (the welcome's list may be read from the registry before the last member joined it).
+        var connections = peers.Select(p => new SupernodeConnection(p, new SupernodeConnectionOptions { Seeds = [sn1.GrpcUrl], DisplayName = "crash survivor", SupernodeListRefresh = TimeSpan.FromSeconds(1) })).ToList();
         try
         {
             connections.ForEach(c => c.Start());
             await Task.WhenAll(connections.Select(c => c.WaitForSessionAsync().WaitAsync(Deadline)));
             Assert.All(connections, c => Assert.Equal(sn1.GrpcUrl, c.CurrentSupernode));
+            var everyUrl = cluster.Nodes.Select(n => n.GrpcUrl).ToList();
+            await Eventually.TrueAsync(
+                () => Task.FromResult(connections.All(c => everyUrl.All(c.KnownSupernodes.Contains))),
+                Deadline,
+                "every peer to know all three supernodes before the kill");
 
             var clock = Stopwatch.StartNew();
             sn1.KillHard();

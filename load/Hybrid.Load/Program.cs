@@ -85,6 +85,17 @@ peersPerConnection.Validators.Add(result =>
 });
 connect.SetAction((parse, ct) => ConnectScenario.RunAsync(parse.GetValue(peersToConnect), parse.GetValue(concurrency), parse.GetValue(peersPerConnection), parse.GetValue(supernodeCount), TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(target), parse.GetValue(report)!, ct));
 
+var floorConnections = new Option<int>("--connections") { Description = "Connections of each kind held at once.", DefaultValueFactory = _ => 2000 };
+var floorConcurrency = new Option<int>("--concurrency") { Description = "Connections being opened at once.", DefaultValueFactory = _ => 64 };
+var connectionFloor = new Command("connection-floor", "What a held connection costs a bare Kestrel server (live heap, CPU to open): HTTP/2, as every supernode session runs on, against a WebSocket over HTTP/1.1.")
+{
+    floorConnections, floorConcurrency, report,
+};
+connectionFloor.SetAction((parse, ct) => ConnectionFloorScenario.RunAsync(parse.GetValue(floorConnections), parse.GetValue(floorConcurrency), parse.GetValue(report)!, ct));
+var connectionFloorServer = new Command("connection-floor-server", "The bare Kestrel server of `connection-floor` in a process of its own (started by it; driven over standard input).");
+connectionFloorServer.Hidden = true;
+connectionFloorServer.SetAction((_, ct) => ConnectionFloorScenario.ServeAsync(ct));
+
 var sizeMb = new Option<int>("--size-mb") { Description = "Size of the goods data fetched.", DefaultValueFactory = _ => 512 };
 var fetches = new Option<int>("--runs") { Description = "Fetches per path.", DefaultValueFactory = _ => 3 };
 var chats = new Option<int>("--chats") { Description = "Chat messages timed per path.", DefaultValueFactory = _ => 300 };
@@ -175,5 +186,5 @@ federation.SetAction((parse, ct) => FederationScenario.RunAsync(
     parse.GetValue(report)!,
     ct));
 
-var root = new RootCommand("Hybrid load runner: real supernode processes on loopback (or in a NAT lab of network namespaces) only.") { failover, failoverPeers, startup, search, index, publish, restart, connect, transfer, noop, trust, abuse, chaos, nat, quality, federation };
+var root = new RootCommand("Hybrid load runner: real supernode processes on loopback (or in a NAT lab of network namespaces) only.") { failover, failoverPeers, startup, search, index, publish, restart, connect, connectionFloor, connectionFloorServer, transfer, noop, trust, abuse, chaos, nat, quality, federation };
 return await root.Parse(args).InvokeAsync();

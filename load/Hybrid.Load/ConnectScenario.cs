@@ -163,7 +163,10 @@ internal static class ConnectScenario
             // Resident memory hardly falls after a collection (the heap keeps what it committed), so the
             // per-session figure is the live managed heap's growth from half to all sessions held;
             // resident memory is shown beside it, as an upper bound that includes the warm-up's leftovers.
-            report.Fact("supernode memory per held session", $"live managed heap {halfway.Heap >> 20} MiB with {half:N0} held, {held.Heap >> 20} MiB with {peers:N0} ({(held.Heap - halfway.Heap) / (double)(peers - half) / 1024:0.0} KiB per session)");
+            // Live bytes only: after a burst with few collections (a large generation 0), the full
+            // collection may sweep rather than compact, and the burst's garbage stays as free space
+            // between live objects (shown beside: the next compacting collection returns it).
+            report.Fact("supernode memory per held session", $"live managed heap {halfway.Heap.Live >> 20} MiB with {half:N0} held, {held.Heap.Live >> 20} MiB with {peers:N0} ({(held.Heap.Live - halfway.Heap.Live) / (double)(peers - half) / 1024:0.0} KiB per session); free space between live objects {halfway.Heap.Fragmentation >> 20} MiB / {held.Heap.Fragmentation >> 20} MiB");
             report.Fact("supernode resident memory, idle / holding", $"{idle.Resident >> 20} MiB / {held.Resident >> 20} MiB ({(held.Resident - idle.Resident) / (double)peers / 1024:0.0} KiB a session at most)");
             report.Fact("supernode CPU while holding", $"{heldCpu.TotalSeconds / hold.TotalSeconds:P1} of one core ({heldCpu.TotalMilliseconds * 1000 / hold.TotalSeconds / peers:0.0} µs a second for each session)");
         }
@@ -265,18 +268,18 @@ internal static class ConnectScenario
         (await Task.WhenAll(nodes.Select(n => n.MetricAsync("system_runtime_dotnet_jit_compilation_time")))).Sum();
 
     /// <summary>The supernode's live managed heap and its resident memory, right after a full garbage collection.</summary>
-    private static async Task<(long Heap, long Resident)> SettledMemoryAsync(SupernodeProcess node)
+    private static async Task<(ManagedHeap Heap, long Resident)> SettledMemoryAsync(SupernodeProcess node)
     {
         // Blocking: at 100,000 sessions (a heap of gigabytes) it took longer than 30 s here.
         await node.CollectGarbageAsync(TimeSpan.FromMinutes(5));
-        return (await node.ManagedHeapBytesAsync(), node.ResidentBytes());
+        return (await node.ManagedHeapAsync(), node.ResidentBytes());
     }
 
     /// <summary>The supernodes' live managed heaps and resident memory, summed (zeros against a --target).</summary>
-    private static async Task<(long Heap, long Resident)> SettledMemoryAsync(IReadOnlyList<SupernodeProcess> nodes)
+    private static async Task<(ManagedHeap Heap, long Resident)> SettledMemoryAsync(IReadOnlyList<SupernodeProcess> nodes)
     {
         var each = await Task.WhenAll(nodes.Select(SettledMemoryAsync));
-        return (each.Sum(m => m.Heap), each.Sum(m => m.Resident));
+        return (each.Aggregate(default(ManagedHeap), (sum, m) => sum + m.Heap), each.Sum(m => m.Resident));
     }
 
     private static TimeSpan CpuTime(IReadOnlyList<SupernodeProcess> nodes) =>
@@ -316,7 +319,7 @@ internal static class ConnectScenario
             supernodeCpu = node.CpuTime() - supernodeCpu;
             runnerCpu = Process.GetCurrentProcess().TotalProcessorTime - runnerCpu;
             var holding = await SettledMemoryAsync(node);
-            return ((holding.Heap - before.Heap) / (double)connections, rate, supernodeCpu / connections, runnerCpu / connections);
+            return ((holding.Heap.Live - before.Heap.Live) / (double)connections, rate, supernodeCpu / connections, runnerCpu / connections);
         }
         finally
         {

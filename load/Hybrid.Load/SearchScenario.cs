@@ -86,7 +86,7 @@ internal static class SearchScenario
         {
             await empty.Client.Listings.SearchAsync(new SearchRequest { Text = "warm" }, cancellationToken: cancellationToken);
             await empty.CollectGarbageAsync();
-            emptyHeap = await empty.ManagedHeapBytesAsync();
+            emptyHeap = (await empty.ManagedHeapAsync()).Live;
             emptyRss = empty.ResidentBytes();
         }
 
@@ -102,7 +102,7 @@ internal static class SearchScenario
         await using var node = await SupernodeProcess.StartAsync(dataDir, settings);
         var ready = clock.Elapsed;
         await node.CollectGarbageAsync();
-        var fullHeap = await node.ManagedHeapBytesAsync();
+        var fullHeap = (await node.ManagedHeapAsync()).Live;
         var fullRss = node.ResidentBytes();
         report.Fact(onDisk ? "supernode restart to ready after kill -9 (index on disk, checked against the store)" : "supernode restart to ready after kill -9 (indexing every listing again)", $"{ready.TotalSeconds:0.0} s ({listings / ready.TotalSeconds:N0} listings/s)");
         report.Fact("supernode resident memory, empty / full", $"{emptyRss >> 20} MiB / {fullRss >> 20} MiB");

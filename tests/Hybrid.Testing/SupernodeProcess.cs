@@ -219,9 +219,20 @@ public sealed class SupernodeProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>The managed heap (every generation, fragmentation included) as the supernode's last garbage collection left it.</summary>
-    public async Task<long> ManagedHeapBytesAsync() =>
-        (long)(await SamplesAsync(s => s.StartsWith("system_runtime_dotnet_gc_last_collection_heap_size{", StringComparison.Ordinal))).Sum(s => s.Value);
+    /// <summary>
+    /// The managed heap as the supernode's last garbage collection left it (every generation): what
+    /// is live, and the free space between live objects that the collection did not compact away.
+    /// A collection that sweeps instead of compacting (as one after a large generation 0 may) leaves
+    /// the garbage of a burst in place as free space: counted as heap, it is not held by anything.
+    /// </summary>
+    public async Task<ManagedHeap> ManagedHeapAsync()
+    {
+        const string Size = "system_runtime_dotnet_gc_last_collection_heap_size{";
+        const string Fragmentation = "system_runtime_dotnet_gc_last_collection_heap_fragmentation_size{";
+        var samples = await SamplesAsync(s => s.StartsWith(Size, StringComparison.Ordinal) || s.StartsWith(Fragmentation, StringComparison.Ordinal));
+        var free = (long)samples.Where(s => s.Series.StartsWith(Fragmentation, StringComparison.Ordinal)).Sum(s => s.Value);
+        return new ManagedHeap((long)samples.Where(s => s.Series.StartsWith(Size, StringComparison.Ordinal)).Sum(s => s.Value) - free, free);
+    }
 
     /// <summary>The garbage collector's totals since the supernode started, from one read of its metrics.</summary>
     public async Task<GcTotals> GcTotalsAsync()
@@ -369,6 +380,12 @@ public readonly record struct GcTotals(double AllocatedBytes, double Gen0, doubl
     public static GcTotals operator +(GcTotals a, GcTotals b) => new(a.AllocatedBytes + b.AllocatedBytes, a.Gen0 + b.Gen0, a.Gen1 + b.Gen1, a.Gen2 + b.Gen2, a.Paused + b.Paused);
 
     public static GcTotals operator -(GcTotals a, GcTotals b) => new(a.AllocatedBytes - b.AllocatedBytes, a.Gen0 - b.Gen0, a.Gen1 - b.Gen1, a.Gen2 - b.Gen2, a.Paused - b.Paused);
+}
+
+/// <summary>A supernode's managed heap after a collection: live bytes, and free space between them (fragmentation).</summary>
+public readonly record struct ManagedHeap(long Live, long Fragmentation)
+{
+    public static ManagedHeap operator +(ManagedHeap a, ManagedHeap b) => new(a.Live + b.Live, a.Fragmentation + b.Fragmentation);
 }
 
 /// <summary>A histogram's cumulative bucket counts and the sum of its observations; subtract two reads for what happened between them.</summary>

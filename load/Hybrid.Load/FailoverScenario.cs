@@ -118,11 +118,14 @@ internal static class FailoverScenario
                 $"run {run + 1}: CPU from the kill until all were back ({herd.TotalSeconds:0.0} s), in cores",
                 string.Create(CultureInfo.InvariantCulture, $"survivors {survivorsCpu / herd:0.00}, peers' processes {peersCpu / herd:0.00}"));
             // Why peers had to try again while the herd came back: each retry costs a peer its backoff.
+            // The runner's own look-ups (how "lookup shows peer online" is timed) are counted apart.
             var turnedAway = await TurnedAwayAsync(survivors);
             var why = turnedAway.Select(kv => (kv.Key, Count: kv.Value - turnedAwayAtKill.GetValueOrDefault(kv.Key))).Where(kv => kv.Count > 0).ToList();
-            report.Fact(
-                $"run {run + 1}: session attempts the survivors turned away during the herd",
-                why.Count == 0 ? "none" : string.Join(", ", why.OrderByDescending(w => w.Count).Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Key} {w.Count:0}"))));
+            static string Counts(IEnumerable<(string Key, double Count)> counts) =>
+                counts.Any() ? string.Join(", ", counts.OrderByDescending(w => w.Count).Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Key} {w.Count:0}"))) : "none";
+            var runnerLookups = why.Where(w => w.Key.Contains("/LookupPeer", StringComparison.Ordinal)).ToList();
+            report.Fact($"run {run + 1}: session attempts the survivors turned away during the herd", Counts(why.Except(runnerLookups)));
+            report.Fact($"run {run + 1}: the runner's look-ups the survivors could not answer during the herd", Counts(runnerLookups));
             // How long work waited for a thread on the survivors meanwhile: near the probe timeout, the cluster declares them dead.
             report.Fact($"run {run + 1}: survivors' scheduling delay during the herd", await DelaySummaryAsync(survivors, delaysAtKill));
             // Probes that went unanswered between the survivors: each is a step towards declaring a busy survivor dead.

@@ -140,11 +140,13 @@ internal static class SearchScenario
         await Segments("before the open model");
         var openRate = Math.Max(1, Math.Round(remoteRate / 2));
         var openGc = await node.GcTotalsAsync();
+        var openPauses = await node.HistogramAsync("hybrid_gc_pause_seconds", "kind=\"ephemeral\"");
         var openInside = await node.HistogramAsync("hybrid_search_duration_seconds");
         var openStages = await SearchStages.ReadAsync(node);
         var slowest = new SlowestBySecond(duration);
         var (_, dropped) = await Drivers.OpenAsync(openRate, duration, report.Series($"supernode gRPC, open model at {openRate:0}/s"), Remote, answered: slowest.Answered);
         openGc = await node.GcTotalsAsync() - openGc;
+        openPauses = await node.HistogramAsync("hybrid_gc_pause_seconds", "kind=\"ephemeral\"") - openPauses;
         openInside = await node.HistogramAsync("hybrid_search_duration_seconds") - openInside;
         openStages = await SearchStages.ReadAsync(node) - openStages;
         await Segments("after the open model");
@@ -185,6 +187,10 @@ internal static class SearchScenario
         report.Fact("closed model, the supernode's search stages (per search: times, mean; p99 at most)", closedStages.Describe(remoteSearches));
         report.Fact("open model, the supernode's search stages (per search: times, mean; p99 at most)", openStages.Describe(openInside.Count));
         report.Fact("supernode's garbage collections in the open model", $"{openGc.Collections} ({openGc.Gen1} of generation 1, {openGc.Gen2} of 2), pausing it {openGc.Paused / duration:P1} of the time; {openGc.AllocatedBytes / (openRate * duration.TotalSeconds) / 1024:0.0} KiB allocated per search");
+        // Every search in flight during a pause waits it out: the longest pauses set a tail.
+        report.Fact(
+            "open model, each of the supernode's ephemeral collections paused it (its metrics' buckets)",
+            string.Create(CultureInfo.InvariantCulture, $"{openPauses.Count:0} pauses, mean {openPauses.Mean * 1000:0.0} ms; p50 / p99 / longest at most {openPauses.AtMost(0.5) * 1000:0.#} / {openPauses.AtMost(0.99) * 1000:0.#} / {openPauses.AtMost(1) * 1000:0.#} ms"));
         await report.WriteAsync(reportFolder, new Dictionary<string, string>
         {
             ["listings"] = listings.ToString(CultureInfo.InvariantCulture),
@@ -231,6 +237,11 @@ internal static class SearchScenario
         var localRate = await Drivers.ClosedAsync(workers, duration, report.Series("in-process, one Lucene index"), Local);
         var cpuPerSearch = (Process.GetCurrentProcess().TotalProcessorTime - cpu) / (localRate * duration.TotalSeconds);
         report.Fact("in-process, forgiving (typos, synonyms, word parts) / exact words only", $"{localRate / exactRate:0.00} ({localRate:N0} vs {exactRate:N0} searches/s)");
+
+        // The index's own tail under an open model at half its rate, beside the supernode's at half its
+        // rate: what Lucene alone, with nothing between it and the caller, answers at the 99th percentile.
+        var localOpenRate = Math.Max(1, Math.Round(localRate / 2));
+        await Drivers.OpenAsync(localOpenRate, duration, report.Series($"in-process, one Lucene index, open model at {localOpenRate:0}/s"), i => Task.Run(() => Local(i)));
 
         // The index alone under the supernode's written phase: new listings added at the same trickle,
         // each searchable by the next search (as the supernode promises), after as long a warm-up.

@@ -74,6 +74,19 @@ public sealed class MetricsTests : IDisposable
         Assert.True(Value(after, "microsoft_orleans_orleans_catalog_activations{grain_type=\"peer\"}") >= 1);
         Assert.True(Value(after, "microsoft_orleans_orleans_catalog_activations{grain_type=\"mailbox\"}") >= 1);
         Assert.Contains("hybrid_relay_bytes_total", after, StringComparison.Ordinal);
+        // The load runner reads what the sessions and listings hold as the heap's size less the free
+        // space between its objects, both as the last collection left them.
+        Assert.Contains("system_runtime_dotnet_gc_last_collection_heap_fragmentation_size{", after, StringComparison.Ordinal);
+        var heap = await node.ManagedHeapAsync();
+        Assert.True(heap.Live > 0 && heap.Fragmentation >= 0, $"live {heap.Live} B, free {heap.Fragmentation} B");
+        // Each collection's own pause, by kind (the runtime's metrics give only their sum): the full,
+        // blocking collection the load runner induces to read the live heap is counted as one.
+        var fullBefore = (await node.HistogramAsync("hybrid_gc_pause_seconds", "kind=\"full\"")).Count;
+        await node.CollectGarbageAsync();
+        await Eventually.TrueAsync(
+            async () => (await node.HistogramAsync("hybrid_gc_pause_seconds", "kind=\"full\"")).Count > fullBefore,
+            TimeSpan.FromSeconds(10),
+            "the supernode to count the induced full collection's pause in hybrid_gc_pause_seconds");
     }
 
     private static async Task<string> ScrapeAsync(SupernodeProcess node) =>

@@ -8,7 +8,8 @@ namespace Hybrid.Supernode.Ops;
 /// every <see cref="SampleEvery"/> from a thread of its own, and the wait until it runs is the delay.
 /// Everything the process does waits that long too, the cluster's liveness probes among them: on a
 /// supernode taken up by a herd of reconnecting peers, a delay near the probe timeout is what gets
-/// it declared dead while it runs. Exposed as <c>hybrid_scheduling_delay_seconds</c>.
+/// it declared dead while it runs. Exposed as <c>hybrid_scheduling_delay_seconds</c>. The same
+/// thread reads each garbage collection's pause (<see cref="CollectorPauses"/>).
 /// </summary>
 public sealed class SchedulingDelay : IDisposable
 {
@@ -22,6 +23,7 @@ public sealed class SchedulingDelay : IDisposable
 
     private readonly Thread _sampler;
     private readonly ManualResetEventSlim _stopping = new();
+    private readonly CollectorPauses _pauses = new();
 
     // Stopwatch timestamp at which the probe now queued was queued; 0 while none is.
     private long _queuedAt;
@@ -52,6 +54,7 @@ public sealed class SchedulingDelay : IDisposable
     {
         while (!_stopping.Wait(SampleEvery))
         {
+            _pauses.Check();
             if (Volatile.Read(ref _queuedAt) != 0)
             {
                 // The last probe has not run yet: the delay grows, and Current already shows it.

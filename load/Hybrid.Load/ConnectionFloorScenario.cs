@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.WebSockets;
+using Hybrid.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -205,24 +206,9 @@ internal static class ConnectionFloorScenario
 
         public Uri WebSocketUrl { get; private set; } = null!;
 
-        public static FloorServer Start()
-        {
-            var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet")
-            {
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-            };
-            // The collector a supernode runs (workstation), whatever the runner's environment sets.
-            start.Environment.Remove("DOTNET_gcServer");
-            if (Path.GetFileNameWithoutExtension(start.FileName) == "dotnet")
-            {
-                start.ArgumentList.Add(typeof(ConnectionFloorScenario).Assembly.Location);
-            }
-
-            start.ArgumentList.Add("connection-floor-server");
-            return new FloorServer(Process.Start(start) ?? throw new InvalidOperationException("could not start the bare server process"));
-        }
+        /// <summary>Starts the server with the collector a supernode runs (workstation), whatever the runner's environment sets.</summary>
+        public static FloorServer Start() =>
+            new(RunnerProcess.Start(["connection-floor-server"], environment => environment.Remove("DOTNET_gcServer")));
 
         public async Task ReadyAsync(CancellationToken cancellationToken)
         {
@@ -249,20 +235,8 @@ internal static class ConnectionFloorScenario
         public async Task<long> HeapAsync(CancellationToken cancellationToken) => long.Parse(await AskAsync("heap", cancellationToken), CultureInfo.InvariantCulture);
 
         /// <summary>Polls until the server holds no connection (those of the last series closed), for at most 30 s.</summary>
-        public async Task WaitForNoConnectionsAsync(CancellationToken cancellationToken)
-        {
-            var clock = Stopwatch.StartNew();
-            string open;
-            while ((open = await AskAsync("open", cancellationToken)) != "0")
-            {
-                if (clock.Elapsed > TimeSpan.FromSeconds(30))
-                {
-                    throw new TimeoutException($"timed out after 30 s waiting for the bare server to see the last series' connections closed; {open} still open");
-                }
-
-                await Task.Delay(100, cancellationToken);
-            }
-        }
+        public Task<string> WaitForNoConnectionsAsync(CancellationToken cancellationToken) =>
+            Eventually.ReturnsAsync(() => AskAsync("open", cancellationToken), open => open == "0", TimeSpan.FromSeconds(30), "the bare server to see the last series' connections closed");
 
         public TimeSpan CpuTime()
         {

@@ -53,27 +53,12 @@ internal sealed class FailoverPeers : IAsyncDisposable
         var processes = Enumerable.Range(0, count).Select(i =>
         {
             var share = (peers / count) + (i < peers % count ? 1 : 0);
-            var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet")
-            {
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-            };
             // Thousands of peers failing over at once allocate fast (failed calls, new connections): with
             // the workstation collector a process of 5,000 was paused 30 – 40 % of the herd and its own
             // timeouts fired (pings unanswered, connects cancelled), so the herd measured the runner.
-            start.Environment["DOTNET_gcServer"] = "1";
-            if (Path.GetFileNameWithoutExtension(start.FileName) == "dotnet")
-            {
-                start.ArgumentList.Add(typeof(FailoverPeers).Assembly.Location);
-            }
-
-            foreach (var arg in new[] { "failover-peers", "--seed", seed, "--peers", share.ToString(CultureInfo.InvariantCulture) })
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            return Process.Start(start) ?? throw new InvalidOperationException("could not start a runner process for peers");
+            return RunnerProcess.Start(
+                ["failover-peers", "--seed", seed, "--peers", share.ToString(CultureInfo.InvariantCulture)],
+                environment => environment["DOTNET_gcServer"] = "1");
         }).ToList();
         var group = new FailoverPeers(processes);
         var ready = processes.Select(_ => new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously)).ToList();
